@@ -1,0 +1,119 @@
+"""Harvest throughput and memory, measured side by side in one run (issue: foundation, speed and memory).
+
+1. Throughput on the default model for one residual hook (default blocks.11.hook_resid_post), same contexts:
+   - plain:  bridge forward with stop_at_layer (no hooks, no disk),
+   - naive:  Hugging Face full-depth forward with output_hidden_states=True, keeping the one layer,
+   - harvest: saelib.harvest (run_with_cache + stop_at_layer + streaming float16 rows to disk).
+   Prints tokens/s and the ratios harvest/plain (target >= 0.9) and harvest/naive (target >= 1.8).
+2. Peak memory of harvesting ``--memory-tokens`` (default 1M) tokens of blocks.0.hook_resid_post in a fresh
+   subprocess (ru_maxrss), against the 4 GiB target.
+
+Usage: .venv/bin/python bench/bench_harvest.py [--layer 11] [--contexts 32] [--memory-tokens 1048576]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from saelib.corpus import pack_contexts  # noqa: E402
+from saelib.harvest import corpus_for_model, harvest  # noqa: E402
+from saelib.model import load_model  # noqa: E402
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def throughput(layer: int, n_contexts: int, context_length: int, batch_size: int) -> None:
+    model = load_model()
+    hf = model.original_model
+    corpus = corpus_for_model(model)
+    ctx = pack_contexts(corpus, "train", context_length, n_contexts, seed=123)
+    tokens = torch.from_numpy(ctx.tokens)
+    hook = f"blocks.{layer}.hook_resid_post"
+    n_tok = tokens.numel()
+
+    @torch.inference_mode()
+    def plain():
+        for b in tokens.split(batch_size):
+            model(b, stop_at_layer=layer + 1)
+
+    @torch.inference_mode()
+    def naive():
+        kept = []
+        for b in tokens.split(batch_size):
+            kept.append(hf(b, output_hidden_states=True).hidden_states[layer + 1].half().numpy())
+
+    def harvested():
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["SAELIB_ARTIFACTS"] = tmp
+            harvest(model, [hook], ctx, corpus_name=corpus.dir.name, batch_size=batch_size, progress=False)
+        del os.environ["SAELIB_ARTIFACTS"]
+
+    plain()  # warm-up (allocator, threads)
+    times = {"plain": [], "naive": [], "harvest": []}
+    for _ in range(2):  # interleaved repeats: machine load affects all three alike
+        times["plain"].append(timed(plain))
+        times["harvest"].append(timed(harvested))
+        times["naive"].append(timed(naive))
+    best = {k: min(v) for k, v in times.items()}
+    tps = {k: n_tok / v for k, v in best.items()}
+    print(f"throughput, {hook}, {n_contexts} contexts x {context_length} tokens, batch {batch_size}, "
+          f"{torch.get_num_threads()} threads (best of 2):")
+    for k in ("plain", "harvest", "naive"):
+        print(f"  {k:8s} {tps[k]:8.0f} tokens/s")
+    print(f"  harvest / plain stopped at layer {layer}: {tps['harvest'] / tps['plain']:.2f}x (target >= 0.9)")
+    print(f"  harvest / naive full depth + hidden states: {tps['harvest'] / tps['naive']:.2f}x (target >= 1.8)")
+
+
+def memory_child(n_tokens: int, context_length: int) -> None:
+    model = load_model()
+    corpus = corpus_for_model(model)
+    ctx = pack_contexts(corpus, "train", context_length, -(-n_tokens // context_length), seed=7)
+    start = time.perf_counter()
+    store = harvest(model, ["blocks.0.hook_resid_post"], ctx, corpus_name=corpus.dir.name, batch_size=16,
+                    progress=False)
+    dt = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+    print(f"memory: harvested {store.n_rows:,} tokens of blocks.0.hook_resid_post in {dt:.0f} s "
+          f"({store.n_rows / dt:.0f} tokens/s); peak RSS {peak:.2f} GiB = {peak / 4:.2f}x the 4 GiB target")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--layer", type=int, default=11)
+    ap.add_argument("--contexts", type=int, default=32)
+    ap.add_argument("--context-length", type=int, default=256)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--memory-tokens", type=int, default=1_048_576)
+    ap.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.memory_child:
+        return memory_child(args.memory_tokens, args.context_length)
+    throughput(args.layer, args.contexts, args.context_length, args.batch_size)
+    if args.memory_tokens:
+        with tempfile.TemporaryDirectory() as tmp:  # the 1M-token store is written to a throwaway folder
+            corpus_dir = corpus_for_model(load_model()).dir
+            (Path(tmp) / "corpus").mkdir()
+            (Path(tmp) / "corpus" / corpus_dir.name).symlink_to(corpus_dir)
+            env = {**os.environ, "SAELIB_ARTIFACTS": tmp}
+            subprocess.run([sys.executable, __file__, "--memory-child", "--memory-tokens", str(args.memory_tokens),
+                            "--context-length", str(args.context_length)], check=True, env=env)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Regenerate every figure: set up the environment if needed, then run the notebooks in order with papermill.
+#   ./run_all.sh                     all notebooks, default profile (updates the committed notebooks and figures/)
+#   ./run_all.sh 00                  one notebook (by number or name)
+#   ./run_all.sh --profile dev       a quick run; outputs go to build/executed/dev and figures/dev only
+set -euo pipefail
+cd "$(dirname "$0")"
+./scripts/bootstrap.sh
+export HF_HUB_OFFLINE=1 TQDM_DISABLE=1
+exec "${SAELIB_VENV:-.venv}/bin/python" scripts/run_notebooks.py "$@"

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Run every test: library unit and integration tests, then nbval re-execution of the committed notebooks.
+# Sets up the environment first if it is missing. Extra arguments go to pytest (e.g. ./run_tests.sh tests/unit).
+set -euo pipefail
+cd "$(dirname "$0")"
+./scripts/bootstrap.sh
+export HF_HUB_OFFLINE=1 TQDM_DISABLE=1
+exec "${SAELIB_VENV:-.venv}/bin/python" -m pytest "$@"

@@ -1,0 +1,81 @@
+"""Measuring the model itself: held-out loss per corpus source, next-token behaviour on prompts (IOI, pronouns),
+and residual-stream statistics by layer. Every sampled number is returned with its standard error."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from saelib.corpus import Corpus, pack_contexts
+from saelib.stats import Estimate, mean_se
+
+
+@torch.inference_mode()
+def context_losses(model, tokens: torch.Tensor, batch_size: int = 8) -> torch.Tensor:
+    """Mean next-token cross-entropy (nats) of each context: [n_contexts] from tokens [n_contexts, pos]."""
+    out = []
+    for batch in tokens.split(batch_size):
+        logits = model(batch)
+        loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), batch[:, 1:].flatten(), reduction="none")
+        out.append(loss.view(len(batch), -1).mean(1))
+    return torch.cat(out)
+
+
+def heldout_loss_by_source(model, corpus: Corpus, n_contexts: int, context_length: int, seed: int = 0,
+                           batch_size: int = 8, progress: bool = True) -> dict[str, Estimate]:
+    """Cross-entropy on held-out documents of each source: mean over contexts, SE across contexts."""
+    result = {}
+    for source in tqdm(corpus.sources, desc="held-out loss", disable=not progress):
+        ctx = pack_contexts(corpus, "heldout", context_length, n_contexts, seed=seed, mixture={source: 1.0})
+        result[source] = mean_se(context_losses(model, torch.from_numpy(ctx.tokens), batch_size).numpy())
+    return result
+
+
+@torch.inference_mode()
+def last_token_logits(model, texts: Sequence[str], batch_size: int = 32) -> torch.Tensor:
+    """Logits [n, vocab] predicting the token after each text. Texts of different lengths are right-padded; a
+    causal model's last real position never sees the padding, so no attention mask is needed."""
+    tok = model.tokenizer
+    out = []
+    for i in range(0, len(texts), batch_size):
+        ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts[i : i + batch_size]]
+        lengths = torch.tensor([len(x) for x in ids])
+        batch = torch.zeros(len(ids), int(lengths.max()), dtype=torch.long)
+        for j, x in enumerate(ids):
+            batch[j, : len(x)] = torch.tensor(x)
+        logits = model(batch)
+        out.append(logits[torch.arange(len(ids)), lengths - 1])
+    return torch.cat(out)
+
+
+def logit_difference(logits: torch.Tensor, correct: torch.Tensor, wrong: torch.Tensor) -> torch.Tensor:
+    """[n] logit(correct) - logit(wrong), e.g. IOI's IO minus S."""
+    return logits.gather(1, correct[:, None])[:, 0] - logits.gather(1, wrong[:, None])[:, 0]
+
+
+def two_way_probability(logits: torch.Tensor, correct: torch.Tensor, wrong: torch.Tensor) -> torch.Tensor:
+    """[n] probability of the correct token when the softmax is restricted to {correct, wrong}."""
+    return torch.sigmoid(logit_difference(logits, correct, wrong))
+
+
+@torch.inference_mode()
+def residual_norms(model, tokens: torch.Tensor, batch_size: int = 8, skip_first: int = 1) -> dict[str, np.ndarray]:
+    """Mean L2 norm of the residual stream before block 0 (layer -1) and after each block.
+
+    Returns ``{"layer": [L+1], "mean": [L+1], "se": [L+1]}``. Tokens in one context are correlated, so the SE is
+    taken across contexts (each context's mean norm is one sample). The first ``skip_first`` positions are dropped:
+    position 0 carries an outsized "attention sink" norm that would dominate the mean."""
+    n_layers = model.cfg.n_layers
+    hooks = ["blocks.0.hook_resid_pre"] + [f"blocks.{i}.hook_resid_post" for i in range(n_layers)]
+    per_context: list[torch.Tensor] = []  # each [batch, L+1]
+    for batch in tokens.split(batch_size):
+        _, cache = model.run_with_cache(batch, names_filter=list(hooks))
+        per_context.append(torch.stack([cache[h][:, skip_first:].norm(dim=-1).mean(1) for h in hooks], dim=1))
+    x = torch.cat(per_context).numpy()
+    estimates = [mean_se(x[:, i]) for i in range(x.shape[1])]
+    return {"layer": np.arange(-1, n_layers), "mean": np.array([e.mean for e in estimates]),
+            "se": np.array([e.se for e in estimates])}

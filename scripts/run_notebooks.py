@@ -1,0 +1,92 @@
+"""Run the numbered notebooks in order with papermill (called by ./run_all.sh).
+
+Each notebook executes into build/executed/<profile>/. For the default profile a successful run replaces the
+committed notebook with papermill's run metadata stripped and machine paths removed, so nbval compares against
+exactly what this script produced. Stops at the first failing notebook and leaves the committed one untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import papermill
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+sys.path.insert(0, str(ROOT))
+from saelib.profiles import get_profile  # noqa: E402
+
+STRIP = ["metadata.papermill", "cell.metadata.papermill", "cell.metadata.execution"]
+
+
+def select(names: list[str]) -> list[Path]:
+    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if not names:
+        return paths
+    chosen = []
+    for name in names:
+        hits = [p for p in paths if p.stem == name or p.stem.startswith(f"{name}_") or p.name == name]
+        if not hits:
+            sys.exit(f"run_all: no notebook matches {name!r}; notebooks: {', '.join(p.stem for p in paths)}")
+        chosen += hits
+    return chosen
+
+
+def scrub(path: Path) -> None:
+    """Strip papermill metadata (nbstripout keeps outputs and counts) and replace machine paths in outputs."""
+    subprocess.run([sys.executable, "-m", "nbstripout", "--keep-output", "--keep-count", "--extra-keys",
+                    " ".join(STRIP), str(path)], check=True)
+    text = path.read_text()
+    for local in {str(ROOT), str(Path.home())}:
+        text = text.replace(local + "/", "").replace(local, ".")
+    path.write_text(text)
+
+
+def sync_pair(nb: Path) -> None:
+    """Bring the .ipynb inputs up to date with its paired py:percent script (outputs are kept)."""
+    py = nb.with_suffix(".py")
+    if py.exists():
+        subprocess.run([sys.executable, "-m", "jupytext", "--sync", "--quiet", str(py)], check=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("notebooks", nargs="*", help="numbers or names, e.g. 00 or 00_model_and_data (default: all)")
+    ap.add_argument("--profile", default="default", help="dev, default or paper")
+    args = ap.parse_args()
+    get_profile(args.profile)  # fail early with the list of valid names
+    out_dir = ROOT / "build" / "executed" / args.profile
+    out_dir.mkdir(parents=True, exist_ok=True)
+    timings = {}
+    for nb in select(args.notebooks):
+        sync_pair(nb)
+        out = out_dir / nb.name
+        params = {} if args.profile == "default" else {"PROFILE": args.profile}
+        print(f"=== {nb.stem} (profile {args.profile})", flush=True)
+        start = time.time()
+        try:
+            papermill.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
+                                       cwd=str(NOTEBOOKS), progress_bar=False, log_output=False)
+        except papermill.PapermillExecutionError as err:
+            sys.exit(f"run_all: {nb.name} FAILED in cell {err.exec_count} ({err.ename}: {err.evalue}).\n"
+                     f"  Executed copy with the traceback: {out.relative_to(ROOT)}\n"
+                     f"  The committed notebook is unchanged. Later notebooks were not run.")
+        timings[nb.stem] = round(time.time() - start, 1)
+        print(f"    done in {timings[nb.stem]:.0f} s", flush=True)
+        if args.profile == "default":
+            scrub(out)
+            nbformat.validate(nbformat.read(out, as_version=4))
+            nb.write_bytes(out.read_bytes())
+            sync_pair(nb)
+    (out_dir / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    print(f"run_all: {len(timings)} notebook(s) in {sum(timings.values()):.0f} s: {timings}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Shared fixtures. A tiny randomly initialised GPT-NeoX (the paper's Pythia architecture) saved to a temporary
+folder exercises the general "any Hugging Face causal LM or local directory" path offline and in seconds."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+@pytest.fixture(autouse=True)
+def isolated_artifacts(tmp_path, monkeypatch):
+    """Unit tests never touch the real artifacts folder unless they ask for it."""
+    monkeypatch.setenv("SAELIB_ARTIFACTS", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("SAELIB_FIGURES", str(tmp_path / "figures"))
+    return tmp_path / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def default_tokenizer():
+    from saelib.model import _GGUF_MODELS, _gguf_location
+    from transformers import AutoTokenizer
+
+    directory, filename = _gguf_location("smollm2-135m-instruct")
+    assert filename == _GGUF_MODELS["smollm2-135m-instruct"][2]
+    return AutoTokenizer.from_pretrained(directory, gguf_file=filename)
+
+
+@pytest.fixture(scope="session")
+def tiny_neox_dir(tmp_path_factory, default_tokenizer):
+    """A 2-layer GPT-NeoX with random weights and the default tokenizer, saved like a downloaded checkpoint."""
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    torch.manual_seed(0)
+    cfg = GPTNeoXConfig(vocab_size=len(default_tokenizer), hidden_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, intermediate_size=256, max_position_embeddings=512)
+    path = tmp_path_factory.mktemp("tiny-neox")
+    GPTNeoXForCausalLM(cfg).save_pretrained(path)
+    default_tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_neox_dir):
+    from saelib.model import load_model
+
+    return load_model(str(tiny_neox_dir))

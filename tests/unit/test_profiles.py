@@ -1,0 +1,14 @@
+import pytest
+
+from saelib.profiles import PROFILES, UnknownProfileError, get_profile
+
+
+def test_known_profiles():
+    assert {"dev", "default", "paper"} <= set(PROFILES)
+    assert get_profile("paper").harvest_tokens == 10 * 2_097_152  # the paper's ~21M activations per layer
+    assert get_profile("dev").harvest_tokens < get_profile("default").harvest_tokens
+
+
+def test_unknown_profile_lists_valid_names():
+    with pytest.raises(UnknownProfileError, match="Valid profiles: default, dev, paper"):
+        get_profile("huge")
