@@ -22,7 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from saelib.artifacts import atomic_save_npy, atomic_write_json, keyed_dir, read_json
-from saelib.sources import SOURCES
+from saelib.sources import READER_REVISION, SOURCES
 
 # Share of packed contexts drawn from each source. Kinds: prose fiction 0.13, verse 0.20, drama 0.10,
 # scripture 0.10, encyclopedic 0.22, formal speech 0.10, technical documentation 0.15.
@@ -49,6 +49,7 @@ class CorpusConfig:
     sources: tuple[str, ...] = tuple(MIXTURE)
     heldout_fraction: float = 0.05
     packages: tuple[str, ...] = field(default=())  # filled in from SOURCES so new package versions rebuild
+    reader_revision: int = READER_REVISION  # bumped when text cleaning changes, so the corpus is rebuilt
 
 
 def is_heldout(source: str, doc_id: str, fraction: float) -> bool:

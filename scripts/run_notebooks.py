@@ -26,7 +26,8 @@ STRIP = ["metadata.papermill", "cell.metadata.papermill", "cell.metadata.executi
 
 
 def select(names: list[str]) -> list[Path]:
-    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    # the py:percent scripts are the sources; their .ipynb twins are created or updated by sync_pair
+    paths = sorted(p.with_suffix(".ipynb") for p in NOTEBOOKS.glob("[0-9][0-9]_*.py"))
     if not names:
         return paths
     chosen = []
@@ -72,7 +73,7 @@ def main() -> None:
         start = time.time()
         try:
             papermill.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
-                                       cwd=str(NOTEBOOKS), progress_bar=False, log_output=False)
+                                       cwd=str(NOTEBOOKS), language="python", progress_bar=False, log_output=False)
         except papermill.PapermillExecutionError as err:
             sys.exit(f"run_all: {nb.name} FAILED in cell {err.exec_count} ({err.ename}: {err.evalue}).\n"
                      f"  Executed copy with the traceback: {out.relative_to(ROOT)}\n"
