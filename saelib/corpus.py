@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from saelib.progress import progress as progress_bar
 
 from saelib.artifacts import atomic_save_npy, atomic_write_json, keyed_dir, read_json
 from saelib.sources import READER_REVISION, SOURCES
@@ -146,7 +146,7 @@ def build_corpus(tokenizer, model: str, heldout_fraction: float = 0.05, sources:
     sep = separator_id(tokenizer)
     dtype = np.uint16 if len(tokenizer) <= np.iinfo(np.uint16).max + 1 else np.uint32
     counts = {}
-    for name in tqdm(sources, desc="tokenizing corpus", disable=not progress):
+    for name in progress_bar(sources, enabled=progress, desc="tokenizing corpus"):
         tok_path, doc_path, ids_path = (directory / f"{name}.{x}" for x in ("tokens.npy", "docs.npy", "doc_ids.json"))
         if not (tok_path.exists() and doc_path.exists() and ids_path.exists()):
             toks, docs, doc_ids = _tokenize_source(name, tokenizer, sep, heldout_fraction, dtype)

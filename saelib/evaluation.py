@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from saelib.progress import progress as progress_bar
 
 from saelib.corpus import Corpus, pack_contexts
 from saelib.stats import Estimate, mean_se
@@ -29,7 +29,7 @@ def heldout_loss_by_source(model, corpus: Corpus, n_contexts: int, context_lengt
                            batch_size: int = 8, progress: bool = True) -> dict[str, Estimate]:
     """Cross-entropy on held-out documents of each source: mean over contexts, SE across contexts."""
     result = {}
-    for source in tqdm(corpus.sources, desc="held-out loss", disable=not progress):
+    for source in progress_bar(corpus.sources, enabled=progress, desc="held-out loss"):
         ctx = pack_contexts(corpus, "heldout", context_length, n_contexts, seed=seed, mixture={source: 1.0})
         result[source] = mean_se(context_losses(model, torch.from_numpy(ctx.tokens), batch_size).numpy())
     return result
@@ -63,19 +63,28 @@ def two_way_probability(logits: torch.Tensor, correct: torch.Tensor, wrong: torc
 
 
 @torch.inference_mode()
-def residual_norms(model, tokens: torch.Tensor, batch_size: int = 8, skip_first: int = 1) -> dict[str, np.ndarray]:
+def residual_norms(model, tokens: torch.Tensor, batch_size: int = 8, skip_first: int = 1,
+                   special_token: int | None = None) -> dict[str, np.ndarray]:
     """Mean L2 norm of the residual stream before block 0 (layer -1) and after each block.
 
-    Returns ``{"layer": [L+1], "mean": [L+1], "se": [L+1]}``. Tokens in one context are correlated, so the SE is
-    taken across contexts (each context's mean norm is one sample). The first ``skip_first`` positions are dropped:
-    position 0 carries an outsized "attention sink" norm that would dominate the mean."""
+    Returns ``{"layer", "mean", "se", "special_mean"}``, each [L+1]. ``mean``/``se`` cover ordinary tokens: tokens in
+    a context are correlated, so the SE is taken across contexts (one context's mean norm is one sample).
+    ``special_mean`` is the mean norm at ``special_token`` (e.g. the document separator), kept apart because such
+    tokens can carry norms tens of times larger. The first ``skip_first`` positions are dropped (an attention sink)."""
     n_layers = model.cfg.n_layers
     hooks = ["blocks.0.hook_resid_pre"] + [f"blocks.{i}.hook_resid_post" for i in range(n_layers)]
-    per_context: list[torch.Tensor] = []  # each [batch, L+1]
+    per_context, special = [], []  # [batch, L+1] per batch; [n_special, L+1] per batch
     for batch in tokens.split(batch_size):
-        _, cache = model.run_with_cache(batch, names_filter=list(hooks))
-        per_context.append(torch.stack([cache[h][:, skip_first:].norm(dim=-1).mean(1) for h in hooks], dim=1))
+        _, cache = model.run_with_cache(batch, names_filter=hooks)
+        norms = torch.stack([cache[h][:, skip_first:].norm(dim=-1) for h in hooks], dim=-1)  # [b, pos, L+1]
+        is_special = batch[:, skip_first:] == special_token if special_token is not None else \
+            torch.zeros(norms.shape[:2], dtype=torch.bool)
+        ordinary = (~is_special).unsqueeze(-1).float()
+        per_context.append((norms * ordinary).sum(1) / ordinary.sum(1).clamp(min=1))
+        special.append(norms[is_special])
     x = torch.cat(per_context).numpy()
+    sp = torch.cat(special).numpy()
     estimates = [mean_se(x[:, i]) for i in range(x.shape[1])]
     return {"layer": np.arange(-1, n_layers), "mean": np.array([e.mean for e in estimates]),
-            "se": np.array([e.se for e in estimates])}
+            "se": np.array([e.se for e in estimates]),
+            "special_mean": sp.mean(0) if len(sp) else np.full(n_layers + 1, np.nan)}

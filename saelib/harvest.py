@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from saelib.progress import progress as progress_bar
 
 from saelib.artifacts import as_json, atomic_save_npy, atomic_write_bytes, atomic_write_json, keyed_dir, read_json
 from saelib.corpus import MIXTURE, Corpus, PackedContexts, build_corpus, pack_contexts
@@ -33,6 +33,7 @@ class HarvestConfig:
     context_length: int
     n_contexts: int
     contexts_sha256: str  # fingerprint of the exact token windows: other contexts never reuse this store
+    separator_id: int  # document separator token in the contexts (-1 if none), so its rows can be excluded
     seed: int
     dtype: str
 
@@ -63,7 +64,7 @@ def _open_outputs(directory, cfg: HarvestConfig, np_dtype) -> dict[str, tuple[in
 
 def harvest(model, hooks: list[str], contexts: PackedContexts, *, corpus_name: str, split: str = "train",
             seed: int = 0, dtype: str = "float16", batch_size: int = 8, name: str = "harvest",
-            progress: bool = True) -> ActivationStore:
+            separator_id: int = -1, progress: bool = True) -> ActivationStore:
     """Run ``model`` over ``contexts`` and store every hook's activations; returns the finished store.
 
     Cached by config: a finished store is returned as is; an unfinished one resumes from its last batch."""
@@ -74,7 +75,7 @@ def harvest(model, hooks: list[str], contexts: PackedContexts, *, corpus_name: s
     cfg = HarvestConfig(model_name(model), tuple(hooks), _widths(model, hooks, tokens), corpus_name,
                         contexts.sources, {s: MIXTURE.get(s, 0.0) for s in contexts.sources}, split,
                         tokens.shape[1], tokens.shape[0], hashlib.sha256(contexts.tokens.tobytes()).hexdigest(),
-                        seed, dtype)
+                        separator_id, seed, dtype)
     directory = keyed_dir("activations", name, cfg)
     if (directory / COMPLETE).exists():
         return ActivationStore(directory)
@@ -83,8 +84,8 @@ def harvest(model, hooks: list[str], contexts: PackedContexts, *, corpus_name: s
     outputs = _open_outputs(directory, cfg, DTYPES[dtype])
     stop = stop_layer(hooks)
     try:
-        bar = tqdm(total=cfg.n_contexts * cfg.context_length, initial=done * cfg.context_length, unit="tok",
-                   unit_scale=True, desc=f"harvest {','.join(hooks)}", disable=not progress)
+        bar = progress_bar(total=cfg.n_contexts * cfg.context_length, initial=done * cfg.context_length,
+                           enabled=progress, unit="tok", unit_scale=True, desc=f"harvest {','.join(hooks)}")
         with torch.inference_mode():
             for start in range(done, cfg.n_contexts, batch_size):
                 batch = tokens[start : start + batch_size]
@@ -135,4 +136,5 @@ def harvest_profile(model, hooks: list[str], profile: Profile, split: str = "tra
     n_contexts = -(-profile.harvest_tokens // profile.context_length)
     contexts = pack_contexts(corpus, split, profile.context_length, n_contexts, seed=profile.seed)
     return harvest(model, hooks, contexts, corpus_name=corpus.dir.name, split=split, seed=profile.seed,
-                   dtype=dtype, batch_size=profile.harvest_batch_size, name=name, progress=progress)
+                   dtype=dtype, batch_size=profile.harvest_batch_size, name=name, separator_id=corpus.separator,
+                   progress=progress)

@@ -85,18 +85,23 @@ class ActivationStore:
         return Provenance(ctx, pos, np.asarray(self.tokens[ctx, pos]), [names[i] for i in src_idx])
 
     def batches(self, hook: str, batch_size: int, seed: int = 0, block_rows: int = 8192, buffer_blocks: int = 8,
-                max_rows: int | None = None, dtype: torch.dtype = torch.float32) -> Iterator[torch.Tensor]:
+                max_rows: int | None = None, row_mask: np.ndarray | None = None,
+                dtype: torch.dtype = torch.float32) -> Iterator[torch.Tensor]:
         """One shuffled pass over the rows, as [batch_size, width] tensors (the last batch may be smaller).
 
         Never loads the store: a buffer of ``buffer_blocks`` randomly chosen contiguous blocks is read, shuffled
         and served, then the next. Contexts were already shuffled across sources when packed, so block-level plus
-        in-buffer shuffling mixes sources and positions. Deterministic for a seed."""
+        in-buffer shuffling mixes sources and positions. ``row_mask`` [n_rows] (bool) keeps only some rows.
+        Deterministic for a seed."""
         arr = self.activations(hook)
         n = min(self.n_rows, max_rows or self.n_rows)
         rng = np.random.default_rng(seed)
         starts = rng.permutation(np.arange(0, n, block_rows))
         for i in range(0, len(starts), buffer_blocks):
-            buf = np.concatenate([np.asarray(arr[s : min(s + block_rows, n)]) for s in starts[i : i + buffer_blocks]])
+            blocks = [slice(s, min(s + block_rows, n)) for s in starts[i : i + buffer_blocks]]
+            buf = np.concatenate([np.asarray(arr[b]) for b in blocks])
+            if row_mask is not None:
+                buf = buf[np.concatenate([row_mask[b] for b in blocks])]
             buf = torch.from_numpy(buf[rng.permutation(len(buf))]).to(dtype)
             yield from buf.split(batch_size)
 

@@ -1,0 +1,125 @@
+"""The field's SAE metrics, each with its formula. All take an ensemble and return one value per member.
+
+- **L0** = mean over tokens of the number of features with a non-zero activation, E_t[#{i : c_i(t) > 0}].
+- **FVU** (fraction of variance unexplained), *pooled* over the evaluation set:
+  FVU = Σ_t ‖x_t − x̂_t‖² / Σ_t ‖x_t − x̄‖², with x̄ the mean activation of the set (1 − FVU = explained variance
+  in SAELens' current definition; it differs from the per-token "legacy" variant).
+- **Dead** features: never active on any of the N evaluation tokens (N is returned and printed beside it).
+  **Dense** features: active on more than 10% of the evaluation tokens.
+- **CE loss recovered** with zero ablation as the baseline, splicing the SAE's reconstruction into the model:
+  (CE_zero − CE_SAE) / (CE_zero − CE_clean); 1 = as good as the real activation, 0 = as bad as deleting it.
+  **KL** = E_t[KL(p_clean(·|t) ‖ p_SAE(·|t))] over predicted tokens.
+- **MMCS** (mean max cosine similarity, Sharkey et al.) between dictionaries A and B:
+  MMCS(A, B) = mean_{a ∈ A} max_{b ∈ B} cos(a, b).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from saelib.sae import SAE
+from saelib.store import ActivationStore
+
+DENSE_THRESHOLD = 0.10
+
+
+@torch.no_grad()
+def reconstruction_metrics(sae: SAE, store: ActivationStore, hook: str, row_mask: np.ndarray | None = None,
+                           max_rows: int | None = None, batch_size: int = 4096) -> list[dict[str, float]]:
+    """L0, pooled FVU, dead and dense fractions of every member over the (masked) rows of ``store``."""
+    sae.check_compatible(store.config["model"], hook, store.width(hook))
+    m, n_feat = sae.cfg.n_models, sae.cfg.n_features
+    sq_err = torch.zeros(m, dtype=torch.float64)
+    active = torch.zeros(m, dtype=torch.float64)
+    fired = torch.zeros(m, n_feat, dtype=torch.float64)
+    sum_x = torch.zeros(store.width(hook), dtype=torch.float64)
+    sum_x2 = torch.tensor(0.0, dtype=torch.float64)
+    n = 0
+    for x in store.batches(hook, batch_size, seed=0, max_rows=max_rows, row_mask=row_mask):
+        codes = sae.encode(x)
+        x_hat = sae.decode(codes)
+        sq_err += (x_hat - x).double().pow(2).sum(dim=(1, 2))
+        on = codes > 0
+        active += on.double().sum(dim=(1, 2))
+        fired += on.double().sum(1)
+        sum_x += x.double().sum(0)
+        sum_x2 += x.double().pow(2).sum()
+        n += len(x)
+    total_var = sum_x2 - sum_x.pow(2).sum() / n  # Σ‖x − x̄‖²
+    freq = fired / n
+    return [{"l0": float(active[i] / n), "fvu": float(sq_err[i] / total_var),
+             "dead_fraction": float((freq[i] == 0).double().mean()),
+             "dense_fraction": float((freq[i] > DENSE_THRESHOLD).double().mean()), "eval_tokens": n}
+            for i in range(m)]
+
+
+def feature_frequencies(sae: SAE, x: torch.Tensor) -> torch.Tensor:
+    """[model, n_features] fraction of the rows of ``x`` on which each feature fires."""
+    with torch.no_grad():
+        return (sae.encode(x) > 0).float().mean(1)
+
+
+def mmcs(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean over rows of ``a`` [n_a, d] of the max cosine similarity with any row of ``b`` [n_b, d]."""
+    a = F.normalize(a.float(), dim=-1)
+    b = F.normalize(b.float(), dim=-1)
+    return float((a @ b.T).max(dim=1).values.mean())
+
+
+def _kept_positions(tokens: torch.Tensor, exclude_positions: tuple[int, ...], separator_id: int) -> torch.Tensor:
+    keep = torch.ones_like(tokens, dtype=torch.bool)
+    keep[:, list(exclude_positions)] = False
+    return keep & (tokens != separator_id)
+
+
+@torch.no_grad()
+def ce_loss_recovered(model, sae: SAE, hook: str, tokens: torch.Tensor, separator_id: int = -1,
+                      exclude_positions: tuple[int, ...] = (0,), batch_size: int = 4) -> list[dict[str, float]]:
+    """Splice each member's reconstruction into ``hook`` (at the positions the SAE was trained on; excluded
+    positions keep their real activation) and measure next-token CE and KL against the clean run.
+
+    Returns per member: ce_clean, ce_sae, ce_zero, ce_recovered, kl, and the standard error of ce_sae across
+    contexts (ce_sae_se)."""
+    from saelib.model import model_name
+
+    sae.check_compatible(model_name(model), hook, sae.cfg.d_in)
+    m = sae.cfg.n_models
+    per_ctx = {k: [] for k in ("clean", "zero", *range(m))}
+    kls = {i: [] for i in range(m)}
+    for batch in tokens.split(batch_size):
+        keep = _kept_positions(batch, exclude_positions, separator_id)
+        clean_logits = model(batch)
+        clean_logp = clean_logits.log_softmax(-1)
+        per_ctx["clean"].append(_ce(clean_logits, batch))
+        per_ctx["zero"].append(_ce(_run_patched(model, batch, hook, lambda act: torch.zeros_like(act), keep), batch))
+        for i in range(m):
+            def replace(act, i=i):
+                return sae.decode(sae.encode(act.reshape(-1, act.shape[-1])))[i].reshape(act.shape)
+            logits = _run_patched(model, batch, hook, replace, keep)
+            per_ctx[i].append(_ce(logits, batch))
+            logp = logits.log_softmax(-1)
+            kls[i].append((clean_logp.exp() * (clean_logp - logp)).sum(-1)[:, :-1].mean(1))
+    ce = {k: torch.cat(v) for k, v in per_ctx.items()}
+    clean, zero = ce["clean"].mean().item(), ce["zero"].mean().item()
+    out = []
+    for i in range(m):
+        ce_sae = ce[i].mean().item()
+        out.append({"ce_clean": clean, "ce_sae": ce_sae, "ce_zero": zero,
+                    "ce_recovered": (zero - ce_sae) / (zero - clean), "kl": torch.cat(kls[i]).mean().item(),
+                    "ce_sae_se": (ce[i].std() / len(ce[i]) ** 0.5).item()})
+    return out
+
+
+def _ce(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Per-context mean next-token cross-entropy, [batch]."""
+    loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten(), reduction="none")
+    return loss.view(len(tokens), -1).mean(1)
+
+
+def _run_patched(model, tokens: torch.Tensor, hook: str, fn, keep: torch.Tensor) -> torch.Tensor:
+    def patch(act, hook=None):  # noqa: ARG001 (TransformerLens passes the hook point)
+        return torch.where(keep[..., None], fn(act), act)
+
+    return model.run_with_hooks(tokens, fwd_hooks=[(hook, patch)])
