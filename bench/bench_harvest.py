@@ -18,7 +18,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from common import scratch_artifacts  # noqa: E402
 
 from saelib.corpus import pack_contexts  # noqa: E402
 from saelib.harvest import corpus_for_model, harvest  # noqa: E402
@@ -59,10 +60,8 @@ def throughput(layer: int, n_contexts: int, context_length: int, batch_size: int
             kept.append(hf(b, output_hidden_states=True).hidden_states[layer + 1].half().numpy())
 
     def harvested():
-        with tempfile.TemporaryDirectory() as tmp:
-            os.environ["SAELIB_ARTIFACTS"] = tmp
+        with scratch_artifacts():
             harvest(model, [hook], ctx, corpus_name=corpus.dir.name, batch_size=batch_size, progress=False)
-        del os.environ["SAELIB_ARTIFACTS"]
 
     plain()  # warm-up (allocator, threads)
     times = {"plain": [], "naive": [], "harvest": []}
@@ -106,13 +105,9 @@ def main() -> None:
         return memory_child(args.memory_tokens, args.context_length)
     throughput(args.layer, args.contexts, args.context_length, args.batch_size)
     if args.memory_tokens:
-        with tempfile.TemporaryDirectory() as tmp:  # the 1M-token store is written to a throwaway folder
-            corpus_dir = corpus_for_model(load_model()).dir
-            (Path(tmp) / "corpus").mkdir()
-            (Path(tmp) / "corpus" / corpus_dir.name).symlink_to(corpus_dir)
-            env = {**os.environ, "SAELIB_ARTIFACTS": tmp}
+        with scratch_artifacts():  # the 1M-token store is written to a throwaway folder
             subprocess.run([sys.executable, __file__, "--memory-child", "--memory-tokens", str(args.memory_tokens),
-                            "--context-length", str(args.context_length)], check=True, env=env)
+                            "--context-length", str(args.context_length)], check=True)
 
 
 if __name__ == "__main__":

@@ -123,3 +123,12 @@ def _run_patched(model, tokens: torch.Tensor, hook: str, fn, keep: torch.Tensor)
         return torch.where(keep[..., None], fn(act), act)
 
     return model.run_with_hooks(tokens, fwd_hooks=[(hook, patch)])
+
+
+def evaluate_ensemble(model, sae: SAE, eval_store: ActivationStore, ce_tokens: torch.Tensor, row_mask: np.ndarray,
+                      separator_id: int, max_rows: int | None = None) -> list[dict[str, float]]:
+    """All metrics for every member: L0, FVU, dead, dense on ``eval_store``; CE recovered and KL on ``ce_tokens``."""
+    hook = sae.cfg.hook
+    recon = reconstruction_metrics(sae, eval_store, hook, row_mask=row_mask, max_rows=max_rows)
+    ce = ce_loss_recovered(model, sae, hook, ce_tokens, separator_id=separator_id)
+    return [{"hook": hook, "ratio": sae.cfg.ratio, "alpha": a, **r, **c} for a, r, c in zip(sae.cfg.alphas, recon, ce)]

@@ -67,7 +67,9 @@ def _gguf_location(alias: str) -> tuple[str, str]:
 def _load_hf(name: str, device: str) -> tuple[torch.nn.Module, object, str]:
     """(HF model, tokenizer, path given to the bridge) for an alias, a local directory or a cached hub id."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # loading bars would land in notebook outputs
     if name in _GGUF_MODELS:
         directory, filename = _gguf_location(name)
         tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=filename)

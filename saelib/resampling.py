@@ -42,6 +42,7 @@ def resample_dead(sae: UntiedSAE, optimizer: torch.optim.Adam, dead: torch.Tenso
                   generator: torch.Generator) -> int:
     """Resample the features marked in ``dead`` [model, n_features] from ``inputs`` [n, d_in]; returns how many."""
     total = 0
+    inputs = inputs * sae.cfg.input_scale  # the SAE's parameters live in the scaled space
     for m in range(sae.cfg.n_models):
         idx = dead[m].nonzero().flatten()
         if len(idx) == 0:

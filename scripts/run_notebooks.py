@@ -67,6 +67,7 @@ def main() -> None:
     timings = {}
     for nb in select(args.notebooks):
         sync_pair(nb)
+        source = nb.with_suffix(".py").read_bytes()
         out = out_dir / nb.name
         params = {} if args.profile == "default" else {"PROFILE": args.profile}
         print(f"=== {nb.stem} (profile {args.profile})", flush=True)
@@ -83,6 +84,9 @@ def main() -> None:
         if args.profile == "default":
             scrub(out)
             nbformat.validate(nbformat.read(out, as_version=4))
+            if nb.with_suffix(".py").read_bytes() != source:  # edited during the run: never overwrite the edit
+                print(f"    {nb.stem}.py changed while it ran; committed outputs not updated, run it again")
+                continue
             nb.write_bytes(out.read_bytes())
             sync_pair(nb)
     (out_dir / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")

@@ -5,8 +5,8 @@ dictionary size train together on the same batch with batched matmuls; Adam is e
 equivalent to training them one after another. ``ensemble[i]`` gives a single-member view.
 """
 
-from saelib.sae.base import SAE, SAEConfig, load_sae, save_sae
+from saelib.sae.base import SAE, SAEConfig, attach_metrics, load_sae, save_sae
 from saelib.sae.tied import TiedSAE
 from saelib.sae.untied import UntiedSAE
 
-__all__ = ["SAE", "SAEConfig", "TiedSAE", "UntiedSAE", "load_sae", "save_sae"]
+__all__ = ["SAE", "SAEConfig", "TiedSAE", "UntiedSAE", "attach_metrics", "load_sae", "save_sae"]

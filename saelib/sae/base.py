@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ class SAEConfig:
     alphas: tuple[float, ...]  # one sparsity penalty per ensemble member
     model: str = ""  # model the activations came from
     hook: str = ""  # hook point, e.g. blocks.8.hook_resid_post
+    input_scale: float = 1.0  # activations are multiplied by this before encoding (and divided after decoding)
     extra: dict[str, Any] = field(default_factory=dict)  # data budget, seed, metrics, ...
 
     def __post_init__(self) -> None:
@@ -34,6 +35,8 @@ class SAEConfig:
             raise ValueError(f"d_in and n_features must be positive, got {self.d_in}, {self.n_features}")
         if not self.alphas or any(not (a >= 0) for a in self.alphas):  # also rejects NaN
             raise ValueError(f"alphas must be non-negative numbers, got {self.alphas}")
+        if not (self.input_scale > 0):
+            raise ValueError(f"input_scale must be positive, got {self.input_scale}")
 
     @property
     def ratio(self) -> float:
@@ -65,8 +68,9 @@ class SAE(torch.nn.Module):
         """Unit-norm feature directions in activation space, [model, n_features, d_in]."""
         raise NotImplementedError
 
-    def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
-        """Per-member reconstruction and sparsity terms ([model] each) plus codes and reconstruction."""
+    def loss_terms(self, x: Tensor, member: int | None = None) -> dict[str, Tensor]:
+        """Per-member reconstruction and sparsity terms ([model] each) plus codes and reconstruction; with
+        ``member`` only that member's (shapes keep a leading axis of 1; gradients reach the shared tensors)."""
         raise NotImplementedError
 
     def forward(self, x: Tensor) -> Tensor:
@@ -80,8 +84,7 @@ class SAE(torch.nn.Module):
 
     def member(self, i: int) -> "SAE":
         """Member ``i`` as a one-member ensemble (a copy)."""
-        cfg = SAEConfig(self.cfg.architecture, self.cfg.d_in, self.cfg.n_features, (self.cfg.alphas[i],),
-                        self.cfg.model, self.cfg.hook, dict(self.cfg.extra))
+        cfg = replace(self.cfg, alphas=(self.cfg.alphas[i],), extra=dict(self.cfg.extra))
         one = type(self)(cfg)
         one.load_state_dict({k: (v[i : i + 1] if v.dim() and k != "alphas" else v)
                              for k, v in self.state_dict().items() if k != "alphas"}, strict=False)
@@ -140,3 +143,11 @@ def load_sae(directory: Path, model_name: str | None = None, hook: str | None = 
     if model_name is not None or hook is not None or width is not None:
         sae.check_compatible(model_name or cfg.model, hook or cfg.hook, width if width is not None else cfg.d_in)
     return sae
+
+
+def attach_metrics(directory: Path, rows: list[dict[str, Any]]) -> None:
+    """Store evaluation metrics (one dict per member, in alpha order) in the ``config.json`` beside the weights."""
+    path = Path(directory) / "config.json"
+    raw = json.loads(path.read_text())
+    raw["extra"] = {**raw.get("extra", {}), "metrics": rows}
+    atomic_write_json(path, raw)

@@ -35,15 +35,19 @@ class TiedSAE(SAE):
         return self.weight / self.weight.norm(dim=-1, keepdim=True).clamp(min=1e-8)
 
     def encode(self, x: Tensor) -> Tensor:
+        x = x * self.cfg.input_scale
         return torch.relu(torch.matmul(x, self.dictionary().transpose(1, 2)) + self.encoder_bias[:, None, :])
 
     def decode(self, codes: Tensor) -> Tensor:
-        return torch.matmul(codes, self.dictionary())
+        return torch.matmul(codes, self.dictionary()) / self.cfg.input_scale
 
-    def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
-        d = self.dictionary()  # normalise once per step, shared by encoder and decoder
-        codes = torch.relu(torch.matmul(x, d.transpose(1, 2)) + self.encoder_bias[:, None, :])
+    def loss_terms(self, x: Tensor, member: int | None = None) -> dict[str, Tensor]:
+        sl = slice(None) if member is None else slice(member, member + 1)
+        x = x * self.cfg.input_scale  # the loss is measured on scaled activations (see saelib.train)
+        weight = self.weight[sl]
+        d = weight / weight.norm(dim=-1, keepdim=True).clamp(min=1e-8)  # normalised once, shared by enc and dec
+        codes = torch.relu(torch.matmul(x, d.transpose(1, 2)) + self.encoder_bias[sl, None, :])
         x_hat = torch.matmul(codes, d)
         mse = (x_hat - x).pow(2).mean(dim=(1, 2))
         l1 = codes.abs().sum(-1).mean(-1)
-        return {"mse": mse, "l1": l1, "loss": mse + self.alphas * l1, "codes": codes, "x_hat": x_hat}
+        return {"mse": mse, "l1": l1, "loss": mse + self.alphas[sl] * l1, "codes": codes, "x_hat": x_hat}

@@ -36,25 +36,28 @@ class UntiedSAE(SAE):
 
     def init_decoder_bias(self, sample: Tensor) -> None:
         with torch.no_grad():
-            self.b_dec.copy_(sample.mean(0).expand_as(self.b_dec))
+            self.b_dec.copy_((sample * self.cfg.input_scale).mean(0).expand_as(self.b_dec))
 
     def dictionary(self) -> Tensor:
         return (self.W_dec / self.W_dec.norm(dim=1, keepdim=True).clamp(min=1e-8)).transpose(1, 2)
 
     def encode(self, x: Tensor) -> Tensor:
-        x_bar = x[None] - self.b_dec[:, None, :]
+        x_bar = x[None] * self.cfg.input_scale - self.b_dec[:, None, :]
         return torch.relu(torch.matmul(x_bar, self.W_enc.transpose(1, 2)) + self.b_enc[:, None, :])
 
     def decode(self, codes: Tensor) -> Tensor:
-        return torch.matmul(codes, self.W_dec.transpose(1, 2)) + self.b_dec[:, None, :]
+        return (torch.matmul(codes, self.W_dec.transpose(1, 2)) + self.b_dec[:, None, :]) / self.cfg.input_scale
 
-    def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
-        codes = self.encode(x)
-        x_hat = self.decode(codes)
+    def loss_terms(self, x: Tensor, member: int | None = None) -> dict[str, Tensor]:
+        sl = slice(None) if member is None else slice(member, member + 1)
+        x = x * self.cfg.input_scale
+        b_dec = self.b_dec[sl, None, :]
+        codes = torch.relu(torch.matmul(x[None] - b_dec, self.W_enc[sl].transpose(1, 2)) + self.b_enc[sl, None, :])
+        x_hat = torch.matmul(codes, self.W_dec[sl].transpose(1, 2)) + b_dec
         sq = (x_hat - x).pow(2).sum(-1).mean(-1)
         l1 = codes.abs().sum(-1).mean(-1)
         mse = sq / self.cfg.d_in  # per-element, for logging on the same scale as the tied SAE
-        return {"mse": mse, "l1": l1, "loss": sq + self.alphas * l1, "codes": codes, "x_hat": x_hat}
+        return {"mse": mse, "l1": l1, "loss": sq + self.alphas[sl] * l1, "codes": codes, "x_hat": x_hat}
 
     @torch.no_grad()
     def before_step(self) -> None:

@@ -12,3 +12,10 @@ def test_known_profiles():
 def test_unknown_profile_lists_valid_names():
     with pytest.raises(UnknownProfileError, match="Valid profiles: default, dev, paper"):
         get_profile("huge")
+
+
+def test_every_profile_has_a_consistent_sae_sweep():
+    for profile in PROFILES.values():
+        sweep = profile.sae
+        assert sweep is not None and set(sweep.ratio_sweep_alphas) <= set(sweep.alphas)
+        assert sweep.ratio_sweep_layer in sweep.layers

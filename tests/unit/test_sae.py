@@ -84,3 +84,12 @@ def test_tied_sae_recovers_synthetic_ground_truth():
     assert max(scores) >= 0.95, scores
     random_dict = torch.randn(64, 32, generator=torch.Generator().manual_seed(1))
     assert mmcs(data.features, random_dict) < 0.6  # the bar is far above chance
+
+
+def test_metrics_are_saved_beside_the_weights(tmp_path):
+    from saelib.sae import attach_metrics
+
+    sae = TiedSAE(SAEConfig("tied", 4, 8, (1e-3,), model="m", hook="h"))
+    save_sae(sae, tmp_path)
+    attach_metrics(tmp_path, [{"alpha": 1e-3, "l0": 3.0, "fvu": 0.2}])
+    assert load_sae(tmp_path).cfg.extra["metrics"][0]["fvu"] == 0.2

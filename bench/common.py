@@ -1,0 +1,29 @@
+"""Shared by the benchmarks: a throwaway artifacts folder that reuses the real (cached) corpus."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def scratch_artifacts() -> Iterator[Path]:
+    """SAELIB_ARTIFACTS -> a temporary folder whose corpus/ and sources/ link to the real ones."""
+    from saelib.paths import artifacts_dir
+
+    real, old = artifacts_dir(), os.environ.get("SAELIB_ARTIFACTS")
+    with tempfile.TemporaryDirectory() as tmp:
+        for shared in ("corpus", "sources"):
+            (real / shared).mkdir(parents=True, exist_ok=True)
+            (Path(tmp) / shared).symlink_to(real / shared, target_is_directory=True)
+        os.environ["SAELIB_ARTIFACTS"] = tmp
+        try:
+            yield Path(tmp)
+        finally:
+            if old is None:
+                os.environ.pop("SAELIB_ARTIFACTS", None)
+            else:
+                os.environ["SAELIB_ARTIFACTS"] = old
