@@ -136,7 +136,8 @@ for name in corpus.sources:
 # should be easiest for a web-trained model, archaic verse and scripture harder.
 
 # %%
-# NBVAL_IGNORE_OUTPUT (measured table; the checks below carry the tolerances)
+# NBVAL_IGNORE_OUTPUT
+# (measured table; the checks below carry the tolerances)
 losses = heldout_loss_by_source(model, corpus, profile.heldout_contexts_per_source, profile.context_length,
                                 seed=profile.seed, batch_size=profile.harvest_batch_size)
 loss_table = pd.DataFrame({"kind": [SOURCES[s].kind for s in losses],
@@ -168,7 +169,8 @@ check_between("mean held-out loss over sources (nats)", overall.mean, 1.5, 5.0)
 # is the share of prompts where IO's logit beats S's.
 
 # %%
-# NBVAL_IGNORE_OUTPUT (measured table; the checks below carry the tolerances)
+# NBVAL_IGNORE_OUTPUT
+# (measured table; the checks below carry the tolerances)
 ioi = make_ioi_prompts(model.tokenizer, profile.ioi_prompts, seed=profile.seed)
 io_ids, s_ids, _ = ioi_token_ids(model.tokenizer, ioi)
 ioi_logits = last_token_logits(model, [p.text for p in ioi])
@@ -197,7 +199,8 @@ check_between("IOI accuracy", float((ld > 0).mean()), 0.8, 1.0)
 # restricted to {" he", " she"} (chance = 0.5); accuracy is the share where the correct one is more likely.
 
 # %%
-# NBVAL_IGNORE_OUTPUT (measured table; the checks below carry the tolerances)
+# NBVAL_IGNORE_OUTPUT
+# (measured table; the checks below carry the tolerances)
 names = gendered_names(model.tokenizer)
 n_names = -(-profile.pronoun_prompts_per_gender // len(PRONOUN_TEMPLATES))  # every name with every template
 per_gender = {g: ns[:n_names] for g, ns in names.items()}
@@ -247,7 +250,8 @@ savefig(fig, "00_residual_norm_by_layer", PROFILE)
 plt.show()
 
 # %%
-# NBVAL_IGNORE_OUTPUT (measured table; the checks below carry the tolerances)
+# NBVAL_IGNORE_OUTPUT
+# (measured table; the checks below carry the tolerances)
 pd.DataFrame({"mean norm": norms["mean"], "95% CI ±": 1.96 * norms["se"],
               "separator norm": norms["special_mean"].astype(float)},
              index=norms["layer"]).iloc[::3].round(1)

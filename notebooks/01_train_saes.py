@@ -135,7 +135,8 @@ eval_seconds = time.time() - start
 columns = ["layer", "ratio", "alpha", "l0", "fvu", "ce_recovered", "kl", "dead_fraction", "dense_fraction"]
 
 # %%
-# NBVAL_IGNORE_OUTPUT (measured table; the checks below carry the tolerances)
+# NBVAL_IGNORE_OUTPUT
+# (measured table; the checks below carry the tolerances)
 metrics[columns].sort_values(["layer", "ratio", "alpha"]).round(4)
 
 # %% [markdown]
@@ -232,7 +233,8 @@ plt.show()
 print(f"random-direction baseline, R={min(ratios):g} → R={max(ratios):g}: {random_baseline:.2f}")
 
 # %%
-# NBVAL_IGNORE_OUTPUT (measured table)
+# NBVAL_IGNORE_OUTPUT
+# (measured table)
 pd.concat(mmcs_tables, names=["alpha"]).round(3)
 
 # %%
@@ -263,7 +265,8 @@ for hook in resid_hooks:
     row = dictionaries.choose(layer_rows, sweep.ratio, min_ce_recovered=0.8)
     dictionaries.record(PROFILE, hook, row["directory"], {k: row[k] for k in columns + ["hook"]})
     choices.append(row)
-# NBVAL_IGNORE_OUTPUT (measured table)
+# NBVAL_IGNORE_OUTPUT
+# (measured table)
 pd.DataFrame(choices)[columns].round(4)
 
 # %%
@@ -294,7 +297,8 @@ attach_metrics(mlp_result.directory / f"ratio{sweep.mlp_ratio:g}", mlp_metrics)
 revived = mlp_result.resampled[sweep.mlp_ratio]
 print(f"features re-initialised at each of the {len(revived)} resamples: {revived} "
       f"(of {mlp_sae.cfg.n_features:,})")
-# NBVAL_IGNORE_OUTPUT (measured table)
+# NBVAL_IGNORE_OUTPUT
+# (measured table)
 pd.DataFrame(mlp_metrics)[["hook", "ratio", "alpha", "l0", "fvu", "ce_recovered", "kl", "dead_fraction",
                            "dense_fraction"]].round(4)
 
@@ -315,7 +319,8 @@ check_between("untied MLP SAE: CE loss recovered", float(mlp_metrics[0]["ce_reco
 # profile). Cached results make a re-run much faster, so these are the times of the first run.
 
 # %%
-# NBVAL_IGNORE_OUTPUT (timings differ between runs and machines)
+# NBVAL_IGNORE_OUTPUT
+# (timings differ between runs and machines)
 pd.Series({"harvest (train + held-out)": harvest_seconds, "train tied SAEs": train_seconds,
            "evaluate": eval_seconds, "train untied MLP SAE": mlp_seconds}).round(0).rename("seconds")
 

@@ -167,7 +167,7 @@ def train_saes(store: ActivationStore, cfg: TrainConfig, name: str = "sae", prog
     state.update(step=step, seconds=time.perf_counter() - start)
     for r, sae in saes.items():
         save_sae(sae.cpu(), directory / f"ratio{r:g}")
-    atomic_write_json(directory / "DONE.json", {**state, "rows_seen": step and n_rows * cfg.epochs})
+    atomic_write_json(directory / "DONE.json", {**state, "rows_seen": n_rows * cfg.epochs})
     (directory / "checkpoint.pt").unlink(missing_ok=True)
     return _load_result(directory)
 

