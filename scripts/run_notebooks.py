@@ -46,7 +46,10 @@ def scrub(path: Path) -> None:
     text = path.read_text()
     for local in {str(ROOT), str(Path.home())}:
         text = text.replace(local + "/", "").replace(local, ".")
-    path.write_text(text)
+    nb = nbformat.reads(text, as_version=4)
+    # JupyterLab opens the notebook with the right kernel (the paired .py leaves the kernelspec out)
+    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    nbformat.write(nb, path)
 
 
 def sync_pair(nb: Path) -> None:
