@@ -132,8 +132,8 @@ for name in corpus.sources:
 # ## 3. Held-out loss per source
 #
 # Mean next-token cross-entropy (nats per token) on held-out documents of each source, with a 95% interval across
-# contexts. Lower means the model finds the text more predictable: technical documentation and encyclopedic text
-# should be easiest for a web-trained model, archaic verse and scripture harder.
+# contexts. Lower means the model finds the text more predictable. In the committed run Wikipedia and the Python
+# documentation come out easiest with the Bible close behind, and verse, Moby-Dick and Austen are hardest.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
