@@ -54,8 +54,7 @@ import torch
 
 from saelib import dictionaries
 from saelib.check import check, check_between
-from saelib.corpus import pack_contexts
-from saelib.harvest import corpus_for_model, harvest, harvest_profile
+from saelib.harvest import corpus_for_model, harvest_profile, heldout_profile
 from saelib.metrics import evaluate_ensemble, mmcs, reconstruction_metrics
 from saelib.model import load_model
 from saelib.plots import savefig
@@ -85,10 +84,7 @@ print(sweep)
 # %%
 start = time.time()
 train_store = harvest_profile(model, resid_hooks + [mlp_hook], profile, split="train")
-n_eval_contexts = -(-sweep.eval_rows // profile.context_length)
-eval_ctx = pack_contexts(corpus, "heldout", profile.context_length, n_eval_contexts, seed=profile.seed + 1)
-eval_store = harvest(model, resid_hooks + [mlp_hook], eval_ctx, corpus_name=corpus.dir.name, split="heldout",
-                     seed=profile.seed + 1, batch_size=profile.harvest_batch_size, separator_id=corpus.separator)
+eval_store = heldout_profile(model, resid_hooks + [mlp_hook], profile)
 harvest_seconds = time.time() - start
 print(train_store)
 print(eval_store)

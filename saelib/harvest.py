@@ -138,3 +138,13 @@ def harvest_profile(model, hooks: list[str], profile: Profile, split: str = "tra
     return harvest(model, hooks, contexts, corpus_name=corpus.dir.name, split=split, seed=profile.seed,
                    dtype=dtype, batch_size=profile.harvest_batch_size, name=name, separator_id=corpus.separator,
                    progress=progress)
+
+
+def heldout_profile(model, hooks: list[str], profile: Profile, progress: bool = True) -> ActivationStore:
+    """The held-out store of notebook 01: ``profile.sae.eval_rows`` activations per hook from held-out documents
+    (seed ``profile.seed + 1``). Later notebooks reuse it for feature views."""
+    corpus = corpus_for_model(model)
+    n_contexts = -(-profile.sae.eval_rows // profile.context_length)
+    contexts = pack_contexts(corpus, "heldout", profile.context_length, n_contexts, seed=profile.seed + 1)
+    return harvest(model, hooks, contexts, corpus_name=corpus.dir.name, split="heldout", seed=profile.seed + 1,
+                   batch_size=profile.harvest_batch_size, separator_id=corpus.separator, progress=progress)
