@@ -43,6 +43,50 @@ class SAESweep:
 
 
 @dataclass(frozen=True)
+class ErasureSizes:
+    """Sizes of notebook 04 (gender concept erasure). Each (layer, method) costs one edited forward pass over the
+    test prompts of both tasks and the disruption contexts."""
+
+    layers: tuple[int, ...]  # residual layers (each needs a chosen SAE from notebook 01)
+    names_per_gender: int  # most frequent single-token census names, split by name into train / test
+    test_fraction: float
+    n_shots: int  # few-shot examples per class in the classification prompt (the paper used 3)
+    pronoun_templates: int  # first N of saelib.tasks.PRONOUN_TEMPLATES per test name
+    feature_counts: tuple[int, ...]  # k: SAE features (and random control features) projected out
+    min_frequency: float  # candidate features fire on more than this fraction of fitting positions (paper 0.01)
+    disruption_contexts: int  # held-out corpus contexts for CE / KL disruption
+    disruption_length: int  # tokens per disruption context
+
+
+@dataclass(frozen=True)
+class IOIPatchingSizes:
+    """Sizes of notebook 03 (IOI feature patching). Each KL evaluation is one forward pass of ``n_prompts`` prompts
+    through the blocks after the patched layer."""
+
+    n_prompts: int  # IOI prompts patched (the paper used 50); the baseline uses Profile.ioi_prompts
+    n_layers: int  # patched layers, chosen among the SAE layers by the notebook's rule
+    sae_alphas: tuple[float, ...]  # SAE sparsities compared (from notebook 01's sweep); an alpha=0 SAE is added
+    fit_rows: int  # training-store activations for PCA / ICA (same sample as notebook 02, so ICA's fit is shared)
+    ica_max_iter: int
+    n_k: int  # log-spaced numbers of top-attributed features evaluated per method
+    greedy_prompts: int  # the paper's greedy elimination runs on this many prompts...
+    greedy_thresholds: tuple[float, ...]  # ...with these rising thresholds (the paper: logspace(-5, 0, 50))
+    top_features: int  # SAE features shown with their top activating contexts
+
+
+@dataclass(frozen=True)
+class InterpSizes:
+    """Sizes of notebook 02 (automated interpretability). Fragments are 64-token windows of held-out contexts, harvested
+    once (every SAE layer) and shared by every method; baselines are fitted on ``fit_rows`` training activations."""
+
+    fragment_contexts: int  # held-out contexts of ``Profile.context_length`` tokens, cut into 64-token fragments
+    features: int  # features scored per dictionary per layer (the paper: 150)
+    fit_rows: int  # training activations for PCA and ICA (the paper's ICA: one 2M-activation chunk)
+    ica_max_iter: int
+    llm_demo_features: int  # features also explained by the local LLM backend (0: skip)
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     context_length: int  # tokens per packed context (the paper used 256)
@@ -53,6 +97,9 @@ class Profile:
     ioi_prompts: int
     pronoun_prompts_per_gender: int
     sae: SAESweep | None = None
+    erasure: ErasureSizes | None = None
+    ioi_patching: IOIPatchingSizes | None = None
+    interp: InterpSizes | None = None
     device: str = "cpu"
     seed: int = 0
 
@@ -73,6 +120,12 @@ PROFILES: dict[str, Profile] = {
         sae=SAESweep(layers=(2, 8), alphas=(2e-3, 1e-2), ratio=2.0, ratio_sweep_layer=8, ratio_sweep=(1.0, 4.0),
                      ratio_sweep_alphas=(2e-3,), epochs=1, batch_size=256, lr=1e-3, ce_contexts=2,
                      eval_rows=2048, mlp_layer=8, mlp_ratio=2.0, mlp_alphas=(8.0,), mlp_epochs=1),
+        erasure=ErasureSizes(layers=(2, 8), names_per_gender=24, test_fraction=0.25, n_shots=2, pronoun_templates=1,
+                             feature_counts=(1,), min_frequency=0.01, disruption_contexts=1, disruption_length=64),
+        interp=InterpSizes(fragment_contexts=16, features=24, fit_rows=2048, ica_max_iter=100, llm_demo_features=1),
+        ioi_patching=IOIPatchingSizes(n_prompts=16, n_layers=2, sae_alphas=(2e-3, 1e-2), fit_rows=2048,
+                                      ica_max_iter=100, n_k=5,
+                                      greedy_prompts=4, greedy_thresholds=(1e-3, 1e-2, 1e-1), top_features=2),
     ),
     "default": Profile(
         name="default",
@@ -89,6 +142,18 @@ PROFILES: dict[str, Profile] = {
                      ratio_sweep_layer=14, ratio_sweep=(1.0, 4.0, 8.0), ratio_sweep_alphas=(2.15e-3, 4.64e-3),
                      epochs=1, batch_size=256, lr=1e-3, ce_contexts=4, eval_rows=16_384, mlp_layer=14,
                      mlp_ratio=2.0, mlp_alphas=(8.0,), mlp_epochs=1),
+        # 5 layers x 4 methods, each one edited pass over 24 + 24 test prompts and 2 x 128 corpus tokens (see
+        # notebook 04 for the measured time; feature_counts=(1, 8) adds half again)
+        erasure=ErasureSizes(layers=(2, 8, 14, 20, 26), names_per_gender=75, test_fraction=0.16, n_shots=2,
+                             pronoun_templates=1, feature_counts=(1,), min_frequency=0.01, disruption_contexts=2,
+                             disruption_length=128),
+        # 7 decompositions x 2 layers x ~10 k, each one pass of 50 prompts from the patched layer, plus the greedy
+        # elimination on 8 prompts: about 3 minutes on 2 CPU cores (see notebook 03 for the measured time)
+        interp=InterpSizes(fragment_contexts=192, features=150, fit_rows=8192, ica_max_iter=200, llm_demo_features=1),
+        ioi_patching=IOIPatchingSizes(n_prompts=50, n_layers=2, sae_alphas=(1e-3, 1e-2), fit_rows=8192,
+                                      ica_max_iter=200, n_k=10,
+                                      greedy_prompts=8, greedy_thresholds=tuple(10.0 ** (e / 2) for e in range(-8, 1)),
+                                      top_features=4),
     ),
     "paper": Profile(
         name="paper",
@@ -105,6 +170,14 @@ PROFILES: dict[str, Profile] = {
                      ratio_sweep=(1.0, 4.0, 8.0), ratio_sweep_alphas=(8.6e-4, 2.15e-3, 4.64e-3), epochs=1,
                      batch_size=2048, lr=1e-3, ce_contexts=64, eval_rows=262_144, mlp_layer=14, mlp_ratio=8.0,
                      mlp_alphas=(2.0, 4.0, 8.0), mlp_epochs=1),
+        erasure=ErasureSizes(layers=tuple(range(0, 30, 2)), names_per_gender=100, test_fraction=0.2, n_shots=3,
+                             pronoun_templates=5, feature_counts=(1, 4), min_frequency=0.01, disruption_contexts=64,
+                             disruption_length=256),
+        interp=InterpSizes(fragment_contexts=12_500, features=150, fit_rows=2_097_152, ica_max_iter=400, llm_demo_features=10),
+        ioi_patching=IOIPatchingSizes(n_prompts=200, n_layers=5, sae_alphas=(1e-3, 4.64e-3, 1e-2), fit_rows=2_097_152,
+                                      ica_max_iter=400,
+                                      n_k=20, greedy_prompts=50, greedy_thresholds=tuple(10.0 ** (-5 + 5 * i / 49) for i in range(50)),
+                                      top_features=8),
         device="cuda",
     ),
 }

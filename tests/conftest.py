@@ -49,3 +49,20 @@ def tiny_model(tiny_neox_dir):
     from saelib.model import load_model
 
     return load_model(str(tiny_neox_dir))
+
+
+@pytest.fixture()
+def tiny_store(tiny_model):
+    """``tiny_store(hooks, n, length)``: an activation store of ``n`` random-token contexts from the tiny model."""
+    import numpy as np
+
+    from saelib.corpus import PackedContexts
+    from saelib.harvest import harvest
+
+    def make(hooks: list[str], n: int, length: int, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        ctx = PackedContexts(tokens=rng.integers(5, 1000, size=(n, length)), source=np.zeros(n, dtype=int),
+                             offset=np.arange(n) * length, sources=("toy",), repeats={"toy": 1.0})
+        return harvest(tiny_model, hooks, ctx, corpus_name="toy", batch_size=8, progress=False)
+
+    return make

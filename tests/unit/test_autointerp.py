@@ -13,11 +13,9 @@ import torch
 
 from saelib.autointerp import ProtocolConfig, score_dictionary, score_feature, summarize
 from saelib.baselines import LinearDictionary
-from saelib.corpus import PackedContexts
 from saelib.explanations import (TokenExplainer, TokenSimulator, discretize, format_explanation, parse_explanation,
                                  pearson)
 from saelib.fragments import Fragments, Record, select_records
-from saelib.harvest import harvest
 from saelib.llm_explainer import (EXPLANATION_PREFIX, BackendError, LLMExplainer, LLMSimulator,
                                   OpenAICompatibleBackend)
 
@@ -101,12 +99,8 @@ def test_select_records_follows_the_paper_slices():
 # ------------------------------------------------------------------ fragments from a real (tiny) activation store
 
 @pytest.fixture()
-def fragment_store(tiny_model):
-    rng = np.random.default_rng(0)
-    n, length = 12, 64
-    ctx = PackedContexts(tokens=rng.integers(5, 1000, size=(n, length)), source=np.zeros(n, dtype=int),
-                         offset=np.arange(n) * length, sources=("toy",), repeats={"toy": 1.0})
-    return harvest(tiny_model, [HOOK], ctx, corpus_name="toy", batch_size=4, progress=False)
+def fragment_store(tiny_store):
+    return tiny_store([HOOK], n=12, length=64)
 
 
 def test_dictionary_of_the_wrong_width_is_rejected(fragment_store, default_tokenizer):
