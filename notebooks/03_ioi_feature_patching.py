@@ -1,0 +1,466 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-kernelspec
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+# ---
+
+# %% [markdown]
+# # 03 · IOI feature patching: which features carry the counterfactual
+#
+# The ICLR version of Cunningham et al. (2023) asks how *finely* a decomposition localises a behaviour. The task
+# is indirect object identification (IOI, Wang et al. 2022): "When Mary and John went to the store, John gave a
+# drink to" → " Mary". The **counterfactual** prompt replaces the indirect object (IO) by a third name C, subject
+# unchanged, so the model should now say C. Starting from the clean run, we take the activations of some features
+# at one residual layer (all positions) from the counterfactual run and ask how far the output moves:
+#
+# - **KL** $=\mathrm{KL}(p_{cf}\,\Vert\,p_{patched})$ of the next-token distribution at the final position, mean
+#   over prompts (0 = the patched run *is* the counterfactual run);
+# - **edit size** $=\lVert x_{patched}-x_{clean}\rVert_2$ over all positions and dimensions of a prompt, mean over
+#   prompts;
+# - **number of features** patched.
+#
+# A decomposition localises the behaviour well if few features, with a small edit, reach a low KL. The paper found
+# SAE features beat PCA and the non-sparse α = 0 dictionary on Pythia-410M. Here: SmolLM2-135M-Instruct, the SAEs
+# of notebook 01, and these baselines, each fitted on the same training activations:
+#
+# | decomposition | features | codes |
+# |---|---|---|
+# | SAE (two sparsities of notebook 01's sweep) | 2 × 576 | ReLU, tied decoder |
+# | SAE α = 0 (non-sparse control, trained here on the same data) | 2 × 576 | ReLU, tied |
+# | PCA rotation | 576 | signed coordinates in the principal basis |
+# | PCA ± | 2 × 576 | ReLU(±coordinate), as the paper's `pca_pve` |
+# | ICA | 576 | signed sources (FastICA unmixing) |
+# | neuron / residual basis | 576 | signed coordinates |
+#
+# **Exact reconstruction.** Every decoder here is affine, and a patched activation keeps the clean run's error term
+# (the paper's `recompose = (x − predict(x)) + decode(codes)`):
+# $x_{patched} = x_{clean} + (m\odot\Delta c)\,W_{dec} + e\,\Delta err$ with $\Delta c = c_{cf}-c_{clean}$ and
+# $m\in\{0,1\}^F$. The *error node* $e$ is 0 in every curve (the paper's recipe); setting it to 1 with all features
+# patched gives exactly the counterfactual activation, which §3 checks for every method. For the rotations the
+# error is round-off; for an SAE it is what the dictionary fails to reconstruct, and it bounds how low an SAE's
+# curve can go.
+#
+# **Finding few features.** (a) The paper's procedure: patch every candidate, then for rising thresholds visit the
+# patched features in random order and un-patch one if KL rises by less than the threshold; one forward pass per
+# visit, so it runs on a small case (§6). (b) The fast default: rank features by an attribution estimate, the
+# gradient of KL(cf ‖ patched) with respect to each feature's activation at the clean point times its activation
+# difference, summed over prompts and positions (one backward pass per layer for all methods), and evaluate KL for
+# the top-k at log-spaced k. Forward passes start at the patched layer (clean and counterfactual residuals are
+# computed once; `saelib.patching.final_logits_from` runs only the later blocks), and prompts are batched.
+
+# %% tags=["parameters"]
+PROFILE = "default"  # dev | default | paper (see saelib/profiles.py)
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import display
+
+from saelib import patching as P
+from saelib.check import check, check_between
+from saelib.decompositions import fitted_baselines, sae_decomposition
+from saelib.evaluation import logit_difference
+from saelib.features import FeatureView, feature_activations, feature_views, top_contexts
+from saelib.harvest import harvest_profile, heldout_profile
+from saelib.model import load_model, model_name
+from saelib.plots import savefig
+from saelib.profiles import get_profile
+from saelib.stats import mean_se, proportion
+from saelib.tasks import ioi_token_ids, make_ioi_prompts
+from saelib.train import TrainConfig, train_saes
+
+start_all = time.time()
+profile = get_profile(PROFILE)
+sizes, sweep = profile.ioi_patching, profile.sae
+torch.manual_seed(profile.seed)
+pd.set_option("display.width", 140)
+model = load_model(device=profile.device)
+tok = model.tokenizer
+print(sizes)
+
+# %% [markdown]
+# ## 1. Data and the model's IOI baseline
+#
+# Prompts come from `saelib.tasks.make_ioi_prompts`: fifteen Wang et al. templates in ABBA and BABA order (exactly
+# balanced), names drawn deterministically from the most frequent census names that are one token under the
+# model's tokenizer (not hand-picked), and the counterfactual replaces IO by a third name C. A multi-token name, or
+# a clean/counterfactual pair of different token lengths, is rejected (tested). Templates differ in length, so a
+# batch is right-padded and every measurement is read at each prompt's last real token.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (measured table; the checks below carry the tolerances)
+prompts = make_ioi_prompts(tok, profile.ioi_prompts, seed=profile.seed)
+pairs_all = P.ioi_pairs(tok, prompts)
+io_ids, s_ids, cf_ids = ioi_token_ids(tok, prompts)
+layers_all = list(sweep.layers)
+# notebook 01's stores (the same hook list, so harvest_profile returns them from the cache)
+store_hooks = [P.resid_hook(layer) for layer in layers_all] + [f"blocks.{sweep.mlp_layer}.mlp.hook_post"]
+resid_clean_all, logits_clean_all = P.residuals(model, pairs_all.clean, pairs_all.lengths, layers_all)
+ld = logit_difference(logits_clean_all, io_ids, s_ids).numpy()
+p_io = torch.softmax(logits_clean_all, -1).gather(1, io_ids[:, None])[:, 0].numpy()
+print("example:", prompts[0].text, "->", prompts[0].io, "| counterfactual:", prompts[0].counterfactual_text, "->",
+      prompts[0].cf_name)
+pd.DataFrame({"prompts": [len(prompts)], "logit diff IO − S": [str(mean_se(ld))],
+              "accuracy (IO > S)": [str(proportion(ld > 0))], "p(IO)": [str(mean_se(p_io))]})
+
+# %%
+check_between("IOI mean logit difference IO - S", float(ld.mean()), 1.0, 10.0)
+check_between("IOI accuracy (logit IO > logit S)", float((ld > 0).mean()), 0.8, 1.0)
+
+# %% [markdown]
+# The patching experiment uses the first `n_prompts` of these (the paper used 50). Their counterfactual run:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (measured values; the check carries the tolerance)
+n = sizes.n_prompts
+pairs = pairs_all.subset(range(n))
+resid_clean = {k: v[:n, : pairs.clean.shape[1]] for k, v in resid_clean_all.items()}
+resid_cf, logits_cf = P.residuals(model, pairs.counterfactual, pairs.lengths, layers_all)
+ld_cf = logit_difference(logits_cf, cf_ids[:n], s_ids[:n]).numpy()
+kl_clean = P.kl_from(logits_cf, logits_clean_all[:n])
+print(f"{n} prompts; counterfactual run: logit diff C − S {mean_se(ld_cf)}; "
+      f"KL(cf ‖ clean) at the final position {mean_se(kl_clean.numpy())} nats")
+check_between("counterfactual accuracy (logit C > logit S)", float((ld_cf > 0).mean()), 0.8, 1.0)
+
+# %% [markdown]
+# ## 2. Where the counterfactual information sits, layer by layer: choosing the layers
+#
+# Patching the *whole* residual stream at all positions reproduces the counterfactual run exactly at any layer, so
+# it cannot rank layers. Patching it at a subset of positions can: at each SAE layer, patch the residual only at
+# the final position, or only at every other position. Early on, the IO name lives at its own token (patching the
+# final position does nothing); late, it has been moved to the final position. The rule: patch at the first SAE
+# layer where patching the final position alone recovers more than half of KL(cf ‖ clean) (the information has
+# arrived there), and at the SAE layer just before it (the information is still spread over the earlier tokens,
+# about to be moved), the two regimes a decomposition could localise. If no layer qualifies, the deepest ones.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (measured table and figure)
+start = time.time()
+scan = P.position_scan(model, pairs, resid_clean, resid_cf, logits_cf)
+scan["recovered_final_only"] = 1 - scan.kl_final_only / scan.kl_clean
+scan["recovered_all_but_final"] = 1 - scan.kl_all_but_final / scan.kl_clean
+arrived = [row.layer for row in scan.itertuples() if row.recovered_final_only > 0.5]
+idx = layers_all.index(arrived[0]) if arrived else len(layers_all) - 1
+patch_layers = [int(x) for x in layers_all[max(0, idx - sizes.n_layers + 1): idx + 1]]
+scan_seconds = time.time() - start
+fig, ax = plt.subplots(figsize=(6, 3.5))
+ax.plot(scan.layer, scan.recovered_final_only, marker="o", label="final position only")
+ax.plot(scan.layer, scan.recovered_all_but_final, marker="o", label="every position but the final")
+for layer in patch_layers:
+    ax.axvline(layer, color="grey", ls=":", lw=1)
+ax.set_xlabel("layer (residual after block)")
+ax.set_ylabel("fraction of KL(cf ‖ clean) removed")
+ax.set_title("Patching the whole residual at some positions")
+ax.legend(frameon=False, fontsize=8)
+savefig(fig, "03_position_scan", PROFILE)
+plt.show()
+print("patched layers:", patch_layers)
+scan.round(3)
+
+# %%
+check("patched layers chosen", len(patch_layers), min(sizes.n_layers, len(layers_all)))
+
+# %% [markdown]
+# ## 3. The decompositions, and exact reconstruction
+#
+# SAEs: the tied R = 2 ensembles of notebook 01 (same config, so `train_saes` returns the cached result) at the
+# sparsities in the profile, plus an α = 0 SAE trained here with the same config on the same activations. PCA and
+# ICA are fitted on `fit_rows` training activations of the layer (position 0 and the separator excluded, as for the
+# SAEs). A decomposition from another layer or model is rejected (tested).
+#
+# The check below patches nothing (must give KL(cf ‖ clean) exactly), and every feature together with the error
+# node (must give KL = 0) for every method, and reports the *error floor*: KL with every feature patched but the
+# clean error term kept, the lowest an error-keeping curve can reach.
+
+# %%
+start = time.time()
+train_store = harvest_profile(model, store_hooks, profile, split="train")
+name = model_name(model)
+decomps = {}
+for layer in patch_layers:
+    hook = P.resid_hook(layer)
+    base = dict(ratios=(sweep.ratio,), epochs=sweep.epochs, batch_size=sweep.batch_size, lr=sweep.lr,
+                seed=profile.seed, device=profile.device)
+    sweep_result = train_saes(train_store, TrainConfig(hook, alphas=sweep.alphas, **base), progress=False)
+    zero_result = train_saes(train_store, TrainConfig(hook, alphas=(0.0,), allow_zero_alpha=True, **base),
+                             progress=False)
+    decomps[layer] = {
+        **{f"SAE α={a:g}": sae_decomposition(sweep_result.sae(sweep.ratio, a), f"SAE α={a:g}") for a in sizes.sae_alphas},
+        "SAE α=0": sae_decomposition(zero_result.sae(sweep.ratio, 0.0), "SAE α=0"),
+        **fitted_baselines(train_store, hook, name, sizes.fit_rows, profile.seed, sizes.ica_max_iter),
+    }
+fit_seconds = time.time() - start
+methods = list(decomps[patch_layers[0]])
+print({layer: {m: d.n_features for m, d in ds.items()} for layer, ds in decomps.items()})
+
+# %%
+start = time.time()
+cases, deltas, exact_rows = {}, {}, []
+for layer in patch_layers:
+    cases[layer] = P.prepare_case(model, pairs, layer, cache=(resid_clean, resid_cf))
+    deltas[layer] = {m: P.feature_deltas(cases[layer], d) for m, d in decomps[layer].items()}
+    for m, fd in deltas[layer].items():
+        none = P.evaluate(cases[layer], fd, torch.zeros(fd.n_features))
+        every = P.evaluate(cases[layer], fd, torch.ones(fd.n_features), error=1.0)
+        floor = P.evaluate(cases[layer], fd, torch.ones(fd.n_features), error=0.0)
+        exact_rows.append({"layer": layer, "method": m, "KL none patched": none["kl"],
+                           "KL all + error node": every["kl"], "KL all, clean error (floor)": floor["kl"],
+                           "floor / KL(cf‖clean)": floor["kl"] / none["kl"], "active features": int(fd.active.sum())})
+exact = pd.DataFrame(exact_rows)
+exact_seconds = time.time() - start
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (measured table; the checks below carry the tolerances)
+exact.round(4)
+
+# %%
+for layer in patch_layers:
+    check_between(f"layer {layer}: KL(cf || clean) from the patched layer / from the full forward",
+                  float(exact[exact.layer == layer]["KL none patched"].max() / kl_clean.mean()), 0.9999, 1.0001)
+check_between("every method: |KL| with all features and the error node patched (max)",
+              float(exact["KL all + error node"].abs().max()), 0.0, 1e-3)
+check_between("rotations: error floor (max over PCA/ICA/neurons)",
+              float(exact[~exact.method.str.startswith("SAE")]["KL all, clean error (floor)"].abs().max()), 0.0, 1e-3)
+
+# %% [markdown]
+# ## 4. The Figure 3 analogue: KL against number of patched features and against edit size
+#
+# Procedure (b) at each chosen layer: rank every method's features by attribution, then patch the top k for
+# log-spaced k (error term kept clean). Error bars are ±1 SE over prompts.
+
+# %%
+start = time.time()
+grads, attrs, curves = {}, {}, []
+for layer in patch_layers:
+    grads[layer] = P.kl_gradient(cases[layer])
+    attrs[layer] = {m: P.attribution(fd, grads[layer]) for m, fd in deltas[layer].items()}
+    for m, fd in deltas[layer].items():
+        ks = P.log_spaced_ks(fd.n_features, sizes.n_k)
+        curves.append(P.topk_curve(cases[layer], fd, attrs[layer][m], ks).assign(layer=layer))
+curves = pd.concat(curves, ignore_index=True)
+curve_seconds = time.time() - start
+
+# %%
+colors = dict(zip(methods, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+fig, axes = plt.subplots(len(patch_layers), 2, figsize=(12, 4 * len(patch_layers)), squeeze=False)
+for row, layer in zip(axes, patch_layers):
+    kl0 = float(kl_clean.mean())
+    for m in methods:
+        c = curves[(curves.layer == layer) & (curves.method == m)]
+        style = dict(marker="o", ms=3, color=colors[m], label=m, ls="-" if m.startswith("SAE") else "--")
+        row[0].errorbar(c.k.clip(lower=0.5), c.kl, yerr=c.kl_se, capsize=2, **style)
+        row[1].plot(c.edit, c.kl, **style)
+    row[0].set_xscale("log")
+    row[0].set_xlabel("features patched (top-k by attribution; k = 0 drawn at 0.5)")
+    row[1].set_xlabel("edit size ‖x_patched − x_clean‖ (mean over prompts)")
+    for ax in row:
+        ax.axhline(kl0, color="grey", lw=0.8, ls=":")
+        ax.set_ylabel("KL(cf ‖ patched), nats")
+        ax.set_title(f"layer {layer}")
+    row[1].legend(frameon=False, fontsize=8)
+fig.suptitle("IOI counterfactual: how few features, how small an edit (dotted: nothing patched)")
+fig.tight_layout()
+savefig(fig, "03_kl_vs_features_and_edit", PROFILE)
+plt.show()
+
+# %% [markdown]
+# A summary per method: the number of features and the edit needed to remove half of KL(cf ‖ clean), read off the
+# curves above (∞: the curve never gets there, e.g. because the SAE's error floor is above it).
+
+# %%
+target = 0.5 * float(kl_clean.mean())
+summary = []
+for layer in patch_layers:
+    for m in methods:
+        c = curves[(curves.layer == layer) & (curves.method == m)]
+        k_half, edit_half = P.k_to_reach(c, target)
+        summary.append({"layer": layer, "method": m, "features for KL ≤ ½·KL0": k_half, "edit there": edit_half,
+                        "KL with top 10": float(c[c.k <= 10].sort_values("k").kl.iloc[-1]),
+                        "min KL on curve": float(c.kl.min())})
+summary = pd.DataFrame(summary)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (measured table)
+summary.round(3)
+
+# %%
+for layer in patch_layers:
+    c = curves[curves.layer == layer]
+    check_between(f"layer {layer}: KL with k=0 equals KL(cf || clean) (ratio)",
+                  float(c[c.k == 0].kl.mean() / kl_clean.mean()), 0.999, 1.001)
+    rot = c[c.method == "PCA rotation"].sort_values("k")
+    check_between(f"layer {layer}: PCA rotation, |KL| with all features patched", abs(float(rot.kl.iloc[-1])), 0.0,
+                  1e-3)
+
+# %% [markdown]
+# ## 5. Does the attribution ranking track the paper's greedy procedure? (small case)
+#
+# Procedure (a) on `greedy_prompts` prompts at the deepest chosen layer (the cheapest forward pass), for one SAE,
+# over the features active on those prompts (the paper's candidates are all features; inactive ones cannot change
+# anything, since their activation difference is 0). Thresholds rise log-spaced as in the paper. On the same case,
+# procedure (b) is evaluated at the numbers of features that (a) ended with, so the two can be compared point by
+# point.
+
+# %%
+start = time.time()
+g_layer = patch_layers[-1]
+g_method = f"SAE α={sizes.sae_alphas[0]:g}"
+small = cases[g_layer].subset(range(sizes.greedy_prompts))
+small_fd = P.feature_deltas(small, decomps[g_layer][g_method])
+greedy = P.greedy_elimination(small, small_fd, sizes.greedy_thresholds, seed=profile.seed)
+small_attr = P.attribution(small_fd, P.kl_gradient(small))
+small_attr = torch.where(small_fd.active, small_attr, torch.full_like(small_attr, float("inf")))
+ranked = P.topk_curve(small, small_fd, small_attr, sorted(set(greedy.n_features.tolist())))
+greedy_seconds = time.time() - start
+compare = greedy[["threshold", "n_features", "kl", "edit"]].merge(
+    ranked[["n_features", "kl", "edit"]], on="n_features", suffixes=(" (a) greedy", " (b) attribution"))
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+for label, df in (("(a) greedy elimination", greedy), ("(b) top-k by attribution", ranked)):
+    d = df.sort_values("n_features")
+    axes[0].plot(d.n_features.clip(lower=0.5), d.kl, marker="o", label=label)
+    axes[1].plot(d.edit, d.kl, marker="o", label=label)
+axes[0].set_xscale("log")
+axes[0].set_xlabel("features patched")
+axes[1].set_xlabel("edit size")
+for ax in axes:
+    ax.set_ylabel("KL(cf ‖ patched)")
+axes[0].set_title(f"{g_method}, layer {g_layer}, {sizes.greedy_prompts} prompts, "
+                  f"{int(small_fd.active.sum())} active features")
+axes[1].legend(frameon=False, fontsize=8)
+savefig(fig, "03_greedy_vs_attribution", PROFILE)
+plt.show()
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (measured table)
+compare.round(4)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (measured values; the check carries the tolerance)
+kl_small = float(small.kl(small.x_clean).mean())
+gap = (compare["kl (b) attribution"] - compare["kl (a) greedy"]) / kl_small
+print(f"KL(cf ‖ clean) on the small case: {kl_small:.3f}; (b) − (a) at equal feature counts, as a fraction of it: "
+      f"mean {gap.mean():+.3f}, max {gap.max():+.3f}")
+check_between("(b) minus (a) at equal numbers of features, mean, fraction of KL(cf || clean)",
+              float(gap.mean()), -1.0, 0.25)
+
+# %% [markdown]
+# ## 6. The SAE features doing most of the work
+#
+# At each chosen layer, the features of the less sparse of the two SAEs (its error floor is lower, §3) with the most negative attribution (largest estimated KL
+# reduction). For each: its estimated and its measured effect alone, where in the IOI prompts it fires (mean
+# activation by token role, clean and counterfactual), the IOI tokens it fires on most, and its top activating
+# contexts in held-out text (coloured by activation).
+
+# %%
+eval_store = heldout_profile(model, store_hooks, profile)
+roles = P.ioi_roles(tok, prompts[:n], pairs)
+top_method = f"SAE α={min(sizes.sae_alphas):g}"  # the sparse SAE with the lower error floor (§3)
+feature_rows, views = [], []
+for layer in patch_layers:
+    fd, dec, case = deltas[layer][top_method], decomps[layer][top_method], cases[layer]
+    with torch.no_grad():
+        c_clean, c_cf = dec.encode(case.x_clean), dec.encode(case.x_cf)
+    top = torch.argsort(attrs[layer][top_method])[: sizes.top_features].tolist()
+    by_role_clean = P.activation_by_role(c_clean[..., top], roles)
+    by_role_cf = P.activation_by_role(c_cf[..., top], roles)
+    acts = feature_activations(eval_store, dec.hook, dec.sae, top)
+    for j, f in enumerate(top):
+        mask = torch.zeros(fd.n_features)
+        mask[f] = 1
+        alone = P.evaluate(case, fd, mask)["kl"]
+        vals = c_clean[..., f][pairs.mask]
+        ids = pairs.clean[pairs.mask]
+        best = torch.argsort(vals, descending=True)[:40]
+        common = pd.Series([tok.decode([int(i)]) for i, v in zip(ids[best], vals[best]) if v > 0],
+                           dtype=object).value_counts().head(4)
+        role_clean, role_cf = by_role_clean[j], by_role_cf[j]
+        where = role_clean.idxmax() if role_clean.max() >= role_cf.max() else role_cf.idxmax()
+        change = (role_cf - role_clean)
+        reading = (f"fires mostly at the {where} token (clean {role_clean[where]:.2f}, counterfactual "
+                   f"{role_cf[where]:.2f}); the counterfactual changes it most at the {change.abs().idxmax()} token "
+                   f"({change[change.abs().idxmax()]:+.2f}); top IOI tokens: {', '.join(repr(t) for t in common.index)}")
+        feature_rows.append({"layer": layer, "feature": f, "attribution": float(attrs[layer][top_method][f]),
+                             "KL drop alone": float(kl_clean.mean()) - alone, "reading (from the IOI prompts)": reading})
+        views.append(FeatureView(f"layer {layer} · {top_method} · feature {f}",
+                                 top_contexts(eval_store, acts[:, j], tok, k=5), reading))
+features_table = pd.DataFrame(feature_rows)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (measured table)
+with pd.option_context("display.max_colwidth", 200):
+    display(features_table.round(3))
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (circuitsvis views: top activating held-out contexts of each feature)
+feature_views(views)
+
+# %% [markdown]
+# ## 7. Verdict
+#
+# Computed from the summary table of §4: at each layer, which method needs the fewest features (and which the
+# smallest edit) to remove half of KL(cf ‖ clean), and whether an SAE is among the best.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (computed from the measured tables)
+lines = []
+sae_wins = 0
+for layer in patch_layers:
+    s = summary[summary.layer == layer].set_index("method")
+    best_k = s["features for KL ≤ ½·KL0"].min()
+    winners = list(s.index[s["features for KL ≤ ½·KL0"] == best_k])
+    best_sae = s[s.index.str.startswith("SAE α=") & (s.index != "SAE α=0")]["features for KL ≤ ½·KL0"].min()
+    best_base = s[~s.index.str.startswith("SAE")]["features for KL ≤ ½·KL0"].min()
+    zero = s.loc["SAE α=0", "features for KL ≤ ½·KL0"]
+    sae_wins += bool(best_sae < best_base)
+    floors = exact[(exact.layer == layer) & exact.method.str.startswith("SAE")].set_index("method")
+    lines.append(
+        f"- Layer {layer}: fewest features to halve the KL: {', '.join(winners)} ({best_k:g}). Best sparse SAE "
+        f"{best_sae:g} vs best baseline {best_base:g} vs α=0 SAE {zero:g}. SAE error floors (KL with every "
+        f"feature patched, clean error kept, as a fraction of KL(cf‖clean)): "
+        + ", ".join(f"{m} {v:.2f}" for m, v in floors['floor / KL(cf‖clean)'].items()) + ".")
+verdict = ("SAE features beat every baseline" if sae_wins == len(patch_layers) else
+           "SAE features beat the baselines at some but not all patched layers" if sae_wins else
+           "SAE features do not beat the baselines")
+print("\n".join(lines))
+print(f"\nVerdict at this budget: {verdict} ({sae_wins} of {len(patch_layers)} layers), measured by the number of "
+      f"features needed to halve KL(cf ‖ clean) with the clean error term kept.")
+
+# %% [markdown]
+# How to read the verdict. The paper's claim is about the *Pareto frontier* of features and edit size. Two things
+# at this budget work against the SAEs and are visible above: the dictionaries of notebook 01 saw 131k activations
+# (the paper's about 7M), so their error term is large, and keeping it clean puts a floor under every SAE curve
+# (§3's table); and a rotation's coordinates can take the counterfactual *and* its negation, while an SAE feature
+# that is off in both runs contributes nothing. The `paper` profile (21M activations per layer) is the
+# configuration in which to test the claim properly; the machinery here is unchanged by it.
+
+# %% [markdown]
+# ## 8. Time
+#
+# Wall-clock time of this notebook's stages on the machine that ran it (2 CPU cores for the committed default
+# profile; the α = 0 SAEs are trained on the first run only and cached).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (timings differ between runs and machines)
+pd.Series({"layer scan": scan_seconds, "fit / load decompositions": fit_seconds, "exactness checks": exact_seconds,
+           "attribution + top-k curves": curve_seconds, "greedy (small case)": greedy_seconds,
+           "whole notebook": time.time() - start_all}).round(1).rename("seconds")
