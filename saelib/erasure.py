@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from concept_erasure import LeaceEraser
 
+from saelib.metrics import kept_positions
 from saelib.names import GENDERS, single_token_names, split_names_by_gender
 from saelib.tasks import (
     PRONOUN_TEMPLATES,
@@ -341,14 +342,6 @@ def task_scores(model, prompts: PromptSet, eraser: Eraser | None = None, hook: s
         n = (batch_norms[0].sum(1) / mask[sl].sum(1)).cpu() if batch_norms else torch.zeros(len(logits))
         norms.append(n)
     return {"p_correct": torch.cat(p).numpy(), "edit_norm": torch.cat(norms).numpy()}
-
-
-def kept_positions(tokens: torch.Tensor, separator_id: int) -> torch.Tensor:
-    """[n, pos] bool: positions edited on corpus text, all but position 0 and the document separator (their norms
-    are tens of times an ordinary token's, notebook 00), as in notebook 01's CE-recovered splice."""
-    keep = tokens != separator_id
-    keep[:, 0] = False
-    return keep
 
 
 @torch.inference_mode()

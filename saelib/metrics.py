@@ -68,7 +68,10 @@ def mmcs(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a @ b.T).max(dim=1).values.mean())
 
 
-def _kept_positions(tokens: torch.Tensor, exclude_positions: tuple[int, ...], separator_id: int) -> torch.Tensor:
+def kept_positions(tokens: torch.Tensor, separator_id: int,
+                   exclude_positions: tuple[int, ...] = (0,)) -> torch.Tensor:
+    """[n, pos] bool: positions that are neither excluded (default: position 0) nor the document separator; their
+    norms are tens of times an ordinary token's (notebook 00), so splices and edits leave them alone."""
     keep = torch.ones_like(tokens, dtype=torch.bool)
     keep[:, list(exclude_positions)] = False
     return keep & (tokens != separator_id)
@@ -89,7 +92,7 @@ def ce_loss_recovered(model, sae: SAE, hook: str, tokens: torch.Tensor, separato
     per_ctx = {k: [] for k in ("clean", "zero", *range(m))}
     kls = {i: [] for i in range(m)}
     for batch in tokens.split(batch_size):
-        keep = _kept_positions(batch, exclude_positions, separator_id)
+        keep = kept_positions(batch, separator_id, exclude_positions)
         clean_logits = model(batch)
         clean_logp = clean_logits.log_softmax(-1)
         per_ctx["clean"].append(_ce(clean_logits, batch))
