@@ -147,11 +147,11 @@ PROFILES: dict[str, Profile] = {
         erasure=ErasureSizes(layers=(2, 8, 14, 20, 26), names_per_gender=75, test_fraction=0.16, n_shots=2,
                              pronoun_templates=1, feature_counts=(1,), min_frequency=0.01, disruption_contexts=2,
                              disruption_length=128),
-        # 512 fragments, 8 methods x 5 layers x 150 features; FastICA (one thread, ~0.09 s per iteration on 4,096
-        # rows) dominates: about 4 minutes on 2 CPU cores (see notebook 02 for the measured time)
+        # 512 fragments, 8 methods x 5 layers x 150 features: 213 s on a fresh clone, 2 CPU cores (fragment harvest
+        # 49 s, baselines incl. FastICA 60 s, scoring 38 s, local LLM demo 22 s; notebook 02's timing table)
         interp=InterpSizes(fragment_contexts=128, features=150, fit_rows=4096, ica_max_iter=100, llm_demo_features=1),
         # 7 decompositions x 2 layers x ~10 k, each one pass of 50 prompts from the patched layer, plus the greedy
-        # elimination on 8 prompts: about 3 minutes on 2 CPU cores (see notebook 03 for the measured time).
+        # elimination on 8 prompts: 259 s on a fresh clone, 2 CPU cores (notebook 03's timing table).
         # fit_rows and ica_max_iter match notebook 02's, so its FastICA fits are reused.
         ioi_patching=IOIPatchingSizes(n_prompts=50, n_layers=2, sae_alphas=(1e-3, 1e-2), fit_rows=4096,
                                       ica_max_iter=100, n_k=10,

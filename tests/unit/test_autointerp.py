@@ -44,20 +44,15 @@ def after_the(tokens, i):
     return 2.0 if i > 0 and tokens[i - 1] == " the" else 0.0
 
 
-def test_token_feature_is_explained_and_simulated_exactly():
-    rng = np.random.default_rng(0)
-    explanation = TokenExplainer().explain(records_where(rng, on_cat))
-    assert explanation == 'Fires on the tokens " cat" (10).'
-    held_out = records_where(rng, on_cat)
-    sims = TokenSimulator().simulate(explanation, [r.tokens for r in held_out])
-    assert pearson(np.concatenate(sims), np.concatenate([r.activations for r in held_out])) == pytest.approx(1.0)
-
-
-def test_previous_token_feature_gets_a_previous_token_explanation():
-    rng = np.random.default_rng(1)
-    explanation = TokenExplainer().explain(records_where(rng, after_the))
-    assert explanation == 'Fires on the token right after " the" (10).'
-    held_out = records_where(rng, after_the)
+@pytest.mark.parametrize("fires, seed, expected", [
+    (on_cat, 0, 'Fires on the tokens " cat" (10).'),
+    (after_the, 1, 'Fires on the token right after " the" (10).'),
+])
+def test_lexical_feature_is_explained_and_simulated_exactly(fires, seed, expected):
+    rng = np.random.default_rng(seed)
+    explanation = TokenExplainer().explain(records_where(rng, fires))
+    assert explanation == expected
+    held_out = records_where(rng, fires)
     sims = TokenSimulator().simulate(explanation, [r.tokens for r in held_out])
     assert pearson(np.concatenate(sims), np.concatenate([r.activations for r in held_out])) == pytest.approx(1.0)
 
