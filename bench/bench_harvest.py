@@ -5,17 +5,18 @@
    - naive:  Hugging Face full-depth forward with output_hidden_states=True, keeping the one layer,
    - harvest: saelib.harvest (run_with_cache + stop_at_layer + streaming float16 rows to disk).
    Prints tokens/s and the ratios harvest/plain (target >= 0.9) and harvest/naive (target >= 1.8).
-2. Peak memory of harvesting ``--memory-tokens`` (default 1M) tokens of blocks.0.hook_resid_post in a fresh
-   subprocess (ru_maxrss), against the 4 GiB target.
+2. Peak memory of the harvest alone: for each of ``--memory-tokens`` (default 65,536, 262,144 and 1,048,576
+   tokens of blocks.0.hook_resid_post) a fresh subprocess loads the model, records its peak (``VmHWM``, which a
+   child does not inherit, unlike ``ru_maxrss``), harvests, and records its peak again, against the 4 GiB target.
+   Whether memory grows with the number of tokens shows in the column of peaks.
 
-Usage: .venv/bin/python bench/bench_harvest.py [--layer 11] [--contexts 32] [--memory-tokens 1048576]
+Usage: .venv/bin/python bench/bench_harvest.py [--layer 11] [--contexts 32] [--memory-tokens 65536 1048576]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -26,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from common import scratch_artifacts  # noqa: E402
+from common import peak_rss_gib, scratch_artifacts  # noqa: E402
 
 from saelib.corpus import pack_contexts  # noqa: E402
 from saelib.harvest import corpus_for_model, harvest  # noqa: E402
@@ -80,16 +81,18 @@ def throughput(layer: int, n_contexts: int, context_length: int, batch_size: int
 
 
 def memory_child(n_tokens: int, context_length: int) -> None:
+    start = time.perf_counter()
     model = load_model()
+    load_s, after_load = time.perf_counter() - start, peak_rss_gib()
     corpus = corpus_for_model(model)
     ctx = pack_contexts(corpus, "train", context_length, -(-n_tokens // context_length), seed=7)
     start = time.perf_counter()
     store = harvest(model, ["blocks.0.hook_resid_post"], ctx, corpus_name=corpus.dir.name, batch_size=16,
                     progress=False)
     dt = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
-    print(f"memory: harvested {store.n_rows:,} tokens of blocks.0.hook_resid_post in {dt:.0f} s "
-          f"({store.n_rows / dt:.0f} tokens/s); peak RSS {peak:.2f} GiB = {peak / 4:.2f}x the 4 GiB target")
+    peak = peak_rss_gib()
+    print(f"  {store.n_rows:>10,} tokens: peak {peak:.2f} GiB ({peak / 4:.2f}x the 4 GiB target); after loading "
+          f"the model ({load_s:.0f} s) {after_load:.2f} GiB; harvest {store.n_rows / dt:.0f} tokens/s", flush=True)
 
 
 def main() -> None:
@@ -98,15 +101,18 @@ def main() -> None:
     ap.add_argument("--contexts", type=int, default=32)
     ap.add_argument("--context-length", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--memory-tokens", type=int, default=1_048_576)
+    ap.add_argument("--memory-tokens", type=int, nargs="*", default=[65_536, 262_144, 1_048_576])
     ap.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_child:
-        return memory_child(args.memory_tokens, args.context_length)
-    throughput(args.layer, args.contexts, args.context_length, args.batch_size)
+        return memory_child(args.memory_tokens[0], args.context_length)
+    if args.contexts:
+        throughput(args.layer, args.contexts, args.context_length, args.batch_size)
     if args.memory_tokens:
-        with scratch_artifacts():  # the 1M-token store is written to a throwaway folder
-            subprocess.run([sys.executable, __file__, "--memory-child", "--memory-tokens", str(args.memory_tokens),
+        print(f"memory of the harvest alone (a fresh process per row; VmHWM), blocks.0.hook_resid_post:")
+    for n in args.memory_tokens:
+        with scratch_artifacts():  # each store is written to a throwaway folder
+            subprocess.run([sys.executable, __file__, "--memory-child", "--memory-tokens", str(n),
                             "--context-length", str(args.context_length)], check=True)
 
 

@@ -1,4 +1,5 @@
-"""Shared by the benchmarks: a throwaway artifacts folder that reuses the real (cached) corpus."""
+"""Shared by the benchmarks: a throwaway artifacts folder that reuses the real (cached) corpus, and the peak
+memory of the current process."""
 
 from __future__ import annotations
 
@@ -27,3 +28,15 @@ def scratch_artifacts() -> Iterator[Path]:
                 os.environ.pop("SAELIB_ARTIFACTS", None)
             else:
                 os.environ["SAELIB_ARTIFACTS"] = old
+
+
+def peak_rss_gib() -> float:
+    """This process's own peak resident memory (``VmHWM`` of /proc/self/status), in GiB.
+
+    Not ``resource.getrusage(...).ru_maxrss``: on Linux a child started from Python inherits its parent's maximum
+    there (it survives fork and exec), so a benchmark child would report the parent's peak. ``VmHWM`` belongs to
+    the address space, which exec replaces, so it counts only what this program itself touched."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20  # kB -> GiB
+    raise RuntimeError("/proc/self/status has no VmHWM line (not Linux?)")

@@ -51,3 +51,51 @@ def load_chosen(profile: str, hook: str, model_name: str | None = None) -> SAE:
     info = registry[hook]
     ensemble = load_sae(artifacts_dir() / info["directory"], model_name=model_name, hook=hook)
     return ensemble.member(list(ensemble.cfg.alphas).index(info["alpha"]))
+
+
+# --- the release dictionaries shipped in dictionaries/ (SAELens format, see saelib.release) ---------------------
+
+class DictionaryIntegrityError(ValueError):
+    """A shipped dictionary file is missing or differs from the manifest."""
+
+
+def release_manifest(root: Path | None = None) -> dict:
+    """``dictionaries/manifest.json``: every shipped dictionary with its files' sha256, config and metrics."""
+    from saelib.release import DICTIONARIES_DIR
+
+    path = Path(root or DICTIONARIES_DIR) / "manifest.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: restore it with `git checkout -- dictionaries/` or regenerate "
+                                "the release with `.venv/bin/python scripts/release_dictionaries.py`")
+    return read_json(path)
+
+
+def release_names(root: Path | None = None) -> list[str]:
+    return [d["name"] for d in release_manifest(root)["dictionaries"]]
+
+
+def load_release(name: str, model_name: str | None = None, hook: str | None = None, root: Path | None = None) -> SAE:
+    """A shipped dictionary by name, its files checked against the manifest's sha256 first; with ``model_name``
+    or ``hook`` given, a dictionary for another model or hook is an error."""
+    from saelib.release import DICTIONARIES_DIR, sha256_file
+    from saelib.sae.saelens_format import load_saelens
+
+    root = Path(root or DICTIONARIES_DIR)
+    entries = {d["name"]: d for d in release_manifest(root)["dictionaries"]}
+    if name not in entries:
+        raise KeyError(f"no shipped dictionary {name!r}; available: {', '.join(sorted(entries))}")
+    folder = root / name
+    for file, expected in entries[name]["sha256"].items():
+        path = folder / file
+        if not path.is_file():
+            raise DictionaryIntegrityError(f"{path} is missing; restore it with `git checkout -- {path.relative_to(root.parent)}`"
+                                           " or regenerate with scripts/release_dictionaries.py")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise DictionaryIntegrityError(
+                f"{path} has sha256 {actual[:16]}..., the manifest says {expected[:16]}...: the file was altered or "
+                f"is from another release. Restore it with `git checkout -- {path.relative_to(root.parent)}` or "
+                "regenerate the release with scripts/release_dictionaries.py")
+    sae = load_saelens(folder, model_name=model_name, hook=hook)
+    sae.cfg.extra.update(release=entries[name])
+    return sae

@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,9 +16,10 @@ from saelib.progress import progress as progress_bar
 
 from saelib.artifacts import as_json, atomic_save_npy, atomic_write_bytes, atomic_write_json, keyed_dir, read_json
 from saelib.corpus import MIXTURE, Corpus, PackedContexts, build_corpus, pack_contexts
-from saelib.model import model_name, stop_layer, validate_hooks
+from saelib.model import model_name, model_weights_sha256, stop_layer, validate_hooks
 from saelib.profiles import Profile
-from saelib.store import COMPLETE, ActivationStore, hook_file
+from saelib.store import (COMPLETE, CONTEXT_FILES, ActivationStore, IncompleteStoreError, file_sha256, hook_file,
+                          npy_problem, write_checksums)
 
 DTYPES = {"float16": np.float16, "float32": np.float32}
 
@@ -24,6 +27,7 @@ DTYPES = {"float16": np.float16, "float32": np.float32}
 @dataclass(frozen=True)
 class HarvestConfig:
     model: str
+    model_sha256: str  # the weight files: replacing the weights under the same name never reuses this store
     hooks: tuple[str, ...]
     widths: dict[str, int]
     corpus: str  # corpus folder name, which carries the hash of the corpus config
@@ -49,8 +53,22 @@ def _widths(model, hooks: list[str], tokens: torch.Tensor) -> dict[str, int]:
     return {h: int(cache[h].shape[-1]) for h in hooks}
 
 
-def _open_outputs(directory, cfg: HarvestConfig, np_dtype) -> dict[str, tuple[int, int]]:
-    """Create (or reopen) each hook file; returns hook -> (file descriptor, byte offset of row 0)."""
+def max_context_length(model) -> int | None:
+    """Positions the model has: the bridge's ``cfg.n_ctx``, read from the HF config's ``max_position_embeddings``
+    (or ``n_positions``, ...); None when unknown."""
+    n_ctx = getattr(getattr(model, "cfg", None), "n_ctx", None)
+    return n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
+
+
+@dataclass
+class _Output:
+    fd: int
+    offset: int  # byte offset of row 0
+    sha: Any  # sha256 of the file so far: rows are written in order, so this ends as the whole file's
+
+
+def _open_outputs(directory, cfg: HarvestConfig, np_dtype, done: int) -> dict[str, _Output]:
+    """Create (or reopen after ``done`` contexts) each hook file."""
     n_rows = cfg.n_contexts * cfg.context_length
     out = {}
     for hook in cfg.hooks:
@@ -58,8 +76,30 @@ def _open_outputs(directory, cfg: HarvestConfig, np_dtype) -> dict[str, tuple[in
         if not path.exists():  # sparse file with a valid .npy header; rows are filled in by pwrite
             np.lib.format.open_memmap(path, mode="w+", dtype=np_dtype, shape=(n_rows, cfg.widths[hook]))
         offset = np.load(path, mmap_mode="r").offset
-        out[hook] = (os.open(path, os.O_RDWR), offset)
+        fd = os.open(path, os.O_RDWR)
+        written = offset + done * cfg.context_length * cfg.widths[hook] * np.dtype(np_dtype).itemsize
+        out[hook] = _Output(fd, offset, _prefix_sha256(fd, written))
     return out
+
+
+def _prefix_sha256(fd: int, size: int):
+    """sha256 of a file's first ``size`` bytes (on resume: the header and the rows already on disk)."""
+    sha, pos = hashlib.sha256(), 0
+    while pos < size:
+        chunk = os.pread(fd, min(1 << 24, size - pos), pos)
+        if not chunk:
+            raise IncompleteStoreError(f"a hook file ends at byte {pos}, before the {size} bytes already harvested; "
+                                       "delete the partial store folder and harvest again")
+        sha.update(chunk)
+        pos += len(chunk)
+    return sha
+
+
+def _hook_problems(directory, cfg: HarvestConfig) -> list[str]:
+    """What is wrong with the hook files of a partial store: each must exist with its full (sparse) size."""
+    shapes = {hook: (cfg.n_contexts * cfg.context_length, cfg.widths[hook]) for hook in cfg.hooks}
+    return [f"{hook_file(directory, h).name} {p}" for h, shape in shapes.items()
+            if (p := npy_problem(hook_file(directory, h), shape, cfg.dtype))]
 
 
 def harvest(model, hooks: list[str], contexts: PackedContexts, *, corpus_name: str, split: str = "train",
@@ -71,8 +111,13 @@ def harvest(model, hooks: list[str], contexts: PackedContexts, *, corpus_name: s
     validate_hooks(model, hooks)
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    n_ctx, length = max_context_length(model), contexts.tokens.shape[1]
+    if n_ctx is not None and length > n_ctx:  # later positions have no trained embedding: activations mean nothing
+        raise ValueError(f"contexts of {length} tokens are longer than the model's maximum of {n_ctx} positions "
+                         f"(max_position_embeddings); use a context length of at most {n_ctx}")
     tokens = torch.from_numpy(contexts.tokens)
-    cfg = HarvestConfig(model_name(model), tuple(hooks), _widths(model, hooks, tokens), corpus_name,
+    cfg = HarvestConfig(model_name(model), model_weights_sha256(model), tuple(hooks), _widths(model, hooks, tokens),
+                        corpus_name,
                         contexts.sources, {s: MIXTURE.get(s, 0.0) for s in contexts.sources}, split,
                         tokens.shape[1], tokens.shape[0], hashlib.sha256(contexts.tokens.tobytes()).hexdigest(),
                         separator_id, seed, dtype)
@@ -81,7 +126,13 @@ def harvest(model, hooks: list[str], contexts: PackedContexts, *, corpus_name: s
         return ActivationStore(directory)
     _prepare(directory, cfg, contexts)
     done = read_json(directory / "progress.json")["contexts_done"]
-    outputs = _open_outputs(directory, cfg, DTYPES[dtype])
+    started = done > 0 or any(hook_file(directory, h).exists() for h in hooks)
+    if started and (problems := _hook_problems(directory, cfg)):  # resuming would leave zero rows where they were
+        warnings.warn(f"restarting the harvest in {directory} from context 0: {'; '.join(problems)}", stacklevel=2)
+        shutil.rmtree(directory)
+        _prepare(directory, cfg, contexts)
+        done = 0
+    outputs = _open_outputs(directory, cfg, DTYPES[dtype], done)
     stop = stop_layer(hooks)
     try:
         bar = progress_bar(total=cfg.n_contexts * cfg.context_length, initial=done * cfg.context_length,
@@ -90,16 +141,21 @@ def harvest(model, hooks: list[str], contexts: PackedContexts, *, corpus_name: s
             for start in range(done, cfg.n_contexts, batch_size):
                 batch = tokens[start : start + batch_size]
                 _, cache = model.run_with_cache(batch, names_filter=list(hooks), stop_at_layer=stop)
-                for hook, (fd, offset) in outputs.items():
-                    _write_rows(fd, offset, start * cfg.context_length, cache[hook], DTYPES[dtype], hook)
-                for fd, _ in outputs.values():
-                    os.fsync(fd)
+                for hook, out in outputs.items():
+                    out.sha.update(_write_rows(out.fd, out.offset, start * cfg.context_length, cache[hook],
+                                               DTYPES[dtype], hook))
+                for out in outputs.values():
+                    os.fsync(out.fd)
                 atomic_write_json(directory / "progress.json", {"contexts_done": start + len(batch)})
                 bar.update(batch.numel())
         bar.close()
     finally:
-        for fd, _ in outputs.values():
-            os.close(fd)
+        for out in outputs.values():
+            os.close(out.fd)
+    if problems := _hook_problems(directory, cfg):  # a file deleted or cut while the harvest ran
+        raise IncompleteStoreError(f"{directory}: {'; '.join(problems)}. Run the harvest again: it starts over.")
+    write_checksums(directory, {hook_file(directory, h).name: out.sha.hexdigest() for h, out in outputs.items()}
+                    | {name: file_sha256(directory / name) for name in CONTEXT_FILES})
     atomic_write_bytes(directory / COMPLETE, b"")
     return ActivationStore(directory)
 
@@ -118,15 +174,31 @@ def _prepare(directory, cfg: HarvestConfig, contexts: PackedContexts) -> None:
     atomic_write_json(directory / "progress.json", {"contexts_done": 0})
 
 
-def _write_rows(fd: int, offset: int, row: int, acts: torch.Tensor, np_dtype, hook: str) -> None:
+def _first_bad(mask: np.ndarray, row: int, acts: torch.Tensor) -> str:
+    bad = row + int(mask.any(1).argmax())
+    return f"first at row {bad} (context {bad // acts.shape[-2]}, position {bad % acts.shape[-2]})"
+
+
+def _write_rows(fd: int, offset: int, row: int, acts: torch.Tensor, np_dtype, hook: str) -> bytes:
+    """Write ``acts`` [batch, positions, width] as rows ``row``...; returns the bytes written (for the checksum)."""
+    src = acts.reshape(-1, acts.shape[-1]).float().numpy()
+    kept = "Rows already on disk are kept; nothing is marked complete."
+    if (nan := np.isnan(src)).any():  # never an overflow of the stored dtype: the model computed NaN
+        raise FloatingPointError(f"NaN activations at {hook}, {_first_bad(nan, row, acts)}: the model itself "
+                                 "produced NaN, a model or input problem (check the weights and the token ids), "
+                                 f"which another dtype will not fix. {kept}")
+    if (inf := np.isinf(src)).any():
+        raise FloatingPointError(f"Infinite activations at {hook}, {_first_bad(inf, row, acts)}: the model itself "
+                                 f"produced inf, a model or input problem. {kept}")
     with np.errstate(over="ignore"):  # overflow is detected just below, with a clearer message
-        arr = acts.reshape(-1, acts.shape[-1]).float().numpy().astype(np_dtype)
-    if not np.isfinite(arr).all():
-        raise FloatingPointError(
-            f"Non-finite activations at {hook} (rows from {row}); with dtype float16 this usually means overflow: "
-            "harvest again with dtype='float32'. Rows already on disk are kept; nothing is marked complete."
-        )
-    os.pwrite(fd, arr.tobytes(), offset + row * arr.shape[1] * arr.itemsize)
+        arr = src.astype(np_dtype)
+    if (inf := np.isinf(arr)).any():
+        raise FloatingPointError(f"Activations at {hook} overflow {np.dtype(np_dtype).name}, "
+                                 f"{_first_bad(inf, row, acts)}: harvest again with dtype='float32'. {kept}")
+    data = arr.tobytes()
+    if os.pwrite(fd, data, offset + row * arr.shape[1] * arr.itemsize) != len(data):  # a short write leaves zeros
+        raise OSError(f"short write to the {hook} file (disk full?). {kept}")
+    return data
 
 
 def harvest_profile(model, hooks: list[str], profile: Profile, split: str = "train", dtype: str = "float16",

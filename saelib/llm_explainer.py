@@ -14,11 +14,14 @@ the model's distribution over the digits at each ``unknown``. Unreachable endpoi
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
 import json
 import os
 import re
-import urllib.error
-import urllib.request
+import socket
+import threading
+import urllib.parse
 from collections.abc import Sequence
 
 import numpy as np
@@ -88,39 +91,127 @@ class LocalChatBackend:
         return self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
 
 
+OPENAI_HOST = "api.openai.com"  # the only host that gets the key from the environment
+MAX_RESPONSE_BYTES = 1 << 20  # a chat completion is a few kB; more is a misbehaving server
+REDACTED = "[API key removed]"
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1: traffic that never leaves this machine."""
+    if host.rstrip(".").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class OpenAICompatibleBackend:
-    """``POST {base_url}/chat/completions`` with temperature 0. The key comes from ``api_key`` or the environment
-    variable ``api_key_env`` (default ``OPENAI_API_KEY``; optional for local servers)."""
+    """``POST {base_url}/chat/completions`` with temperature 0.
+
+    The key is ``api_key`` when given. Otherwise the environment variable ``api_key_env`` (default ``OPENAI_API_KEY``)
+    is read only when base_url's host is ``api.openai.com``: any other server (vLLM, llama.cpp, a proxy) gets no key
+    unless it is passed explicitly, so an OpenAI key never reaches another server by accident. A key is never sent
+    over plain http except to loopback (localhost, 127.0.0.0/8, ::1): that is refused here, before any connection.
+    Redirects are not followed (a ``BackendError``), each request gets ``timeout`` seconds of wall-clock time in all
+    and at most ``max_response_bytes`` of answer, environment proxies are not used, and the key is removed from
+    every error message and every reply (a server may echo it)."""
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 timeout: float = 60.0):
-        self.url = base_url.rstrip("/") + "/chat/completions"
-        self.model, self.timeout = model, timeout
-        self.api_key = api_key if api_key is not None else os.environ.get(api_key_env)
+                 timeout: float = 60.0, max_response_bytes: int = MAX_RESPONSE_BYTES):
+        parts = urllib.parse.urlsplit(base_url.rstrip("/") + "/chat/completions")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"base_url must look like https://host[:port]/v1, got {base_url!r}")
+        if parts.username or parts.password:  # they would be shown in every error message
+            raise ValueError("base_url must not contain user:password@; pass the key as api_key")
+        self.url, self._parts = parts.geturl(), parts
+        self.model, self.timeout, self.max_response_bytes = model, timeout, max_response_bytes
+        from_env = os.environ.get(api_key_env) if parts.hostname == OPENAI_HOST else None
+        self._api_key = api_key if api_key is not None else from_env
+        if self._api_key and parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise ValueError(f"refusing to send an API key over plain http to {parts.hostname} (anyone on the way "
+                             "can read it): use https://, or a loopback address (localhost, 127.0.0.1, ::1) for a "
+                             "local server")
         self.name = f"openai-compatible:{model}"
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatibleBackend({self.url!r}, {self.model!r}, key={'set' if self._api_key else 'none'})"
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._api_key, REDACTED) if self._api_key else text
+
+    def _excerpt(self, data: bytes | str, limit: int = 200) -> str:
+        """Server text fit for an error message: without the key and at most ``limit`` characters."""
+        text = self.redact(data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data))
+        return repr(text[:limit]) + (" ..." if len(text) > limit else "")
+
+    def _read(self, response: http.client.HTTPResponse) -> bytes:
+        chunks, size = [], 0
+        while chunk := response.read1(64 * 1024):  # read1: returns what arrived, never waits for a full buffer
+            size += len(chunk)
+            if size > self.max_response_bytes:
+                raise BackendError(f"{self.url} sent more than max_response_bytes={self.max_response_bytes} bytes; "
+                                   "a chat completion is much smaller (raise the limit if the replies are long)")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, str | None, bytes]:
+        """(status, Location header, body) of one POST, all of it within ``timeout`` seconds."""
+        https = self._parts.scheme == "https"
+        kind = http.client.HTTPSConnection if https else http.client.HTTPConnection
+        port = self._parts.port or (443 if https else 80)  # explicit, or http.client misreads "::1" as host ":"
+        conn = kind(self._parts.hostname, port, timeout=self.timeout)
+        expired, sockets = threading.Event(), []
+
+        def expire() -> None:  # a socket timeout alone is per read: a server dripping bytes would never end
+            expired.set()
+            for sock in sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        watchdog = threading.Timer(self.timeout, expire)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            conn.connect()
+            sockets.append(conn.sock)  # kept: the response may outlive conn.sock (Connection: close)
+            conn.request("POST", self._parts.path, body, headers)
+            response = conn.getresponse()
+            answer = response.status, response.getheader("Location"), self._read(response)
+        except (OSError, http.client.HTTPException) as err:
+            if expired.is_set():
+                raise BackendError(f"{self.url} gave no complete answer within timeout={self.timeout} s") from None
+            raise BackendError(f"cannot reach {self.url} ({self._excerpt(str(err))}); check base_url and that the "
+                               "server is running (this machine may be offline)") from err
+        finally:
+            watchdog.cancel()
+            conn.close()
+        if expired.is_set():
+            raise BackendError(f"{self.url} gave no complete answer within timeout={self.timeout} s")
+        return answer
 
     def complete(self, messages: list[dict], max_tokens: int = 64) -> str:
         body = json.dumps({"model": self.model, "messages": messages, "max_tokens": max_tokens,
                            "temperature": 0}).encode()
         headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as err:
-            raise BackendError(f"{self.url} answered HTTP {err.code}: {err.read()[:200]!r}") from err
-        except (urllib.error.URLError, OSError) as err:
-            raise BackendError(f"cannot reach {self.url} ({err}); check base_url and that the server is running "
-                               "(this machine may be offline)") from err
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        status, location, raw = self._post(body, headers)
+        if 300 <= status < 400:  # following it would send the key wherever the server points
+            raise BackendError(f"{self.url} answered HTTP {status}, a redirect to {self._excerpt(location or '')}, "
+                               "which is not followed: set base_url to the final address")
+        if status != 200:
+            raise BackendError(f"{self.url} answered HTTP {status}: {self._excerpt(raw)}")
         try:
             content = json.loads(raw)["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError) as err:
-            raise BackendError(f"{self.url} answered something that is not a chat completion: {raw[:200]!r}") from err
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise BackendError(f"{self.url} answered something that is not a chat completion: "
+                               f"{self._excerpt(raw)}") from None
         if not isinstance(content, str):
-            raise BackendError(f"{self.url} answered a non-text message content: {content!r}")
-        return content
+            raise BackendError(f"{self.url} answered a non-text message content: {self._excerpt(repr(content))}")
+        return self.redact(content)
 
 
 class LLMExplainer:

@@ -8,6 +8,8 @@
   **Dense** features: active on more than 10% of the evaluation tokens.
 - **CE loss recovered** with zero ablation as the baseline, splicing the SAE's reconstruction into the model:
   (CE_zero − CE_SAE) / (CE_zero − CE_clean); 1 = as good as the real activation, 0 = as bad as deleting it.
+  Against **mean ablation** (the activation replaced by its mean over training tokens), a stricter baseline:
+  (CE_mean − CE_SAE) / (CE_mean − CE_clean).
   **KL** = E_t[KL(p_clean(·|t) ‖ p_SAE(·|t))] over predicted tokens.
 - **MMCS** (mean max cosine similarity, Sharkey et al.) between dictionaries A and B:
   MMCS(A, B) = mean_{a ∈ A} max_{b ∈ B} cos(a, b).
@@ -79,39 +81,50 @@ def kept_positions(tokens: torch.Tensor, separator_id: int,
 
 @torch.no_grad()
 def ce_loss_recovered(model, sae: SAE, hook: str, tokens: torch.Tensor, separator_id: int = -1,
-                      exclude_positions: tuple[int, ...] = (0,), batch_size: int = 4) -> list[dict[str, float]]:
+                      exclude_positions: tuple[int, ...] = (0,), batch_size: int = 4,
+                      mean_activation: torch.Tensor | None = None,
+                      max_norm: float | None = None) -> list[dict[str, float]]:
     """Splice each member's reconstruction into ``hook`` (at the positions the SAE was trained on; excluded
     positions keep their real activation) and measure next-token CE and KL against the clean run.
 
     Returns per member: ce_clean, ce_sae, ce_zero, ce_recovered, kl, and the standard error of ce_sae across
-    contexts (ce_sae_se)."""
+    contexts (ce_sae_se); with ``mean_activation`` [d_in] also ce_mean and ce_recovered_mean. Rows with norm above
+    ``max_norm`` (outliers the SAE was not trained on) keep their real activation too."""
     from saelib.model import model_name
 
     sae.check_compatible(model_name(model), hook, sae.cfg.d_in)
     m = sae.cfg.n_models
-    per_ctx = {k: [] for k in ("clean", "zero", *range(m))}
+    per_ctx = {k: [] for k in ("clean", "zero", "mean", *range(m))}
     kls = {i: [] for i in range(m)}
     for batch in tokens.split(batch_size):
         keep = kept_positions(batch, separator_id, exclude_positions)
         clean_logits = model(batch)
         clean_logp = clean_logits.log_softmax(-1)
         per_ctx["clean"].append(_ce(clean_logits, batch))
-        per_ctx["zero"].append(_ce(_run_patched(model, batch, hook, lambda act: torch.zeros_like(act), keep), batch))
+        per_ctx["zero"].append(_ce(_run_patched(model, batch, hook, lambda act: torch.zeros_like(act), keep,
+                                                max_norm), batch))
+        if mean_activation is not None:
+            per_ctx["mean"].append(_ce(_run_patched(model, batch, hook, lambda act: mean_activation.expand_as(act),
+                                                    keep, max_norm), batch))
         for i in range(m):
             def replace(act, i=i):
                 return sae.decode(sae.encode(act.reshape(-1, act.shape[-1])))[i].reshape(act.shape)
-            logits = _run_patched(model, batch, hook, replace, keep)
+            logits = _run_patched(model, batch, hook, replace, keep, max_norm)
             per_ctx[i].append(_ce(logits, batch))
             logp = logits.log_softmax(-1)
             kls[i].append((clean_logp.exp() * (clean_logp - logp)).sum(-1)[:, :-1].mean(1))
-    ce = {k: torch.cat(v) for k, v in per_ctx.items()}
+    ce = {k: torch.cat(v) for k, v in per_ctx.items() if v}
     clean, zero = ce["clean"].mean().item(), ce["zero"].mean().item()
     out = []
     for i in range(m):
         ce_sae = ce[i].mean().item()
-        out.append({"ce_clean": clean, "ce_sae": ce_sae, "ce_zero": zero,
-                    "ce_recovered": (zero - ce_sae) / (zero - clean), "kl": torch.cat(kls[i]).mean().item(),
-                    "ce_sae_se": (ce[i].std() / len(ce[i]) ** 0.5).item()})
+        row = {"ce_clean": clean, "ce_sae": ce_sae, "ce_zero": zero,
+               "ce_recovered": (zero - ce_sae) / (zero - clean), "kl": torch.cat(kls[i]).mean().item(),
+               "ce_sae_se": (ce[i].std() / len(ce[i]) ** 0.5).item()}
+        if mean_activation is not None:
+            mean = ce["mean"].mean().item()
+            row.update(ce_mean=mean, ce_recovered_mean=(mean - ce_sae) / (mean - clean))
+        out.append(row)
     return out
 
 
@@ -121,9 +134,11 @@ def _ce(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     return loss.view(len(tokens), -1).mean(1)
 
 
-def _run_patched(model, tokens: torch.Tensor, hook: str, fn, keep: torch.Tensor) -> torch.Tensor:
+def _run_patched(model, tokens: torch.Tensor, hook: str, fn, keep: torch.Tensor,
+                 max_norm: float | None = None) -> torch.Tensor:
     def patch(act, hook=None):  # noqa: ARG001 (TransformerLens passes the hook point)
-        return torch.where(keep[..., None], fn(act), act)
+        where = keep if max_norm is None else keep & (act.norm(dim=-1) <= max_norm)
+        return torch.where(where[..., None], fn(act), act)
 
     return model.run_with_hooks(tokens, fwd_hooks=[(hook, patch)])
 

@@ -10,6 +10,7 @@ activations, which attribution methods need).
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import os
 import re
@@ -99,7 +100,50 @@ def load_model(name: str = DEFAULT_MODEL, device: str = "cpu"):
     bridge.eval()
     bridge.requires_grad_(False)
     bridge.saelib_name = name  # recorded in every artifact's config
+    bridge.saelib_weights_sha256 = _weights_file_sha256(name)  # keys every activation store (saelib.revision)
     return bridge
+
+
+def _file_sha256(path: Path, h=None) -> str:
+    h = h or hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
+
+
+def _weights_file_sha256(name: str) -> str | None:
+    """sha256 of the model's weight file(s): the GGUF file of a bundled model, or every weight file of a local
+    folder (names and contents, sorted); None for a hub id (then the loaded parameters are hashed on demand)."""
+    if name in _GGUF_MODELS:
+        directory, filename = _gguf_location(name)
+        return _file_sha256(Path(directory) / filename)
+    folder = Path(name)
+    files = sorted(p for p in folder.rglob("*") if p.suffix in _WEIGHT_SUFFIXES) if folder.is_dir() else []
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for p in files:
+        h.update(str(p.relative_to(folder)).encode())
+        _file_sha256(p, h)
+    return h.hexdigest()
+
+
+def model_weights_sha256(model) -> str:
+    """Fingerprint of the weights ``model`` computes with: the weight files' sha256 when it was loaded from files,
+    else a sha256 of its parameters (computed once and remembered)."""
+    sha = getattr(model, "saelib_weights_sha256", None)
+    if sha is None:
+        h = hashlib.sha256()
+        for key, value in sorted(model.state_dict().items()):
+            h.update(f"{key}:{value.dtype}:{tuple(value.shape)}".encode())
+            h.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        sha = h.hexdigest()
+        model.saelib_weights_sha256 = sha
+    return sha
 
 
 def model_name(model) -> str:

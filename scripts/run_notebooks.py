@@ -1,8 +1,10 @@
 """Run the numbered notebooks in order with papermill (called by ./run_all.sh).
 
-Each notebook executes into build/executed/<profile>/. For the default profile a successful run replaces the
-committed notebook with papermill's run metadata stripped and machine paths removed, so nbval compares against
+Each notebook executes into build/executed/<profile>/. For the default profile (and no -p) a successful run replaces
+the committed notebook with papermill's run metadata stripped and machine paths removed, so nbval compares against
 exactly what this script produced. Stops at the first failing notebook and leaves the committed one untouched.
+Parameters (--profile, -p NAME VALUE) that a notebook's parameters cell does not declare stop the run before any
+notebook executes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import papermill
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 sys.path.insert(0, str(ROOT))
+from saelib.params import UnknownParameterError, check_parameters, execute_notebook, parse_value  # noqa: E402
 from saelib.profiles import get_profile  # noqa: E402
 
 STRIP = ["metadata.papermill", "cell.metadata.papermill", "cell.metadata.execution"]
@@ -63,28 +66,42 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("notebooks", nargs="*", help="numbers or names, e.g. 00 or 00_model_and_data (default: all)")
     ap.add_argument("--profile", default="default", help="dev, default or paper")
+    ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="a notebook parameter, as papermill -p (VALUE is read as a Python literal when it is one); "
+                         "a name that a notebook does not declare stops the run")
     args = ap.parse_args()
     get_profile(args.profile)  # fail early with the list of valid names
+    extra = {name: parse_value(value) for name, value in args.parameter}
+    if "PROFILE" in extra:
+        sys.exit("run_all: set the profile with --profile, not -p PROFILE")
+    params = ({} if args.profile == "default" else {"PROFILE": args.profile}) | extra
+    notebooks = select(args.notebooks)
+    for nb in notebooks:  # all checked before the first runs: a typo never costs a long run first
+        sync_pair(nb)
+        try:
+            check_parameters(nb, params)
+        except UnknownParameterError as err:
+            sys.exit(f"run_all: {err}")
+    commit = args.profile == "default" and not extra  # committed outputs are those of the defaults only
     out_dir = ROOT / "build" / "executed" / args.profile
     out_dir.mkdir(parents=True, exist_ok=True)
     timings = {}
-    for nb in select(args.notebooks):
+    for nb in notebooks:
         sync_pair(nb)
         source = nb.with_suffix(".py").read_bytes()
         out = out_dir / nb.name
-        params = {} if args.profile == "default" else {"PROFILE": args.profile}
-        print(f"=== {nb.stem} (profile {args.profile})", flush=True)
+        print(f"=== {nb.stem} (profile {args.profile}{', ' + str(extra) if extra else ''})", flush=True)
         start = time.time()
         try:
-            papermill.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
-                                       cwd=str(NOTEBOOKS), language="python", progress_bar=False, log_output=False)
+            execute_notebook(nb, out, parameters=params, kernel_name="python3", cwd=str(NOTEBOOKS),
+                             language="python", progress_bar=False, log_output=False)
         except papermill.PapermillExecutionError as err:
             sys.exit(f"run_all: {nb.name} FAILED in cell {err.exec_count} ({err.ename}: {err.evalue}).\n"
                      f"  Executed copy with the traceback: {out.relative_to(ROOT)}\n"
                      f"  The committed notebook is unchanged. Later notebooks were not run.")
         timings[nb.stem] = round(time.time() - start, 1)
         print(f"    done in {timings[nb.stem]:.0f} s", flush=True)
-        if args.profile == "default":
+        if commit:
             scrub(out)
             nbformat.validate(nbformat.read(out, as_version=4))
             if nb.with_suffix(".py").read_bytes() != source:  # edited during the run: never overwrite the edit

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -168,31 +169,43 @@ def test_planted_token_feature_scores_one_through_the_whole_pipeline(fragment_st
 # ------------------------------------------------------------------ LLM backends
 
 class FakeServer:
-    """A local OpenAI-compatible endpoint answering with ``reply(body) -> bytes``."""
+    """A local HTTP server on 127.0.0.1. Each POST is answered by ``respond(handler, body)``; by default an
+    OpenAI-compatible endpoint answering 200 with ``reply(body) -> bytes``."""
 
-    def __init__(self, reply):
+    def __init__(self, reply=None, respond=None):
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 (http.server API)
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append(body)
-                data = reply(body)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(data)
+                outer.headers.append(dict(self.headers))
+                try:
+                    (respond or outer.answer)(self, body)
+                except OSError:
+                    pass  # the client hung up (a timeout test): nothing to answer
 
             def log_message(self, *args):
                 pass
 
+        self.reply = reply
         self.requests: list[dict] = []
-        self.httpd = HTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.headers: list[dict] = []
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True  # a dripping handler never delays close()
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
         self.url = f"http://127.0.0.1:{self.httpd.server_port}/v1"
+
+    def answer(self, handler, body):
+        data = self.reply(body)
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.end_headers()
+        handler.wfile.write(data)
 
     def close(self):
         self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 def chat(content: str) -> bytes:
@@ -210,7 +223,7 @@ def test_openai_compatible_explainer_and_simulator_against_a_fake_server():
 
     server = FakeServer(reply)
     try:
-        backend = OpenAICompatibleBackend(server.url, "fake-model", api_key="k")
+        backend = OpenAICompatibleBackend(server.url, "fake-model", api_key="test-key-1234")
         explanation = LLMExplainer(backend).explain(recs)
         sims = LLMSimulator(backend).simulate(explanation, [[" the", " cat"]])
     finally:
@@ -254,3 +267,109 @@ def test_simulator_rejects_a_reply_with_the_wrong_number_of_values():
             LLMSimulator(OpenAICompatibleBackend(server.url, "m")).simulate("cats", [["a", "b", "c"]])
     finally:
         server.close()
+
+
+# ------------------------------------------------------------------ LLM backend: the key and misbehaving servers
+
+KEY = "sk-test-0123456789abcdef"
+RECORD = [Record(["a"], np.array([1.0]))]
+
+
+def explain(server, **kw):
+    return LLMExplainer(OpenAICompatibleBackend(server.url, "m", api_key=KEY, **kw)).explain(RECORD)
+
+
+def test_redirect_is_not_followed_and_the_key_stays_put():
+    elsewhere = FakeServer(lambda body: chat(" cats"))
+
+    def redirect(handler, body):
+        handler.send_response(302)
+        handler.send_header("Location", elsewhere.url + "/chat/completions")
+        handler.end_headers()
+        handler.wfile.write(b"moved")
+
+    server = FakeServer(respond=redirect)
+    try:
+        with pytest.raises(BackendError, match="HTTP 302, a redirect to .*not followed") as err:
+            explain(server)
+    finally:
+        server.close()
+        elsewhere.close()
+    assert server.headers[0]["Authorization"] == f"Bearer {KEY}"
+    assert elsewhere.headers == [] and "moved" not in str(err.value)  # never contacted; no body in the error
+
+
+def test_a_server_echoing_the_key_never_puts_it_in_an_error():
+    def echo(handler, body):
+        handler.send_response(401)
+        handler.end_headers()
+        handler.wfile.write(f"bad key {handler.headers['Authorization']} ".encode() + b"x" * 5000)
+
+    server = FakeServer(respond=echo)
+    backend = OpenAICompatibleBackend(server.url, "m", api_key=KEY)
+    try:
+        with pytest.raises(BackendError, match=r"HTTP 401: 'bad key Bearer \[API key removed\] x+' \.\.\.") as err:
+            LLMExplainer(backend).explain(RECORD)
+    finally:
+        server.close()
+    assert KEY not in str(err.value) and KEY not in repr(backend) and len(str(err.value)) < 400
+    server = FakeServer(lambda body: chat(f" my key is {KEY}"))  # a 200 reply that echoes it
+    try:
+        assert KEY not in explain(server)
+    finally:
+        server.close()
+
+
+def drip(head: bytes, body_bytes: int):
+    """An answer that sends ``head`` at once, then a byte every 0.2 s (``head`` empty: the status line drips)."""
+    def respond(handler, body):
+        handler.wfile.write(head)
+        for byte in (b"HTTP/1.0 200 OK\r\n" if not head else b"x" * body_bytes):
+            time.sleep(0.2)
+            handler.wfile.write(bytes([byte]))
+    return respond
+
+
+@pytest.mark.parametrize("head", [b"HTTP/1.0 200 OK\r\nContent-Length: 40\r\n\r\n", b""], ids=["body", "headers"])
+def test_a_slow_drip_server_fails_at_the_deadline(head):
+    server = FakeServer(respond=drip(head, 40))  # 8 s in all; each byte comes well within the socket timeout
+    start = time.monotonic()
+    try:
+        with pytest.raises(BackendError, match="no complete answer within timeout=1.0 s"):
+            explain(server, timeout=1.0)
+    finally:
+        server.close()
+    assert time.monotonic() - start < 2.5
+
+
+def test_an_oversized_answer_is_refused():
+    server = FakeServer(lambda body: chat("x" * (2 << 20)))
+    try:
+        with pytest.raises(BackendError, match="more than max_response_bytes=1048576 bytes"):
+            explain(server)
+    finally:
+        server.close()
+
+
+def test_the_environment_key_goes_only_to_openai(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    server = FakeServer(lambda body: chat(" cats"))
+    try:
+        LLMExplainer(OpenAICompatibleBackend(server.url, "m")).explain(RECORD)
+    finally:
+        server.close()
+    assert "Authorization" not in server.headers[0]  # a local server gets no key unless it is passed
+    assert "key=set" in repr(OpenAICompatibleBackend("https://api.openai.com/v1", "gpt"))  # (no connection made)
+    assert "key=none" in repr(OpenAICompatibleBackend("https://example.invalid/v1", "m"))
+
+
+@pytest.mark.parametrize("url", ["http://example.invalid/v1", "http://10.0.0.1:8000/v1", "http://api.openai.com/v1"])
+def test_a_key_over_plain_http_is_refused_before_connecting(url, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with pytest.raises(ValueError, match="refusing to send an API key over plain http to .*use https://"):
+        OpenAICompatibleBackend(url, "m", api_key=None if "openai" in url else KEY)
+    for loopback in ["http://localhost:8000/v1", "http://127.0.0.2:8000/v1", "http://[::1]:8000/v1"]:
+        OpenAICompatibleBackend(loopback, "m", api_key=KEY)  # local servers may get a key over http
+    OpenAICompatibleBackend(url, "m", api_key="")  # no key: nothing to protect
+    with pytest.raises(ValueError, match="must not contain user:password@"):
+        OpenAICompatibleBackend(f"https://user:{KEY}@example.invalid/v1", "m")

@@ -1,5 +1,7 @@
 """Harvest + store on a tiny random GPT-NeoX: values, provenance, shuffling, resume and integrity."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +10,8 @@ import saelib.harvest as harvest_mod
 from saelib.corpus import PackedContexts
 from saelib.harvest import harvest
 from saelib.model import UnknownHookError
-from saelib.store import COMPLETE, ActivationStore, IncompleteStoreError, hook_file
+from saelib.store import (CHECKSUMS, COMPLETE, ActivationStore, CorruptStoreError, IncompleteStoreError, file_sha256,
+                          hook_file)
 
 HOOKS = ["blocks.0.hook_resid_post", "blocks.0.mlp.hook_post"]
 
@@ -56,40 +59,93 @@ def test_batches_shuffle_every_row_once_deterministically(tiny_model):
     assert torch.equal(rows, again)
 
 
-def test_interrupted_harvest_is_never_read_and_resumes(tiny_model, monkeypatch):
-    ctx = contexts()
+def killed_harvest(model, ctx, monkeypatch):
+    """A harvest "killed" after two batches (two hooks each) landed; returns its partial folder."""
     calls = {"n": 0}
     real = harvest_mod._write_rows
 
     def dying(*args, **kw):
         calls["n"] += 1
-        if calls["n"] > 4:  # two batches (two hooks each) land, then the process "dies"
+        if calls["n"] > 4:
             raise KeyboardInterrupt
         return real(*args, **kw)
 
     monkeypatch.setattr(harvest_mod, "_write_rows", dying)
     with pytest.raises(KeyboardInterrupt):
-        run(tiny_model, ctx, dtype="float32")
-    partial = next((p for p in (harvest_mod.keyed_dir("activations", "harvest", None).parent).iterdir()))
+        run(model, ctx, dtype="float32")
+    monkeypatch.setattr(harvest_mod, "_write_rows", real)
+    return next((p for p in (harvest_mod.keyed_dir("activations", "harvest", None).parent).iterdir()))
+
+
+def direct(model, ctx, hook):
+    _, cache = model.run_with_cache(torch.from_numpy(ctx.tokens), names_filter=[hook])
+    return cache[hook].reshape(ctx.tokens.size, -1).numpy()
+
+
+def test_interrupted_harvest_is_never_read_and_resumes(tiny_model, monkeypatch):
+    ctx = contexts()
+    partial = killed_harvest(tiny_model, ctx, monkeypatch)
     assert not (partial / COMPLETE).exists()
     with pytest.raises(IncompleteStoreError, match="resume"):
         ActivationStore(partial)
 
-    monkeypatch.setattr(harvest_mod, "_write_rows", real)
+    real = harvest_mod._write_rows
     seen = []
-    monkeypatch.setattr(harvest_mod, "_write_rows", lambda fd, off, row, *a: (seen.append(row), real(fd, off, row, *a)))
+    monkeypatch.setattr(harvest_mod, "_write_rows", lambda fd, off, row, *a: seen.append(row) or real(fd, off, row, *a))
     store = run(tiny_model, ctx, dtype="float32")
     assert store.dir == partial and min(seen) == 6 * 6  # resumed after the two finished batches of 3 contexts
-    _, cache = tiny_model.run_with_cache(torch.from_numpy(ctx.tokens), names_filter=list(HOOKS))
-    np.testing.assert_allclose(store.activations(HOOKS[1]), cache[HOOKS[1]].reshape(60, -1).numpy(), atol=1e-5)
+    np.testing.assert_allclose(store.activations(HOOKS[1]), direct(tiny_model, ctx, HOOKS[1]), atol=1e-5)
+    store.verify()  # the checksums hashed across the interruption are those of the finished files
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate"])
+def test_resume_starts_over_when_a_hook_file_was_lost(tiny_model, monkeypatch, damage):
+    ctx = contexts()
+    path = hook_file(killed_harvest(tiny_model, ctx, monkeypatch), HOOKS[0])
+    path.unlink() if damage == "delete" else os.truncate(path, path.stat().st_size // 2)
+    with pytest.warns(UserWarning, match=rf"from context 0: {HOOKS[0]}.npy (is missing|is \d+ bytes, expected)"):
+        store = run(tiny_model, ctx, dtype="float32")
+    for hook in HOOKS:  # no rows left as zeros by the resume
+        np.testing.assert_allclose(store.activations(hook), direct(tiny_model, ctx, hook), atol=1e-5)
+    store.verify()
 
 
 def test_truncated_store_is_rejected(tiny_model):
     store = run(tiny_model, contexts(), dtype="float32")
     path = hook_file(store.dir, HOOKS[0])
     path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises((IncompleteStoreError, ValueError)):
+    with pytest.raises(IncompleteStoreError, match=rf"{HOOKS[0]}.npy is \d+ bytes, expected \d+.*Delete the folder"):
         ActivationStore(store.dir)
+
+
+def test_store_without_config_is_a_clear_error(tiny_model):
+    store = run(tiny_model, contexts(), dtype="float32")
+    (store.dir / "config.json").unlink()
+    with pytest.raises(IncompleteStoreError, match="config.json is missing.*Delete the folder and run the harvest"):
+        ActivationStore(store.dir)
+
+
+def test_rows_zeroed_in_place_fail_verification(tiny_model):
+    store = run(tiny_model, contexts(), dtype="float32")
+    recorded = harvest_mod.read_json(store.dir / CHECKSUMS)["sha256"]
+    assert recorded == {p.name: file_sha256(p) for p in store.files()}
+    store.verify()
+    arr = np.load(hook_file(store.dir, HOOKS[1]), mmap_mode="r+")
+    arr[5:9] = 0
+    arr.flush()
+    del arr
+    ActivationStore(store.dir)  # opening checks sizes only: still cheap, still opens
+    with pytest.raises(CorruptStoreError, match=rf"{HOOKS[1]}.npy does not match its sha256"):
+        store.verify()
+
+
+def test_store_without_checksums_can_record_them(tiny_model):
+    store = run(tiny_model, contexts(), dtype="float32")
+    (store.dir / CHECKSUMS).unlink()  # as a store harvested before checksums existed
+    with pytest.raises(IncompleteStoreError, match="record_checksums"):
+        store.verify()
+    store.record_checksums()
+    store.verify()
 
 
 def test_unknown_hook_and_bad_dtype(tiny_model):
@@ -102,5 +158,25 @@ def test_unknown_hook_and_bad_dtype(tiny_model):
 def test_float16_overflow_is_an_error(tiny_model, monkeypatch):
     real = harvest_mod._write_rows
     monkeypatch.setattr(harvest_mod, "_write_rows", lambda fd, off, row, acts, *a: real(fd, off, row, acts * 1e6, *a))
-    with pytest.raises(FloatingPointError, match="float32"):
+    with pytest.raises(FloatingPointError, match="overflow float16, first at row 0 .*dtype='float32'"):
         run(tiny_model, contexts())
+
+
+def test_nan_activations_are_not_reported_as_overflow(tiny_model, monkeypatch):
+    real = harvest_mod._write_rows
+
+    def poisoned(fd, off, row, acts, *a):
+        acts = acts.clone()
+        acts[1, 2, 0] = float("nan")  # context 1, position 2 of the first batch
+        return real(fd, off, row, acts, *a)
+
+    monkeypatch.setattr(harvest_mod, "_write_rows", poisoned)
+    with pytest.raises(FloatingPointError, match=rf"NaN activations at {HOOKS[0]}, first at row 8 \(context 1, "
+                                                 r"position 2\): .*model or input problem") as err:
+        run(tiny_model, contexts())
+    assert "dtype='float32'" not in str(err.value)
+
+
+def test_contexts_longer_than_the_model_are_refused(tiny_model):
+    with pytest.raises(ValueError, match="contexts of 600 tokens are longer than the model's maximum of 512"):
+        run(tiny_model, contexts(n=2, length=600))

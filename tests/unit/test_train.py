@@ -72,10 +72,11 @@ def test_interrupted_training_resumes_to_the_same_result(store, monkeypatch):
 
 
 def test_changed_config_never_resumes_another_run(store, monkeypatch):
+    real = train_mod._step
     monkeypatch.setattr(train_mod, "_step", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         train_saes(store, cfg(), progress=False)
-    monkeypatch.undo()
+    monkeypatch.setattr(train_mod, "_step", real)  # not undo(): that would also drop the isolated artifacts folder
     other = train_saes(store, cfg(lr=3e-3), progress=False)
     assert other.directory != train_mod.keyed_dir("saes", "sae", {"train": cfg(), "store": store.dir.name})
 

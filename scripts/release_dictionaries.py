@@ -1,0 +1,86 @@
+"""Build the release dictionaries (see saelib.release) and write them to dictionaries/ with a manifest.
+
+    .venv/bin/python scripts/release_dictionaries.py                  # everything (about 3 hours on 2 CPU cores)
+    .venv/bin/python scripts/release_dictionaries.py --stage harvest  # only the activation stores
+    .venv/bin/python scripts/release_dictionaries.py --only resid14-tied-r2 --no-export
+
+Every stage is cached by its config and code revision and resumes after an interruption: rerun the same command.
+Runs that are not finished are skipped at export unless --require-all is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stage", choices=["harvest", "train", "all"], default="all",
+                        help="stop after this stage (train: no evaluation or export)")
+    parser.add_argument("--only", nargs="*", help="train only these runs (names from saelib.release.release_plan)")
+    parser.add_argument("--no-export", action="store_true", help="evaluate but do not write dictionaries/")
+    parser.add_argument("--ce-contexts", type=int, default=16, help="held-out contexts for CE loss recovered")
+    parser.add_argument("--profile", choices=["release", "paper"], default="release",
+                        help="release: 2,097,152 activations per hook on CPU; paper: the paper's budget on a GPU")
+    args = parser.parse_args()
+
+    import torch
+
+    from saelib.artifacts import atomic_write_json
+    from saelib.harvest import harvest_profile, heldout_profile
+    from saelib.model import load_model, model_weights_sha256
+    from saelib.release import (evaluate_run, export_release, hygiene_report, release_dir, release_hooks,
+                                release_plan, release_profile)
+    from saelib.train import train_saes
+
+    t0 = time.perf_counter()
+
+    def log(msg: str) -> None:
+        print(f"[{time.perf_counter() - t0:7.0f}s] {msg}", flush=True)
+
+    profile, hooks = release_profile(args.profile), release_hooks()
+    model = load_model(device=profile.device)
+    train = harvest_profile(model, hooks, profile, split="train")
+    log(f"training store {train}")
+    heldout = heldout_profile(model, hooks, profile)
+    log(f"held-out store {heldout}")
+    if args.stage == "harvest":
+        return
+    hygiene_path = release_dir() / f"hygiene-{train.dir.name}.json"
+    if not hygiene_path.exists():
+        atomic_write_json(hygiene_path, hygiene_report(train, hooks))
+    hygiene = __import__("json").loads(hygiene_path.read_text())
+    for row in hygiene:
+        log(f"hygiene {row['hook']}: top 0.1% of rows hold {row['share_top_0.1pct']:.1%} of sum |x|^2, top 1% "
+            f"{row['share_top_1pct']:.1%}; {row['outlier_rows']} outlier rows ({row['outlier_share_of_sq_norm']:.1%})")
+
+    plan = [r for r in release_plan(profile.device) if not args.only or r.name in args.only]
+    unknown = set(args.only or ()) - {r.name for r in release_plan()}
+    if unknown:
+        parser.error(f"unknown run(s) {sorted(unknown)}; runs: {', '.join(r.name for r in release_plan())}")
+    ce_tokens = torch.from_numpy(heldout.tokens[: args.ce_contexts].copy())
+    done = []
+    for run in plan:
+        log(f"training {run.name}: {run.train.hook}, R={run.train.ratios}, alphas={run.train.alphas}")
+        result = train_saes(train, run.train, name=run.name, progress=False)
+        log(f"trained {run.name} in {result.seconds:.0f}s on {result.rows_seen:,} rows")
+        if args.stage == "train":
+            continue
+        rows = evaluate_run(model, result, run, train, heldout, ce_tokens)
+        for r in rows:
+            log(f"  alpha={r['alpha']:.2e}: L0 {r['l0']:.1f}, FVU {r['fvu']:.3f}, CE rec. {r['ce_recovered']:.3f} "
+                f"(mean-abl. {r['ce_recovered_mean']:.3f}), KL {r['kl']:.3f}, dead {r['dead_fraction']:.3f}")
+        done.append((run, result, rows))
+    if args.stage == "all" and not args.no_export and done:
+        out = None if args.profile == "release" else release_dir() / f"dictionaries-{args.profile}"
+        path = export_release(done, hygiene, train, heldout, model_weights_sha256(model),
+                              **({"out": out} if out else {}))
+        log(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

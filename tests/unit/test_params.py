@@ -1,0 +1,91 @@
+"""Notebook parameters are checked against the notebook's parameters cell before anything runs (no kernel here)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import nbformat
+import papermill
+import pytest
+
+from saelib.params import UnknownParameterError, check_parameters, declared_parameters, execute_notebook, parse_value
+from saelib.paths import REPO_ROOT
+
+
+def write_notebook(path, parameters: str | None, kernelspec: bool = True):
+    nb = nbformat.v4.new_notebook()
+    if parameters is not None:
+        nb.cells.append(nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}))
+    nb.cells.append(nbformat.v4.new_code_cell("print(PROFILE)"))
+    if kernelspec:
+        nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture()
+def never_executed(monkeypatch):
+    """Fails the test if papermill would start a kernel."""
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **kw: pytest.fail("papermill ran the notebook"))
+
+
+def test_declared_parameters_with_and_without_kernelspec(tmp_path):
+    for kernelspec in (True, False):  # an .ipynb made by jupytext from its .py twin has no kernelspec
+        nb = write_notebook(tmp_path / f"k{kernelspec}.ipynb", 'PROFILE = "default"  # dev | default\nSEED = 0',
+                            kernelspec)
+        assert list(declared_parameters(nb)) == ["PROFILE", "SEED"]
+    check_parameters(nb, {"PROFILE": "dev", "SEED": 3})
+
+
+def test_unknown_parameter_is_refused_with_the_valid_ones(tmp_path, never_executed):
+    nb = write_notebook(tmp_path / "tiny.ipynb", 'PROFILE = "default"\nSEED = 0')
+    with pytest.raises(UnknownParameterError, match=r"tiny.ipynb does not declare 'PROFIL'; its parameters: "
+                                                    r"PROFILE \(default \"default\"\), SEED \(default 0\)"):
+        execute_notebook(nb, tmp_path / "out.ipynb", parameters={"PROFIL": "dev"})
+    bare = write_notebook(tmp_path / "bare.ipynb", None)
+    with pytest.raises(UnknownParameterError, match="none \\(no cell tagged parameters\\)"):
+        check_parameters(bare, {"PROFILE": "dev"})
+    check_parameters(bare, {})
+
+
+def test_parse_value():
+    assert [parse_value(v) for v in ["3", "0.5", "True", "None", "[1, 2]", "dev", "a b"]] == [
+        3, 0.5, True, None, [1, 2], "dev", "a b"]
+
+
+def test_every_notebook_declares_profile():
+    """run_notebooks.py passes PROFILE to each notebook for a non-default profile."""
+    notebooks = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert notebooks and all("PROFILE" in declared_parameters(nb) for nb in notebooks)
+
+
+@pytest.fixture()
+def run_notebooks(tmp_path, monkeypatch):
+    """scripts/run_notebooks.py over one tiny notebook in tmp_path; returns (main(argv), the parameters it ran)."""
+    spec = importlib.util.spec_from_file_location("run_notebooks", REPO_ROOT / "scripts" / "run_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    write_notebook(tmp_path / "00_tiny.ipynb", 'PROFILE = "default"\nSEED = 0')
+    (tmp_path / "00_tiny.py").write_text("# the py:percent twin (not synced in this test)\n")
+    for name, value in {"ROOT": tmp_path, "NOTEBOOKS": tmp_path, "sync_pair": lambda nb: None}.items():
+        monkeypatch.setattr(module, name, value)
+    ran = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, parameters, **kw: ran.append(parameters))
+
+    def main(argv: list[str]) -> None:
+        monkeypatch.setattr(sys, "argv", ["run_notebooks.py", *argv])
+        module.main()
+
+    return main, ran
+
+
+def test_run_notebooks_refuses_an_unknown_parameter_before_running(run_notebooks):
+    main, ran = run_notebooks
+    with pytest.raises(SystemExit, match="run_all: 00_tiny.ipynb does not declare 'PROFIL'; its parameters: PROFILE"):
+        main(["00", "--profile", "dev", "-p", "PROFIL", "paper"])
+    with pytest.raises(SystemExit, match="with --profile, not -p PROFILE"):
+        main(["00", "-p", "PROFILE", "dev"])
+    assert ran == []
+    main(["00", "--profile", "dev", "-p", "SEED", "3"])
+    assert ran == [{"PROFILE": "dev", "SEED": 3}]

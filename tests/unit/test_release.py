@@ -1,0 +1,81 @@
+"""The release pipeline end to end on the tiny model: hygiene report, training with the release recipe,
+held-out evaluation, export with a manifest, and loading back by name with the sha256 checked."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from saelib import release
+from saelib.corpus import PackedContexts
+from saelib.dictionaries import load_release
+from saelib.harvest import harvest
+from saelib.model import model_weights_sha256
+from saelib.store import hook_file
+from saelib.train import TrainConfig, train_saes
+
+HOOK = "blocks.1.hook_resid_post"
+
+
+def _store(model, seed, n=48, length=16):
+    tokens = np.random.default_rng(seed).integers(5, 1000, size=(n, length))
+    ctx = PackedContexts(tokens, np.zeros(n, int), np.arange(n) * length, ("toy",), {"toy": 1.0})
+    return harvest(model, [HOOK], ctx, corpus_name="toy", batch_size=8, dtype="float32", seed=seed, progress=False)
+
+
+def test_release_pipeline_on_the_tiny_model(tiny_model, tmp_path, monkeypatch):
+    train, heldout = _store(tiny_model, 0), _store(tiny_model, 1)
+    arr = np.load(hook_file(train.dir, HOOK), mmap_mode="r+")
+    arr[33] *= 500  # one massive activation
+    arr.flush()
+    hygiene = release.hygiene_report(train, [HOOK])
+    assert hygiene[0]["outlier_rows"] == 1 and hygiene[0]["outlier_share_of_sq_norm"] > 0.9
+    assert hygiene[0]["share_top_1pct"] >= hygiene[0]["share_top_0.1pct"]
+
+    recipe = release._schedule()
+    recipe.update(batch_size=32, checkpoint_every=8)
+    run = release.ReleaseRun("resid1-tied-r2", TrainConfig(HOOK, ratios=(2.0,), alphas=(1e-3, 1e-2), **recipe))
+    result = train_saes(train, run.train, name=run.name, progress=False)
+    assert result.saes[2.0].cfg.extra["outlier_norm_ratio"] == release.OUTLIER_NORM_RATIO
+    rows = release.evaluate_run(tiny_model, result, run, train, heldout, torch.from_numpy(heldout.tokens[:2].copy()),
+                                dead_rows=400)
+    assert [r["alpha"] for r in rows] == [1e-3, 1e-2]
+    assert rows[0]["l0"] >= rows[1]["l0"]  # a larger penalty never buys a denser code
+    assert all(0 <= r["dead_fraction"] <= 1 and r["dead_tokens"] <= 400 and "ce_recovered_mean" in r for r in rows)
+
+    out = tmp_path / "dictionaries"
+    monkeypatch.setattr(release, "ship_alphas", lambda run, rows: [rows[0]["alpha"]])
+    manifest = release.export_release([(run, result, rows)], hygiene, train, heldout,
+                                      model_weights_sha256(tiny_model), out=out)
+    data = json.loads(manifest.read_text())
+    (entry,) = data["dictionaries"]
+    assert entry["metrics"]["alpha"] == 1e-3 and len(data["sweep"]) == 2 and data["chosen"][HOOK]
+    sae = load_release(entry["name"], model_name=train.config["model"], hook=HOOK, root=out)
+    x = torch.from_numpy(np.asarray(heldout.activations(HOOK)[1:40], dtype=np.float32))
+    ref = result.sae(2.0, 1e-3)
+    rel = (sae.decode1(sae.encode1(x)) - ref.decode1(ref.encode1(x))).norm() / x.norm()
+    assert rel < 1e-2  # float16 storage
+
+
+def test_the_size_limit_is_checked_before_writing(tiny_model, tmp_path):
+    train = _store(tiny_model, 0)
+    run = release.ReleaseRun("r", TrainConfig(HOOK, ratios=(2.0,), alphas=(1e-3,), batch_size=64))
+    result = train_saes(train, run.train, name="r", progress=False)
+    rows = [{"alpha": 1e-3, "ratio": 2.0, "hook": HOOK, "ce_recovered": 1.0}]
+    with pytest.raises(ValueError, match="MiB"):
+        release.export_release([(run, result, rows)], [], train, train, "sha", out=tmp_path / "d", max_bytes=1000)
+    assert not (tmp_path / "d").exists()
+
+
+def test_the_plan_covers_what_the_notebooks_need():
+    plan = {r.name: r.train for r in release.release_plan()}
+    for layer in release.RESID_LAYERS:
+        assert plan[f"resid{layer}-tied-r2"].ratios == (2.0,)
+        r4 = plan[f"resid{layer}-tied-r4"]
+        assert 0.0 in r4.alphas and max(r4.alphas) <= 1e-3
+        assert all(any(abs(a - p) < 1e-12 for p in release.PAPER_ALPHAS) for a in r4.alphas if a)
+    mlp = plan[f"mlp{release.MLP_LAYER}-untied-r2"]
+    assert mlp.architecture == "untied" and mlp.resample
+    assert release.release_profile().harvest_tokens >= 2_097_152

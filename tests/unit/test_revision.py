@@ -1,0 +1,84 @@
+"""Artifact caches are keyed by code revision: changing the code behind a kind of artifact without bumping its
+revision fails here; so does a changed model file."""
+
+import shutil
+
+import pytest
+
+from saelib import corpus, harvest, model, resampling, sae, train
+from saelib.revision import CODE_REVISIONS, fingerprint
+
+# kind -> the functions and classes whose code determines that kind of artifact
+SOURCES = {
+    "activations": lambda: (harvest.harvest, harvest._write_rows, harvest._open_outputs, harvest._prepare,
+                            model._load_hf, model.load_model),
+    "saes": lambda: (train.train_saes, train._train, train._step, train.row_mask, train.outlier_rows,
+                     train.input_scale, train.lr_factor, train.l1_factor, train._build, train._masked_sample,
+                     sae.TiedSAE, sae.UntiedSAE, resampling.ResampleSchedule, resampling.resample_dead),
+    "corpus": lambda: (corpus.build_corpus, corpus._tokenize_source, corpus.is_heldout),
+}
+
+# (revision, fingerprint) as last recorded. When a fingerprint changes: if results can change, bump the kind's
+# number in saelib/revision.py; then record both here.
+RECORDED = {
+    "activations": (2, "75f6b926e1ccf5e3"),  # checksums + resume checks: same stored rows, no bump
+    "saes": (2, "9c55e10a370c5e4b"),
+    "corpus": (1, "2bb0184c5825e33d"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SOURCES))
+def test_code_changes_come_with_a_revision(kind):
+    revision, recorded = RECORDED[kind]
+    now = fingerprint(*SOURCES[kind]())
+    assert (CODE_REVISIONS[kind], now) == (revision, recorded), (
+        f"the code behind {kind!r} artifacts changed (fingerprint {now}, recorded {recorded}). If it can change "
+        f"results, bump CODE_REVISIONS[{kind!r}] in saelib/revision.py so old caches are not reused; then record "
+        f"({CODE_REVISIONS[kind]}, {now!r}) in RECORDED here.")
+
+
+def test_fingerprint_ignores_docstrings_and_comments_but_not_code():
+    def documented():
+        def f(x):
+            """Doc."""
+            return x + 1  # comment
+        return f
+
+    def plain():
+        def f(x):
+            return x + 1
+        return f
+
+    def changed():
+        def f(x):
+            return x + 2
+        return f
+
+    assert fingerprint(documented()) == fingerprint(plain()) != fingerprint(changed())
+
+
+def test_bumping_a_revision_renames_the_artifact(monkeypatch):
+    from saelib.artifacts import keyed_dir
+    before = keyed_dir("saes", "sae", {"x": 1})
+    monkeypatch.setitem(CODE_REVISIONS, "saes", CODE_REVISIONS["saes"] + 1)
+    assert keyed_dir("saes", "sae", {"x": 1}) != before
+
+
+def test_replaced_weights_never_reuse_a_store(tiny_neox_dir, tmp_path):
+    import numpy as np
+    import torch
+    from transformers import GPTNeoXForCausalLM
+
+    from saelib.corpus import PackedContexts
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_neox_dir, folder)
+    ctx = PackedContexts(np.arange(5, 37).reshape(4, 8), np.zeros(4, int), np.arange(4) * 8, ("toy",), {"toy": 1.0})
+    hooks = ["blocks.0.hook_resid_post"]
+    first = harvest.harvest(model.load_model(str(folder)), hooks, ctx, corpus_name="toy", progress=False)
+    torch.manual_seed(1)
+    GPTNeoXForCausalLM(GPTNeoXForCausalLM.from_pretrained(folder).config).save_pretrained(folder)  # new weights
+    model.load_model.cache_clear()
+    second = harvest.harvest(model.load_model(str(folder)), hooks, ctx, corpus_name="toy", progress=False)
+    assert first.dir != second.dir
+    assert first.config["model_sha256"] != second.config["model_sha256"]
