@@ -150,3 +150,22 @@ def evaluate_ensemble(model, sae: SAE, eval_store: ActivationStore, ce_tokens: t
     recon = reconstruction_metrics(sae, eval_store, hook, row_mask=row_mask, max_rows=max_rows)
     ce = ce_loss_recovered(model, sae, hook, ce_tokens, separator_id=separator_id)
     return [{"hook": hook, "ratio": sae.cfg.ratio, "alpha": a, **r, **c} for a, r, c in zip(sae.cfg.alphas, recon, ce)]
+
+
+@torch.no_grad()
+def fvu_interval(sae: SAE, store: ActivationStore, hook: str, row_mask: np.ndarray, n_boot: int = 2000,
+                 level: float = 0.99, seed: int = 0) -> tuple[float, float, float]:
+    """Pooled FVU of a one-member SAE on the masked rows of ``store`` with a percentile bootstrap interval over
+    contexts (rows of one context are correlated, so contexts are the resampled unit): (fvu, low, high)."""
+    rows = np.flatnonzero(row_mask)
+    x = torch.from_numpy(np.asarray(store.activations(hook)[rows], dtype=np.float32))
+    err = (sae.decode1(sae.encode1(x)) - x).double().pow(2).sum(-1).numpy()
+    tot = (x.double() - x.double().mean(0)).pow(2).sum(-1).numpy()
+    ctx = rows // store.context_length
+    _, inverse = np.unique(ctx, return_inverse=True)
+    err_c, tot_c = np.bincount(inverse, err), np.bincount(inverse, tot)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(err_c), size=(n_boot, len(err_c)))
+    boot = err_c[draws].sum(1) / tot_c[draws].sum(1)
+    tail = (1 - level) / 2
+    return float(err.sum() / tot.sum()), float(np.quantile(boot, tail)), float(np.quantile(boot, 1 - tail))
