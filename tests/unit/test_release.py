@@ -55,7 +55,7 @@ def test_release_pipeline_on_the_tiny_model(tiny_model, tmp_path, monkeypatch):
     curve = entry["curve"]
     assert curve and curve[-1]["activations"] > curve[0]["activations"] and all(np.isfinite(p["fvu"]) for p in curve)
     sae = load_release(entry["name"], model_name=train.config["model"], hook=HOOK, root=out)
-    x = torch.from_numpy(np.asarray(heldout.activations(HOOK)[1:40], dtype=np.float32))
+    x = torch.from_numpy(np.array(heldout.activations(HOOK)[1:40], dtype=np.float32))
     ref = result.sae(2.0, 1e-3)
     rel = (sae.decode1(sae.encode1(x)) - ref.decode1(ref.encode1(x))).norm() / x.norm()
     assert rel < 1e-2  # float16 storage
