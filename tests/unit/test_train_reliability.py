@@ -152,3 +152,36 @@ def test_two_processes_training_one_config_agree(store, isolated_artifacts):
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
     assert outs[0][0].split()[-1] == outs[1][0].split()[-1]
+
+
+def test_training_killed_with_sigkill_resumes_to_the_same_result(store, isolated_artifacts):
+    """A real kill -9 (no exception handlers run) mid-training, resampling included: the rerun is bit-identical."""
+    import signal
+    import time
+
+    reference = train_saes(store, untied(checkpoint_every=2), progress=False)
+    expected = {k: v.clone() for k, v in reference.saes[4.0].state_dict().items()}
+    import shutil
+    shutil.rmtree(reference.directory)
+    script = textwrap.dedent(f"""
+        from saelib.store import ActivationStore
+        from saelib.train import TrainConfig, train_saes
+        train_saes(ActivationStore({str(store.dir)!r}), TrainConfig({HOOK!r}, architecture="untied", ratios=(4.0,),
+                   alphas=(5.0,), epochs=30, resample=True, batch_size=32, lr=1e-2, checkpoint_every=2),
+                   progress=False)
+    """)
+    env = {**os.environ, "SAELIB_ARTIFACTS": str(isolated_artifacts), "TQDM_DISABLE": "1"}
+    child = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
+    checkpoint = reference.directory / "checkpoint.pt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # let it run on a little past its first checkpoints
+    assert child.poll() is None, "the child finished before it could be killed"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert not (reference.directory / "DONE.json").exists() and checkpoint.exists()
+    resumed = train_saes(store, untied(checkpoint_every=2), progress=False)
+    assert resumed.resampled == reference.resampled
+    for key, value in resumed.saes[4.0].state_dict().items():
+        torch.testing.assert_close(value, expected[key], rtol=0, atol=0)
