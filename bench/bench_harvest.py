@@ -3,7 +3,7 @@
 1. Throughput on the default model for one residual hook (default blocks.11.hook_resid_post), same contexts:
    - plain:  bridge forward with stop_at_layer (no hooks, no disk),
    - naive:  Hugging Face full-depth forward with output_hidden_states=True, keeping the one layer,
-   - harvest: saelib.harvest (run_with_cache + stop_at_layer + streaming float16 rows to disk).
+   - harvest: saelib.activations.harvest (run_with_cache + stop_at_layer + streaming float16 rows to disk).
    Prints tokens/s and the ratios harvest/plain (target >= 0.9) and harvest/naive (target >= 1.8).
 2. Peak memory of the harvest alone: for each of ``--memory-tokens`` (default 65,536, 262,144 and 1,048,576
    tokens of blocks.0.hook_resid_post) a fresh subprocess loads the model, records its peak (``VmHWM``, which a
@@ -29,9 +29,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from common import peak_rss_gib, scratch_artifacts  # noqa: E402
 
-from saelib.corpus import pack_contexts  # noqa: E402
-from saelib.harvest import corpus_for_model, harvest  # noqa: E402
-from saelib.model import load_model  # noqa: E402
+from saelib.activations.harvest import corpus_for_model, harvest  # noqa: E402
+from saelib.model.loader import load_model  # noqa: E402
+from saelib.text.corpus import pack_contexts  # noqa: E402
 
 
 def timed(fn) -> float:

@@ -25,8 +25,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from common import scratch_artifacts  # noqa: E402
 
-from saelib.sae import SAEConfig, TiedSAE  # noqa: E402
-from saelib.train import _step  # noqa: E402
+from saelib.dictionaries.sae import SAEConfig, TiedSAE  # noqa: E402
+from saelib.dictionaries.train import _step  # noqa: E402
 
 
 def matmul_peak(b: int, d: int, n: int, reps: int = 30) -> float:
@@ -83,10 +83,10 @@ def main() -> None:
 
 def from_store(alphas: tuple[float, ...], n_tokens: int, batch_size: int, ratio: float) -> None:
     """The realistic comparison: train_saes reading shuffled batches from an activation store on disk."""
-    from saelib.harvest import corpus_for_model, harvest
-    from saelib.corpus import pack_contexts
-    from saelib.model import load_model
-    from saelib.train import TrainConfig, train_saes
+    from saelib.activations.harvest import corpus_for_model, harvest
+    from saelib.dictionaries.train import TrainConfig, train_saes
+    from saelib.model.loader import load_model
+    from saelib.text.corpus import pack_contexts
 
     hook = "blocks.2.hook_resid_post"
     with scratch_artifacts():

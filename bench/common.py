@@ -13,7 +13,7 @@ from pathlib import Path
 @contextlib.contextmanager
 def scratch_artifacts() -> Iterator[Path]:
     """SAELIB_ARTIFACTS -> a temporary folder whose corpus/ and sources/ link to the real ones."""
-    from saelib.paths import artifacts_dir
+    from saelib.core.paths import artifacts_dir
 
     real, old = artifacts_dir(), os.environ.get("SAELIB_ARTIFACTS")
     with tempfile.TemporaryDirectory() as tmp:

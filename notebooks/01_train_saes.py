@@ -33,7 +33,7 @@
 # activations. (2) Position 0 and the `<|endoftext|>` separator are left out of training and evaluation: their
 # norms are tens of times an ordinary token's (notebook 00) and would dominate the squared error.
 #
-# **Metrics** (formulas in `saelib/metrics.py`): **L0** = mean number of active features per token; **FVU** =
+# **Metrics** (formulas in `saelib/dictionaries/metrics.py`): **L0** = mean number of active features per token; **FVU** =
 # $\sum_t\lVert x_t-\hat x_t\rVert^2 / \sum_t\lVert x_t-\bar x\rVert^2$, pooled over the held-out set; **CE loss
 # recovered** = $(CE_{zero} - CE_{SAE})/(CE_{zero} - CE_{clean})$ with the SAE's reconstruction spliced into the
 # model in place of the activation and zero-ablation as the baseline, plus the **KL** of the spliced model's
@@ -42,8 +42,8 @@
 # similarity with the other's.
 
 # %% tags=["parameters"]
-PROFILE = "default"  # dev | default | paper (see saelib/profiles.py)
-DICTIONARIES = "shipped"  # §8: "shipped" (dictionaries/) or a folder with a manifest.json from the release command
+PROFILE: str = "default"  # dev | default | paper (see saelib/core/profiles.py)
+DICTIONARIES: str = "shipped"  # §8: "shipped" (dictionaries/) or a folder with a manifest.json from the release command
 
 # %%
 import time
@@ -54,14 +54,14 @@ import pandas as pd
 import torch
 
 from saelib import dictionaries
-from saelib.check import check, check_between
-from saelib.harvest import corpus_for_model, harvest_profile, heldout_profile
-from saelib.metrics import evaluate_ensemble, mmcs, reconstruction_metrics
+from saelib.activations.harvest import corpus_for_model, harvest_profile, heldout_profile
+from saelib.core.check import check, check_between
+from saelib.core.plots import savefig
+from saelib.core.profiles import get_profile
+from saelib.dictionaries.metrics import evaluate_ensemble, mmcs, reconstruction_metrics
+from saelib.dictionaries.sae import attach_metrics
+from saelib.dictionaries.train import TrainConfig, row_mask, train_saes
 from saelib.model import load_model
-from saelib.plots import savefig
-from saelib.profiles import get_profile
-from saelib.sae import attach_metrics
-from saelib.train import TrainConfig, row_mask, train_saes
 
 profile = get_profile(PROFILE)
 sweep = profile.sae
@@ -253,7 +253,7 @@ check_between("MMCS(smallest → largest ratio), worst alpha, minus the random b
 # dictionary (largest α) that still recovers at least **80% of the cross-entropy loss** (zero-ablation baseline).
 # Interpretability wants sparse codes, but a dictionary that loses most of what the layer does explains little.
 # The choice is recorded in `artifacts/dictionaries/<profile>.json`; notebooks 02–04 load it with
-# `saelib.dictionaries.load_chosen`.
+# `saelib.dictionaries.shipped.load_chosen`.
 
 # %%
 choices = []
@@ -328,7 +328,7 @@ check_between("untied MLP SAE: CE loss recovered", float(mlp_metrics[0]["ce_reco
 # %%
 from pathlib import Path  # noqa: E402
 
-from saelib import release  # noqa: E402
+from saelib.dictionaries import release  # noqa: E402
 
 release_root = release.DICTIONARIES_DIR if DICTIONARIES == "shipped" else Path(DICTIONARIES)
 manifest = dictionaries.release_manifest(release_root)
@@ -408,7 +408,7 @@ for row in target_table.to_dict("records"):  # one stable line per target: nbval
 # skipped.
 
 # %%
-from saelib.metrics import fvu_interval  # noqa: E402
+from saelib.dictionaries.metrics import fvu_interval  # noqa: E402
 
 live = []
 for hook, name in manifest["chosen"].items():

@@ -28,7 +28,7 @@
 #
 # **Explainer and simulator: what replaces GPT-4.** The paper's explainer (GPT-4) and simulator (text-davinci-003)
 # are retired, and this machine is offline. The default here is deterministic and offline
-# (`saelib.explanations`): the explainer lists the tokens — or the tokens just before — whose 0–10 activation level
+# (`saelib.interp.explanations`): the explainer lists the tokens — or the tokens just before — whose 0–10 activation level
 # is highest on average in its 5 fragments (e.g. `Fires on the tokens " Mary" (10), " John" (8).`), choosing
 # whichever of the two lists predicts its own fragments better; the simulator parses that sentence back and predicts
 # each token's level by lookup. **What it captures:** how well a feature is explained *by the identity of one token*
@@ -37,11 +37,11 @@
 # name in a list", a feature that fires on many different tokens with a shared meaning — and any generalisation to
 # tokens absent from its five examples. Absolute scores are therefore not comparable with the paper's; the
 # comparison *between methods* under one fixed evaluator is what this notebook measures. An LLM explainer and
-# simulator with the paper's prompt structure (`saelib.llm_explainer`: the bundled model locally, or any
+# simulator with the paper's prompt structure (`saelib.interp.llm_explainer`: the bundled model locally, or any
 # OpenAI-compatible endpoint) plug into the same scorer; section 6 runs the local one on the best SAE feature.
 
 # %% tags=["parameters"]
-PROFILE = "default"  # dev | default | paper (see saelib/profiles.py)
+PROFILE: str = "default"  # dev | default | paper (see saelib/core/profiles.py)
 
 # %%
 import time
@@ -53,18 +53,24 @@ import torch
 from IPython.display import display
 
 from saelib import dictionaries
-from saelib.autointerp import SCORE_COLUMNS, score_dictionary, summarize
-from saelib.check import check, check_between
-from saelib.comparison import METHODS, features_to_score, layer_dictionaries
-from saelib.corpus import pack_contexts
-from saelib.explanations import TokenExplainer, TokenSimulator
-from saelib.features import (FeatureView, dictionary_size, feature_activations, feature_views, ordinary_rows,
-                             top_contexts)
-from saelib.fragments import Fragments
-from saelib.harvest import corpus_for_model, harvest, harvest_profile
+from saelib.activations.harvest import corpus_for_model, harvest, harvest_profile
+from saelib.core.check import check, check_between
+from saelib.core.plots import savefig
+from saelib.core.profiles import get_profile
+from saelib.interp.autointerp import SCORE_COLUMNS, score_dictionary, summarize
+from saelib.interp.comparison import METHODS, features_to_score, layer_dictionaries
+from saelib.interp.explanations import TokenExplainer, TokenSimulator
+from saelib.interp.features import (
+    FeatureView,
+    dictionary_size,
+    feature_activations,
+    feature_views,
+    ordinary_rows,
+    top_contexts,
+)
+from saelib.interp.fragments import Fragments
 from saelib.model import load_model
-from saelib.plots import savefig
-from saelib.profiles import get_profile
+from saelib.text.corpus import pack_contexts
 
 profile = get_profile(PROFILE)
 sizes = profile.interp
@@ -269,7 +275,7 @@ feature_views(views)
 # %% [markdown]
 # ## 6. An LLM explainer and simulator (local backend)
 #
-# The same scorer with the paper's prompts (`saelib.llm_explainer`): the explainer completes "the main thing this
+# The same scorer with the paper's prompts (`saelib.interp.llm_explainer`): the explainer completes "the main thing this
 # neuron does is find", and the "all at once" simulator reads the expected 0–9 level from the model's next-token
 # distribution at each `unknown` slot. Here the backend is the bundled SmolLM2-135M-Instruct — a 135M-parameter
 # model, far below GPT-4, so this shows that the path runs, not what a strong explainer would score. With an
@@ -278,8 +284,8 @@ feature_views(views)
 # %%
 # NBVAL_IGNORE_OUTPUT
 if sizes.llm_demo_features:
-    from saelib.autointerp import score_feature
-    from saelib.llm_explainer import LLMExplainer, LocalChatBackend, LogprobSimulator
+    from saelib.interp.autointerp import score_feature
+    from saelib.interp.llm_explainer import LLMExplainer, LocalChatBackend, LogprobSimulator
 
     start = time.time()
     backend = LocalChatBackend(device=profile.device)

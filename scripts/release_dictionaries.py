@@ -1,4 +1,4 @@
-"""Build the release dictionaries (see saelib.release) and write them to dictionaries/ with a manifest.
+"""Build the release dictionaries (see saelib.dictionaries.release) and write them to dictionaries/ with a manifest.
 
     .venv/bin/python scripts/release_dictionaries.py                  # everything (about 3 hours on 2 CPU cores)
     .venv/bin/python scripts/release_dictionaries.py --stage harvest  # only the activation stores
@@ -21,7 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stage", choices=["harvest", "train", "all"], default="all",
                         help="stop after this stage (train: no evaluation or export)")
-    parser.add_argument("--only", nargs="*", help="train only these runs (names from saelib.release.release_plan)")
+    parser.add_argument("--only", nargs="*", help="train only these runs (names from saelib.dictionaries.release.release_plan)")
     parser.add_argument("--no-export", action="store_true", help="evaluate but do not write dictionaries/")
     parser.add_argument("--ce-contexts", type=int, default=16, help="held-out contexts for CE loss recovered")
     parser.add_argument("--profile", choices=["release", "paper"], default="release",
@@ -30,12 +30,19 @@ def main() -> None:
 
     import torch
 
-    from saelib.artifacts import atomic_write_json
-    from saelib.harvest import harvest_profile, heldout_profile
-    from saelib.model import load_model, model_weights_sha256
-    from saelib.release import (evaluate_run, export_release, hygiene_report, release_dir, release_hooks,
-                                release_plan, release_profile)
-    from saelib.train import train_saes
+    from saelib.activations.harvest import harvest_profile, heldout_profile
+    from saelib.core.artifacts import atomic_write_json
+    from saelib.dictionaries.release import (
+        evaluate_run,
+        export_release,
+        hygiene_report,
+        release_dir,
+        release_hooks,
+        release_plan,
+        release_profile,
+    )
+    from saelib.dictionaries.train import train_saes
+    from saelib.model.loader import load_model, model_weights_sha256
 
     t0 = time.perf_counter()
 

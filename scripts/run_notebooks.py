@@ -22,8 +22,8 @@ import papermill
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 sys.path.insert(0, str(ROOT))
-from saelib.params import UnknownParameterError, check_parameters, execute_notebook, parse_value  # noqa: E402
-from saelib.profiles import get_profile  # noqa: E402
+from saelib.core.params import UnknownParameterError, check_parameters, execute_notebook, parse_value  # noqa: E402
+from saelib.core.profiles import get_profile  # noqa: E402
 
 STRIP = ["metadata.papermill", "cell.metadata.papermill", "cell.metadata.execution"]
 

@@ -22,8 +22,9 @@ def isolated_artifacts(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def default_tokenizer():
-    from saelib.model import _GGUF_MODELS, _gguf_location
     from transformers import AutoTokenizer
+
+    from saelib.model.loader import _GGUF_MODELS, _gguf_location
 
     directory, filename = _gguf_location("smollm2-135m-instruct")
     assert filename == _GGUF_MODELS["smollm2-135m-instruct"][2]
@@ -46,7 +47,7 @@ def tiny_neox_dir(tmp_path_factory, default_tokenizer):
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_neox_dir):
-    from saelib.model import load_model
+    from saelib.model.loader import load_model
 
     return load_model(str(tiny_neox_dir))
 
@@ -56,8 +57,8 @@ def tiny_store(tiny_model):
     """``tiny_store(hooks, n, length)``: an activation store of ``n`` random-token contexts from the tiny model."""
     import numpy as np
 
-    from saelib.corpus import PackedContexts
-    from saelib.harvest import harvest
+    from saelib.activations.harvest import harvest
+    from saelib.text.corpus import PackedContexts
 
     def make(hooks: list[str], n: int, length: int, seed: int = 0):
         rng = np.random.default_rng(seed)

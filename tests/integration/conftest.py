@@ -1,11 +1,11 @@
-"""Integration tests use the real corpus cache (built once, ~1.5 min, then shared with the notebooks) but write
+"""Integration tests use the real corpus and model caches (built once, then shared with the notebooks) but write
 everything else into a temporary artifacts folder."""
 
 from __future__ import annotations
 
 import pytest
 
-from saelib.paths import REPO_ROOT
+from saelib.core.paths import REPO_ROOT
 
 
 @pytest.fixture(autouse=True)
@@ -13,7 +13,7 @@ def isolated_artifacts(tmp_path, monkeypatch):
     real = REPO_ROOT / "artifacts"
     tmp = tmp_path / "artifacts"
     tmp.mkdir()
-    for shared in ("corpus", "sources"):
+    for shared in ("corpus", "sources", "models"):  # built once, shared with the notebooks
         (real / shared).mkdir(parents=True, exist_ok=True)
         (tmp / shared).symlink_to(real / shared, target_is_directory=True)
     monkeypatch.setenv("SAELIB_ARTIFACTS", str(tmp))
@@ -23,6 +23,6 @@ def isolated_artifacts(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def default_model():
-    from saelib.model import load_model
+    from saelib.model.loader import load_model
 
     return load_model()

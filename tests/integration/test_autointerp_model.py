@@ -4,8 +4,8 @@ simulator reads one expected level per token, even when a record contains the wo
 import numpy as np
 import pytest
 
-from saelib.fragments import Record
-from saelib.llm_explainer import LLMExplainer, LocalChatBackend, LogprobSimulator
+from saelib.interp.fragments import Record
+from saelib.interp.llm_explainer import LLMExplainer, LocalChatBackend, LogprobSimulator
 
 
 @pytest.fixture(scope="module")

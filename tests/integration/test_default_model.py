@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from saelib.corpus import pack_contexts
-from saelib.evaluation import last_token_logits
-from saelib.harvest import corpus_for_model, harvest
-from saelib.model import model_info, stop_layer
-from saelib.store import ActivationStore
+from saelib.activations.harvest import corpus_for_model, harvest
+from saelib.activations.store import ActivationStore
+from saelib.model.behaviour import last_token_logits
+from saelib.model.loader import model_info, stop_layer
+from saelib.text.corpus import pack_contexts
 
 pytestmark = pytest.mark.integration
 

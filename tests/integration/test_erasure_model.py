@@ -1,4 +1,4 @@
-"""Concept erasure on the default model: scoring agrees with saelib.evaluation, and LEACE / mean-difference erasers
+"""Concept erasure on the default model: scoring agrees with saelib.model.behaviour, and LEACE / mean-difference erasers
 fitted on training names remove the gender signal from held-out names' activations and lower the task score."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from saelib import erasure as E
-from saelib.evaluation import last_token_logits, two_way_probability
-from saelib.names import gendered_names
+from saelib.experiments import erasure as E
+from saelib.model.behaviour import last_token_logits, two_way_probability
+from saelib.text.names import gendered_names
 
 HOOK = "blocks.8.hook_resid_post"
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from saelib.corpus import pack_contexts
-from saelib.dictionaries import load_release, release_manifest
-from saelib.harvest import corpus_for_model
-from saelib.model import model_weights_sha256, stop_layer
-from saelib.release import DICTIONARIES_DIR
+from saelib.activations.harvest import corpus_for_model
+from saelib.dictionaries.release import DICTIONARIES_DIR
+from saelib.dictionaries.shipped import load_release, release_manifest
+from saelib.model.loader import model_weights_sha256, stop_layer
+from saelib.text.corpus import pack_contexts
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from saelib.artifacts import atomic_save_npy, atomic_write_json, config_hash, keyed_dir
+from saelib.core.artifacts import atomic_save_npy, atomic_write_json, config_hash, keyed_dir
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,24 @@ import numpy as np
 import pytest
 import torch
 
-from saelib.autointerp import ProtocolConfig, score_dictionary, score_feature, summarize
-from saelib.baselines import LinearDictionary
-from saelib.explanations import (TokenExplainer, TokenSimulator, discretize, format_explanation, parse_explanation,
-                                 pearson)
-from saelib.fragments import Fragments, Record, select_records
-from saelib.llm_explainer import (EXPLANATION_PREFIX, BackendError, LLMExplainer, LLMSimulator,
-                                  OpenAICompatibleBackend)
+from saelib.baselines.directions import LinearDictionary
+from saelib.interp.autointerp import ProtocolConfig, score_dictionary, score_feature, summarize
+from saelib.interp.explanations import (
+    TokenExplainer,
+    TokenSimulator,
+    discretize,
+    format_explanation,
+    parse_explanation,
+    pearson,
+)
+from saelib.interp.fragments import Fragments, Record, select_records
+from saelib.interp.llm_explainer import (
+    EXPLANATION_PREFIX,
+    BackendError,
+    LLMExplainer,
+    LLMSimulator,
+    OpenAICompatibleBackend,
+)
 
 HOOK = "blocks.0.hook_resid_post"
 WORDS = [" the", " cat", " sat", " on", " mat", " a", " dog", " ran", " to", " park", " and", " then"]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from saelib.baselines import LinearDictionary, fit_ica, fit_pca, mean_l0, neuron_basis, random_directions
-from saelib.metrics import mmcs
+from saelib.baselines.directions import LinearDictionary, fit_ica, fit_pca, mean_l0, neuron_basis, random_directions
+from saelib.dictionaries.metrics import mmcs
 
 
 def test_pca_finds_the_dominant_direction_with_both_signs():

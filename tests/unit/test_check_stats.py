@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from saelib.check import check, check_between
-from saelib.stats import mean_se, proportion
+from saelib.core.check import check, check_between
+from saelib.core.stats import mean_se, proportion
 
 
 def test_check_prints_stable_line_and_raises_outside_tolerance(capsys):
@@ -20,6 +20,19 @@ def test_check_prints_stable_line_and_raises_outside_tolerance(capsys):
 def test_mean_se_and_proportion():
     est = mean_se([1.0, 2.0, 3.0])
     assert est.mean == 2.0 and est.se == pytest.approx(1 / np.sqrt(3))
+    assert est.ci95 == pytest.approx((2.0 - 4.302653 / np.sqrt(3), 2.0 + 4.302653 / np.sqrt(3)))  # t, 2 dof
     assert proportion([1, 1, 0, 0]).se == pytest.approx(0.25)
+
+
+def test_proportion_has_a_wilson_interval_that_does_not_collapse_at_the_boundary():
+    z2 = 1.959964 ** 2
+    all_right = proportion([True] * 100)
+    assert all_right.mean == 1.0 and all_right.hi == pytest.approx(1.0)
+    assert all_right.lo == pytest.approx(100 / (100 + z2), rel=1e-5)  # Wilson's lower bound at p = 1: n / (n + z^2)
+    assert "Wilson 95% CI [0.963, 1.000], n=100" in str(all_right)
+    half = proportion([1, 0] * 50)
+    assert half.lo == pytest.approx(1 - half.hi) and 0.40 < half.lo < 0.41  # symmetric at 0.5
+    with pytest.raises(ValueError, match="booleans"):
+        proportion([0.3, 0.7])
     with pytest.raises(ValueError):
         mean_se([])

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-import saelib.comparison as comparison
-from saelib.comparison import METHODS, features_to_score, layer_dictionaries
-from saelib.features import dictionary_size, feature_codes
-from saelib.train import TrainConfig, train_saes
+import saelib.interp.comparison as comparison
+from saelib.dictionaries.train import TrainConfig, train_saes
+from saelib.interp.comparison import METHODS, features_to_score, layer_dictionaries
+from saelib.interp.features import dictionary_size, feature_codes
 
 HOOK = "blocks.0.hook_resid_post"
 

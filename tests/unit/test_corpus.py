@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-import saelib.corpus as corpus_mod
-from saelib.corpus import allocate, build_corpus, is_heldout, pack_contexts, separator_id
+import saelib.text.corpus as corpus_mod
+from saelib.text.corpus import allocate, build_corpus, is_heldout, pack_contexts, separator_id
 
 
 class FakeSource:

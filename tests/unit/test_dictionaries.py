@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from saelib import dictionaries
-from saelib.paths import artifacts_dir
-from saelib.sae import SAEConfig, TiedSAE, save_sae
+from saelib.core.paths import artifacts_dir
+from saelib.dictionaries.sae import SAEConfig, TiedSAE, save_sae
+from saelib.dictionaries import shipped as dictionaries
 
 
 def rows():

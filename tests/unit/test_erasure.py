@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from saelib import erasure as E
-from saelib.sae import SAEConfig
-from saelib.sae.tied import TiedSAE
+from saelib.dictionaries.sae import SAEConfig
+from saelib.dictionaries.sae.tied import TiedSAE
+from saelib.experiments import erasure as E
 
 HOOK = "blocks.3.hook_resid_post"
 D = 32
@@ -143,7 +143,7 @@ def test_split_too_small_for_training_states_the_counts(default_tokenizer):
 
 
 def test_split_is_balanced_and_disjoint(default_tokenizer):
-    from saelib.names import gendered_names
+    from saelib.text.names import gendered_names
 
     train, test = E.split_single_token_names(default_tokenizer, gendered_names(default_tokenizer), 20, 0.25)
     assert {g: len(v) for g, v in train.items()} == {"male": 15, "female": 15}

@@ -2,7 +2,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from saelib.evaluation import context_losses, last_token_logits, logit_difference, residual_norms, two_way_probability
+from saelib.model.behaviour import (
+    context_losses,
+    last_token_logits,
+    logit_difference,
+    residual_norms,
+    two_way_probability,
+)
 
 
 def test_context_losses_match_manual_cross_entropy(tiny_model):

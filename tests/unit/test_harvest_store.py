@@ -6,12 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-import saelib.harvest as harvest_mod
-from saelib.corpus import PackedContexts
-from saelib.harvest import harvest
-from saelib.model import UnknownHookError
-from saelib.store import (CHECKSUMS, COMPLETE, ActivationStore, CorruptStoreError, IncompleteStoreError, file_sha256,
-                          hook_file)
+import saelib.activations.harvest as harvest_mod
+from saelib.activations.harvest import harvest
+from saelib.activations.store import (
+    CHECKSUMS,
+    COMPLETE,
+    ActivationStore,
+    CorruptStoreError,
+    IncompleteStoreError,
+    file_sha256,
+    hook_file,
+)
+from saelib.model.loader import UnknownHookError
+from saelib.text.corpus import PackedContexts
 
 HOOKS = ["blocks.0.hook_resid_post", "blocks.0.mlp.hook_post"]
 

@@ -3,8 +3,16 @@
 import pytest
 import torch
 
-from saelib.model import (ModelNotAvailableError, UnknownHookError, hook_layer, hook_width, load_model, model_info,
-                          stop_layer, validate_hooks)
+from saelib.model.loader import (
+    ModelNotAvailableError,
+    UnknownHookError,
+    hook_layer,
+    hook_width,
+    load_model,
+    model_info,
+    stop_layer,
+    validate_hooks,
+)
 
 
 def test_local_directory_loads_with_hooks(tiny_model):

@@ -4,7 +4,7 @@ import importlib.util
 
 import pytest
 
-from saelib import names as N
+from saelib.text import names as N
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

@@ -9,8 +9,15 @@ import nbformat
 import papermill
 import pytest
 
-from saelib.params import UnknownParameterError, check_parameters, declared_parameters, execute_notebook, parse_value
-from saelib.paths import REPO_ROOT
+from saelib.core.params import (
+    ParameterTypeError,
+    UnknownParameterError,
+    check_parameters,
+    declared_parameters,
+    execute_notebook,
+    parse_value,
+)
+from saelib.core.paths import REPO_ROOT
 
 
 def write_notebook(path, parameters: str | None, kernelspec: bool = True):
@@ -89,3 +96,18 @@ def test_run_notebooks_refuses_an_unknown_parameter_before_running(run_notebooks
     assert ran == []
     main(["00", "--profile", "dev", "-p", "SEED", "3"])
     assert ran == [{"PROFILE": "dev", "SEED": 3}]
+
+
+def test_annotated_parameters_are_type_checked(tmp_path, never_executed):
+    nb = write_notebook(tmp_path / "typed.ipynb", 'PROFILE: str = "default"\nSEED: int = 0\nALPHA: float = 0.1')
+    check_parameters(nb, {"PROFILE": "dev", "SEED": 3, "ALPHA": 1})  # an int is a valid float
+    for bad in ({"SEED": "x"}, {"SEED": True}, {"PROFILE": 3}, {"ALPHA": "0.1"}):
+        with pytest.raises(ParameterTypeError, match=f"parameter {next(iter(bad))} is declared"):
+            execute_notebook(nb, tmp_path / "out.ipynb", bad)
+
+
+def test_every_notebook_declares_typed_parameters():
+    for py in sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        declared = declared_parameters(py)
+        assert declared["PROFILE"]["inferred_type_name"] == "str", py.name
+        assert all(p["inferred_type_name"] != "None" for p in declared.values()), (py.name, declared)

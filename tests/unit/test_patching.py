@@ -4,13 +4,13 @@ decomposition, attribution, greedy elimination, and the bad inputs the issue lis
 import pytest
 import torch
 
-from saelib import patching as P
-from saelib.baselines import fit_ica, fit_pca, neuron_basis
-from saelib.decompositions import from_baseline, sae_decomposition
-from saelib.model import model_name
-from saelib.sae import SAEConfig, TiedSAE, UntiedSAE
-from saelib.sae.base import SAEMismatchError
-from saelib.tasks import make_ioi_prompts
+from saelib.baselines.decompositions import from_baseline, sae_decomposition
+from saelib.baselines.directions import fit_ica, fit_pca, neuron_basis
+from saelib.dictionaries.sae import SAEConfig, TiedSAE, UntiedSAE
+from saelib.dictionaries.sae.base import SAEMismatchError
+from saelib.experiments import patching as P
+from saelib.model.loader import model_name
+from saelib.text.tasks import make_ioi_prompts
 
 LAYER = 0
 

@@ -3,9 +3,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from saelib.plots import savefig  # noqa: E402
-from saelib.progress import progress  # noqa: E402
-from saelib.viz import colored_tokens, local_html  # noqa: E402
+from saelib.core.plots import savefig  # noqa: E402
+from saelib.core.progress import progress  # noqa: E402
+from saelib.interp.viz import colored_tokens, local_html  # noqa: E402
 
 
 def _fig():

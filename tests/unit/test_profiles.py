@@ -1,6 +1,6 @@
 import pytest
 
-from saelib.profiles import PROFILES, UnknownProfileError, get_profile
+from saelib.core.profiles import PROFILES, UnknownProfileError, get_profile
 
 
 def test_known_profiles():

@@ -2,19 +2,18 @@
 held-out evaluation, export with a manifest, and loading back by name with the sha256 checked."""
 
 import json
-from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
-from saelib import release
-from saelib.corpus import PackedContexts
-from saelib.dictionaries import load_release
-from saelib.harvest import harvest
-from saelib.model import model_weights_sha256
-from saelib.store import hook_file
-from saelib.train import TrainConfig, train_saes
+from saelib.activations.harvest import harvest
+from saelib.activations.store import hook_file
+from saelib.dictionaries import release
+from saelib.dictionaries.shipped import load_release
+from saelib.dictionaries.train import TrainConfig, train_saes
+from saelib.model.loader import model_weights_sha256
+from saelib.text.corpus import PackedContexts
 
 HOOK = "blocks.1.hook_resid_post"
 

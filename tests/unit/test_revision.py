@@ -5,8 +5,11 @@ import shutil
 
 import pytest
 
-from saelib import corpus, harvest, model, resampling, sae, train
-from saelib.revision import CODE_REVISIONS, fingerprint
+from saelib.activations import harvest
+from saelib.core.revision import CODE_REVISIONS, fingerprint
+from saelib.dictionaries import resampling, sae, train
+from saelib.model import loader as model
+from saelib.text import corpus
 
 # kind -> the functions and classes whose code determines that kind of artifact
 SOURCES = {
@@ -19,11 +22,11 @@ SOURCES = {
 }
 
 # (revision, fingerprint) as last recorded. When a fingerprint changes: if results can change, bump the kind's
-# number in saelib/revision.py; then record both here.
+# number in saelib/core/revision.py; then record both here.
 RECORDED = {
-    "activations": (2, "75f6b926e1ccf5e3"),  # checksums + resume checks: same stored rows, no bump
+    "activations": (2, "ee029076d796a3dc"),  # model cache: bit-identical weights (test_model_cache), no bump
     "saes": (2, "9c55e10a370c5e4b"),
-    "corpus": (1, "2bb0184c5825e33d"),
+    "corpus": (1, "82071524c6cdd0de"),  # sources may be Source objects (own text): same corpora, no bump
 }
 
 
@@ -33,7 +36,7 @@ def test_code_changes_come_with_a_revision(kind):
     now = fingerprint(*SOURCES[kind]())
     assert (CODE_REVISIONS[kind], now) == (revision, recorded), (
         f"the code behind {kind!r} artifacts changed (fingerprint {now}, recorded {recorded}). If it can change "
-        f"results, bump CODE_REVISIONS[{kind!r}] in saelib/revision.py so old caches are not reused; then record "
+        f"results, bump CODE_REVISIONS[{kind!r}] in saelib/core/revision.py so old caches are not reused; then record "
         f"({CODE_REVISIONS[kind]}, {now!r}) in RECORDED here.")
 
 
@@ -58,7 +61,7 @@ def test_fingerprint_ignores_docstrings_and_comments_but_not_code():
 
 
 def test_bumping_a_revision_renames_the_artifact(monkeypatch):
-    from saelib.artifacts import keyed_dir
+    from saelib.core.artifacts import keyed_dir
     before = keyed_dir("saes", "sae", {"x": 1})
     monkeypatch.setitem(CODE_REVISIONS, "saes", CODE_REVISIONS["saes"] + 1)
     assert keyed_dir("saes", "sae", {"x": 1}) != before
@@ -69,7 +72,7 @@ def test_replaced_weights_never_reuse_a_store(tiny_neox_dir, tmp_path):
     import torch
     from transformers import GPTNeoXForCausalLM
 
-    from saelib.corpus import PackedContexts
+    from saelib.text.corpus import PackedContexts
 
     folder = tmp_path / "model"
     shutil.copytree(tiny_neox_dir, folder)

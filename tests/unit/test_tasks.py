@@ -6,8 +6,8 @@ from collections import Counter
 import pytest
 import torch
 
-from saelib import tasks as T
-from saelib.names import gendered_names
+from saelib.text import tasks as T
+from saelib.text.names import gendered_names
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-import saelib.train as train_mod
-from saelib.corpus import PackedContexts
-from saelib.harvest import harvest
-from saelib.metrics import ce_loss_recovered, mmcs, reconstruction_metrics
-from saelib.resampling import ResampleSchedule, resample_dead
-from saelib.sae import SAEConfig, TiedSAE, UntiedSAE
-from saelib.train import TrainConfig, TrainingDivergedError, row_mask, train_saes
+import saelib.dictionaries.train as train_mod
+from saelib.activations.harvest import harvest
+from saelib.dictionaries.metrics import ce_loss_recovered, mmcs, reconstruction_metrics
+from saelib.dictionaries.resampling import ResampleSchedule, resample_dead
+from saelib.dictionaries.sae import SAEConfig, TiedSAE, UntiedSAE
+from saelib.dictionaries.train import TrainConfig, TrainingDivergedError, row_mask, train_saes
+from saelib.text.corpus import PackedContexts
 
 HOOK = "blocks.1.hook_resid_post"
 

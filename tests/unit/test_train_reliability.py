@@ -10,11 +10,19 @@ import numpy as np
 import pytest
 import torch
 
-import saelib.train as train_mod
-from saelib.corpus import PackedContexts
-from saelib.harvest import harvest
-from saelib.store import hook_file
-from saelib.train import TrainConfig, TrainingDivergedError, count_batches, l1_factor, lr_factor, row_mask, train_saes
+import saelib.dictionaries.train as train_mod
+from saelib.activations.harvest import harvest
+from saelib.activations.store import hook_file
+from saelib.dictionaries.train import (
+    TrainConfig,
+    TrainingDivergedError,
+    count_batches,
+    l1_factor,
+    lr_factor,
+    row_mask,
+    train_saes,
+)
+from saelib.text.corpus import PackedContexts
 
 HOOK = "blocks.1.hook_resid_post"
 
@@ -140,8 +148,8 @@ def test_outlier_rows_are_excluded(store):
 def test_two_processes_training_one_config_agree(store, isolated_artifacts):
     script = textwrap.dedent(f"""
         import hashlib, sys
-        from saelib.store import ActivationStore
-        from saelib.train import TrainConfig, train_saes
+        from saelib.activations.store import ActivationStore
+        from saelib.dictionaries.train import TrainConfig, train_saes
         res = train_saes(ActivationStore({str(store.dir)!r}), TrainConfig({HOOK!r}, ratios=(2.0,), alphas=(1e-3,),
                          batch_size=8, epochs=4, checkpoint_every=1), progress=False)
         print(hashlib.sha256(res.saes[2.0].weight.detach().numpy().tobytes()).hexdigest())
@@ -164,8 +172,8 @@ def test_training_killed_with_sigkill_resumes_to_the_same_result(store, isolated
     import shutil
     shutil.rmtree(reference.directory)
     script = textwrap.dedent(f"""
-        from saelib.store import ActivationStore
-        from saelib.train import TrainConfig, train_saes
+        from saelib.activations.store import ActivationStore
+        from saelib.dictionaries.train import TrainConfig, train_saes
         train_saes(ActivationStore({str(store.dir)!r}), TrainConfig({HOOK!r}, architecture="untied", ratios=(4.0,),
                    alphas=(5.0,), epochs=30, resample=True, batch_size=32, lr=1e-2, checkpoint_every=2),
                    progress=False)

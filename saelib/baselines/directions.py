@@ -1,0 +1,130 @@
+"""Baseline decompositions with an SAE-like interface, for comparing interpretability (Cunningham et al. Fig. 2).
+
+Every baseline is a ``LinearDictionary``: feature activations = ReLU(((x − center) · Dᵀ) ⊙ sign), optionally
+keeping only each token's top-k (the paper's top-k PCA/ICA, matched to an SAE's L0). "Both signs" means each
+direction appears twice, as +v and −v, so a negative projection is also a (non-negative) feature activation.
+
+- ``fit_pca``: scikit-learn PCA, both signs of each component (the paper's ``pca`` / ``pca_topk``).
+- ``fit_ica``: scikit-learn FastICA on standardised activations (as the paper's code). ``orient="paper"`` keeps
+  each component's sign as FastICA returned it and scores only its positive tail, as the released evaluation did;
+  ``orient="heavy_tail"`` flips each component so its heavier tail is positive (a 2026 re-evaluation found this
+  changes the later-layer conclusion; see the reference notes); ``orient="both"`` keeps both signs.
+- ``neuron_basis``: the residual / neuron basis, both signs.
+- ``random_directions``: random unit directions (Gaussian, normalised).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class LinearDictionary:
+    name: str
+    directions: torch.Tensor  # [n_features, d_in] (not necessarily unit norm: ICA unmixing rows)
+    center: torch.Tensor  # [d_in]
+    k: int | None = None  # keep only the top-k activations per token
+
+    @property
+    def n_features(self) -> int:
+        return self.directions.shape[0]
+
+    @property
+    def d_in(self) -> int:
+        return self.directions.shape[1]
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Non-negative feature activations, [..., n_features] for x [..., d_in]."""
+        if x.shape[-1] != self.d_in:
+            raise ValueError(f"{self.name}: activations have width {x.shape[-1]}, the dictionary expects {self.d_in}")
+        acts = torch.relu((x.float() - self.center) @ self.directions.T)
+        if self.k is not None and self.k < self.n_features:
+            top = acts.topk(self.k, dim=-1)
+            acts = torch.zeros_like(acts).scatter_(-1, top.indices, top.values)
+        return acts
+
+    def top_k(self, k: int) -> "LinearDictionary":
+        """The same dictionary keeping only each token's ``k`` largest activations (match an SAE's L0)."""
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        return LinearDictionary(f"{self.name} top-{k}", self.directions, self.center, k)
+
+
+def _both_signs(directions: torch.Tensor) -> torch.Tensor:
+    return torch.cat([directions, -directions])
+
+
+def fit_pca(x: torch.Tensor, n_components: int | None = None) -> LinearDictionary:
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=n_components, svd_solver="full").fit(x.double().numpy())
+    comps = torch.from_numpy(pca.components_).float()
+    return LinearDictionary("PCA", _both_signs(comps), torch.from_numpy(pca.mean_).float())
+
+
+ICA_ORIENTATIONS = ("paper", "heavy_tail", "both")
+
+
+def fit_ica_unmixing(x: torch.Tensor, seed: int, max_iter: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """FastICA on standardised activations (as the paper's code did), folded back to raw activation space:
+    sources = (x - center) @ directions.T. Returns (directions, center, iterations run); ``iterations == max_iter``
+    means it stopped before sklearn's tolerance was met (the ConvergenceWarning is silenced; report the count)."""
+    from sklearn.decomposition import FastICA
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
+
+    data = x.float().numpy()
+    scaler = StandardScaler().fit(data)
+    # FastICA calls scipy's eigh on a d x d matrix every iteration; multi-threaded OpenBLAS makes that 30x slower
+    # on a 2-core machine (busy-waiting threads), one thread is fastest overall
+    with threadpool_limits(1, user_api="blas"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ica = FastICA(random_state=seed, max_iter=max_iter, whiten="unit-variance").fit(scaler.transform(data))
+    # sources = ((x - mu) / sigma - ica.mean_) @ W.T  ==  (x - center) @ (W / sigma).T
+    unmix = ica.components_ / scaler.scale_[None, :]
+    center = scaler.mean_ + ica.mean_ * scaler.scale_
+    return torch.from_numpy(unmix).float(), torch.from_numpy(center).float(), int(ica.n_iter_)
+
+
+def orient_ica(directions: torch.Tensor, center: torch.Tensor, x: torch.Tensor, orient: str) -> LinearDictionary:
+    if orient == "both":
+        return LinearDictionary("ICA (both signs)", _both_signs(directions), center)
+    if orient == "heavy_tail":
+        sources = (x.float() - center) @ directions.T
+        upper = sources.quantile(0.999, dim=0)
+        lower = -sources.quantile(0.001, dim=0)
+        directions = directions * torch.where(upper >= lower, 1.0, -1.0)[:, None]
+        return LinearDictionary("ICA (heavy tail +)", directions, center)
+    return LinearDictionary("ICA (paper)", directions, center)
+
+
+def fit_ica(x: torch.Tensor, orient: str = "paper", seed: int = 0, max_iter: int = 400) -> LinearDictionary:
+    """FastICA in one orientation: ``paper`` ranks each component's positive tail only (the released code);
+    ``heavy_tail`` flips each component so its heavier tail is positive (the 2026 re-evaluation's "fixed ICA");
+    ``both`` keeps both signs (2 x d features)."""
+    if orient not in ICA_ORIENTATIONS:
+        raise ValueError(f"orient must be one of {ICA_ORIENTATIONS}, got {orient!r}")
+    directions, center, _ = fit_ica_unmixing(x, seed, max_iter)
+    return orient_ica(directions, center, x, orient)
+
+
+def neuron_basis(d: int) -> LinearDictionary:
+    return LinearDictionary("neuron basis", _both_signs(torch.eye(d)), torch.zeros(d))
+
+
+def random_directions(d: int, n: int, seed: int = 0) -> LinearDictionary:
+    gen = torch.Generator().manual_seed(seed)
+    dirs = torch.randn(n, d, generator=gen)
+    return LinearDictionary("random", dirs / dirs.norm(dim=-1, keepdim=True), torch.zeros(d))
+
+
+def mean_l0(dictionary, x: torch.Tensor) -> float:
+    """Mean number of active features per row of ``x``, for matching top-k baselines to an SAE."""
+    with torch.no_grad():
+        acts = dictionary.encode(x)
+    return float((acts > 0).float().sum(-1).mean())
+

@@ -1,0 +1,197 @@
+"""Named run sizes. Every notebook takes ``PROFILE`` as a papermill parameter and reads its sizes from here.
+
+- ``dev``: seconds-to-minutes, for working on the code.
+- ``default``: what ``./run_all.sh`` and CI run on a 2-core CPU; committed notebook outputs come from it.
+- ``paper``: the paper's budget (about 21M activations per layer, Cunningham et al. Fig. 2), for a GPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+class UnknownProfileError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class SAESweep:
+    """Sizes of notebook 01's sweep. Alphas use the tied SAE's convention (per-element MSE) on activations scaled to
+    a mean norm of sqrt(d_in) (see ``saelib.dictionaries.train.input_scale``)."""
+
+    layers: tuple[int, ...]  # residual layers with an SAE (blocks.N.hook_resid_post)
+    alphas: tuple[float, ...]  # log-spaced sweep at every layer
+    ratio: float  # dictionary ratio R at every layer (the paper's Fig. 2 used 2)
+    ratio_sweep_layer: int  # one layer where R is swept too
+    ratio_sweep: tuple[float, ...]  # extra R values there
+    ratio_sweep_alphas: tuple[float, ...]
+    epochs: int
+    batch_size: int
+    lr: float
+    ce_contexts: int  # held-out contexts for CE loss recovered (each member costs a full forward pass)
+    eval_rows: int  # held-out activations for L0 / FVU / dead / dense
+    mlp_layer: int  # Bricken et al.: untied SAE on this layer's MLP hidden activations
+    mlp_ratio: float
+    mlp_alphas: tuple[float, ...]  # lambda, summed-over-dimensions convention
+    mlp_epochs: int
+
+    def __post_init__(self) -> None:
+        if not set(self.ratio_sweep_alphas) <= set(self.alphas):  # R = ratio comes from the layer sweep
+            raise ValueError(f"ratio_sweep_alphas {self.ratio_sweep_alphas} must be among alphas {self.alphas}")
+        if self.ratio_sweep_layer not in self.layers or self.ratio in self.ratio_sweep:
+            raise ValueError("ratio_sweep_layer must be one of layers, and ratio_sweep must not repeat ratio")
+
+
+@dataclass(frozen=True)
+class ErasureSizes:
+    """Sizes of notebook 04 (gender concept erasure). Each (layer, method) costs one edited forward pass over the
+    test prompts of both tasks and the disruption contexts."""
+
+    layers: tuple[int, ...]  # residual layers (each needs a chosen SAE from notebook 01)
+    names_per_gender: int  # most frequent single-token census names, split by name into train / test
+    test_fraction: float
+    n_shots: int  # few-shot examples per class in the classification prompt (the paper used 3)
+    pronoun_templates: int  # first N of saelib.text.tasks.PRONOUN_TEMPLATES per test name
+    feature_counts: tuple[int, ...]  # k: SAE features (and random control features) projected out
+    min_frequency: float  # candidate features fire on more than this fraction of fitting positions (paper 0.01)
+    disruption_contexts: int  # held-out corpus contexts for CE / KL disruption
+    disruption_length: int  # tokens per disruption context
+
+
+@dataclass(frozen=True)
+class IOIPatchingSizes:
+    """Sizes of notebook 03 (IOI feature patching). Each KL evaluation is one forward pass of ``n_prompts`` prompts
+    through the blocks after the patched layer."""
+
+    n_prompts: int  # IOI prompts patched (the paper used 50); the baseline uses Profile.ioi_prompts
+    n_layers: int  # patched layers, chosen among the SAE layers by the notebook's rule
+    sae_alphas: tuple[float, ...]  # SAE sparsities compared (from notebook 01's sweep); an alpha=0 SAE is added
+    fit_rows: int  # training-store activations for PCA / ICA (same sample as notebook 02, so ICA's fit is shared)
+    ica_max_iter: int
+    n_k: int  # log-spaced numbers of top-attributed features evaluated per method
+    greedy_prompts: int  # the paper's greedy elimination runs on this many prompts...
+    greedy_thresholds: tuple[float, ...]  # ...with these rising thresholds (the paper: logspace(-5, 0, 50))
+    top_features: int  # SAE features shown with their top activating contexts
+
+
+@dataclass(frozen=True)
+class InterpSizes:
+    """Sizes of notebook 02 (automated interpretability). Fragments are 64-token windows of held-out contexts, harvested
+    once (every SAE layer) and shared by every method; baselines are fitted on ``fit_rows`` training activations."""
+
+    fragment_contexts: int  # held-out contexts of ``Profile.context_length`` tokens, cut into 64-token fragments
+    features: int  # features scored per dictionary per layer (the paper: 150)
+    fit_rows: int  # training activations for PCA and ICA (the paper's ICA: one 2M-activation chunk)
+    ica_max_iter: int
+    llm_demo_features: int  # features also explained by the local LLM backend (0: skip)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    context_length: int  # tokens per packed context (the paper used 256)
+    harvest_tokens: int  # activations per hook harvested for SAE training
+    harvest_batch_size: int  # contexts per forward pass while harvesting
+    heldout_contexts_per_source: int  # contexts per corpus source for held-out loss
+    norm_contexts: int  # contexts for residual-stream statistics
+    ioi_prompts: int
+    pronoun_prompts_per_gender: int
+    sae: SAESweep | None = None
+    erasure: ErasureSizes | None = None
+    ioi_patching: IOIPatchingSizes | None = None
+    interp: InterpSizes | None = None
+    device: str = "cpu"
+    seed: int = 0
+
+    def with_overrides(self, **kwargs: object) -> "Profile":
+        return replace(self, **kwargs)  # type: ignore[arg-type]
+
+
+PROFILES: dict[str, Profile] = {
+    "dev": Profile(
+        name="dev",
+        context_length=64,
+        harvest_tokens=8_192,
+        harvest_batch_size=16,
+        heldout_contexts_per_source=2,
+        norm_contexts=4,
+        ioi_prompts=24,
+        pronoun_prompts_per_gender=12,
+        sae=SAESweep(layers=(2, 8), alphas=(2e-3, 1e-2), ratio=2.0, ratio_sweep_layer=8, ratio_sweep=(1.0, 4.0),
+                     ratio_sweep_alphas=(2e-3,), epochs=1, batch_size=256, lr=1e-3, ce_contexts=2,
+                     eval_rows=2048, mlp_layer=8, mlp_ratio=2.0, mlp_alphas=(8.0,), mlp_epochs=1),
+        erasure=ErasureSizes(layers=(2, 8), names_per_gender=24, test_fraction=0.25, n_shots=2, pronoun_templates=1,
+                             feature_counts=(1,), min_frequency=0.01, disruption_contexts=1, disruption_length=64),
+        interp=InterpSizes(fragment_contexts=16, features=24, fit_rows=2048, ica_max_iter=100, llm_demo_features=1),
+        ioi_patching=IOIPatchingSizes(n_prompts=16, n_layers=2, sae_alphas=(2e-3, 1e-2), fit_rows=2048,
+                                      ica_max_iter=100, n_k=5,
+                                      greedy_prompts=4, greedy_thresholds=(1e-3, 1e-2, 1e-1), top_features=2),
+    ),
+    "default": Profile(
+        name="default",
+        context_length=256,
+        harvest_tokens=131_072,  # 512 contexts of 256
+        harvest_batch_size=8,
+        heldout_contexts_per_source=8,
+        norm_contexts=16,
+        ioi_prompts=200,
+        pronoun_prompts_per_gender=100,
+        # 5 layers x 4 alphas at R=2, plus R in {1, 4, 8} x 2 alphas at layer 14, one epoch of 131k activations:
+        # about 6 minutes of SAE training on 2 CPU cores (see notebook 01 for the measured time)
+        sae=SAESweep(layers=(2, 8, 14, 20, 26), alphas=(1e-3, 2.15e-3, 4.64e-3, 1e-2), ratio=2.0,
+                     ratio_sweep_layer=14, ratio_sweep=(1.0, 4.0, 8.0), ratio_sweep_alphas=(2.15e-3, 4.64e-3),
+                     epochs=1, batch_size=256, lr=1e-3, ce_contexts=4, eval_rows=16_384, mlp_layer=14,
+                     mlp_ratio=2.0, mlp_alphas=(8.0,), mlp_epochs=1),
+        # 5 layers x 4 methods, each one edited pass over 24 + 24 test prompts and 2 x 128 corpus tokens (see
+        # notebook 04 for the measured time; feature_counts=(1, 8) adds half again)
+        erasure=ErasureSizes(layers=(2, 8, 14, 20, 26), names_per_gender=75, test_fraction=0.16, n_shots=2,
+                             pronoun_templates=1, feature_counts=(1,), min_frequency=0.01, disruption_contexts=2,
+                             disruption_length=128),
+        # 512 fragments, 8 methods x 5 layers x 150 features: 213 s on a fresh clone, 2 CPU cores (fragment harvest
+        # 49 s, baselines incl. FastICA 60 s, scoring 38 s, local LLM demo 22 s; notebook 02's timing table)
+        interp=InterpSizes(fragment_contexts=128, features=150, fit_rows=4096, ica_max_iter=100, llm_demo_features=1),
+        # 7 decompositions x 2 layers x ~10 k, each one pass of 50 prompts from the patched layer, plus the greedy
+        # elimination on 8 prompts: 259 s on a fresh clone, 2 CPU cores (notebook 03's timing table).
+        # fit_rows and ica_max_iter match notebook 02's, so its FastICA fits are reused.
+        ioi_patching=IOIPatchingSizes(n_prompts=50, n_layers=2, sae_alphas=(1e-3, 1e-2), fit_rows=4096,
+                                      ica_max_iter=100, n_k=10,
+                                      greedy_prompts=8, greedy_thresholds=tuple(10.0 ** e for e in range(-4, 1)),
+                                      top_features=4),
+    ),
+    "paper": Profile(
+        name="paper",
+        context_length=256,
+        harvest_tokens=20_971_520,  # 10 x 2,097,152: the paper's "10 epochs" (paper.md 1.4)
+        harvest_batch_size=64,
+        heldout_contexts_per_source=64,
+        norm_contexts=256,
+        ioi_prompts=500,
+        pronoun_prompts_per_gender=500,
+        # the paper: every layer, alpha in logspace(-4, -2, 16), R in {0.5..32}; here a GPU-sized subset
+        sae=SAESweep(layers=tuple(range(0, 30, 2)), alphas=tuple(float(a) for a in (1e-4, 2.15e-4, 4.64e-4,
+                     8.6e-4, 1e-3, 2.15e-3, 4.64e-3, 1e-2)), ratio=2.0, ratio_sweep_layer=14,
+                     ratio_sweep=(1.0, 4.0, 8.0), ratio_sweep_alphas=(8.6e-4, 2.15e-3, 4.64e-3), epochs=1,
+                     batch_size=2048, lr=1e-3, ce_contexts=64, eval_rows=262_144, mlp_layer=14, mlp_ratio=8.0,
+                     mlp_alphas=(2.0, 4.0, 8.0), mlp_epochs=1),
+        erasure=ErasureSizes(layers=tuple(range(0, 30, 2)), names_per_gender=100, test_fraction=0.2, n_shots=3,
+                             pronoun_templates=5, feature_counts=(1, 4), min_frequency=0.01, disruption_contexts=64,
+                             disruption_length=256),
+        interp=InterpSizes(fragment_contexts=12_500, features=150, fit_rows=2_097_152, ica_max_iter=400, llm_demo_features=10),
+        ioi_patching=IOIPatchingSizes(n_prompts=200, n_layers=5, sae_alphas=(1e-3, 4.64e-3, 1e-2), fit_rows=2_097_152,
+                                      ica_max_iter=400,
+                                      n_k=20, greedy_prompts=50, greedy_thresholds=tuple(10.0 ** (-5 + 5 * i / 49) for i in range(50)),
+                                      top_features=8),
+        device="cuda",
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called ``name``; an unknown name lists the valid ones."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise UnknownProfileError(
+            f"Unknown profile {name!r}. Valid profiles: {', '.join(sorted(PROFILES))}. "
+            "Pass one as the papermill parameter, e.g. ./run_all.sh --profile dev"
+        ) from None

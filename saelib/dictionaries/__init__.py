@@ -1,0 +1,18 @@
+"""Stage 4, dictionaries: sparse autoencoders (``sae``: Cunningham et al.'s tied and Bricken et al.'s untied SAE, and
+SAELens's file format), their training (``train``) with dead-feature resampling (``resampling``), their metrics
+(``metrics``), synthetic data with known features (``synthetic``), the release tier (``release``) and the dictionaries
+chosen per layer or shipped with the repository (``shipped``, re-exported here)."""
+
+from saelib.dictionaries.shipped import (
+                                         DictionaryIntegrityError,
+                                         choose,
+                                         chosen,
+                                         load_chosen,
+                                         load_release,
+                                         record,
+                                         release_manifest,
+                                         release_names,
+)
+
+__all__ = ["DictionaryIntegrityError", "choose", "chosen", "load_chosen", "load_release", "record", "release_manifest",
+           "release_names"]

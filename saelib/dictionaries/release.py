@@ -1,0 +1,319 @@
+"""The release tier: dictionaries trained well enough to test the papers' claims, shipped in ``dictionaries/``.
+
+``python scripts/release_dictionaries.py`` runs every stage; each is cached by its config and resumes after a kill:
+harvest (2,097,152 training activations per hook, 16x the default profile) -> held-out harvest -> data-hygiene
+report -> training (the anchors' schedule: warm-up, decay, L1 warm-up; massive-activation rows excluded; Bricken et
+al.'s resampling for the MLP SAE) -> held-out evaluation -> export in SAELens's format with a manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from saelib.activations.store import ActivationStore
+from saelib.core.artifacts import atomic_write_json, read_json
+from saelib.core.paths import REPO_ROOT, artifacts_dir
+from saelib.core.profiles import PROFILES, Profile
+from saelib.dictionaries.metrics import ce_loss_recovered, reconstruction_metrics
+from saelib.dictionaries.train import TrainConfig, TrainResult, row_mask, row_norms
+
+RESID_LAYERS = (2, 8, 14, 20, 26)  # the residual layers every notebook uses
+IOI_LAYERS = (20, 26)  # the layers notebook 03's position scan picks for IOI patching
+MLP_LAYER = 14  # Bricken et al.'s untied SAE on MLP hidden activations
+OUTLIER_NORM_RATIO = 20.0  # data-hygiene rule: rows above 20x the median norm are massive activations
+PAPER_ALPHAS = tuple(float(10 ** (-4 + 2 * k / 15)) for k in range(16))  # logspace(-4, -2, 16), IOI and Fig. 2
+DICTIONARIES_DIR = REPO_ROOT / "dictionaries"
+
+
+def release_profile(name: str = "release") -> Profile:
+    """``release``: the default profile's context and corpus, 16x its training activations and held-out rows (2
+    CPU cores, about 3 hours). ``paper``: the paper's budget (10 x 2,097,152 activations per hook) on a GPU."""
+    default = PROFILES["default"]
+    if name == "release":
+        return replace(default, name="release", harvest_tokens=2_097_152, harvest_batch_size=8,
+                       sae=replace(default.sae, eval_rows=262_144))
+    if name == "paper":
+        paper = PROFILES["paper"]
+        return replace(paper, sae=replace(paper.sae, eval_rows=1_048_576))
+    raise ValueError(f"release profile must be 'release' or 'paper', got {name!r}")
+
+
+def release_hooks() -> list[str]:
+    return [resid_hook(layer) for layer in RESID_LAYERS] + [mlp_hook(MLP_LAYER)]
+
+
+def resid_hook(layer: int) -> str:
+    return f"blocks.{layer}.hook_resid_post"
+
+
+def mlp_hook(layer: int) -> str:
+    return f"blocks.{layer}.mlp.hook_post"
+
+
+@dataclass(frozen=True)
+class ReleaseRun:
+    """One ensemble of the release sweep."""
+
+    name: str  # e.g. resid14-tied-r2: the prefix of every exported member's folder name
+    train: TrainConfig
+
+
+def _schedule(device: str = "cpu", **kw) -> dict:
+    """The training recipe shared by every release run: one epoch, Adam at 1e-3 with 2% warm-up and a linear decay
+    over the last 20%, L1 warm-up over 5% (SAELens, dictionary_learning), robust input scale, outliers excluded."""
+    return dict(batch_size=512, lr=1e-3, epochs=1, lr_warmup_fraction=0.02, lr_decay_fraction=0.2,
+                l1_warmup_fraction=0.05, outlier_norm_ratio=OUTLIER_NORM_RATIO, robust_scale=True,
+                checkpoint_every=256, device=device, **kw)
+
+
+def release_plan(device: str = "cpu") -> list[ReleaseRun]:
+    """Every ensemble, in the order they are trained (what later notebooks need most comes first)."""
+    fig2 = (PAPER_ALPHAS[7], 2.15e-3, 4.64e-3)  # the paper's Fig. 2 alpha (8.6e-4), then sparser ones
+    ioi = (0.0, PAPER_ALPHAS[3], PAPER_ALPHAS[5], PAPER_ALPHAS[7])  # alpha = 0 control and the paper's grid <= 1e-3
+    runs = [ReleaseRun(f"resid{layer}-tied-r2", TrainConfig(resid_hook(layer), ratios=(2.0,), alphas=fig2,
+                                                            **_schedule(device))) for layer in RESID_LAYERS]
+    runs += [ReleaseRun(f"resid{layer}-tied-r4", TrainConfig(resid_hook(layer), ratios=(4.0,), alphas=ioi,
+                                                             allow_zero_alpha=True, **_schedule(device)))
+             for layer in (*IOI_LAYERS, *(la for la in RESID_LAYERS if la not in IOI_LAYERS))]
+    runs.append(ReleaseRun(f"mlp{MLP_LAYER}-untied-r2", TrainConfig(
+        mlp_hook(MLP_LAYER), architecture="untied", ratios=(2.0,), alphas=(1.0, 3.3), resample=True,
+        **_schedule(device))))
+    return runs
+
+
+def hygiene_report(store: ActivationStore, hooks: list[str], ratio: float = OUTLIER_NORM_RATIO) -> list[dict]:
+    """Per hook: how much of Σ‖x‖² the top 0.1% and 1% of rows hold (position 0 and separators already excluded),
+    and how many rows the outlier rule removes and how much of Σ‖x‖² they held."""
+    rows = []
+    for hook in hooks:
+        base = row_mask(store, TrainConfig(hook))
+        norms = row_norms(store, hook)[base].astype(np.float64)
+        sq = np.sort(norms**2)[::-1]
+        median = float(np.median(norms))
+        out = norms > ratio * median
+        rows.append({"hook": hook, "rows": int(base.sum()), "median_norm": median, "max_norm": float(norms.max()),
+                     "share_top_0.1pct": float(sq[: max(1, len(sq) // 1000)].sum() / sq.sum()),
+                     "share_top_1pct": float(sq[: max(1, len(sq) // 100)].sum() / sq.sum()),
+                     "outlier_rows": int(out.sum()), "outlier_fraction": float(out.mean()),
+                     "outlier_share_of_sq_norm": float((norms[out] ** 2).sum() / sq.sum())})
+    return rows
+
+
+def mean_activation(store: ActivationStore, hook: str, mask: np.ndarray, n: int = 65_536) -> torch.Tensor:
+    """Mean training activation of ``hook`` over (masked) rows: the mean-ablation baseline."""
+    return next(store.batches(hook, n, seed=54321, row_mask=mask)).mean(0)
+
+
+def evaluate_run(model, result: TrainResult, run: ReleaseRun, train_store: ActivationStore,
+                 eval_store: ActivationStore, ce_tokens: torch.Tensor, dead_rows: int = 1_048_576) -> list[dict]:
+    """Held-out metrics of every member of ``run`` (cached beside the weights in ``release_metrics.json``).
+
+    L0 and pooled FVU on the held-out store (outlier rows excluded as in training; FVU with them included is
+    reported too); dead and dense over ``dead_rows`` training tokens; CE loss recovered against zero and mean
+    ablation and KL on ``ce_tokens`` held-out contexts (outlier rows keep their real activation)."""
+    path = result.directory / "release_metrics.json"
+    if path.exists():
+        return read_json(path)
+    cfg, hook = run.train, run.train.hook
+    eval_mask = row_mask(eval_store, cfg)
+    all_rows = row_mask(eval_store, replace(cfg, outlier_norm_ratio=None))
+    train_mask = row_mask(train_store, cfg)
+    max_norm = OUTLIER_NORM_RATIO * float(np.median(row_norms(eval_store, hook)[all_rows]))
+    mean = mean_activation(train_store, hook, train_mask)
+    sample = next(eval_store.batches(hook, 65_536, seed=0, row_mask=eval_mask))
+    rows = []
+    for ratio, ensemble in result.saes.items():
+        scale = ensemble.cfg.input_scale  # the training log's MSE is per element of scaled activations
+        variance = float((sample * scale).var(0).mean())
+        held = reconstruction_metrics(ensemble, eval_store, hook, row_mask=eval_mask)
+        with_outliers = reconstruction_metrics(ensemble, eval_store, hook, row_mask=all_rows)
+        dead = reconstruction_metrics(ensemble, train_store, hook, row_mask=train_mask, max_rows=dead_rows)
+        ce = ce_loss_recovered(model, ensemble, hook, ce_tokens, separator_id=eval_store.config["separator_id"],
+                               mean_activation=mean, max_norm=max_norm)
+        for i, alpha in enumerate(ensemble.cfg.alphas):
+            rows.append({"run": run.name, "hook": hook, "architecture": cfg.architecture, "ratio": ratio,
+                         "alpha": alpha, "l0": held[i]["l0"], "fvu": held[i]["fvu"],
+                         "eval_tokens": held[i]["eval_tokens"],
+                         "fvu_with_outliers": with_outliers[i]["fvu"],
+                         "dead_fraction": dead[i]["dead_fraction"], "dense_fraction": dead[i]["dense_fraction"],
+                         "dead_tokens": dead[i]["eval_tokens"], "scaled_variance_per_element": variance, **ce[i]})
+    atomic_write_json(path, rows)
+    return rows
+
+
+def training_curve(result: TrainResult, run: ReleaseRun, row: dict) -> list[dict]:
+    """FVU and L0 against activations seen for one member, from the training log: each logged batch is measured
+    before the step that trains on it, so every point is on activations the SAE has not seen (progressive
+    validation; the documents are from the training split). FVU = the batch's per-element MSE / the held-out
+    per-element variance, both on scaled activations."""
+    batch = run.train.batch_size
+    return [{"step": h["step"], "activations": h["step"] * batch, "fvu": h["mse"] / row["scaled_variance_per_element"],
+             "l0": h["l0"]} for h in result.history if h["ratio"] == row["ratio"] and h["alpha"] == row["alpha"]]
+
+
+def member_name(run: ReleaseRun, alpha: float) -> str:
+    return f"{run.name}-a{alpha:.2e}".replace("+", "").replace(".", "p")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def git_revision() -> str:
+    """HEAD of the repository that produced the release ("+dirty" when saelib/ has uncommitted changes)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "saelib"], cwd=REPO_ROOT, capture_output=True,
+                               text=True, check=True).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def release_dir() -> Path:
+    return artifacts_dir() / "release"
+
+
+def choose(rows: list[dict], min_ce_recovered: float = 0.9) -> dict:
+    """The dictionary chosen among ``rows`` (one run): the sparsest (largest alpha) whose CE loss recovered against
+    zero ablation is at least ``min_ce_recovered``; if none reaches it, the one that recovers the most."""
+    sparse = [r for r in rows if r["alpha"] > 0]
+    good = [r for r in sparse if r["ce_recovered"] >= min_ce_recovered]
+    return max(good, key=lambda r: r["alpha"]) if good else max(sparse, key=lambda r: r["ce_recovered"])
+
+
+def ship_alphas(run: ReleaseRun, rows: list[dict]) -> list[float]:
+    """Members of ``run`` shipped in dictionaries/: every member of the Fig. 2 (R = 2) and IOI (R = 4 at the IOI
+    layers) sweeps, the chosen member elsewhere; the rest of the sweep is only in the manifest's metrics."""
+    layer = int(run.train.hook.split(".")[1])
+    if run.name.endswith("-r2") and run.train.architecture == "tied" or layer in IOI_LAYERS:
+        return [r["alpha"] for r in rows]
+    return [choose(rows)["alpha"]]
+
+
+def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygiene: list[dict],
+                   train_store: ActivationStore, eval_store: ActivationStore, model_sha256: str,
+                   out: Path = DICTIONARIES_DIR, dtype: str = "float16", max_bytes: int = 100 * 2**20) -> Path:
+    """Write the shipped members in SAELens's format plus ``manifest.json`` (sha256 of each file, training config,
+    data budget, code revision, held-out metrics of the whole sweep). Stops before writing if over ``max_bytes``."""
+    from saelib.core.artifacts import as_json
+    from saelib.core.revision import code_revision
+    from saelib.dictionaries.sae.saelens_format import CONFIG, DTYPES, WEIGHTS, export_saelens
+
+    planned = [(run, res, row) for run, res, rows in done for row in rows if row["alpha"] in ship_alphas(run, rows)]
+    itemsize = torch.finfo(DTYPES[dtype]).bits // 8
+    size = sum(2 * res.saes[row["ratio"]].cfg.n_features * res.saes[row["ratio"]].cfg.d_in * itemsize
+               for _, res, row in planned)  # W_enc and W_dec; the biases are negligible
+    if size > max_bytes:
+        raise ValueError(f"the planned release is {size / 2**20:.0f} MiB, over {max_bytes / 2**20:.0f} MiB: ship fewer "
+                         "members (saelib.dictionaries.release.ship_alphas) or store float16")
+    out.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for run, res, row in planned:
+        ensemble = res.saes[row["ratio"]]
+        member = ensemble.member(list(ensemble.cfg.alphas).index(row["alpha"]))
+        name = member_name(run, row["alpha"])
+        paths = export_saelens(member, out / name, member.cfg.model, dtype=dtype,
+                               extra_metadata={"saelib_release_name": name})
+        entries.append({"name": name, "run": run.name, "hook": row["hook"], "architecture": run.train.architecture,
+                        "ratio": row["ratio"], "alpha": row["alpha"], "d_in": member.cfg.d_in,
+                        "d_sae": member.cfg.n_features, "storage_dtype": dtype,
+                        "sha256": {f: sha256_file(Path(paths[f])) for f in (CONFIG, WEIGHTS)},
+                        "input_scale_folded": member.cfg.input_scale, "metrics": row,
+                        "train_config": as_json(run.train), "train_rows": member.cfg.extra.get("train_rows"),
+                        "steps": member.cfg.extra.get("steps"), "curve": training_curve(res, run, row)})
+    chosen = {}
+    for run, _, rows in done:
+        if run.name.endswith("tied-r2") or run.train.architecture == "untied":
+            chosen[run.train.hook] = member_name(run, choose(rows)["alpha"])
+    manifest = {
+        "description": "Release dictionaries of saelib (regenerate: .venv/bin/python scripts/release_dictionaries.py)",
+        "format": "SAELens (cfg.json + sae_weights.safetensors); input scaling folded into the weights",
+        "model": {"name": train_store.config["model"], "weights_sha256": model_sha256},
+        "code": {"git_revision": git_revision(), "saes_code_revision": code_revision("saes"),
+                 "activations_code_revision": code_revision("activations")},
+        "data": {"train_store": train_store.dir.name, "train_tokens": train_store.n_rows,
+                 "heldout_store": eval_store.dir.name, "heldout_tokens": eval_store.n_rows,
+                 "context_length": train_store.context_length, "corpus": train_store.config["corpus"]},
+        "hygiene": {"rule": f"exclude rows with norm > {OUTLIER_NORM_RATIO:g} x the layer's median norm (besides "
+                            "position 0 and document separators); scale inputs by the median norm",
+                    "per_hook": hygiene},
+        "chosen": chosen,
+        "dictionaries": entries,
+        "sweep": [row for _, _, rows in done for row in rows],
+    }
+    atomic_write_json(out / "manifest.json", manifest)
+    keep = {e["name"] for e in entries}
+    for folder in out.iterdir():  # members of an older release that this one no longer ships
+        if folder.is_dir() and folder.name not in keep and (folder / CONFIG).exists():
+            for f in folder.iterdir():
+                f.unlink()
+            folder.rmdir()
+    return out / "manifest.json"
+
+
+# --- the issue's targets, evaluated on a manifest (notebook 01 shows them) ---------------------------------------
+
+def fvu_at_l0(rows: list[dict], l0: float = 32.0) -> float | None:
+    """FVU at ``l0`` by linear interpolation in log L0 along one sweep; None if ``l0`` is outside its L0 range
+    (no extrapolation)."""
+    pts = sorted((r["l0"], r["fvu"]) for r in rows if r["alpha"] > 0)
+    for (l0_a, f_a), (l0_b, f_b) in zip(pts, pts[1:]):
+        if l0_a <= l0 <= l0_b:
+            t = (np.log(l0) - np.log(l0_a)) / (np.log(l0_b) - np.log(l0_a)) if l0_b > l0_a else 0.0
+            return float(f_a + t * (f_b - f_a))
+    return None
+
+
+def monotone(rows: list[dict], key: str, direction: int) -> bool:
+    """Whether ``key`` never moves against ``direction`` (+1 non-decreasing, -1 non-increasing) as alpha grows."""
+    values = [r[key] for r in sorted(rows, key=lambda r: r["alpha"]) if r["alpha"] > 0]
+    return all(direction * (b - a) >= 0 for a, b in zip(values, values[1:]))
+
+
+def _run_order(name: str) -> tuple[str, str, int]:
+    """resid2-tied-r2 < resid8-tied-r2 < ... < resid2-tied-r4 < ... (by kind, then layer)."""
+    head, kind = name.split("-", 1)
+    return kind, head.rstrip("0123456789"), int(head[len(head.rstrip("0123456789")):] or 0)
+
+
+def targets(manifest: dict) -> list[dict]:
+    """One row per (target, layer): what was asked, what was measured, met or not."""
+    sweep = manifest["sweep"]
+    out = []
+    for run in sorted({r["run"] for r in sweep}, key=_run_order):
+        rows = [r for r in sweep if r["run"] == run]
+        out.append({"target": "FVU non-decreasing in alpha", "run": run, "measured": " ".join(
+            f"{r['fvu']:.3f}" for r in sorted(rows, key=lambda r: r["alpha"]) if r["alpha"] > 0),
+            "met": monotone(rows, "fvu", +1)})
+        out.append({"target": "L0 non-increasing in alpha", "run": run, "measured": " ".join(
+            f"{r['l0']:.1f}" for r in sorted(rows, key=lambda r: r["alpha"]) if r["alpha"] > 0),
+            "met": monotone(rows, "l0", -1)})
+        if run.endswith("tied-r2"):
+            layer = _run_order(run)[2]
+            limit = 0.20 if layer <= 14 else 0.30
+            fvu = fvu_at_l0(rows)
+            l0s = sorted(r["l0"] for r in rows)
+            out.append({"target": f"FVU at L0 = 32 <= {limit:.2f}", "run": run,
+                        "measured": f"{fvu:.3f}" if fvu is not None else f"L0 = 32 outside the sweep's range "
+                                                                         f"[{l0s[0]:.1f}, {l0s[-1]:.1f}]",
+                        "met": fvu is not None and fvu <= limit})
+    for hook, name in manifest["chosen"].items():
+        row = next(d for d in manifest["dictionaries"] if d["name"] == name)["metrics"]
+        out.append({"target": "chosen: CE loss recovered (zero ablation) >= 0.90", "run": name,
+                    "measured": f"{row['ce_recovered']:.3f}", "met": row["ce_recovered"] >= 0.90})
+        out.append({"target": f"chosen: dead <= 10% over >= 1M tokens", "run": name,
+                    "measured": f"{row['dead_fraction']:.3f} over {row['dead_tokens']:,} tokens",
+                    "met": row["dead_fraction"] <= 0.10 and row["dead_tokens"] >= 1_000_000})
+    return out

@@ -1,0 +1,70 @@
+"""Untied sparse autoencoder of Bricken et al. (2023), "Towards Monosemanticity: Decomposing Language Models With
+Dictionary Learning":
+
+    x̄ = x − b_d                 (pre-encoder bias, shared with the decoder bias)
+    f = ReLU(W_e x̄ + b_e)
+    x̂ = W_d f + b_d              (decoder columns constrained to unit norm)
+    L = mean_batch ‖x − x̂‖²₂ + λ · mean_batch ‖f‖₁
+
+λ convention: here the squared error is **summed over dimensions** (as Anthropic wrote it), unlike the tied SAE's
+per-element MSE; λ = α_tied · d_in gives the same trade-off. The unit-norm constraint is kept exactly: the gradient
+component parallel to each decoder column is removed before the Adam step and the columns are renormalised after.
+b_d starts at the mean of the data (``init_decoder_bias``; Anthropic used the geometric median). Dead features are
+resampled on Anthropic's schedule by ``saelib.dictionaries.resampling``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from saelib.dictionaries.sae.base import SAE, SAEConfig, Tensor
+
+
+class UntiedSAE(SAE):
+    def __init__(self, cfg: SAEConfig, seed: int = 0):
+        if cfg.architecture != "untied":
+            raise ValueError(f"UntiedSAE needs architecture 'untied', got {cfg.architecture!r}")
+        super().__init__(cfg)
+        gen = torch.Generator().manual_seed(seed)
+        m, n, d = cfg.n_models, cfg.n_features, cfg.d_in
+        dec = torch.randn(m, d, n, generator=gen)
+        dec = dec / dec.norm(dim=1, keepdim=True)
+        self.W_dec = torch.nn.Parameter(dec)  # [model, d_in, n_features], unit-norm columns
+        self.W_enc = torch.nn.Parameter(dec.transpose(1, 2).clone())  # [model, n_features, d_in]
+        self.b_enc = torch.nn.Parameter(torch.zeros(m, n))
+        self.b_dec = torch.nn.Parameter(torch.zeros(m, d))
+
+    def init_decoder_bias(self, sample: Tensor) -> None:
+        with torch.no_grad():
+            self.b_dec.copy_((sample * self.cfg.input_scale).mean(0).expand_as(self.b_dec))
+
+    def dictionary(self) -> Tensor:
+        return (self.W_dec / self.W_dec.norm(dim=1, keepdim=True).clamp(min=1e-8)).transpose(1, 2)
+
+    def encode(self, x: Tensor) -> Tensor:
+        x_bar = x[None] * self.cfg.input_scale - self.b_dec[:, None, :]
+        return torch.relu(torch.matmul(x_bar, self.W_enc.transpose(1, 2)) + self.b_enc[:, None, :])
+
+    def decode(self, codes: Tensor) -> Tensor:
+        return (torch.matmul(codes, self.W_dec.transpose(1, 2)) + self.b_dec[:, None, :]) / self.cfg.input_scale
+
+    def loss_terms(self, x: Tensor, member: int | None = None) -> dict[str, Tensor]:
+        sl = slice(None) if member is None else slice(member, member + 1)
+        x = x * self.cfg.input_scale
+        b_dec = self.b_dec[sl, None, :]
+        codes = torch.relu(torch.matmul(x[None] - b_dec, self.W_enc[sl].transpose(1, 2)) + self.b_enc[sl, None, :])
+        x_hat = torch.matmul(codes, self.W_dec[sl].transpose(1, 2)) + b_dec
+        sq = (x_hat - x).pow(2).sum(-1).mean(-1)
+        l1 = codes.abs().sum(-1).mean(-1)
+        mse = sq / self.cfg.d_in  # per-element, for logging on the same scale as the tied SAE
+        return {"mse": mse, "l1": l1, "loss": sq + self.alphas[sl] * l1, "codes": codes, "x_hat": x_hat}
+
+    @torch.no_grad()
+    def before_step(self) -> None:
+        if self.W_dec.grad is not None:  # remove the radial part: the step then keeps columns on the sphere
+            unit = self.W_dec / self.W_dec.norm(dim=1, keepdim=True)
+            self.W_dec.grad -= unit * (self.W_dec.grad * unit).sum(dim=1, keepdim=True)
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        self.W_dec /= self.W_dec.norm(dim=1, keepdim=True).clamp(min=1e-8)

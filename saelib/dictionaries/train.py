@@ -1,0 +1,363 @@
+"""Training sparse autoencoders on a harvested activation store.
+
+One pass over shuffled batches trains every (ratio, alpha) pair of a sweep: members with the same ratio form one
+ensemble (batched matmuls, see ``saelib.dictionaries.sae``), and each batch read from disk is fed to every ensemble. Adam,
+deterministic for a seed; by default a constant learning rate (the paper's code), optionally the anchors' schedule
+(SAELens, dictionary_learning): linear learning-rate warm-up, linear decay to zero over the last part of training,
+and an L1 warm-up. Rows with outlying norms (massive activations) can be excluded and inputs scaled by a robust
+statistic. Checkpoints (weights, optimizer, resampling state, step) are written atomically every
+``checkpoint_every`` steps into a folder keyed by the config, the store and the code revision, so an interrupted
+run resumes to the same result and a changed config never resumes someone else's checkpoint. A lock per folder
+makes a second process training the same config wait and then reuse the result. A non-finite loss stops training
+with the step and alpha named; the last good checkpoint is kept.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from saelib.activations.store import ActivationStore
+from saelib.core.artifacts import as_json, atomic_torch_save, atomic_write_json, folder_lock, keyed_dir, read_json
+from saelib.core.progress import progress as progress_bar
+from saelib.core.revision import code_revision
+from saelib.dictionaries.resampling import ResampleSchedule, resample_dead
+from saelib.dictionaries.sae import SAE, SAEConfig, TiedSAE, UntiedSAE, load_sae, save_sae
+
+
+class TrainingDivergedError(FloatingPointError):
+    pass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    hook: str
+    architecture: str = "tied"  # "tied" (Cunningham et al.) | "untied" (Bricken et al.)
+    ratios: tuple[float, ...] = (2.0,)  # dictionary size / activation width
+    alphas: tuple[float, ...] = (8.6e-4,)  # sparsity penalties; every ratio is trained with every alpha
+    lr: float = 1e-3
+    batch_size: int = 1024
+    epochs: int = 1  # passes over the store
+    max_rows: int | None = None  # use only the first rows of the store (smaller budgets)
+    seed: int = 0
+    exclude_positions: tuple[int, ...] = (0,)  # attention-sink position of every context
+    exclude_separator: bool = True  # <|endoftext|> rows carry ~60x the norm of ordinary tokens
+    normalize: bool = True  # scale activations so the mean norm is sqrt(d_in): alphas then transfer across layers
+    resample: bool = False  # Bricken et al. dead-feature resampling (untied SAE)
+    n_resamples: int = 4
+    checkpoint_every: int = 200
+    allow_zero_alpha: bool = False  # alpha = 0 is the paper's non-sparse control; opt in explicitly
+    device: str = "cpu"  # "cuda" for the paper profile; ensembles then run as batched matmuls
+    # the anchors' schedule (SAELens, dictionary_learning); all 0 = the paper's constant learning rate
+    lr_warmup_fraction: float = 0.0  # linear warm-up of the learning rate over this share of the steps
+    lr_decay_fraction: float = 0.0  # linear decay to 0 over this final share of the steps
+    l1_warmup_fraction: float = 0.0  # the L1 penalty ramps from 0 to alpha over this share of the steps
+    # data hygiene: rows with norm above this multiple of the median norm are excluded (massive activations that
+    # would otherwise dominate the squared error); None keeps every row
+    outlier_norm_ratio: float | None = None
+    robust_scale: bool = False  # input scale from the median norm instead of the mean (outliers do not move it)
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}, got {self.architecture!r}")
+        if not self.ratios or not all(_is_number(r) and math.isfinite(r) and r > 0 for r in self.ratios):
+            raise ValueError(f"dictionary ratios must be positive finite numbers, got {self.ratios}")
+        floor_ok = (lambda a: a >= 0) if self.allow_zero_alpha else (lambda a: a > 0)
+        bad_a = [a for a in self.alphas if not (_is_number(a) and math.isfinite(a) and floor_ok(a))]
+        if not self.alphas or bad_a:
+            hint = "" if self.allow_zero_alpha else " (for the paper's non-sparse alpha=0 control pass allow_zero_alpha=True)"
+            raise ValueError(f"alphas must be positive finite numbers, got {bad_a or self.alphas}{hint}")
+        for name in ("lr", "batch_size", "epochs", "checkpoint_every", "n_resamples"):
+            value = getattr(self, name)
+            if not (_is_number(value) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        for name in ("batch_size", "epochs", "checkpoint_every", "n_resamples"):
+            if int(getattr(self, name)) != getattr(self, name):
+                raise ValueError(f"{name} must be a whole number, got {getattr(self, name)!r}")
+        if self.max_rows is not None and not (_is_number(self.max_rows) and self.max_rows > 0):
+            raise ValueError(f"max_rows must be a positive number of rows or None (all rows), got {self.max_rows!r}")
+        fractions = (self.lr_warmup_fraction, self.lr_decay_fraction, self.l1_warmup_fraction)
+        if not all(_is_number(f) and 0 <= f <= 1 for f in fractions) or fractions[0] + fractions[1] > 1:
+            raise ValueError(f"warm-up and decay fractions must be in [0, 1] (warm-up + decay <= 1), got {fractions}")
+        if self.outlier_norm_ratio is not None and not (_is_number(self.outlier_norm_ratio)
+                                                        and self.outlier_norm_ratio > 1):
+            raise ValueError(f"outlier_norm_ratio must be a number > 1 (a multiple of the median norm) or None, "
+                             f"got {self.outlier_norm_ratio!r}")
+
+
+ARCHITECTURES = ("tied", "untied")
+
+
+def _is_number(x: object) -> bool:
+    """A real number (numpy scalars included); bools are not numbers here."""
+    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
+
+
+@dataclass
+class TrainResult:
+    directory: Path
+    saes: dict[float, SAE]  # ratio -> ensemble over alphas
+    history: list[dict] = field(default_factory=list)  # per logged step: ratio, alpha, mse, l1, l0
+    resampled: dict[float, list[int]] = field(default_factory=dict)  # ratio -> features revived per resample
+    seconds: float = 0.0
+    rows_seen: int = 0
+
+    def sae(self, ratio: float, alpha: float) -> SAE:
+        ens = self.saes[ratio]
+        return ens.member(list(ens.cfg.alphas).index(alpha))
+
+
+def n_features(d_in: int, ratio: float) -> int:
+    return max(1, int(round(d_in * ratio)))
+
+
+def row_mask(store: ActivationStore, cfg: TrainConfig) -> np.ndarray:
+    """Rows used for training: not an excluded position, not the document separator, and (if
+    ``cfg.outlier_norm_ratio`` is set) no norm above that multiple of the median norm of ``cfg.hook``."""
+    pos = np.arange(store.n_rows) % store.context_length
+    keep = ~np.isin(pos, cfg.exclude_positions)
+    if cfg.exclude_separator:
+        keep &= np.asarray(store.tokens).reshape(-1) != store.config.get("separator_id", -1)
+    if cfg.outlier_norm_ratio is not None:
+        keep &= ~outlier_rows(store, cfg.hook, keep, cfg.outlier_norm_ratio)
+    return keep
+
+
+def row_norms(store: ActivationStore, hook: str, block_rows: int = 65_536) -> np.ndarray:
+    """‖x‖ of every row of ``hook`` [n_rows], float32, read block by block."""
+    arr = store.activations(hook)
+    return np.concatenate([np.linalg.norm(np.asarray(arr[i : i + block_rows], dtype=np.float32), axis=1)
+                           for i in range(0, store.n_rows, block_rows)])
+
+
+def outlier_rows(store: ActivationStore, hook: str, mask: np.ndarray, ratio: float) -> np.ndarray:
+    """Rows whose norm exceeds ``ratio`` x the median norm of the ``mask``ed rows [n_rows] (bool)."""
+    norms = row_norms(store, hook)
+    return norms > ratio * np.median(norms[mask])
+
+
+def input_scale(store: ActivationStore, hook: str, mask: np.ndarray, n: int = 16_384, robust: bool = False) -> float:
+    """sqrt(d_in) / mean ‖x‖ over (masked) rows: scaled activations have per-element RMS about 1 at every layer,
+    so one alpha grid gives comparable sparsity across layers (SAELens' "expected_average_only_in"). ``robust``
+    uses the median norm, which a few massive-activation rows cannot move."""
+    if not mask.any():
+        raise ValueError(f"no rows of {hook} are left to train on after the row mask (positions, separators, "
+                         f"outliers); the store {store.dir.name} has {store.n_rows} rows: harvest more contexts")
+    x = next(store.batches(hook, n, seed=12345, row_mask=mask))
+    norms = x.norm(dim=-1)
+    if not torch.isfinite(norms).all():
+        raise FloatingPointError(f"non-finite activations in {store.dir.name}, hook {hook}: the store is corrupt; "
+                                 "delete the folder and harvest again")
+    centre = norms.median() if robust else norms.mean()
+    return float(x.shape[1] ** 0.5 / centre)
+
+
+def count_batches(store: ActivationStore, batch_size: int, seed: int, max_rows: int | None = None,
+                  row_mask: np.ndarray | None = None, block_rows: int = 8192, buffer_blocks: int = 8) -> int:
+    """How many batches ``store.batches`` yields with these arguments, without reading any activation: each buffer
+    of blocks ends with a short batch, so the count is a sum over buffers (the schedules need the exact total)."""
+    n = min(store.n_rows, max_rows or store.n_rows)
+    starts = np.random.default_rng(seed).permutation(np.arange(0, n, block_rows))  # the same draw as batches()
+    total = 0
+    for i in range(0, len(starts), buffer_blocks):
+        rows = sum(int(row_mask[s : min(s + block_rows, n)].sum()) if row_mask is not None
+                   else min(s + block_rows, n) - s for s in starts[i : i + buffer_blocks])
+        total += math.ceil(rows / batch_size)
+    return total
+
+
+def _masked_sample(store: ActivationStore, hook: str, mask: np.ndarray, n: int, seed: int) -> torch.Tensor:
+    """``n`` random rows among the training rows (resampling draws its candidate inputs from these)."""
+    rows = np.flatnonzero(mask)
+    rows = np.sort(np.random.default_rng(seed).choice(rows, size=min(n, len(rows)), replace=False))
+    return torch.from_numpy(np.asarray(store.activations(hook)[rows], dtype=np.float32))
+
+
+def lr_factor(cfg: TrainConfig, step: int, total_steps: int) -> float:
+    """Multiplier of ``cfg.lr`` at ``step`` (1-based): linear warm-up, constant, linear decay to 0."""
+    warm, decay = cfg.lr_warmup_fraction * total_steps, cfg.lr_decay_fraction * total_steps
+    if warm and step <= warm:
+        return step / warm
+    if decay and step > total_steps - decay:
+        return max(0.0, (total_steps - step + 1) / decay)
+    return 1.0
+
+
+def l1_factor(cfg: TrainConfig, step: int, total_steps: int) -> float:
+    warm = cfg.l1_warmup_fraction * total_steps
+    return min(1.0, step / warm) if warm else 1.0
+
+
+def _build(cfg: TrainConfig, d_in: int, ratio: float, model: str, extra: dict, scale: float) -> SAE:
+    sae_cfg = SAEConfig(cfg.architecture, d_in, n_features(d_in, ratio), tuple(float(a) for a in cfg.alphas),
+                        model, cfg.hook, scale, extra)
+    cls = TiedSAE if cfg.architecture == "tied" else UntiedSAE
+    # the init seed depends on the size: otherwise a small dictionary's initial rows would equal the first rows of
+    # a larger one, and MMCS between ratios would measure the shared initialisation, not what training found
+    return cls(sae_cfg, seed=cfg.seed * 100_003 + sae_cfg.n_features)
+
+
+def train_saes(store: ActivationStore, cfg: TrainConfig, name: str = "sae", progress: bool = True,
+               log_every: int = 25) -> TrainResult:
+    """Train every (ratio, alpha) of ``cfg`` on ``store``'s rows of ``cfg.hook``; resumes and caches by config."""
+    width = store.width(cfg.hook)  # raises KeyError listing the store's hooks
+    directory = keyed_dir("saes", name, {"train": cfg, "store": store.dir.name})
+    if (directory / "DONE.json").exists():
+        return _load_result(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with folder_lock(directory):  # a second process with this config waits here, then finds DONE.json
+        if (directory / "DONE.json").exists():
+            return _load_result(directory)
+        return _train(store, cfg, directory, width, progress, log_every)
+
+
+def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int, progress: bool,
+           log_every: int) -> TrainResult:
+    torch.manual_seed(cfg.seed)
+    mask = row_mask(store, cfg)
+    n_rows = int(mask[: cfg.max_rows].sum()) if cfg.max_rows else int(mask.sum())
+    if n_rows == 0:
+        raise ValueError(f"no rows to train on: the store {store.dir.name} has {store.n_rows} rows, none left after "
+                         f"max_rows={cfg.max_rows} and the row mask; harvest more contexts")
+    total_steps = sum(count_batches(store, cfg.batch_size, seed=cfg.seed * 1000 + epoch, max_rows=cfg.max_rows,
+                                    row_mask=mask) for epoch in range(cfg.epochs))
+    extra = {"store": store.dir.name, "train_rows": n_rows, "epochs": cfg.epochs, "lr": cfg.lr,
+             "batch_size": cfg.batch_size, "seed": cfg.seed, "exclude_positions": list(cfg.exclude_positions),
+             "exclude_separator": cfg.exclude_separator, "outlier_norm_ratio": cfg.outlier_norm_ratio,
+             "steps": total_steps, "code_revision": code_revision("saes")}
+    scale = input_scale(store, cfg.hook, mask, robust=cfg.robust_scale) if cfg.normalize else 1.0
+    saes = {r: _build(cfg, width, r, store.config["model"], extra, scale).to(cfg.device) for r in cfg.ratios}
+    if cfg.architecture == "untied":
+        sample = store.sample(cfg.hook, 8192, seed=cfg.seed).to(cfg.device)
+        for sae in saes.values():
+            sae.init_decoder_bias(sample)
+    opts = {r: torch.optim.Adam(s.parameters(), lr=cfg.lr) for r, s in saes.items()}
+    schedule = ResampleSchedule.scaled(total_steps, cfg.n_resamples) if cfg.resample else ResampleSchedule((), 1)
+    last_fired = {r: torch.zeros(s.cfg.n_models, s.cfg.n_features, dtype=torch.long) for r, s in saes.items()}
+    state = {"step": 0, "history": [], "resampled": {str(r): [] for r in cfg.ratios}, "seconds": 0.0}
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    if (directory / "checkpoint.pt").exists():
+        state = _restore(directory, cfg, saes, opts, last_fired, gen)
+    else:
+        atomic_write_json(directory / "config.json", {"train": cfg, "store": store.dir.name,
+                                                      "code_revision": code_revision("saes")})
+    bar = progress_bar(total=total_steps, initial=state["step"], enabled=progress, desc=f"train {cfg.hook}")
+    step, start = 0, time.perf_counter() - state["seconds"]
+    for epoch in range(cfg.epochs):
+        batches = store.batches(cfg.hook, cfg.batch_size, seed=cfg.seed * 1000 + epoch, max_rows=cfg.max_rows,
+                                row_mask=mask)
+        for x in batches:
+            x = x.to(cfg.device)
+            step += 1
+            if step <= state["step"]:
+                continue  # resuming: these batches were already trained on
+            lr = cfg.lr * lr_factor(cfg, step, total_steps)
+            l1_scale = l1_factor(cfg, step, total_steps)
+            for r, sae in saes.items():
+                for group in opts[r].param_groups:
+                    group["lr"] = lr
+                terms = _step(sae, opts[r], x, step, l1_scale)
+                last_fired[r][terms["fired"]] = step
+                if step % log_every == 0 or step == total_steps:
+                    l0 = terms["l0"]
+                    for i, a in enumerate(sae.cfg.alphas):
+                        state["history"].append({"step": step, "ratio": r, "alpha": a, "mse": float(terms["mse"][i]),
+                                                 "l1": float(terms["l1"][i]), "l0": float(l0[i])})
+                if step in schedule.steps:
+                    dead = last_fired[r] <= step - schedule.window
+                    inputs = _masked_sample(store, cfg.hook, mask, 16_384, seed=cfg.seed + step).to(cfg.device)
+                    state["resampled"][str(r)].append(resample_dead(sae, opts[r], dead, inputs, gen))
+            bar.update(1)
+            if step % cfg.checkpoint_every == 0:
+                state.update(step=step, seconds=time.perf_counter() - start)
+                _checkpoint(directory, saes, opts, last_fired, state, gen)
+    bar.close()
+    state.update(step=step, seconds=time.perf_counter() - start)
+    for r, sae in saes.items():
+        save_sae(sae.cpu(), directory / f"ratio{r:g}")
+    atomic_write_json(directory / "DONE.json", {**state, "rows_seen": n_rows * cfg.epochs})
+    (directory / "checkpoint.pt").unlink(missing_ok=True)
+    return _load_result(directory)
+
+
+def _step(sae: SAE, opt: torch.optim.Adam, x: torch.Tensor, step: int, l1_scale: float = 1.0) -> dict[str, torch.Tensor]:
+    """One Adam step for every member. On a CPU the members run one at a time (a small working set that stays in
+    cache: batching them was ~20% slower per member here); on a GPU they run as one batched matmul. ``l1_scale``
+    < 1 during an L1 warm-up."""
+    opt.zero_grad(set_to_none=True)
+    members = [None] if x.is_cuda or sae.cfg.n_models == 1 else range(sae.cfg.n_models)
+    parts = []
+    for i in members:
+        terms = sae.loss_terms(x, i)
+        if l1_scale != 1.0:
+            alphas = sae.alphas if i is None else sae.alphas[i : i + 1]
+            terms["loss"] = terms["loss"] - (1.0 - l1_scale) * alphas * terms["l1"]
+        if not torch.isfinite(x).all():
+            bad = int((~torch.isfinite(x)).any(-1).nonzero()[0])
+            raise TrainingDivergedError(f"non-finite input activation in row {bad} of the batch at step {step}: "
+                                        "the activation store is corrupt; delete it and harvest again")
+        if not torch.isfinite(terms["loss"]).all():
+            alphas = sae.cfg.alphas if i is None else (sae.cfg.alphas[i],)
+            bad = [a for a, ok in zip(alphas, torch.isfinite(terms["loss"]).tolist()) if not ok]
+            raise TrainingDivergedError(
+                f"non-finite loss at step {step} for alpha={bad} (ratio {sae.cfg.ratio:g}); training stopped. "
+                "The last good checkpoint is kept; try a smaller learning rate.")
+        terms["loss"].sum().backward()  # members are independent: each gradient lands in its own slice
+        on = terms["codes"].detach() > 0
+        parts.append({"loss": terms["loss"].detach(), "mse": terms["mse"].detach(), "l1": terms["l1"].detach(),
+                      "fired": on.any(1), "l0": on.sum(-1).float().mean(-1)})
+    sae.before_step()
+    opt.step()
+    sae.after_step()
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
+def _checkpoint(directory: Path, saes, opts, last_fired, state, gen: torch.Generator) -> None:
+    blob = {"saes": {r: s.state_dict() for r, s in saes.items()}, "opts": {r: o.state_dict() for r, o in opts.items()},
+            "last_fired": last_fired, "state": state, "resample_rng": gen.get_state()}
+    atomic_torch_save(blob, directory / "checkpoint.pt")
+
+
+def _restore(directory: Path, cfg: TrainConfig, saes, opts, last_fired, gen: torch.Generator) -> dict:
+    saved = read_json(directory / "config.json")
+    if saved["train"] != as_json(cfg):  # cannot happen for a keyed folder unless it was edited by hand
+        raise RuntimeError(f"{directory} holds a checkpoint of another config; delete it to start over")
+    try:  # weights_only: a planted checkpoint.pt cannot run code
+        blob = torch.load(directory / "checkpoint.pt", weights_only=True)
+    except Exception as err:
+        raise RuntimeError(f"{directory / 'checkpoint.pt'} is not a checkpoint this code wrote ({err}); delete it "
+                           "to restart training from the beginning") from err
+    for r in saes:
+        saes[r].load_state_dict(blob["saes"][r])
+        opts[r].load_state_dict(blob["opts"][r])
+        last_fired[r].copy_(blob["last_fired"][r])
+    gen.set_state(blob["resample_rng"])
+    return blob["state"]
+
+
+def _load_result(directory: Path) -> TrainResult:
+    done = read_json(directory / "DONE.json")
+    cfg = read_json(directory / "config.json")["train"]
+    saes = {float(r): load_sae(directory / f"ratio{float(r):g}") for r in cfg["ratios"]}
+    return TrainResult(directory, saes, done["history"], {float(k): v for k, v in done["resampled"].items()},
+                       done["seconds"], done["rows_seen"])
+
+
+
+def fit_tensor(sae: SAE, x: torch.Tensor, epochs: int = 10, batch_size: int = 256, lr: float = 1e-3,
+               seed: int = 0) -> SAE:
+    """Train an ensemble on an in-memory tensor [n, d_in] (synthetic benchmarks, small experiments)."""
+    opt = torch.optim.Adam(sae.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    step = 0
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x), generator=gen).split(batch_size):
+            step += 1
+            _step(sae, opt, x[idx], step)
+    return sae

@@ -1,0 +1,400 @@
+"""Linear concept erasure at one residual hook: LEACE, class-mean-difference projection, projecting out SAE features,
+and a random-feature control (Cunningham et al. 2023 arXiv v1; the paper's ``erasure.py``, paper.md 1.11).
+
+Protocol, as in the paper's code:
+
+* **Fitting data**: activations of the few-shot gender-classification prompts at every position of the *query*
+  sentence from the name onward (the paper's ``skip_tokens`` drops the few-shot examples and " My name is"); each
+  position is labelled with the prompt's class (0 = male, 1 = female). Here only training names are used.
+* **Edit**: the eraser is applied to the same positions (the name onward) of every evaluated prompt, at one hook.
+* **Score**: probability of the correct class token with the softmax restricted to the two class tokens.
+* **Feature choice**: among SAE features active on more than ``min_frequency`` of the fitting positions (the
+  paper's ``filter_activation_threshold`` counts them on the erasure prompts, not on corpus text), the one(s) whose
+  decoder direction has the largest cosine with the class-mean difference. Projecting out a direction does not
+  depend on its sign, so features are ranked by |cosine| (the paper ranked by signed cosine, female minus male).
+
+Every eraser remembers its hook and refuses to edit another one.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from concept_erasure import LeaceEraser
+
+from saelib.dictionaries.metrics import kept_positions
+from saelib.interp.tokens import visible_whitespace
+from saelib.text.names import GENDERS, single_token_names, split_names_by_gender
+from saelib.text.tasks import (
+    PRONOUN_TEMPLATES,
+    gender_class_token_ids,
+    make_gender_class_prompts,
+    make_pronoun_prompts,
+    pronoun_token_ids,
+)
+
+# ------------------------------------------------------------------------------------------------ names
+
+
+def split_single_token_names(
+    tokenizer, names_by_gender: Mapping[str, Sequence[str]], n_per_gender: int, test_fraction: float,
+    min_train: int = 1, seed: int = 0,
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Keep the first ``n_per_gender`` single-token names of each gender (input order, e.g. by frequency) and split
+    them by name into (train, test), stratified and balanced.
+
+    Raises ValueError with the counts if a gender has fewer than ``n_per_gender`` single-token names, or if the
+    split leaves fewer than ``min_train`` training or no test names per gender."""
+    missing = set(GENDERS) - set(names_by_gender)
+    if missing:
+        raise ValueError(f"names_by_gender needs both {GENDERS}; missing {sorted(missing)}")
+    single = {g: single_token_names(tokenizer, list(dict.fromkeys(names_by_gender[g]))) for g in GENDERS}
+    counts = {g: f"{len(single[g])} single-token of {len(set(names_by_gender[g]))}" for g in GENDERS}
+    if min(len(v) for v in single.values()) < n_per_gender:
+        raise ValueError(f"Too few single-token names for the split: need {n_per_gender} per gender, have {counts}. "
+                         "Lower n_per_gender or give a longer name list.")
+    n_test = round(n_per_gender * test_fraction)
+    if n_test < 1 or n_per_gender - n_test < min_train:
+        raise ValueError(f"Too few single-token names for the split: {n_per_gender} per gender with test_fraction="
+                         f"{test_fraction} gives {n_per_gender - n_test} train (need >= {min_train}) and {n_test} "
+                         f"test (need >= 1) names per gender; available: {counts}.")
+    return split_names_by_gender({g: single[g][:n_per_gender] for g in GENDERS}, test_fraction, seed)
+
+
+# ---------------------------------------------------------------------------------------------- prompts
+
+
+@dataclass
+class PromptSet:
+    """Tokenised prompts of one task. ``tokens`` [n, max_len] right-padded with 0; ``lengths`` [n];
+    ``starts`` [n] the position of the name (edits cover ``starts <= pos < lengths``); ``labels`` [n] (0 male,
+    1 female); ``answer_ids`` [2] the (male, female) answer tokens."""
+
+    task: str
+    texts: list[str]
+    names: list[str]
+    tokens: torch.Tensor
+    lengths: torch.Tensor
+    starts: torch.Tensor
+    labels: torch.Tensor
+    answer_ids: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def edit_mask(self) -> torch.Tensor:
+        """[n, max_len] bool: the positions an eraser edits (the name to the end)."""
+        pos = torch.arange(self.tokens.shape[1])
+        return (pos >= self.starts[:, None]) & (pos < self.lengths[:, None])
+
+
+def _tokenise(tokenizer, task: str, prompts, answer_ids: Mapping[str, int]) -> PromptSet:
+    ids = [tokenizer.encode(p.text, add_special_tokens=False) for p in prompts]
+    lengths = torch.tensor([len(x) for x in ids])
+    tokens = torch.zeros(len(ids), int(lengths.max()), dtype=torch.long)
+    starts = []
+    for i, (x, p) in enumerate(zip(ids, prompts)):
+        tokens[i, : len(x)] = torch.tensor(x)
+        name_id = tokenizer.encode(" " + p.name, add_special_tokens=False)[0]
+        where = [j for j, t in enumerate(x) if t == name_id]
+        if not where:
+            raise ValueError(f"name {p.name!r} not found as a token in {p.text!r}")
+        starts.append(where[-1])  # the query name is the last name (shot names never equal it)
+    labels = torch.tensor([GENDERS.index(p.gender) for p in prompts])
+    return PromptSet(task, [p.text for p in prompts], [p.name for p in prompts], tokens, lengths,
+                     torch.tensor(starts), labels, torch.tensor([answer_ids[g] for g in GENDERS]))
+
+
+def class_prompts(tokenizer, names_by_gender: Mapping[str, Sequence[str]], shot_names: Mapping[str, Sequence[str]],
+                  n_shots: int, seed: int = 0) -> PromptSet:
+    """Few-shot " My name is X and I am a male/female." prompts, one per query name, shots from ``shot_names``."""
+    prompts = make_gender_class_prompts(tokenizer, names_by_gender, n_shots=n_shots, seed=seed,
+                                        shot_names_by_gender=shot_names)
+    return _tokenise(tokenizer, "class", prompts, gender_class_token_ids(tokenizer))
+
+
+def pronoun_prompts(tokenizer, names_by_gender: Mapping[str, Sequence[str]], n_templates: int,
+                    seed: int = 0) -> PromptSet:
+    """"... X went to the store, and" -> " he"/" she" prompts: every name with the first ``n_templates`` templates."""
+    prompts = make_pronoun_prompts(tokenizer, names_by_gender, templates=PRONOUN_TEMPLATES[:n_templates], seed=seed)
+    return _tokenise(tokenizer, "pronoun", prompts, pronoun_token_ids(tokenizer))
+
+
+# ----------------------------------------------------------------------------------------------- erasers
+
+
+class EraserHookError(ValueError):
+    """An eraser was applied at a hook other than the one it was fitted at."""
+
+
+@dataclass
+class Eraser:
+    """An affine edit of activations [..., d] fitted at ``hook``. Subclasses implement ``transform``."""
+
+    method: str
+    hook: str
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def apply(self, x: torch.Tensor, hook: str) -> torch.Tensor:
+        """``transform(x)`` after checking that ``hook`` is the hook this eraser was fitted at."""
+        if hook != self.hook:
+            raise EraserHookError(f"{self.method} eraser was fitted at {self.hook!r} and cannot be applied at "
+                                  f"{hook!r}; fit one at {hook!r} instead.")
+        return self.transform(x)
+
+
+@dataclass
+class ProjectionEraser(Eraser):
+    """Orthogonal projection onto the complement of span(directions): x - Q Qᵀ x, Q [d, k] orthonormal."""
+
+    directions: torch.Tensor = field(repr=False, default=None)  # [k, d], any norm
+    features: tuple[int, ...] = ()  # SAE feature indices the directions came from, if any
+
+    def __post_init__(self) -> None:
+        q, _ = torch.linalg.qr(self.directions.T.double())  # [d, k]
+        self._q = q.float()
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        q = self._q.to(x.device)
+        return x - (x.float() @ q @ q.T).to(x.dtype)
+
+
+@dataclass
+class LeaceConceptEraser(Eraser):
+    """LEACE (Belrose et al. 2023): the least-squares affine edit after which no linear classifier beats a constant
+    on the fitting data. Wraps ``concept_erasure.LeaceEraser``."""
+
+    eraser: LeaceEraser = field(repr=False, default=None)
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        e = self.eraser
+        if e.proj_left.device != x.device:  # follow the activations (e.g. fitted on CPU, applied on a GPU)
+            bias = None if e.bias is None else e.bias.to(x.device)
+            self.eraser = e = LeaceEraser(e.proj_left.to(x.device), e.proj_right.to(x.device), bias)
+        return e(x.float()).to(x.dtype)
+
+
+def check_labels(x: torch.Tensor, labels: torch.Tensor) -> None:
+    """Raise ValueError unless ``labels`` [n] are 0/1 codes for the n rows of ``x`` [n, d] with both classes present."""
+    if x.ndim != 2 or labels.ndim != 1 or len(x) != len(labels):
+        raise ValueError(f"expected activations [n, d] and labels [n]; got {tuple(x.shape)} and {tuple(labels.shape)}")
+    values = set(torch.unique(labels).tolist())
+    if not values <= {0, 1}:
+        raise ValueError(f"labels must be class codes 0 (male) / 1 (female); got values {sorted(values)}")
+    if len(values) < 2:
+        raise ValueError(f"all {len(labels)} labels are class {values.pop() if values else None}: erasing a concept "
+                         "needs examples of both classes (check the name split and the label column).")
+
+
+def mean_difference(x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """[d] mean of class 1 minus mean of class 0."""
+    check_labels(x, labels)
+    x = x.float()
+    return x[labels == 1].mean(0) - x[labels == 0].mean(0)
+
+
+def fit_leace(x: torch.Tensor, labels: torch.Tensor, hook: str) -> LeaceConceptEraser:
+    check_labels(x, labels)
+    return LeaceConceptEraser("LEACE", hook, LeaceEraser.fit(x.float(), labels.long()))
+
+
+def fit_mean_difference(x: torch.Tensor, labels: torch.Tensor, hook: str) -> ProjectionEraser:
+    return ProjectionEraser("mean difference", hook, mean_difference(x, labels)[None])
+
+
+def _decoder(sae) -> torch.Tensor:
+    """[n_features, d] unit decoder directions of a one-member SAE, in raw activation space."""
+    with torch.no_grad():
+        d = sae.dictionary()
+        d = d[0] if d.ndim == 3 else d
+        return F.normalize(d.float(), dim=-1)
+
+
+def rank_features(sae, x: torch.Tensor, labels: torch.Tensor, min_frequency: float = 0.01) -> pd.DataFrame:
+    """Features active on more than ``min_frequency`` of the rows of ``x`` [n, d], ranked by |cosine| between their
+    decoder direction and the class-mean difference. Columns: feature, cosine, abs_cosine, frequency,
+    mean_male, mean_female (mean activation per class)."""
+    diff = mean_difference(x, labels)
+    with torch.no_grad():
+        codes = sae.encode1(x.float())  # [n, n_features]
+    freq = (codes > 0).float().mean(0)
+    cos = _decoder(sae) @ F.normalize(diff, dim=0)
+    keep = torch.nonzero(freq > min_frequency)[:, 0]
+    if len(keep) == 0:
+        raise ValueError(f"no SAE feature is active on more than {min_frequency:.1%} of the {len(x)} fitting rows")
+    df = pd.DataFrame({"feature": keep.numpy(), "cosine": cos[keep].numpy(), "frequency": freq[keep].numpy(),
+                       "mean_male": codes[labels == 0][:, keep].mean(0).numpy(),
+                       "mean_female": codes[labels == 1][:, keep].mean(0).numpy()})
+    df["abs_cosine"] = df.cosine.abs()
+    return df.sort_values("abs_cosine", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def fit_sae_features(sae, x: torch.Tensor, labels: torch.Tensor, hook: str, k: int = 1,
+                     min_frequency: float = 0.01, ranking: pd.DataFrame | None = None) -> ProjectionEraser:
+    """Project out the decoder directions of the ``k`` features ranked first by ``rank_features``."""
+    ranking = rank_features(sae, x, labels, min_frequency) if ranking is None else ranking
+    chosen = tuple(int(f) for f in ranking.feature[:k])
+    return ProjectionEraser(f"SAE top-{k}", hook, _decoder(sae)[list(chosen)], chosen)
+
+
+def fit_random_features(sae, ranking: pd.DataFrame, hook: str, k: int = 1, seed: int = 0) -> ProjectionEraser:
+    """Control: project out ``k`` features drawn at random (``seed``) from the same frequency-filtered candidates
+    (``ranking``), excluding the top-``k`` ones."""
+    pool = [int(f) for f in ranking.feature[k:]]
+    if len(pool) < k:
+        raise ValueError(f"only {len(pool)} candidate features left for a random control of size {k}")
+    chosen = tuple(random.Random(seed).sample(pool, k))
+    return ProjectionEraser(f"random top-{k}", hook, _decoder(sae)[list(chosen)], chosen)
+
+
+def fit_erasers(x: torch.Tensor, labels: torch.Tensor, hook: str, sae, ks: Sequence[int] = (1,),
+                min_frequency: float = 0.01, seed: int = 0) -> tuple[dict[str, Eraser], pd.DataFrame]:
+    """Every method fitted on the same rows: ({method name: eraser}, the SAE feature ranking)."""
+    check_labels(x, labels)
+    if sae.cfg.hook != hook:
+        raise EraserHookError(f"the SAE was trained at {sae.cfg.hook!r}, not at {hook!r}")
+    ranking = rank_features(sae, x, labels, min_frequency)
+    erasers: dict[str, Eraser] = {"LEACE": fit_leace(x, labels, hook),
+                                  "mean difference": fit_mean_difference(x, labels, hook)}
+    for k in ks:
+        erasers[f"SAE top-{k}"] = fit_sae_features(sae, x, labels, hook, k, ranking=ranking)
+        erasers[f"random top-{k}"] = fit_random_features(sae, ranking, hook, k, seed=seed + k)
+    return erasers, ranking
+
+
+def probe_accuracy(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor,
+                   seed: int = 0) -> float:
+    """Held-out accuracy of a logistic-regression probe (standardised inputs); chance is 0.5 on balanced data."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    probe.fit(x_train.float().numpy(), y_train.numpy())
+    return float(probe.score(x_test.float().numpy(), y_test.numpy()))
+
+
+# ----------------------------------------------------------------------------------------- with the model
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.inference_mode()
+def harvest_fit_activations(model, prompts: PromptSet, hooks: Sequence[str], batch_size: int = 16,
+                            ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """One pass (stopping after the deepest hook) collecting every hook's activations at the edited positions.
+
+    Returns ({hook: [n_rows, d]}, labels [n_rows], prompt index [n_rows]); rows run over prompts, then positions."""
+    from saelib.model.loader import stop_layer
+
+    out: dict[str, list[torch.Tensor]] = {h: [] for h in hooks}
+    mask = prompts.edit_mask()
+    for i in range(0, len(prompts), batch_size):
+        sl = slice(i, i + batch_size)
+        _, cache = model.run_with_cache(prompts.tokens[sl].to(_device(model)), names_filter=list(hooks),
+                                        stop_at_layer=stop_layer(list(hooks)))
+        for h in hooks:
+            out[h].append(cache[h][mask[sl].to(cache[h].device)].float().cpu())
+    rows_per_prompt = mask.sum(1)
+    labels = prompts.labels.repeat_interleave(rows_per_prompt)
+    index = torch.arange(len(prompts)).repeat_interleave(rows_per_prompt)
+    return {h: torch.cat(v) for h, v in out.items()}, labels, index
+
+
+def _edit_hook(eraser: Eraser, hook_name: str, mask: torch.Tensor, norms: list[torch.Tensor]):
+    """A forward hook for ``hook_name`` that applies ``eraser`` at ``mask`` [b, pos] and records the per-position
+    edit norm. (TransformerBridge passes its canonical hook point, e.g. ``blocks.8.hook_out``, so the name the hook
+    is registered under is checked, not ``hook.name``.)"""
+    def edit(act, hook=None):  # noqa: ARG001
+        new = eraser.apply(act, hook_name)
+        norms.append((new - act).norm(dim=-1) * mask)
+        return torch.where(mask[..., None], new, act)
+    return edit
+
+
+@torch.inference_mode()
+def task_scores(model, prompts: PromptSet, eraser: Eraser | None = None, hook: str | None = None,
+                batch_size: int = 16) -> dict[str, np.ndarray]:
+    """Per prompt: ``p_correct`` (two-way probability of the right class token) and ``edit_norm`` (mean L2 norm of
+    the edit over the edited positions; 0 without an eraser). The eraser edits ``hook`` (default: its own; any
+    other is rejected) at the name onward."""
+    hook = eraser.hook if hook is None and eraser is not None else hook
+    dev = _device(model)
+    mask = prompts.edit_mask().to(dev)
+    p, norms = [], []
+    for i in range(0, len(prompts), batch_size):
+        sl = slice(i, i + batch_size)
+        batch_norms: list[torch.Tensor] = []
+        hooks = [] if eraser is None else [(hook, _edit_hook(eraser, hook, mask[sl], batch_norms))]
+        logits = model.run_with_hooks(prompts.tokens[sl].to(dev), fwd_hooks=hooks)
+        last = logits[torch.arange(len(logits)), prompts.lengths[sl] - 1].float().cpu()
+        two = last[:, prompts.answer_ids].log_softmax(-1)
+        p.append(two.gather(1, prompts.labels[sl, None])[:, 0].exp())
+        n = (batch_norms[0].sum(1) / mask[sl].sum(1)).cpu() if batch_norms else torch.zeros(len(logits))
+        norms.append(n)
+    return {"p_correct": torch.cat(p).numpy(), "edit_norm": torch.cat(norms).numpy()}
+
+
+@torch.inference_mode()
+def clean_log_probs(model, tokens: torch.Tensor, batch_size: int = 4) -> torch.Tensor:
+    """[n, pos, vocab] next-token log-probabilities of the unedited model (computed once, reused per eraser)."""
+    return torch.cat([model(b.to(_device(model))).float().log_softmax(-1).cpu() for b in tokens.split(batch_size)])
+
+
+@torch.inference_mode()
+def disruption(model, tokens: torch.Tensor, eraser: Eraser, clean_logp: torch.Tensor, separator_id: int,
+               hook: str | None = None, batch_size: int = 4) -> dict[str, float]:
+    """The eraser applied to corpus text ``tokens`` [n, pos] at every kept position: mean increase in next-token
+    cross-entropy and mean KL(clean ‖ edited) over all next-token predictions (nats), and the edit's mean L2 norm
+    and its norm relative to the activation's, over edited positions."""
+    hook_name = eraser.hook if hook is None else hook
+    dev = _device(model)
+    keep = kept_positions(tokens, separator_id).to(dev)
+    ce_clean, ce_edit, kls, norms, rel = [], [], [], [], []
+    for i in range(0, len(tokens), batch_size):
+        sl = slice(i, i + batch_size)
+        batch, m = tokens[sl].to(dev), keep[sl]
+
+        def edit(act, hook=None):  # noqa: ARG001 (checked against the registered name, see _edit_hook)
+            new = eraser.apply(act, hook_name)
+            delta = (new - act).norm(dim=-1)
+            norms.append(delta[m])
+            rel.append(delta[m] / act.norm(dim=-1)[m])
+            return torch.where(m[..., None], new, act)
+
+        logp = model.run_with_hooks(batch, fwd_hooks=[(hook_name, edit)]).float().log_softmax(-1)[:, :-1].cpu()
+        clean = clean_logp[sl][:, :-1]
+        target = tokens[sl][:, 1:, None]
+        ce_edit.append(-logp.gather(-1, target).flatten())
+        ce_clean.append(-clean.gather(-1, target).flatten())
+        kls.append((clean.exp() * (clean - logp)).sum(-1).flatten())
+    ce_c, ce_e = torch.cat(ce_clean), torch.cat(ce_edit)
+    return {"ce_clean": ce_c.mean().item(), "ce_increase": (ce_e - ce_c).mean().item(),
+            "kl": torch.cat(kls).mean().item(), "edit_norm": torch.cat(norms).mean().item(),
+            "edit_norm_relative": torch.cat(rel).mean().item()}
+
+
+def logit_effects(model, direction: torch.Tensor, k: int = 8) -> dict[str, list[str]]:
+    """Top boosted and suppressed next tokens of adding ``direction`` [d] to the final residual stream, through
+    the final RMSNorm's gain and the unembedding: W_Uᵀ (g ⊙ d). Linearised: the RMS normalisation's scale and the
+    layers after the hook are ignored (direct path only)."""
+    with torch.no_grad():
+        gain = model.ln_final.original_component.weight.float() if hasattr(model.ln_final, "original_component") \
+            else torch.ones_like(direction)
+        w_u = model.W_U.float()  # [d, vocab]
+        effect = (direction.float() * gain) @ w_u
+    tok = model.tokenizer
+    top = torch.topk(effect, k).indices.tolist()
+    bottom = torch.topk(-effect, k).indices.tolist()
+    return {"boosted": [visible_whitespace(tok.decode([i])) for i in top],
+            "suppressed": [visible_whitespace(tok.decode([i])) for i in bottom]}

@@ -1,0 +1,343 @@
+"""Counterfactual feature patching (Cunningham et al. 2023, ICLR version, section 1.10 of the reference notes).
+
+Start from the clean run of each prompt; at one residual layer, replace the activations of a set of features (at
+all positions) with their values in the counterfactual run; run the rest of the model; measure
+``KL(counterfactual ‖ patched)`` of the next-token distribution at the final position (mean over prompts) and the
+edit size ``‖x_patched − x_clean‖`` (L2 over all positions and dimensions of a prompt, mean over prompts).
+
+With every decomposition's decoder affine (``saelib.baselines.decompositions``), a patched activation is
+
+    x_patched = x_clean + (mask ⊙ Δc) @ decoder + e · Δerr,     Δc = c_cf − c_clean,  Δerr = err_cf − err_clean
+
+``mask`` [F] selects features; ``e`` is the *error node*: 0 keeps the clean error term (the paper's recipe, the
+default everywhere), 1 patches it too, so that mask = 1, e = 1 gives exactly the counterfactual activation and
+mask = 0 gives exactly the clean one, for every decomposition.
+
+Forward passes start at the patched layer: clean and counterfactual residuals are computed once, and
+``final_logits_from`` runs only the blocks after it (rotary position embeddings and the causal mask rebuilt as
+the model's own forward does; tested against a full forward). Prompts of different lengths are right-padded: a
+causal model's last real position never attends to padding, so the padding needs no mask.
+
+Two ways to find few features that carry the counterfactual:
+
+- ``greedy_elimination`` (the paper): start with every candidate patched; for rising thresholds, visit the patched
+  features in random order and un-patch one if KL rises by less than the threshold. Costs one forward pass per
+  visit, so it is run on a small case (few prompts, features active on them).
+- ``attribution`` + ``topk_curve`` (fast default): first-order estimate of each feature's effect on the KL,
+  ``(∂KL/∂c at the clean point) · Δc`` summed over prompts and positions (gradient times activation difference;
+  the gradient is of KL(cf ‖ patched), one backward pass shared by every decomposition), then KL for the top-k
+  features (most negative attribution first) at log-spaced k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from saelib.baselines.decompositions import Decomposition
+from saelib.model.loader import model_name
+from saelib.text.tasks import IOIPrompt
+
+Tensor = torch.Tensor
+
+
+class PromptLengthError(ValueError):
+    """Clean and counterfactual prompts of different token lengths: positions would not align."""
+
+
+@dataclass
+class PromptPairs:
+    clean: Tensor  # [n, pos] token ids, right-padded
+    counterfactual: Tensor  # [n, pos]
+    lengths: Tensor  # [n] real tokens per prompt (same for both members of a pair)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def mask(self) -> Tensor:
+        """[n, pos] True at real (non-padding) tokens."""
+        return torch.arange(self.clean.shape[1])[None, :] < self.lengths[:, None]
+
+    def subset(self, idx: Sequence[int] | slice) -> "PromptPairs":
+        idx = list(range(len(self))[idx]) if isinstance(idx, slice) else list(idx)
+        n = int(self.lengths[idx].max())
+        return PromptPairs(self.clean[idx, :n], self.counterfactual[idx, :n], self.lengths[idx])
+
+
+def tokenize_pairs(tokenizer, clean: Sequence[str], counterfactual: Sequence[str], pad_id: int = 0) -> PromptPairs:
+    """Right-padded token ids of each (clean, counterfactual) pair; ``PromptLengthError`` naming the first pair
+    whose two texts differ in token length."""
+    if len(clean) != len(counterfactual):
+        raise ValueError(f"{len(clean)} clean prompts but {len(counterfactual)} counterfactuals")
+    enc = lambda t: tokenizer.encode(t, add_special_tokens=False)  # noqa: E731
+    ids_c, ids_f = [enc(t) for t in clean], [enc(t) for t in counterfactual]
+    for a, b, ta, tb in zip(ids_c, ids_f, clean, counterfactual):
+        if len(a) != len(b):
+            raise PromptLengthError(f"clean and counterfactual prompts differ in token length ({len(a)} vs {len(b)}): "
+                                    f"{ta!r} / {tb!r}. Use single-token names so positions align.")
+    lengths = torch.tensor([len(a) for a in ids_c])
+    out = [torch.full((len(ids_c), int(lengths.max())), pad_id, dtype=torch.long) for _ in range(2)]
+    for i, (a, b) in enumerate(zip(ids_c, ids_f)):
+        out[0][i, : len(a)] = torch.tensor(a)
+        out[1][i, : len(b)] = torch.tensor(b)
+    return PromptPairs(out[0], out[1], lengths)
+
+
+def ioi_pairs(tokenizer, prompts: Sequence[IOIPrompt]) -> PromptPairs:
+    return tokenize_pairs(tokenizer, [p.text for p in prompts], [p.counterfactual_text for p in prompts])
+
+
+def resid_hook(layer: int) -> str:
+    return f"blocks.{layer}.hook_resid_post"
+
+
+@torch.inference_mode()
+def residuals(model, tokens: Tensor, lengths: Tensor, layers: Sequence[int], batch_size: int = 64
+              ) -> tuple[dict[int, Tensor], Tensor]:
+    """({layer: resid_post [n, pos, d]}, logits [n, vocab] at each last real position), one full forward pass."""
+    hooks = [resid_hook(layer) for layer in layers]
+    acts: dict[int, list[Tensor]] = {layer: [] for layer in layers}
+    logits = []
+    for batch, lens in zip(tokens.split(batch_size), lengths.split(batch_size)):
+        out, cache = model.run_with_cache(batch, names_filter=lambda n: n in hooks)
+        logits.append(out[torch.arange(len(batch)), lens - 1])
+        for layer, hook in zip(layers, hooks):
+            acts[layer].append(cache[hook])
+    return {k: torch.cat(v) for k, v in acts.items()}, torch.cat(logits)
+
+
+def final_logits_from(model, resid: Tensor, layer: int, lengths: Tensor, batch_size: int = 64) -> Tensor:
+    """Logits [n, vocab] at each prompt's last real position, running only the blocks after ``layer`` on
+    ``resid`` [n, pos, d] (the output of block ``layer``). Differentiable with respect to ``resid``."""
+    out = []
+    for x, lens in zip(resid.split(batch_size), lengths.split(batch_size)):
+        n, length, _ = x.shape
+        pos = torch.arange(length, device=x.device)[None].expand(n, length)
+        cos_sin = model.rotary_emb(x, pos) if hasattr(model, "rotary_emb") else None
+        causal = torch.full((length, length), torch.finfo(x.dtype).min, device=x.device).triu(1)[None, None]
+        h = x
+        for block in model.blocks[layer + 1:]:
+            h = block(h, attention_mask=causal, position_ids=pos, position_embeddings=cos_sin)
+            h = h[0] if isinstance(h, tuple) else h
+        last = h[torch.arange(n), lens - 1]  # only the final position is unembedded
+        out.append(model.unembed(model.ln_final(last[:, None]))[:, 0])
+    return torch.cat(out)
+
+
+def kl_from(target_logits: Tensor, logits: Tensor) -> Tensor:
+    """[n] KL(target ‖ p) in nats, for next-token logits [n, vocab]."""
+    t = F.log_softmax(target_logits.float(), -1)
+    return (t.exp() * (t - F.log_softmax(logits.float(), -1))).sum(-1)
+
+
+@dataclass
+class PatchCase:
+    """One layer's clean and counterfactual residuals for a prompt set, and the target distributions."""
+
+    model: object
+    layer: int
+    pairs: PromptPairs
+    x_clean: Tensor  # [n, pos, d]
+    x_cf: Tensor  # [n, pos, d]
+    logits_clean: Tensor  # [n, vocab] at the final position
+    logits_cf: Tensor  # [n, vocab]
+    batch_size: int = 64
+
+    @property
+    def hook(self) -> str:
+        return resid_hook(self.layer)
+
+    def subset(self, idx: Sequence[int]) -> "PatchCase":
+        pairs = self.pairs.subset(idx)
+        n = pairs.clean.shape[1]
+        return PatchCase(self.model, self.layer, pairs, self.x_clean[idx, :n], self.x_cf[idx, :n],
+                         self.logits_clean[idx], self.logits_cf[idx], self.batch_size)
+
+    def kl(self, x: Tensor) -> Tensor:
+        """[n] KL(counterfactual ‖ run from ``x`` [n, pos, d])."""
+        return kl_from(self.logits_cf, final_logits_from(self.model, x, self.layer, self.pairs.lengths,
+                                                          self.batch_size))
+
+
+def prepare_case(model, pairs: PromptPairs, layer: int, batch_size: int = 64,
+                 cache: tuple[dict[int, Tensor], dict[int, Tensor]] | None = None) -> PatchCase:
+    """Clean/counterfactual residuals at ``layer`` (from ``cache`` = (clean, cf) dicts of ``residuals`` if given)
+    and the final-position logits of both runs (through ``final_logits_from``, so they match patched runs)."""
+    if cache is None:
+        x_clean = residuals(model, pairs.clean, pairs.lengths, [layer], batch_size)[0][layer]
+        x_cf = residuals(model, pairs.counterfactual, pairs.lengths, [layer], batch_size)[0][layer]
+    else:
+        x_clean, x_cf = cache[0][layer], cache[1][layer]
+    with torch.inference_mode():
+        lc = final_logits_from(model, x_clean, layer, pairs.lengths, batch_size)
+        lf = final_logits_from(model, x_cf, layer, pairs.lengths, batch_size)
+    return PatchCase(model, layer, pairs, x_clean.clone(), x_cf.clone(), lc.clone(), lf.clone(), batch_size)
+
+
+@dataclass
+class FeatureDeltas:
+    """What patching a decomposition's features changes, for one case."""
+
+    name: str
+    delta_codes: Tensor  # [n, pos, F] c_cf − c_clean, zero at padding
+    delta_err: Tensor  # [n, pos, d] err_cf − err_clean, zero at padding
+    decoder: Tensor  # [F, d]
+    active: Tensor  # [F] bool: the feature is non-zero on some real token of the clean or counterfactual run
+
+    @property
+    def n_features(self) -> int:
+        return self.decoder.shape[0]
+
+
+@torch.inference_mode()
+def feature_deltas(case: PatchCase, decomp: Decomposition) -> FeatureDeltas:
+    """Encode both runs; rejects a decomposition fitted on another layer or model (``SAEMismatchError``)."""
+    decomp.check_compatible(model_name(case.model), case.hook, case.x_clean.shape[-1])
+    real = case.pairs.mask[..., None].float()
+    c_clean, c_cf = decomp.encode(case.x_clean), decomp.encode(case.x_cf)
+    err_clean = case.x_clean - decomp.decode(c_clean)
+    err_cf = case.x_cf - decomp.decode(c_cf)
+    active = ((c_clean != 0) | (c_cf != 0)).float().mul(real).flatten(0, 1).amax(0) > 0
+    return FeatureDeltas(decomp.name, (c_cf - c_clean) * real, (err_cf - err_clean) * real, decomp.decoder, active)
+
+
+def patched(case: PatchCase, deltas: FeatureDeltas, mask: Tensor, error: float = 0.0) -> Tensor:
+    """x_patched [n, pos, d] for a feature mask [F] (1 = take the counterfactual value)."""
+    return case.x_clean + (deltas.delta_codes * mask.to(deltas.delta_codes.dtype)) @ deltas.decoder \
+        + error * deltas.delta_err
+
+
+@torch.inference_mode()
+def evaluate(case: PatchCase, deltas: FeatureDeltas, mask: Tensor, error: float = 0.0) -> dict[str, float]:
+    """Mean KL(cf ‖ patched) over prompts (with its SE), the mean edit size, and the number of patched features."""
+    x = patched(case, deltas, mask, error)
+    kl = case.kl(x)
+    edit = (x - case.x_clean).flatten(1).norm(dim=-1)
+    n = len(kl)
+    return {"n_features": int(mask.sum()), "kl": float(kl.mean()),
+            "kl_se": float(kl.std() / n ** 0.5) if n > 1 else 0.0, "edit": float(edit.mean())}
+
+
+def kl_gradient(case: PatchCase) -> Tensor:
+    """∂ mean KL(cf ‖ run from x) / ∂x at x = x_clean: [n, pos, d] (one backward pass)."""
+    x = case.x_clean.clone().requires_grad_(True)
+    with torch.enable_grad():
+        case.kl(x).mean().backward()
+    return x.grad.detach()
+
+
+def attribution(deltas: FeatureDeltas, grad_x: Tensor) -> Tensor:
+    """[F] first-order change of the mean KL when each feature alone is patched: Σ_{prompt,pos} (∂KL/∂c) · Δc,
+    with ∂KL/∂c = ∂KL/∂x @ decoderᵀ. Negative = patching it moves the run towards the counterfactual."""
+    with torch.no_grad():
+        return ((grad_x @ deltas.decoder.T) * deltas.delta_codes).sum((0, 1))
+
+
+def log_spaced_ks(n_features: int, n_points: int) -> list[int]:
+    """0, then about ``n_points`` log-spaced integers from 1 to ``n_features`` (both included)."""
+    ks = np.unique(np.round(np.logspace(0, np.log10(n_features), n_points)).astype(int))
+    return [0, *ks.tolist()]
+
+
+def topk_curve(case: PatchCase, deltas: FeatureDeltas, scores: Tensor, ks: Sequence[int]) -> pd.DataFrame:
+    """KL and edit size when the ``k`` features with the lowest ``scores`` (attribution) are patched, per k."""
+    order = torch.argsort(scores, stable=True)
+    rows = []
+    for k in ks:
+        mask = torch.zeros(deltas.n_features)
+        mask[order[:k]] = 1.0
+        rows.append({"method": deltas.name, "k": int(k), **evaluate(case, deltas, mask)})
+    return pd.DataFrame(rows)
+
+
+def greedy_elimination(case: PatchCase, deltas: FeatureDeltas, thresholds: Sequence[float],
+                       candidates: Tensor | None = None, seed: int = 0) -> pd.DataFrame:
+    """The paper's procedure: all ``candidates`` (bool [F], default: active features) patched at the start; for
+    each threshold in increasing order, visit the patched features in random order and un-patch one if the mean
+    KL rises by less than the threshold. One row per threshold (after its pass): features still patched, KL, edit."""
+    cand = deltas.active if candidates is None else candidates
+    mask = cand.float().clone()
+    gen = torch.Generator().manual_seed(seed)
+    current = evaluate(case, deltas, mask)["kl"]
+    rows = [{"method": deltas.name, "threshold": 0.0, **evaluate(case, deltas, mask)}]
+    for threshold in sorted(thresholds):
+        on = torch.nonzero(mask).flatten()
+        for f in on[torch.randperm(len(on), generator=gen)].tolist():
+            mask[f] = 0.0
+            kl = evaluate(case, deltas, mask)["kl"]
+            if kl - current < threshold:
+                current = kl
+            else:
+                mask[f] = 1.0
+        rows.append({"method": deltas.name, "threshold": float(threshold), **evaluate(case, deltas, mask)})
+    out = pd.DataFrame(rows)
+    out.attrs["mask"] = mask
+    return out
+
+
+@torch.inference_mode()
+def position_scan(model, pairs: PromptPairs, clean: dict[int, Tensor], cf: dict[int, Tensor],
+                  logits_cf: Tensor, batch_size: int = 64) -> pd.DataFrame:
+    """For each layer of ``clean``/``cf`` (residuals from ``residuals``), KL(cf ‖ patched) when the whole residual
+    is patched from the counterfactual at the final position only, and at every position except the final one
+    (patching all positions reproduces the counterfactual exactly at any layer, so it says nothing). Shows where
+    the counterfactual information sits at each depth."""
+    final = torch.zeros_like(pairs.mask)
+    final[torch.arange(len(pairs)), pairs.lengths - 1] = True
+    rows = []
+    for layer in clean:
+        xc, xf = clean[layer], cf[layer]
+        row = {"layer": layer, "kl_clean": float(kl_from(logits_cf, final_logits_from(
+            model, xc, layer, pairs.lengths, batch_size)).mean())}
+        for label, where in (("kl_final_only", final), ("kl_all_but_final", ~final)):
+            x = torch.where(where[..., None], xf, xc)
+            row[label] = float(kl_from(logits_cf, final_logits_from(model, x, layer, pairs.lengths,
+                                                                     batch_size)).mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ reading the results
+
+IOI_ROLES = ("IO/C name", "S1 name", "S2 name", "final", "other")
+
+
+def ioi_roles(tokenizer, prompts: Sequence[IOIPrompt], pairs: PromptPairs) -> Tensor:
+    """[n, pos] index into ``IOI_ROLES`` of each token of each clean prompt (-1 at padding): the IO name (the C name
+    in the counterfactual), the subject's first and second mention, the final position, anything else."""
+    from saelib.text.tasks import name_token_id
+
+    roles = torch.full(pairs.clean.shape, IOI_ROLES.index("other"))
+    for i, p in enumerate(prompts):
+        row = pairs.clean[i].masked_fill(~pairs.mask[i], -1)
+        roles[i, row == name_token_id(tokenizer, p.io)] = 0
+        s_pos = torch.nonzero(row == name_token_id(tokenizer, p.s)).flatten()
+        roles[i, s_pos[:1]] = 1
+        roles[i, s_pos[1:]] = 2
+        roles[i, int(pairs.lengths[i]) - 1] = 3
+    roles[~pairs.mask] = -1
+    return roles
+
+
+def activation_by_role(codes: Tensor, roles: Tensor) -> pd.DataFrame:
+    """Mean activation [role x feature] of codes [n, pos, F] over tokens of each role."""
+    rows = {}
+    for r, name in enumerate(IOI_ROLES):
+        sel = roles == r
+        rows[name] = codes[sel].mean(0).numpy() if sel.any() else np.zeros(codes.shape[-1])
+    return pd.DataFrame(rows).T
+
+
+def k_to_reach(curve: pd.DataFrame, target: float) -> tuple[float, float]:
+    """(number of features, edit size) at the first point of a KL-vs-k curve with KL <= ``target``; (inf, inf) if
+    the curve never gets there."""
+    hit = curve[curve.kl <= target].sort_values("n_features")
+    if hit.empty:
+        return float("inf"), float("inf")
+    return float(hit.n_features.iloc[0]), float(hit.edit.iloc[0])

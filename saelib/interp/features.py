@@ -1,0 +1,149 @@
+"""What a feature responds to: its activations over an activation store, its top activating contexts, and a view of
+them (circuitsvis, self-contained).
+
+A *dictionary* here is anything that maps activations to non-negative feature activations: a one-member ``SAE``
+(``saelib.dictionaries.sae``) or a ``LinearDictionary`` (``saelib.baselines.directions``); ``feature_codes`` hides the difference.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from IPython.display import HTML
+
+from saelib.activations.store import ActivationStore
+from saelib.dictionaries.sae import SAE
+from saelib.interp.tokens import readable_tokens
+
+
+def feature_codes(dictionary, x: torch.Tensor) -> torch.Tensor:
+    """Feature activations [..., n_features] of ``dictionary`` for raw activations x [..., d_in]."""
+    with torch.no_grad():
+        if isinstance(dictionary, SAE):
+            return dictionary.encode1(x.float())
+        return dictionary.encode(x.float())
+
+
+def dictionary_width(dictionary) -> int:
+    """d_in of an SAE or a ``LinearDictionary``."""
+    return int(dictionary.cfg.d_in) if isinstance(dictionary, SAE) else int(dictionary.d_in)
+
+
+def dictionary_size(dictionary) -> int:
+    """Number of features of an SAE or a ``LinearDictionary``."""
+    return int(dictionary.cfg.n_features) if isinstance(dictionary, SAE) else int(dictionary.n_features)
+
+
+def ordinary_rows(store: ActivationStore) -> np.ndarray:
+    """[n_rows] bool: rows that are neither position 0 nor the document separator. Both carry activations tens of
+    times an ordinary token's (notebook 00), so they are left out of feature statistics as they are of training."""
+    pos = np.arange(store.n_rows) % store.context_length
+    return (pos != 0) & (np.asarray(store.tokens).reshape(-1) != store.config.get("separator_id", -1))
+
+
+def feature_activations(store: ActivationStore, hook: str, dictionary, features: Sequence[int] | None = None,
+                        row_mask: np.ndarray | None = None, batch_rows: int = 8192) -> np.ndarray:
+    """[n_rows, n_selected] float32 activations of ``features`` (all when None) at every row of ``store``; rows
+    outside ``row_mask`` (default: ``ordinary_rows``) are 0."""
+    arr = store.activations(hook)
+    mask = ordinary_rows(store) if row_mask is None else row_mask
+    cols = None if features is None else torch.as_tensor(list(features), dtype=torch.long)
+    chunks = []
+    for start in range(0, store.n_rows, batch_rows):
+        codes = feature_codes(dictionary, torch.from_numpy(np.asarray(arr[start : start + batch_rows], np.float32)))
+        chunks.append((codes if cols is None else codes[:, cols]).numpy())
+    out = np.concatenate(chunks)
+    out[~mask] = 0.0
+    return out
+
+
+@dataclass(frozen=True)
+class Context:
+    """A window of text around one activation of a feature."""
+
+    tokens: list[str]
+    values: list[float]  # the feature's activation at each token
+    peak: float
+    source: str  # corpus source of the document
+    context: int  # index of the packed context in the store
+    position: int  # position of the peak in that context
+
+
+def top_contexts(store: ActivationStore, acts: np.ndarray, tokenizer, k: int = 5, before: int = 24,
+                 after: int = 8) -> list[Context]:
+    """The ``k`` highest activations of one feature (``acts`` [n_rows], e.g. a column of ``feature_activations``),
+    at most one per packed context, each with ``before`` tokens of context and ``after`` tokens following."""
+    acts = np.asarray(acts, dtype=np.float32)
+    if acts.shape != (store.n_rows,):
+        raise ValueError(f"acts has shape {acts.shape}; expected one value per store row ({store.n_rows},)")
+    per_ctx = acts.reshape(-1, store.context_length)
+    best_pos = per_ctx.argmax(axis=1)
+    best = per_ctx[np.arange(len(per_ctx)), best_pos]
+    order = [int(c) for c in np.argsort(-best, kind="stable")[:k] if best[c] > 0]
+    out = []
+    for c in order:
+        p = int(best_pos[c])
+        lo, hi = max(0, p - before), min(store.context_length, p + after + 1)
+        prov = store.provenance(np.array([c * store.context_length + p]))
+        out.append(Context(readable_tokens(tokenizer, store.tokens[c, lo:hi]), per_ctx[c, lo:hi].tolist(),
+                           float(best[c]), prov.source[0], c, p))
+    return out
+
+
+@dataclass(frozen=True)
+class FeatureView:
+    """One feature's panel: a title, an optional note (e.g. its explanation) and its top contexts."""
+
+    title: str
+    contexts: list[Context]
+    note: str = ""
+
+
+def _bundle_script() -> str:
+    """circuitsvis' inlined JavaScript bundle (about 1.3 MB), with its own render call cut off."""
+    import circuitsvis as cv
+
+    src = cv.tokens.colored_tokens(tokens=["."], values=[0.0]).local_src
+    head = src[src.index("<script") : src.rindex("CircuitsVis.render(")]
+    return head
+
+
+def _plain_context(c: Context) -> str:
+    """The context as escaped text with its peak token in bold brackets: what a reader sees without JavaScript."""
+    peak = int(np.argmax(c.values)) if c.values else -1
+    return "".join(f"<b>[{html.escape(t)}]</b>" if i == peak else html.escape(t) for i, t in enumerate(c.tokens))
+
+
+def feature_views(views: Sequence[FeatureView], max_tokens_width: str = "100%") -> HTML:
+    """Panels of top contexts, tokens coloured by activation (one colour scale per feature), as one self-contained
+    HTML output. The circuitsvis bundle is inlined once for all panels: ``local_src`` per context would add 1.3 MB
+    each to the notebook."""
+    body, calls = [], []
+    uid = uuid.uuid4().hex[:8]
+    body.append(f'<p class="saelib-fallback-{uid}" style="color:#a00"><small>Interactive token view not shown: this '
+                f'notebook is not trusted or its JavaScript did not run. Plain text follows, peak token in '
+                f'<b>[brackets]</b>. Trust it with <code>.venv/bin/jupyter trust notebooks/*.ipynb</code> (or File '
+                f'&gt; Trust Notebook in JupyterLab) and reopen it.</small></p>')
+    for v, view in enumerate(views):
+        body.append(f"<h4>{html.escape(view.title)}</h4>")
+        if view.note:
+            body.append(f"<p>{html.escape(view.note)}</p>")
+        if not view.contexts:
+            body.append("<p><i>never active on these tokens</i></p>")
+        vmax = max((c.peak for c in view.contexts), default=1.0) or 1.0
+        for i, c in enumerate(view.contexts):
+            div = f"saelib-view-{uuid.uuid4().hex[:8]}-{v}-{i}"
+            body.append(f'<div style="max-width:{max_tokens_width}"><small>peak {c.peak:.2f} · '
+                        f'{html.escape(c.source)}</small><div id="{div}"></div>'
+                        f'<div class="saelib-fallback-{uid}"><code>{_plain_context(c)}</code></div></div>')
+            props = {"tokens": c.tokens, "values": c.values, "minValue": 0.0, "maxValue": vmax}
+            calls.append(f"CircuitsVis.render({json.dumps(div)}, CircuitsVis.ColoredTokens, {json.dumps(props)});")
+    hide = f"document.querySelectorAll('.saelib-fallback-{uid}').forEach(e => e.remove());"  # JS ran: views drawn
+    script = _bundle_script() + "\n".join(calls) + "\n" + hide + "\n</script>" if calls else ""
+    return HTML('<div class="cv-view">' + "".join(body) + script + "</div>")

@@ -1,0 +1,37 @@
+"""Tokens as a reader should see them: decoded text (``' Mary'``, not ``'ĠMary'``), newlines and tabs visible, and
+a character that a byte-level tokenizer split over several tokens shown whole instead of as ``'�'`` pieces."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+NEWLINE, TAB, SPACE = "↵", "⇥", "␣"
+CONTINUATION = "◦"  # a token that only completes the character shown on the token before it
+_MAX_CHAR_TOKENS = 4  # a UTF-8 character has at most 4 bytes
+
+
+def visible_whitespace(text: str) -> str:
+    """Newlines and tabs as symbols; a token of spaces only as open boxes (it would otherwise look empty)."""
+    text = text.replace("\r", "").replace("\n", NEWLINE).replace("\t", TAB)
+    return SPACE * len(text) if text and not text.strip(" ") else text
+
+
+def readable_tokens(tokenizer, ids: Sequence[int]) -> list[str]:
+    """One display string per token id (same length as ``ids``). Where a character spans tokens, the first of them
+    shows the whole character and the others show ``◦``; bytes that never form a character keep ``�``."""
+    ids = [int(i) for i in ids]
+    out: list[str] = []
+    i = 0
+    while i < len(ids):
+        text = tokenizer.decode([ids[i]])
+        width = 1
+        if "\ufffd" in text:  # an incomplete UTF-8 sequence: extend until it decodes
+            for j in range(i + 2, min(len(ids), i + _MAX_CHAR_TOKENS) + 1):
+                joined = tokenizer.decode(ids[i:j])
+                if "\ufffd" not in joined:
+                    text, width = joined, j - i
+                    break
+        out.append(visible_whitespace(text))
+        out.extend([CONTINUATION] * (width - 1))
+        i += width
+    return out

@@ -1,0 +1,90 @@
+"""Measuring the model itself: held-out loss per corpus source, next-token behaviour on prompts (IOI, pronouns),
+and residual-stream statistics by layer. Every sampled number is returned with its standard error."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from saelib.core.progress import progress as progress_bar
+from saelib.core.stats import Estimate, mean_se
+from saelib.text.corpus import Corpus, pack_contexts
+
+
+@torch.inference_mode()
+def context_losses(model, tokens: torch.Tensor, batch_size: int = 8) -> torch.Tensor:
+    """Mean next-token cross-entropy (nats) of each context: [n_contexts] from tokens [n_contexts, pos]."""
+    out = []
+    for batch in tokens.split(batch_size):
+        logits = model(batch)
+        loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), batch[:, 1:].flatten(), reduction="none")
+        out.append(loss.view(len(batch), -1).mean(1))
+    return torch.cat(out)
+
+
+def heldout_loss_by_source(model, corpus: Corpus, n_contexts: int, context_length: int, seed: int = 0,
+                           batch_size: int = 8, progress: bool = True) -> dict[str, Estimate]:
+    """Cross-entropy on held-out documents of each source: mean over contexts, SE across contexts."""
+    result = {}
+    for source in progress_bar(corpus.sources, enabled=progress, desc="held-out loss"):
+        ctx = pack_contexts(corpus, "heldout", context_length, n_contexts, seed=seed, mixture={source: 1.0})
+        result[source] = mean_se(context_losses(model, torch.from_numpy(ctx.tokens), batch_size).numpy())
+    return result
+
+
+@torch.inference_mode()
+def last_token_logits(model, texts: Sequence[str], batch_size: int = 32) -> torch.Tensor:
+    """Logits [n, vocab] predicting the token after each text. Texts of different lengths are right-padded; a
+    causal model's last real position never sees the padding, so no attention mask is needed."""
+    tok = model.tokenizer
+    out = []
+    for i in range(0, len(texts), batch_size):
+        ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts[i : i + batch_size]]
+        lengths = torch.tensor([len(x) for x in ids])
+        batch = torch.zeros(len(ids), int(lengths.max()), dtype=torch.long)
+        for j, x in enumerate(ids):
+            batch[j, : len(x)] = torch.tensor(x)
+        logits = model(batch)
+        out.append(logits[torch.arange(len(ids)), lengths - 1])
+    return torch.cat(out)
+
+
+def logit_difference(logits: torch.Tensor, correct: torch.Tensor, wrong: torch.Tensor) -> torch.Tensor:
+    """[n] logit(correct) - logit(wrong), e.g. IOI's IO minus S."""
+    return logits.gather(1, correct[:, None])[:, 0] - logits.gather(1, wrong[:, None])[:, 0]
+
+
+def two_way_probability(logits: torch.Tensor, correct: torch.Tensor, wrong: torch.Tensor) -> torch.Tensor:
+    """[n] probability of the correct token when the softmax is restricted to {correct, wrong}."""
+    return torch.sigmoid(logit_difference(logits, correct, wrong))
+
+
+@torch.inference_mode()
+def residual_norms(model, tokens: torch.Tensor, batch_size: int = 8, skip_first: int = 1,
+                   special_token: int | None = None) -> dict[str, np.ndarray]:
+    """Mean L2 norm of the residual stream before block 0 (layer -1) and after each block.
+
+    Returns ``{"layer", "mean", "se", "special_mean"}``, each [L+1]. ``mean``/``se`` cover ordinary tokens: tokens in
+    a context are correlated, so the SE is taken across contexts (one context's mean norm is one sample).
+    ``special_mean`` is the mean norm at ``special_token`` (e.g. the document separator), kept apart because such
+    tokens can carry norms tens of times larger. The first ``skip_first`` positions are dropped (an attention sink)."""
+    n_layers = model.cfg.n_layers
+    hooks = ["blocks.0.hook_resid_pre"] + [f"blocks.{i}.hook_resid_post" for i in range(n_layers)]
+    per_context, special = [], []  # [batch, L+1] per batch; [n_special, L+1] per batch
+    for batch in tokens.split(batch_size):
+        _, cache = model.run_with_cache(batch, names_filter=hooks)
+        norms = torch.stack([cache[h][:, skip_first:].norm(dim=-1) for h in hooks], dim=-1)  # [b, pos, L+1]
+        is_special = batch[:, skip_first:] == special_token if special_token is not None else \
+            torch.zeros(norms.shape[:2], dtype=torch.bool)
+        ordinary = (~is_special).unsqueeze(-1).float()
+        per_context.append((norms * ordinary).sum(1) / ordinary.sum(1).clamp(min=1))
+        special.append(norms[is_special])
+    x = torch.cat(per_context).numpy()
+    sp = torch.cat(special).numpy()
+    estimates = [mean_se(x[:, i]) for i in range(x.shape[1])]
+    return {"layer": np.arange(-1, n_layers), "mean": np.array([e.mean for e in estimates]),
+            "se": np.array([e.se for e in estimates]),
+            "special_mean": sp.mean(0) if len(sp) else np.full(n_layers + 1, np.nan)}

@@ -1,0 +1,39 @@
+"""The de-quantized model cache: written on the first load, read on later ones, identical to de-quantizing again."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from saelib.model import cache as model_cache
+from saelib.model import loader
+
+pytestmark = pytest.mark.integration
+
+
+def test_cached_model_equals_the_dequantized_gguf(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAELIB_ARTIFACTS", str(tmp_path))
+    fresh, fresh_tok, path = loader._load_hf(loader.DEFAULT_MODEL, "cpu")  # de-quantizes, then writes the cache
+    (folder,) = (tmp_path / "models").iterdir()
+    assert (folder / model_cache.MARKER).is_file() and any(folder.glob("*.safetensors"))
+    assert not list((tmp_path / "models").glob(".*tmp-*"))  # no temporary folder left behind
+
+    def no_gguf():
+        raise AssertionError("the GGUF file was de-quantized again although a cache exists")
+    monkeypatch.setattr(loader, "_silent_gguf_bar", no_gguf)
+    cached, cached_tok, cached_path = loader._load_hf(loader.DEFAULT_MODEL, "cpu")
+    assert cached_path == path
+    a, b = fresh.state_dict(), cached.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    text = "Mary gave John a book.\n  Crişana's naïve café—ok?"
+    assert fresh_tok(text)["input_ids"] == cached_tok(text)["input_ids"]
+    ids = torch.tensor([fresh_tok(text)["input_ids"]])
+    assert torch.equal(fresh(ids).logits, cached(ids).logits)
+
+
+def test_a_cache_for_another_gguf_file_is_not_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAELIB_ARTIFACTS", str(tmp_path))
+    folder = model_cache.cache_dir(loader.DEFAULT_MODEL, "0" * 64)
+    folder.mkdir(parents=True)
+    (folder / model_cache.MARKER).write_text('{"gguf_sha256": "' + "1" * 64 + '"}')  # planted or stale
+    assert model_cache.load_cached(loader.DEFAULT_MODEL, "0" * 64, "cpu") is None
