@@ -109,7 +109,7 @@ def main() -> None:
     if args.contexts:
         throughput(args.layer, args.contexts, args.context_length, args.batch_size)
     if args.memory_tokens:
-        print(f"memory of the harvest alone (a fresh process per row; VmHWM), blocks.0.hook_resid_post:")
+        print("memory of the harvest alone (a fresh process per row; VmHWM), blocks.0.hook_resid_post:")
     for n in args.memory_tokens:
         with scratch_artifacts():  # each store is written to a throwaway folder
             subprocess.run([sys.executable, __file__, "--memory-child", "--memory-tokens", str(n),

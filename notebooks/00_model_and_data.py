@@ -170,7 +170,8 @@ plt.show()
 
 # %%
 overall = mean_se([e.mean for e in losses.values()])
-check_between("mean held-out loss over sources (nats)", overall.mean, 1.5, 5.0)
+# regression value: two fresh-clone runs agreed to 6 digits; 1% covers other BLAS builds
+check("mean held-out loss over sources (nats)", overall.mean, 3.525, rtol=0.01)
 
 # %% [markdown]
 # ## 4. Indirect object identification

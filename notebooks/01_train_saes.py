@@ -166,10 +166,13 @@ for layer, group in at_ratio.groupby("layer"):
     g = group.sort_values("alpha")
     check_between(f"layer {layer}: L0 falls as alpha grows (Spearman)",
                   float(pd.Series(g.alpha.values).corr(pd.Series(g.l0.values), method="spearman")), -1.0, -0.99)
-check_between("FVU at the smallest alpha, median over layers",
-              float(at_ratio[at_ratio.alpha == min(sweep.alphas)].fvu.median()), 0.0, 0.6)
-check_between("CE loss recovered at the smallest alpha, median over layers",
-              float(at_ratio[at_ratio.alpha == min(sweep.alphas)].ce_recovered.median()), 0.5, 1.0)
+# Regression values: two fresh-clone runs of this notebook agreed to 6 significant digits (training is seeded and
+# deterministic on one machine); 1% covers other BLAS builds. Directional: FVU rises and CE recovered falls with alpha
+# wherever the sweep converged (L0 above; FVU below, checked on the release dictionaries in section 8).
+check("FVU at the smallest alpha, median over layers",
+      float(at_ratio[at_ratio.alpha == min(sweep.alphas)].fvu.median()), 0.2452, rtol=0.01)
+check("CE loss recovered at the smallest alpha, median over layers",
+      float(at_ratio[at_ratio.alpha == min(sweep.alphas)].ce_recovered.median()), 0.9722, rtol=0.01)
 
 # %% [markdown]
 # ## 4. Dead and dense features against α
@@ -236,8 +239,8 @@ pd.concat(mmcs_tables, names=["alpha"]).round(3)
 
 # %%
 small_to_large = min(mmcs_tables[a].iloc[0, -1] for a in mmcs_tables)
-check_between("MMCS(smallest → largest ratio), worst alpha, minus the random baseline",
-              float(small_to_large - random_baseline), 0.0, 1.0)
+check("MMCS(smallest → largest ratio), worst alpha, minus the random baseline",
+      float(small_to_large - random_baseline), 0.0420, atol=0.005)
 
 # %% [markdown]
 # How to read this at the default budget: one epoch over 131k activations is a few hundred Adam steps, far short of
@@ -306,8 +309,12 @@ pd.DataFrame(mlp_metrics)[["hook", "ratio", "alpha", "l0", "fvu", "ce_recovered"
 # enough for the mechanism to matter.
 
 # %%
-check("resamples performed", len(revived), 4)
-check_between("untied MLP SAE: CE loss recovered", float(mlp_metrics[0]["ce_recovered"]), 0.3, 1.0)
+# Regression values, not a claim that resampling works: at this budget no feature has died by a resample point, so
+# nothing is revived (0); if a change to training makes features die, this check flags it. The release's MLP SAE
+# is where resampling is meant to act (notebook 01 section 8 reports its revived counts once it is trained).
+check("untied MLP SAE: features revived over all resamples", sum(revived), 0)
+check("untied MLP SAE: dead fraction on held-out tokens", float(mlp_metrics[0]["dead_fraction"]), 0.0, atol=0.005)
+check("untied MLP SAE: CE loss recovered", float(mlp_metrics[0]["ce_recovered"]), 0.5063, rtol=0.01)
 
 # %% [markdown]
 # ## 8. The release dictionaries

@@ -4,15 +4,16 @@ SAELens's file format), their training (``train``) with dead-feature resampling 
 chosen per layer or shipped with the repository (``shipped``, re-exported here)."""
 
 from saelib.dictionaries.shipped import (
-                                         DictionaryIntegrityError,
-                                         choose,
-                                         chosen,
-                                         load_chosen,
-                                         load_release,
-                                         record,
-                                         release_manifest,
-                                         release_names,
+    DictionaryIntegrityError,
+    choose,
+    chosen,
+    load_chosen,
+    load_release,
+    record,
+    release_manifest,
+    release_names,
+    release_sweep,
 )
 
 __all__ = ["DictionaryIntegrityError", "choose", "chosen", "load_chosen", "load_release", "record", "release_manifest",
-           "release_names"]
+           "release_names", "release_sweep"]

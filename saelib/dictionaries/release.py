@@ -313,7 +313,7 @@ def targets(manifest: dict) -> list[dict]:
         row = next(d for d in manifest["dictionaries"] if d["name"] == name)["metrics"]
         out.append({"target": "chosen: CE loss recovered (zero ablation) >= 0.90", "run": name,
                     "measured": f"{row['ce_recovered']:.3f}", "met": row["ce_recovered"] >= 0.90})
-        out.append({"target": f"chosen: dead <= 10% over >= 1M tokens", "run": name,
+        out.append({"target": "chosen: dead <= 10% over >= 1M tokens", "run": name,
                     "measured": f"{row['dead_fraction']:.3f} over {row['dead_tokens']:,} tokens",
                     "met": row["dead_fraction"] <= 0.10 and row["dead_tokens"] >= 1_000_000})
     return out

@@ -100,3 +100,18 @@ def load_release(name: str, model_name: str | None = None, hook: str | None = No
     sae = load_saelens(folder, model_name=model_name, hook=hook)
     sae.cfg.extra.update(release=entries[name])
     return sae
+
+
+def release_sweep(hook: str, ratio: float = 2.0, model_name: str | None = None, architecture: str = "tied",
+                  root: Path | None = None) -> dict[float, SAE]:
+    """alpha -> every shipped dictionary of ``hook`` at ``ratio`` (e.g. the R = 2 sweep of a residual layer), each
+    checked against the manifest; a clear error when the release has none for that hook and ratio."""
+    entries = [d for d in release_manifest(root)["dictionaries"] if d["hook"] == hook and d["ratio"] == ratio
+               and d["architecture"] == architecture]
+    if not entries:
+        have = sorted({(d["hook"], d["ratio"]) for d in release_manifest(root)["dictionaries"]})
+        raise KeyError(f"the release ships no {architecture} dictionary for {hook} at ratio {ratio:g}; it has "
+                       f"{have}. Train your own (DICTIONARIES='profile' in the notebooks) or run "
+                       "scripts/release_dictionaries.py")
+    return {float(d["alpha"]): load_release(d["name"], model_name=model_name, hook=hook, root=root)
+            for d in sorted(entries, key=lambda d: d["alpha"])}

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from concept_erasure import LeaceEraser
 
+from saelib.core.stats import mean_se
 from saelib.dictionaries.metrics import kept_positions
 from saelib.interp.tokens import visible_whitespace
 from saelib.text.names import GENDERS, single_token_names, split_names_by_gender
@@ -356,7 +357,8 @@ def disruption(model, tokens: torch.Tensor, eraser: Eraser, clean_logp: torch.Te
                hook: str | None = None, batch_size: int = 4) -> dict[str, float]:
     """The eraser applied to corpus text ``tokens`` [n, pos] at every kept position: mean increase in next-token
     cross-entropy and mean KL(clean ‖ edited) over all next-token predictions (nats), and the edit's mean L2 norm
-    and its norm relative to the activation's, over edited positions."""
+    and its norm relative to the activation's, over edited positions; 95% t intervals for the CE increase and KL
+    over contexts (each context's mean is one observation: positions within a context are not independent)."""
     hook_name = eraser.hook if hook is None else hook
     dev = _device(model)
     keep = kept_positions(tokens, separator_id).to(dev)
@@ -379,9 +381,15 @@ def disruption(model, tokens: torch.Tensor, eraser: Eraser, clean_logp: torch.Te
         ce_clean.append(-clean.gather(-1, target).flatten())
         kls.append((clean.exp() * (clean - logp)).sum(-1).flatten())
     ce_c, ce_e = torch.cat(ce_clean), torch.cat(ce_edit)
+    n_ctx, per = len(tokens), tokens.shape[1] - 1  # contexts are the independent units: intervals over them
+    ce_ctx = (ce_e - ce_c).reshape(n_ctx, per).mean(1).numpy()
+    kl_ctx = torch.cat(kls).reshape(n_ctx, per).mean(1).numpy()
+    ce_est, kl_est = mean_se(ce_ctx), mean_se(kl_ctx)
     return {"ce_clean": ce_c.mean().item(), "ce_increase": (ce_e - ce_c).mean().item(),
-            "kl": torch.cat(kls).mean().item(), "edit_norm": torch.cat(norms).mean().item(),
-            "edit_norm_relative": torch.cat(rel).mean().item()}
+            "ce_increase_lo": ce_est.lo, "ce_increase_hi": ce_est.hi,
+            "kl": torch.cat(kls).mean().item(), "kl_lo": kl_est.lo, "kl_hi": kl_est.hi,
+            "edit_norm": torch.cat(norms).mean().item(), "edit_norm_relative": torch.cat(rel).mean().item(),
+            "contexts": n_ctx}
 
 
 def logit_effects(model, direction: torch.Tensor, k: int = 8) -> dict[str, list[str]]:

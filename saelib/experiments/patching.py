@@ -245,6 +245,26 @@ def log_spaced_ks(n_features: int, n_points: int) -> list[int]:
     return [0, *ks.tolist()]
 
 
+def shared_ks(grid: Sequence[int], n_features: int) -> list[int]:
+    """One k grid for every method (from ``log_spaced_ks`` of the largest dictionary), cut at this method's size and
+    ending at it, so methods of different sizes are compared at the same numbers of features."""
+    return sorted({k for k in grid if k < n_features} | {n_features})
+
+
+def halves(n: int) -> tuple[list[int], list[int]]:
+    """Prompt indices (even, odd): features are ranked on one half and the curve is measured on the other, so the
+    curve is out of sample. Alternating keeps the template and ABBA/BABA balance of ``make_ioi_prompts`` in both."""
+    return list(range(0, n, 2)), list(range(1, n, 2))
+
+
+@torch.inference_mode()
+def topk_kl(case: PatchCase, deltas: FeatureDeltas, scores: Tensor, k: int) -> Tensor:
+    """[n] KL(cf ‖ patched) per prompt with the ``k`` lowest-``scores`` features patched (paired comparisons)."""
+    mask = torch.zeros(deltas.n_features)
+    mask[torch.argsort(scores, stable=True)[:k]] = 1.0
+    return case.kl(patched(case, deltas, mask))
+
+
 def topk_curve(case: PatchCase, deltas: FeatureDeltas, scores: Tensor, ks: Sequence[int]) -> pd.DataFrame:
     """KL and edit size when the ``k`` features with the lowest ``scores`` (attribution) are patched, per k."""
     order = torch.argsort(scores, stable=True)

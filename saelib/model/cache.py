@@ -51,7 +51,7 @@ def save_cache(model: torch.nn.Module, tokenizer, alias: str, gguf_sha256: str, 
         return folder
     tmp = folder.with_name(f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        model.save_pretrained(tmp, safe_serialization=True)
+        _save_dequantized(model, tmp)
         tokenizer.save_pretrained(tmp)
         atomic_write_json(tmp / MARKER, {"alias": alias, "gguf_file": gguf_file, "gguf_sha256": gguf_sha256})
         if folder.exists():  # an incomplete folder left by an older layout: replace it
@@ -63,3 +63,18 @@ def save_cache(model: torch.nn.Module, tokenizer, alias: str, gguf_sha256: str, 
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def _save_dequantized(model: torch.nn.Module, folder: Path) -> None:
+    """``save_pretrained`` refuses a model loaded from GGUF ("quantized with gguf, not serializable") although its
+    weights are already plain float32: save it as the plain model it is, without the GGUF quantizer and its config
+    entry (which would send the reload back to the GGUF file)."""
+    quantizer = getattr(model, "hf_quantizer", None)
+    quant_config = model.config.__dict__.pop("quantization_config", None)
+    model.hf_quantizer = None
+    try:
+        model.save_pretrained(folder, safe_serialization=True)
+    finally:
+        model.hf_quantizer = quantizer
+        if quant_config is not None:
+            model.config.quantization_config = quant_config

@@ -58,3 +58,14 @@ def test_saelens_and_saelib_reconstruct_alike(name, activations, default_model):
     assert rel <= 1e-4, f"{name}: SAELens and saelib reconstructions differ by {rel:.2e} (relative)"
     fvu = ((x - mine).pow(2).sum() / (x - x.mean(0)).pow(2).sum()).item()
     assert fvu < 1.0  # a dictionary that reconstructs something, not a folder of zeros
+
+
+def test_release_sweep_loads_a_layer_and_refuses_a_missing_one():
+    from saelib.dictionaries.shipped import release_sweep
+
+    hook = MANIFEST["dictionaries"][0]["hook"]
+    sweep = release_sweep(hook, ratio=2.0)
+    assert list(sweep) == sorted(sweep) and len(sweep) >= 2
+    assert all(s.cfg.hook == hook and s.cfg.alphas[0] == pytest.approx(a) for a, s in sweep.items())
+    with pytest.raises(KeyError, match="DICTIONARIES='profile'"):
+        release_sweep("blocks.5.hook_resid_post", ratio=2.0)

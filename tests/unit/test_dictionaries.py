@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from saelib.core.paths import artifacts_dir
-from saelib.dictionaries.sae import SAEConfig, TiedSAE, save_sae
 from saelib.dictionaries import shipped as dictionaries
+from saelib.dictionaries.sae import SAEConfig, TiedSAE, save_sae
 
 
 def rows():

@@ -186,5 +186,7 @@ def test_task_scores_and_disruption_on_tiny_model(tiny_model, default_tokenizer)
     clean = E.clean_log_probs(tiny_model, tokens)
     d = E.disruption(tiny_model, tokens, eraser, clean, separator_id=-1)
     assert d["kl"] >= 0 and d["edit_norm"] > 0 and 0 < d["edit_norm_relative"] <= 1
+    assert d["contexts"] == 2 and d["kl_lo"] <= d["kl"] <= d["kl_hi"]  # interval over contexts around the mean
+    assert d["ce_increase_lo"] <= d["ce_increase"] <= d["ce_increase_hi"]
     with pytest.raises(E.EraserHookError):
         E.disruption(tiny_model, tokens, eraser, clean, separator_id=-1, hook=hooks[1])

@@ -161,3 +161,12 @@ def test_ioi_roles(default_tokenizer, pairs):
         r = roles[i, : int(pairs.lengths[i])].tolist()
         assert r.count(0) == 1 and r.count(1) == 1 and r.count(2) == 1 and r[-1] == 3
     assert (roles[~pairs.mask] == -1).all()
+
+
+def test_shared_k_grid_and_prompt_halves():
+    grid = P.log_spaced_ks(1152, 8)
+    assert P.shared_ks(grid, 1152) == grid
+    small = P.shared_ks(grid, 576)
+    assert small[-1] == 576 and set(small[:-1]) <= set(grid) and all(k < 576 for k in small[:-1])
+    rank, held = P.halves(7)
+    assert rank == [0, 2, 4, 6] and held == [1, 3, 5] and not set(rank) & set(held)

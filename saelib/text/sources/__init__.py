@@ -15,14 +15,14 @@ Provenance, sizes and extraction recipes: the shared reference note ``offline-so
 
 from saelib.text.sources.archives import ar_members, deb_files, find_archive, npm_files, package_dir
 from saelib.text.sources.base import (
-                                      FETCH_HINT,
-                                      KINDS,
-                                      READER_REVISION,
-                                      ArchiveNotFound,
-                                      Document,
-                                      MissingSourceError,
-                                      Source,
-                                      TamperedSourceError,
+    FETCH_HINT,
+    KINDS,
+    READER_REVISION,
+    ArchiveNotFound,
+    Document,
+    MissingSourceError,
+    Source,
+    TamperedSourceError,
 )
 from saelib.text.sources.catalogue import SOURCES, source_summary
 from saelib.text.sources.cleaning import normalise, paragraphs, strip_gutenberg, unwrap
