@@ -59,7 +59,7 @@ from saelib.core.check import check, check_between
 from saelib.core.plots import savefig
 from saelib.core.profiles import get_profile
 from saelib.core.stats import mean_se
-from saelib.core.verdicts import Verdict, by_count, print_verdicts, verdict_table
+from saelib.core.verdicts import Verdict, by_count, print_verdicts, show_verdicts
 from saelib.interp.autointerp import SCORE_COLUMNS, score_dictionary, summarize
 from saelib.interp.comparison import METHODS, features_to_score, layer_dictionaries
 from saelib.interp.concentration import top_token_concentration
@@ -393,7 +393,7 @@ verdicts = [
             f"SAE ahead with separated intervals at {len(conc_ahead)} of {len(layers)} layers; method rankings "
             "agree with the autointerp ranking at Spearman " + ", ".join(f"{v:.2f}" for v in agree.values())),
 ]
-verdict_table(verdicts)
+show_verdicts(verdicts)
 
 # %%
 print_verdicts(verdicts)

@@ -72,7 +72,7 @@ from saelib.core.check import check, check_between
 from saelib.core.plots import savefig
 from saelib.core.profiles import get_profile
 from saelib.core.stats import mean_se, proportion
-from saelib.core.verdicts import Verdict, by_count, print_verdicts, verdict_table
+from saelib.core.verdicts import Verdict, by_count, print_verdicts, show_verdicts
 from saelib import dictionaries
 from saelib.dictionaries.train import TrainConfig, train_saes
 from saelib.experiments import patching as P
@@ -500,7 +500,7 @@ verdicts = [
             f"supported at {beats_zero} of {len(patch_layers)} layers. Confounded here: the α = 0 control was "
             "trained on the profile's 131k activations, the sparse SAEs on the release's 2.1M"),
 ]
-verdict_table(verdicts)
+show_verdicts(verdicts)
 
 # %%
 print_verdicts(verdicts)

@@ -63,7 +63,7 @@ from saelib.core.check import check_between
 from saelib.core.plots import savefig
 from saelib.core.profiles import get_profile
 from saelib.core.stats import mean_se
-from saelib.core.verdicts import Verdict, by_count, print_verdicts, verdict_table
+from saelib.core.verdicts import Verdict, by_count, print_verdicts, show_verdicts
 from saelib.experiments import erasure as E
 from saelib.interp.features import FeatureView, feature_activations, feature_views, top_contexts
 from saelib.model import load_model, model_name
@@ -449,7 +449,7 @@ verdicts = [
 ]
 with pd.option_context("display.max_colwidth", 120):
     display(bound.round(3))
-verdict_table(verdicts)
+show_verdicts(verdicts)
 
 # %%
 print_verdicts(verdicts)

@@ -1,18 +1,21 @@
 """saelib: a thin library behind the notebooks reproducing Cunningham et al. (2023) and Bricken et al. (2023).
 
-One module per concept (import what you need; nothing heavy is imported here):
+Subpackages follow the pipeline, text -> model -> activations -> dictionaries -> interpretability -> experiments
+(import what you need; nothing heavy is imported here):
 
-- ``model``: load a causal LM offline, wrapped in TransformerLens' ``TransformerBridge`` for hooks.
-- ``sources``, ``corpus``: the registry-packaged text corpus, tokenized, split by document, packed into contexts.
-- ``harvest``, ``store``: activations streamed to disk, memory-mapped, resumable, traceable to their tokens.
-- ``sae``, ``train``, ``resampling``, ``metrics``, ``synthetic``, ``dictionaries``: sparse autoencoders, their
-  training and evaluation, and the dictionary chosen per layer.
-- ``baselines``: PCA, ICA, neuron basis and random directions behind an SAE-like ``encode``.
-- ``features``: any dictionary's feature activations, top activating contexts, circuitsvis views.
-- ``fragments``, ``explanations``, ``llm_explainer``, ``autointerp``, ``comparison``: automated interpretability
-  (Bills et al. protocol) with an offline explainer/simulator or LLM backends, and the Fig. 2 comparison set.
-- ``decompositions``, ``patching``: exact-reconstruction feature patching (IOI counterfactuals).
-- ``erasure``: concept erasure (LEACE, mean difference, SAE features) and its disruption.
-- ``evaluation``, ``names``, ``tasks``: the model's own behaviour (held-out loss, IOI, gendered pronouns).
-- ``profiles``, ``artifacts``, ``paths``, ``check``, ``stats``, ``plots``, ``viz``, ``progress``: plumbing.
+- ``text``: corpora read from registry packages (``sources``: one opener per archive format, one reader per kind of
+  text, ``local`` for your own ``.txt``/``.jsonl`` folder), tokenized and packed (``corpus``), ``names``, ``tasks``.
+- ``model``: offline loading behind TransformerLens hooks (``loader``), the de-quantized GGUF cache (``cache``), the
+  model's own behaviour (``behaviour``: held-out loss, IOI and pronoun logits).
+- ``activations``: ``harvest`` (streamed to disk, resumable) and ``store`` (memory-mapped, checksummed, traceable).
+- ``dictionaries``: ``sae`` (tied: Cunningham et al.; untied: Bricken et al.; SAELens format), ``train``,
+  ``resampling``, ``metrics``, ``synthetic``, ``release`` (the shipped tier) and ``shipped`` (loading by name).
+- ``baselines``: PCA, ICA, neuron basis and random directions (``directions``); exact feature + error
+  decompositions for patching (``decompositions``).
+- ``interp``: feature activations and views (``features``, ``tokens``, ``viz``), automated interpretability
+  (``fragments``, ``explanations``, ``llm_explainer``, ``autointerp``, ``comparison``) and an explanation-free
+  measure (``concentration``).
+- ``experiments``: IOI feature patching (``patching``) and concept erasure (``erasure``).
+- ``core``: artifacts keyed by config and code revision, paths, profiles, notebook parameters, checks, intervals,
+  verdict tables, plots, progress bars.
 """

@@ -143,11 +143,11 @@ PROFILES: dict[str, Profile] = {
                      epochs=1, batch_size=256, lr=1e-3, ce_contexts=4, eval_rows=16_384, mlp_layer=14,
                      mlp_ratio=2.0, mlp_alphas=(8.0,), mlp_epochs=1),
         # 5 layers x 8 methods (LEACE, mean difference, SAE and random top-1/4/8), each one edited pass over the
-        # held-out prompts (20 names per gender, 3 shots, all 5 pronoun templates) and 32 x 64 corpus tokens for
-        # disruption with intervals over contexts (see notebook 04 for the measured time)
-        erasure=ErasureSizes(layers=(2, 8, 14, 20, 26), names_per_gender=100, test_fraction=0.2, n_shots=3,
+        # held-out prompts (15 names per gender, 3 shots, all 5 pronoun templates) and 32 x 32 corpus tokens for
+        # disruption with intervals over contexts: about 5 minutes on 2 cores (20 names and 32 x 64 tokens: 10.7)
+        erasure=ErasureSizes(layers=(2, 8, 14, 20, 26), names_per_gender=100, test_fraction=0.15, n_shots=3,
                              pronoun_templates=5, feature_counts=(1, 4, 8), min_frequency=0.01,
-                             disruption_contexts=32, disruption_length=64),
+                             disruption_contexts=32, disruption_length=32),
         # 512 fragments, 8 methods x 5 layers x 150 features: 213 s on a fresh clone, 2 CPU cores (fragment harvest
         # 49 s, baselines incl. FastICA 60 s, scoring 38 s, local LLM demo 22 s; notebook 02's timing table)
         interp=InterpSizes(fragment_contexts=128, features=150, fit_rows=4096, ica_max_iter=100, llm_demo_features=1),

@@ -36,6 +36,14 @@ def verdict_table(rows: Sequence[Verdict]) -> pd.DataFrame:
     return pd.DataFrame([asdict(r) for r in rows]).set_index("claim")
 
 
+def show_verdicts(rows: Sequence[Verdict]) -> None:
+    """Display the table with every cell in full (pandas would cut long cells at ``display.max_colwidth``)."""
+    from IPython.display import display
+
+    with pd.option_context("display.max_colwidth", None):
+        display(verdict_table(rows))
+
+
 def print_verdicts(rows: Sequence[Verdict]) -> None:
     """One stable line per claim, for nbval."""
     for r in rows:

@@ -12,3 +12,11 @@ def test_verdicts_are_one_of_four_and_counted_honestly(capsys):
     assert verdict_table(rows).loc["claim a", "verdict"] == "partly"
     print_verdicts(rows)
     assert capsys.readouterr().out == "verdict · claim a: partly\n"
+
+
+def test_show_verdicts_never_cuts_a_cell(capsys):
+    from saelib.core.verdicts import show_verdicts
+
+    why = "a long reason " * 20 + "END"
+    show_verdicts([Verdict("claim b", "", "ours", "reproduced", why)])
+    assert "END" in capsys.readouterr().out
