@@ -95,7 +95,12 @@ def _load_hf(name: str, device: str) -> tuple[torch.nn.Module, object, str]:
         sha = _file_sha256(Path(directory) / filename)
         cached = model_cache.load_cached(name, sha, device) if model_cache.enabled() else None
         if cached is not None:
-            return (*cached, directory)
+            model, tokenizer = cached
+            # TransformerBridge re-loads a tokenizer from its ``name_or_path`` with add_bos_token=True when it can;
+            # from the GGUF folder it cannot, so the GGUF path keeps no BOS. Point the cached tokenizer at the same
+            # folder so the bridge tokenizes exactly as it does on the GGUF path (BOS would change every prompt).
+            tokenizer.name_or_path = tokenizer.init_kwargs["name_or_path"] = directory
+            return model, tokenizer, directory
         with _silent_gguf_bar():
             tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=filename)
             model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=filename, dtype=torch.float32)

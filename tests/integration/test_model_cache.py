@@ -37,3 +37,22 @@ def test_a_cache_for_another_gguf_file_is_not_used(tmp_path, monkeypatch):
     folder.mkdir(parents=True)
     (folder / model_cache.MARKER).write_text('{"gguf_sha256": "' + "1" * 64 + '"}')  # planted or stale
     assert model_cache.load_cached(loader.DEFAULT_MODEL, "0" * 64, "cpu") is None
+
+
+def test_the_bridge_tokenizes_and_predicts_the_same_from_the_cache(tmp_path, monkeypatch):
+    """Through TransformerBridge, not only the HF model: the bridge re-creates tokenizers it can re-load (with a
+    BOS token), so a cached tokenizer must not be re-loadable where the GGUF one is not."""
+    from saelib.model.behaviour import last_token_logits
+
+    monkeypatch.setenv("SAELIB_ARTIFACTS", str(tmp_path))
+    models = {}
+    for label, cache in (("gguf", "0"), ("writes the cache", "1"), ("cached", "1")):
+        monkeypatch.setenv("SAELIB_MODEL_CACHE", cache)
+        loader.load_model.cache_clear()
+        models[label] = loader.load_model()
+    loader.load_model.cache_clear()
+    plain, cached = models["gguf"], models["cached"]
+    prompt = "When Mary and John went to the store, John gave a drink to"
+    assert plain.tokenizer(prompt)["input_ids"] == cached.tokenizer(prompt)["input_ids"]
+    assert plain.tokenizer.encode(" Mary") == cached.tokenizer.encode(" Mary")
+    assert torch.equal(last_token_logits(plain, [prompt]), last_token_logits(cached, [prompt]))
