@@ -24,7 +24,7 @@ SOURCES = {
 # (revision, fingerprint) as last recorded. When a fingerprint changes: if results can change, bump the kind's
 # number in saelib/core/revision.py; then record both here.
 RECORDED = {
-    "activations": (2, "ee029076d796a3dc"),  # model cache: bit-identical weights (test_model_cache), no bump
+    "activations": (2, "3d478444da863062"),  # model cache + its tokenizer: bit-identical (test_model_cache), no bump
     "saes": (2, "9c55e10a370c5e4b"),
     "corpus": (1, "82071524c6cdd0de"),  # sources may be Source objects (own text): same corpora, no bump
 }
