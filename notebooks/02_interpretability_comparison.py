@@ -293,10 +293,10 @@ print("heavy-tail minus paper ICA orientation, per layer:", ica_fix.to_dict())
 # three scores (top-only rewards a feature whose strongest examples share tokens; random-only rewards one whose
 # ordinary activations are also predictable), and the views below show what the explanations look like. The
 # heavy-tail line tests the 2026 re-evaluation's point on this model: a positive number means orienting ICA
-# components by their heavier tail makes them more interpretable. Caveats specific to this run: the SAEs are small
-# and short-trained (notebook 01: about 500 steps, so an SAE trained to the paper's budget may do better), and there
-# are far fewer fragments than the paper's 50,000, so the "top 20" of a rare feature is less extreme than in the
-# paper.
+# components by their heavier tail makes them more interpretable. Caveats specific to this run: the release SAEs saw
+# 2.1M activations each (the paper's Fig. 2 about 21M; with `DICTIONARIES = "profile"` they are notebook 01's, about
+# 500 steps), and there are far fewer fragments than the paper's 50,000, so the "top 20" of a rare feature is less
+# extreme than in the paper.
 
 # %% [markdown]
 # ## 5. What the features look like
