@@ -3,9 +3,10 @@
     .venv/bin/python scripts/release_dictionaries.py                  # everything (about 3 hours on 2 CPU cores)
     .venv/bin/python scripts/release_dictionaries.py --stage harvest  # only the activation stores
     .venv/bin/python scripts/release_dictionaries.py --only resid14-tied-r2 --no-export
+    .venv/bin/python scripts/release_dictionaries.py --only mlp14-untied-r2   # its own store, through layer 14 only
 
 Every stage is cached by its config and code revision and resumes after an interruption: rerun the same command.
-Runs that are not finished are skipped at export unless --require-all is given.
+Export merges into dictionaries/manifest.json: runs not named by --only keep their entries and files.
 """
 
 from __future__ import annotations
@@ -49,7 +50,13 @@ def main() -> None:
     def log(msg: str) -> None:
         print(f"[{time.perf_counter() - t0:7.0f}s] {msg}", flush=True)
 
-    profile, hooks = release_profile(args.profile), release_hooks()
+    profile = release_profile(args.profile)
+    plan = [r for r in release_plan(profile.device) if not args.only or r.name in args.only]
+    unknown = set(args.only or ()) - {r.name for r in release_plan()}
+    if unknown:
+        parser.error(f"unknown run(s) {sorted(unknown)}; runs: {', '.join(r.name for r in release_plan())}")
+    # every release hook in one store (one pass through the deepest layer); --only harvests just what its runs need
+    hooks = release_hooks() if not args.only else [h for h in release_hooks() if h in {r.train.hook for r in plan}]
     model = load_model(device=profile.device)
     train = harvest_profile(model, hooks, profile, split="train")
     log(f"training store {train}")
@@ -65,10 +72,6 @@ def main() -> None:
         log(f"hygiene {row['hook']}: top 0.1% of rows hold {row['share_top_0.1pct']:.1%} of sum |x|^2, top 1% "
             f"{row['share_top_1pct']:.1%}; {row['outlier_rows']} outlier rows ({row['outlier_share_of_sq_norm']:.1%})")
 
-    plan = [r for r in release_plan(profile.device) if not args.only or r.name in args.only]
-    unknown = set(args.only or ()) - {r.name for r in release_plan()}
-    if unknown:
-        parser.error(f"unknown run(s) {sorted(unknown)}; runs: {', '.join(r.name for r in release_plan())}")
     ce_tokens = torch.from_numpy(heldout.tokens[: args.ce_contexts].copy())
     done = []
     for run in plan:

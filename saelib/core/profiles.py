@@ -76,10 +76,11 @@ class IOIPatchingSizes:
 
 @dataclass(frozen=True)
 class InterpSizes:
-    """Sizes of notebook 02 (automated interpretability). Fragments are 64-token windows of held-out contexts, harvested
-    once (every SAE layer) and shared by every method; baselines are fitted on ``fit_rows`` training activations."""
+    """Sizes of notebook 02 (automated interpretability). Each fragment is its own 64-token context, a window drawn at
+    random from the held-out text and run through the model alone (as the paper did); harvested once at every SAE
+    layer and shared by every method. Baselines are fitted on ``fit_rows`` training activations."""
 
-    fragment_contexts: int  # held-out contexts of ``Profile.context_length`` tokens, cut into 64-token fragments
+    fragments: int  # 64-token fragments, one window each (the paper: 50,000, one per OpenWebText document)
     features: int  # features scored per dictionary per layer (the paper: 150)
     fit_rows: int  # training activations for PCA and ICA (the paper's ICA: one 2M-activation chunk)
     ica_max_iter: int
@@ -122,7 +123,7 @@ PROFILES: dict[str, Profile] = {
                      eval_rows=2048, mlp_layer=8, mlp_ratio=2.0, mlp_alphas=(8.0,), mlp_epochs=1),
         erasure=ErasureSizes(layers=(2, 8), names_per_gender=24, test_fraction=0.25, n_shots=2, pronoun_templates=1,
                              feature_counts=(1,), min_frequency=0.01, disruption_contexts=1, disruption_length=64),
-        interp=InterpSizes(fragment_contexts=16, features=24, fit_rows=2048, ica_max_iter=100, llm_demo_features=1),
+        interp=InterpSizes(fragments=256, features=24, fit_rows=2048, ica_max_iter=100, llm_demo_features=1),
         ioi_patching=IOIPatchingSizes(n_prompts=16, n_layers=2, sae_alphas=(2e-3, 1e-2), fit_rows=2048,
                                       ica_max_iter=100, n_k=5,
                                       greedy_prompts=4, greedy_thresholds=(1e-3, 1e-2, 1e-1), top_features=2),
@@ -150,7 +151,7 @@ PROFILES: dict[str, Profile] = {
                              disruption_contexts=32, disruption_length=32),
         # 512 fragments, 8 methods x 5 layers x 150 features: 213 s on a fresh clone, 2 CPU cores (fragment harvest
         # 49 s, baselines incl. FastICA 60 s, scoring 38 s, local LLM demo 22 s; notebook 02's timing table)
-        interp=InterpSizes(fragment_contexts=128, features=150, fit_rows=4096, ica_max_iter=100, llm_demo_features=1),
+        interp=InterpSizes(fragments=2048, features=150, fit_rows=4096, ica_max_iter=100, llm_demo_features=1),
         # 7 decompositions x 2 layers x ~10 k, each one pass of 50 prompts from the patched layer, plus the greedy
         # elimination on 8 prompts: 259 s on a fresh clone, 2 CPU cores (notebook 03's timing table).
         # fit_rows and ica_max_iter match notebook 02's, so its FastICA fits are reused.
@@ -177,7 +178,7 @@ PROFILES: dict[str, Profile] = {
         erasure=ErasureSizes(layers=tuple(range(0, 30, 2)), names_per_gender=100, test_fraction=0.2, n_shots=3,
                              pronoun_templates=5, feature_counts=(1, 4), min_frequency=0.01, disruption_contexts=64,
                              disruption_length=256),
-        interp=InterpSizes(fragment_contexts=12_500, features=150, fit_rows=2_097_152, ica_max_iter=400, llm_demo_features=10),
+        interp=InterpSizes(fragments=50_000, features=150, fit_rows=2_097_152, ica_max_iter=400, llm_demo_features=10),
         ioi_patching=IOIPatchingSizes(n_prompts=200, n_layers=5, sae_alphas=(1e-3, 4.64e-3, 1e-2), fit_rows=2_097_152,
                                       ica_max_iter=400,
                                       n_k=20, greedy_prompts=50, greedy_thresholds=tuple(10.0 ** (-5 + 5 * i / 49) for i in range(50)),

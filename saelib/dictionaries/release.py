@@ -205,20 +205,33 @@ def ship_alphas(run: ReleaseRun, rows: list[dict]) -> list[float]:
 def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygiene: list[dict],
                    train_store: ActivationStore, eval_store: ActivationStore, model_sha256: str,
                    out: Path = DICTIONARIES_DIR, dtype: str = "float16", max_bytes: int = 100 * 2**20) -> Path:
-    """Write the shipped members in SAELens's format plus ``manifest.json`` (sha256 of each file, training config,
-    data budget, code revision, held-out metrics of the whole sweep). Stops before writing if over ``max_bytes``."""
+    """Write the shipped members of ``done`` in SAELens's format and merge them into ``manifest.json`` (sha256 of
+    each file, training config, data budget and stores, code revision, held-out metrics of the whole sweep).
+
+    Runs not in ``done`` keep their entries, files and metrics, so a release can be built a few runs at a time
+    (each from its own store); a re-exported run replaces its old entries. A manifest for another model is an
+    error, never overwritten. Stops before writing anything if the merged release is over ``max_bytes``."""
     from saelib.core.artifacts import as_json
     from saelib.core.revision import code_revision
     from saelib.dictionaries.sae.saelens_format import CONFIG, DTYPES, WEIGHTS, export_saelens
 
+    old = _existing_manifest(out, train_store.config["model"], model_sha256)
+    runs = {run.name for run, _, _ in done}
+    kept = [e for e in old.get("dictionaries", []) if e["run"] not in runs]
     planned = [(run, res, row) for run, res, rows in done for row in rows if row["alpha"] in ship_alphas(run, rows)]
     itemsize = torch.finfo(DTYPES[dtype]).bits // 8
     size = sum(2 * res.saes[row["ratio"]].cfg.n_features * res.saes[row["ratio"]].cfg.d_in * itemsize
                for _, res, row in planned)  # W_enc and W_dec; the biases are negligible
+    size += sum((out / e["name"] / WEIGHTS).stat().st_size for e in kept if (out / e["name"] / WEIGHTS).exists())
     if size > max_bytes:
         raise ValueError(f"the planned release is {size / 2**20:.0f} MiB, over {max_bytes / 2**20:.0f} MiB: ship fewer "
                          "members (saelib.dictionaries.release.ship_alphas) or store float16")
     out.mkdir(parents=True, exist_ok=True)
+    stores = {"train_store": train_store.dir.name, "train_tokens": train_store.n_rows,
+              "heldout_store": eval_store.dir.name, "heldout_tokens": eval_store.n_rows,
+              "context_length": train_store.context_length, "corpus": train_store.config["corpus"]}
+    code = {"git_revision": git_revision(), "saes_code_revision": code_revision("saes"),
+            "activations_code_revision": code_revision("activations")}
     entries = []
     for run, res, row in planned:
         ensemble = res.saes[row["ratio"]]
@@ -232,35 +245,63 @@ def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygie
                         "sha256": {f: sha256_file(Path(paths[f])) for f in (CONFIG, WEIGHTS)},
                         "input_scale_folded": member.cfg.input_scale, "metrics": row,
                         "train_config": as_json(run.train), "train_rows": member.cfg.extra.get("train_rows"),
-                        "steps": member.cfg.extra.get("steps"), "curve": training_curve(res, run, row)})
-    chosen = {}
+                        "steps": member.cfg.extra.get("steps"), "resampled": res.resampled.get(row["ratio"]),
+                        "revival": _member_revival(res, row),
+                        "data": stores, "code": code, "curve": training_curve(res, run, row)})
+    chosen = dict(old.get("chosen", {}))
     for run, _, rows in done:
         if run.name.endswith("tied-r2") or run.train.architecture == "untied":
             chosen[run.train.hook] = member_name(run, choose(rows)["alpha"])
+    new_hygiene = {row["hook"] for row in hygiene}
     manifest = {
         "description": "Release dictionaries of saelib (regenerate: .venv/bin/python scripts/release_dictionaries.py)",
         "format": "SAELens (cfg.json + sae_weights.safetensors); input scaling folded into the weights",
         "model": {"name": train_store.config["model"], "weights_sha256": model_sha256},
-        "code": {"git_revision": git_revision(), "saes_code_revision": code_revision("saes"),
-                 "activations_code_revision": code_revision("activations")},
-        "data": {"train_store": train_store.dir.name, "train_tokens": train_store.n_rows,
-                 "heldout_store": eval_store.dir.name, "heldout_tokens": eval_store.n_rows,
-                 "context_length": train_store.context_length, "corpus": train_store.config["corpus"]},
+        "code": code,
+        "data": old.get("data", stores),  # the first export's (residual) stores; each entry names its own
         "hygiene": {"rule": f"exclude rows with norm > {OUTLIER_NORM_RATIO:g} x the layer's median norm (besides "
                             "position 0 and document separators); scale inputs by the median norm",
-                    "per_hook": hygiene},
-        "chosen": chosen,
-        "dictionaries": entries,
-        "sweep": [row for _, _, rows in done for row in rows],
+                    "per_hook": [h for h in old.get("hygiene", {}).get("per_hook", []) if h["hook"] not in new_hygiene]
+                                + hygiene},
+        "chosen": dict(sorted(chosen.items(), key=lambda kv: _hook_order(kv[0]))),
+        "dictionaries": sorted(kept + entries, key=lambda e: (_run_order(e["run"]), e["alpha"])),
+        "sweep": sorted([r for r in old.get("sweep", []) if r["run"] not in runs]
+                        + [row for _, _, rows in done for row in rows], key=lambda r: (_run_order(r["run"]), r["alpha"])),
     }
     atomic_write_json(out / "manifest.json", manifest)
-    keep = {e["name"] for e in entries}
+    keep = {e["name"] for e in manifest["dictionaries"]}
     for folder in out.iterdir():  # members of an older release that this one no longer ships
         if folder.is_dir() and folder.name not in keep and (folder / CONFIG).exists():
             for f in folder.iterdir():
                 f.unlink()
             folder.rmdir()
     return out / "manifest.json"
+
+
+def _member_revival(result: TrainResult, row: dict) -> dict | None:
+    """This member's share of resampling: distinct features re-initialised and how many fired again afterwards."""
+    rev = result.revival.get(row["ratio"])
+    if not rev:
+        return None
+    i = list(result.saes[row["ratio"]].cfg.alphas).index(row["alpha"])
+    return {k: v[i] for k, v in rev.items()}
+
+
+def _existing_manifest(out: Path, model: str, model_sha256: str) -> dict:
+    """The manifest already in ``out`` ({} if none); one for another model or model file is an error."""
+    path = out / "manifest.json"
+    if not path.exists():
+        return {}
+    old = read_json(path)
+    if old.get("model") != {"name": model, "weights_sha256": model_sha256}:
+        raise ValueError(f"{path} belongs to another model ({old.get('model')}); this release is for {model} "
+                         f"(weights sha256 {model_sha256[:12]}...). Export to an empty folder (out=...) or move "
+                         "the old release away first: nothing was written")
+    return old
+
+
+def _hook_order(hook: str) -> tuple[int, str]:
+    return int(hook.split(".")[1]), hook
 
 
 # --- the issue's targets, evaluated on a manifest (notebook 01 shows them) ---------------------------------------
@@ -284,7 +325,7 @@ def monotone(rows: list[dict], key: str, direction: int) -> bool:
 
 def _run_order(name: str) -> tuple[str, str, int]:
     """resid2-tied-r2 < resid8-tied-r2 < ... < resid2-tied-r4 < ... (by kind, then layer)."""
-    head, kind = name.split("-", 1)
+    head, _, kind = name.partition("-")
     return kind, head.rstrip("0123456789"), int(head[len(head.rstrip("0123456789")):] or 0)
 
 
@@ -309,6 +350,12 @@ def targets(manifest: dict) -> list[dict]:
                         "measured": f"{fvu:.3f}" if fvu is not None else f"L0 = 32 outside the sweep's range "
                                                                          f"[{l0s[0]:.1f}, {l0s[-1]:.1f}]",
                         "met": fvu is not None and fvu <= limit})
+    for entry in manifest["dictionaries"]:
+        if entry.get("revival") and entry["train_config"].get("resample"):
+            rev = entry["revival"]
+            out.append({"target": "resampling revives dead features (> 0 fire again)", "run": entry["name"],
+                        "measured": f"{rev['fired_after_resample']} of {rev['resampled_features']} re-initialised "
+                                    "features fired again", "met": rev["fired_after_resample"] > 0})
     for hook, name in manifest["chosen"].items():
         row = next(d for d in manifest["dictionaries"] if d["name"] == name)["metrics"]
         out.append({"target": "chosen: CE loss recovered (zero ablation) >= 0.90", "run": name,

@@ -104,9 +104,11 @@ class TrainResult:
     directory: Path
     saes: dict[float, SAE]  # ratio -> ensemble over alphas
     history: list[dict] = field(default_factory=list)  # per logged step: ratio, alpha, mse, l1, l0
-    resampled: dict[float, list[int]] = field(default_factory=dict)  # ratio -> features revived per resample
+    resampled: dict[float, list[int]] = field(default_factory=dict)  # ratio -> features re-initialised per resample
     seconds: float = 0.0
     rows_seen: int = 0
+    # ratio -> {"resampled_features": [per member], "fired_after_resample": [per member]} (see ``revival``)
+    revival: dict[float, dict[str, list[int]]] = field(default_factory=dict)
 
     def sae(self, ratio: float, alpha: float) -> SAE:
         ens = self.saes[ratio]
@@ -240,10 +242,11 @@ def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int
     opts = {r: torch.optim.Adam(s.parameters(), lr=cfg.lr) for r, s in saes.items()}
     schedule = ResampleSchedule.scaled(total_steps, cfg.n_resamples) if cfg.resample else ResampleSchedule((), 1)
     last_fired = {r: torch.zeros(s.cfg.n_models, s.cfg.n_features, dtype=torch.long) for r, s in saes.items()}
+    resampled_at = {r: torch.zeros_like(f) for r, f in last_fired.items()}  # last step each feature was resampled
     state = {"step": 0, "history": [], "resampled": {str(r): [] for r in cfg.ratios}, "seconds": 0.0}
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     if (directory / "checkpoint.pt").exists():
-        state = _restore(directory, cfg, saes, opts, last_fired, gen)
+        state = _restore(directory, cfg, saes, opts, last_fired, resampled_at, gen)
     else:
         atomic_write_json(directory / "config.json", {"train": cfg, "store": store.dir.name,
                                                       "code_revision": code_revision("saes")})
@@ -273,15 +276,17 @@ def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int
                     dead = last_fired[r] <= step - schedule.window
                     inputs = _masked_sample(store, cfg.hook, mask, 16_384, seed=cfg.seed + step).to(cfg.device)
                     state["resampled"][str(r)].append(resample_dead(sae, opts[r], dead, inputs, gen))
+                    resampled_at[r][dead] = step
             bar.update(1)
             if step % cfg.checkpoint_every == 0:
                 state.update(step=step, seconds=time.perf_counter() - start)
-                _checkpoint(directory, saes, opts, last_fired, state, gen)
+                _checkpoint(directory, saes, opts, last_fired, resampled_at, state, gen)
     bar.close()
     state.update(step=step, seconds=time.perf_counter() - start)
     for r, sae in saes.items():
         save_sae(sae.cpu(), directory / f"ratio{r:g}")
-    atomic_write_json(directory / "DONE.json", {**state, "rows_seen": n_rows * cfg.epochs})
+    atomic_write_json(directory / "DONE.json", {**state, "rows_seen": n_rows * cfg.epochs,
+                                                "revival": revival(last_fired, resampled_at)})
     (directory / "checkpoint.pt").unlink(missing_ok=True)
     return _load_result(directory)
 
@@ -318,13 +323,24 @@ def _step(sae: SAE, opt: torch.optim.Adam, x: torch.Tensor, step: int, l1_scale:
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
-def _checkpoint(directory: Path, saes, opts, last_fired, state, gen: torch.Generator) -> None:
+def revival(last_fired: dict, resampled_at: dict) -> dict[str, dict[str, list[int]]]:
+    """Per ratio and member: how many distinct features resampling re-initialised, and how many of them fired again
+    after their last re-initialisation (revived, not merely reset)."""
+    out = {}
+    for r, at in resampled_at.items():
+        hit = at > 0
+        out[str(r)] = {"resampled_features": hit.sum(1).tolist(),
+                       "fired_after_resample": (hit & (last_fired[r] > at)).sum(1).tolist()}
+    return out
+
+
+def _checkpoint(directory: Path, saes, opts, last_fired, resampled_at, state, gen: torch.Generator) -> None:
     blob = {"saes": {r: s.state_dict() for r, s in saes.items()}, "opts": {r: o.state_dict() for r, o in opts.items()},
-            "last_fired": last_fired, "state": state, "resample_rng": gen.get_state()}
+            "last_fired": last_fired, "resampled_at": resampled_at, "state": state, "resample_rng": gen.get_state()}
     atomic_torch_save(blob, directory / "checkpoint.pt")
 
 
-def _restore(directory: Path, cfg: TrainConfig, saes, opts, last_fired, gen: torch.Generator) -> dict:
+def _restore(directory: Path, cfg: TrainConfig, saes, opts, last_fired, resampled_at, gen: torch.Generator) -> dict:
     saved = read_json(directory / "config.json")
     if saved["train"] != as_json(cfg):  # cannot happen for a keyed folder unless it was edited by hand
         raise RuntimeError(f"{directory} holds a checkpoint of another config; delete it to start over")
@@ -337,6 +353,8 @@ def _restore(directory: Path, cfg: TrainConfig, saes, opts, last_fired, gen: tor
         saes[r].load_state_dict(blob["saes"][r])
         opts[r].load_state_dict(blob["opts"][r])
         last_fired[r].copy_(blob["last_fired"][r])
+        if "resampled_at" in blob:  # absent from checkpoints written before revival was tracked
+            resampled_at[r].copy_(blob["resampled_at"][r])
     gen.set_state(blob["resample_rng"])
     return blob["state"]
 
@@ -346,7 +364,7 @@ def _load_result(directory: Path) -> TrainResult:
     cfg = read_json(directory / "config.json")["train"]
     saes = {float(r): load_sae(directory / f"ratio{float(r):g}") for r in cfg["ratios"]}
     return TrainResult(directory, saes, done["history"], {float(k): v for k, v in done["resampled"].items()},
-                       done["seconds"], done["rows_seen"])
+                       done["seconds"], done["rows_seen"], {float(k): v for k, v in done.get("revival", {}).items()})
 
 
 

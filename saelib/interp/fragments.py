@@ -1,9 +1,10 @@
 """Text fragments for automated interpretability (Bills et al. 2023, as used by Cunningham et al. 2023).
 
-The paper took one 64-token fragment per OpenWebText document, ran the model on it and kept the activations. Here
-fragments are consecutive 64-token windows of held-out packed contexts (context length 256), so a fragment's
-activations were computed with up to 192 tokens of preceding text; harvesting them once serves every method and
-layer. Position 0 and ``<|endoftext|>`` rows are zeroed for every dictionary (``features.ordinary_rows``).
+The paper took one 64-token fragment per OpenWebText document, ran the model on it and kept the activations.
+Notebook 02 does the same with windows: each fragment is a held-out 64-token context of its own (a store of
+context length 64), drawn at random without overlap. ``Fragments`` also cuts longer contexts into consecutive
+windows (then a fragment's activations saw the preceding text of its context, and neighbouring fragments share a
+document). Position 0 and ``<|endoftext|>`` rows are zeroed for every dictionary (``features.ordinary_rows``).
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class Fragments:
 
     def token_strings(self, i: int) -> list[str]:
         return [self._strings[t] for t in self.tokens[i].tolist()]
+
+    def token_string(self, token_id: int) -> str:
+        """The text of one token id occurring in the fragments."""
+        return self._strings[token_id]
 
     def activations(self, hook: str, dictionary, features: list[int]) -> np.ndarray:
         """[n_features, n_fragments, length] activations of ``features`` (position 0 and separators are 0)."""

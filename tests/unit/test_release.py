@@ -80,3 +80,39 @@ def test_the_plan_covers_what_the_notebooks_need():
     mlp = plan[f"mlp{release.MLP_LAYER}-untied-r2"]
     assert mlp.architecture == "untied" and mlp.resample
     assert release.release_profile().harvest_tokens >= 2_097_152
+
+
+def test_export_merges_runs_and_never_overwrites_another_models_release(tiny_model, tmp_path):
+    """A release built a few runs at a time: exporting run B keeps run A's entries and files; re-exporting A
+    replaces A's entries only; a manifest of another model is an error and nothing is written."""
+    train, heldout = _store(tiny_model, 0), _store(tiny_model, 1)
+    sha = model_weights_sha256(tiny_model)
+    out = tmp_path / "dictionaries"
+
+    def trained(name, alphas):
+        run = release.ReleaseRun(name, TrainConfig(HOOK, ratios=(2.0,), alphas=alphas, batch_size=64))
+        result = train_saes(train, run.train, name=name, progress=False)
+        rows = [{"run": name, "alpha": a, "ratio": 2.0, "hook": HOOK, "ce_recovered": 1.0,
+                 "scaled_variance_per_element": 1.0} for a in alphas]
+        return run, result, rows
+
+    a, b = trained("resid1-tied-r2", (1e-3, 1e-2)), trained("resid1-tied-r4", (1e-3,))
+    release.export_release([a], [{"hook": HOOK, "rows": 1}], train, heldout, sha, out=out)
+    release.export_release([b], [], train, heldout, sha, out=out)
+    data = json.loads((out / "manifest.json").read_text())
+    names = [d["name"] for d in data["dictionaries"]]
+    assert len(names) == 3 and all((out / n / "cfg.json").exists() for n in names)
+    assert {r["run"] for r in data["sweep"]} == {"resid1-tied-r2", "resid1-tied-r4"}
+    assert data["hygiene"]["per_hook"] == [{"hook": HOOK, "rows": 1}]  # B brought no hygiene rows: A's are kept
+    assert all(d["data"]["train_store"] == train.dir.name for d in data["dictionaries"])
+
+    a_fewer = (a[0], a[1], a[2][:1])  # A re-exported with one member: its other folder goes, B's stay
+    release.export_release([a_fewer], [], train, heldout, sha, out=out)
+    data = json.loads((out / "manifest.json").read_text())
+    assert sorted(d["run"] for d in data["dictionaries"]) == ["resid1-tied-r2", "resid1-tied-r4"]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(d["name"] for d in data["dictionaries"])
+
+    before = (out / "manifest.json").read_bytes()
+    with pytest.raises(ValueError, match="another model"):
+        release.export_release([b], [], train, heldout, "0" * 64, out=out)
+    assert (out / "manifest.json").read_bytes() == before

@@ -83,6 +83,10 @@ def test_resume_is_exact_when_resampling_revives_features(store, monkeypatch):
     monkeypatch.setattr(train_mod, "_step", real_step)
     resumed = train_saes(store, untied(), progress=False)
     assert resumed.resampled == reference.resampled
+    assert resumed.revival == reference.revival  # which features were reset and fired again survives the kill
+    rev = reference.revival[4.0]
+    assert 0 < rev["resampled_features"][0] <= sum(reference.resampled[4.0])  # distinct features <= resets
+    assert 0 <= rev["fired_after_resample"][0] <= rev["resampled_features"][0]
     for name in ("W_enc", "W_dec", "b_enc", "b_dec"):
         torch.testing.assert_close(getattr(resumed.saes[4.0], name), getattr(reference.saes[4.0], name),
                                    rtol=0, atol=0)
