@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 ./scripts/bootstrap.sh
+./scripts/ensure_chromium.sh  # the dashboard browser test (tests/browser)
 export HF_HUB_OFFLINE=1 TQDM_DISABLE=1
 exec "${SAELIB_VENV:-.venv}/bin/python" -m pytest "$@"

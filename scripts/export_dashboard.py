@@ -1,0 +1,68 @@
+"""Export a static HTML dashboard of a shipped dictionary (or any SAELens-format folder) for offline browsing.
+
+    .venv/bin/python scripts/export_dashboard.py resid14-tied-r2-a2p15e-03            # -> build/dashboards/<name>/
+    .venv/bin/python scripts/export_dashboard.py /path/to/saelens/folder --features 0-99
+    open build/dashboards/resid14-tied-r2-a2p15e-03/index.html                       # no server needed
+
+Statistics and examples come from the default profile's held-out store for the dictionary's hook (harvested on first
+use, cached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def parse_features(text: str | None) -> list[int] | None:
+    """"0-99,250" -> [0..99, 250]; None -> every feature."""
+    if not text:
+        return None
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dictionary", help="a shipped dictionary's name (dictionaries/manifest.json) or a SAELens folder")
+    parser.add_argument("--out", type=Path, help="output folder (default: build/dashboards/<name>)")
+    parser.add_argument("--features", help="features given a page, e.g. 0-99,250 (default: all)")
+    parser.add_argument("--max-rows", type=int, default=65_536, help="held-out tokens read (whole contexts)")
+    args = parser.parse_args()
+
+    from saelib.activations.harvest import heldout_profile
+    from saelib.core.paths import REPO_ROOT
+    from saelib.core.profiles import get_profile
+    from saelib.dictionaries.sae.saelens_format import load_saelens
+    from saelib.dictionaries.shipped import load_release, release_names
+    from saelib.interp.dashboard import DashboardConfig, export_dashboard, logit_lens
+    from saelib.model import load_model
+    from saelib.model.loader import model_name
+
+    t0 = time.perf_counter()
+    model = load_model()
+    if Path(args.dictionary).is_dir():
+        sae, name = load_saelens(Path(args.dictionary), model_name=model_name(model)), Path(args.dictionary).name
+    elif args.dictionary in release_names():
+        sae, name = load_release(args.dictionary, model_name=model_name(model)), args.dictionary
+    else:
+        parser.error(f"{args.dictionary!r} is neither a folder nor a shipped dictionary; shipped: "
+                     f"{', '.join(release_names())}")
+    hook = sae.cfg.hook
+    store = heldout_profile(model, [hook], get_profile("default"), progress=False)
+    out = args.out or REPO_ROOT / "build" / "dashboards" / name
+    index = export_dashboard(sae, store, hook, model.tokenizer, out, f"{name} ({hook})",
+                             features=parse_features(args.features), lens=logit_lens(model, hook),
+                             cfg=DashboardConfig(max_rows=args.max_rows))
+    print(f"wrote {index} in {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
