@@ -311,8 +311,8 @@ pd.DataFrame(mlp_metrics)[["hook", "ratio", "alpha", "l0", "fvu", "ce_recovered"
 # %%
 # Regression values, not a claim that resampling works: at this budget no feature has died by a resample point, so
 # nothing is revived (0); if a change to training makes features die, this check flags it. The release's MLP SAE
-# (2.1M activations) is where resampling acts: section 8's targets table gives how many features it re-initialised
-# and how many of them fired again afterwards.
+# (2.1M activations) is where resampling should act: once shipped, section 8's targets table gives how many features
+# it re-initialised and how many of them fired again afterwards.
 check("untied MLP SAE: features revived over all resamples", sum(revived), 0)
 check("untied MLP SAE: dead fraction on held-out tokens", float(mlp_metrics[0]["dead_fraction"]), 0.0, atol=0.005)
 check("untied MLP SAE: CE loss recovered", float(mlp_metrics[0]["ce_recovered"]), 0.5063, rtol=0.01)
@@ -324,8 +324,9 @@ check("untied MLP SAE: CE loss recovered", float(mlp_metrics[0]["ce_recovered"])
 # training happen, not enough to test the papers' claims. The release dictionaries in `dictionaries/` were trained
 # by `scripts/release_dictionaries.py` on 2,097,152 activations per hook (16x) with the anchors' recipe: Adam with a
 # learning-rate warm-up and a linear decay, an L1 warm-up, and a data-hygiene rule measured first. Besides the tied
-# residual SAEs at R = 2, the release holds Bricken et al.'s untied SAE on the MLP of layer 14 with resampling
-# (its own store of 2.1M activations, harvested through layer 14 only). The R = 4 IOI sweep is not trained yet. Their metrics
+# residual SAEs at R = 2, the release plan has Bricken et al.'s untied SAE on the MLP of layer 14 with resampling
+# (a store of its own, harvested through layer 14 only) and an R = 4 IOI sweep; the tables below list what is
+# shipped. Their metrics
 # below come from the manifest written by that command and are re-measured live where it is cheap. Set the
 # parameter `DICTIONARIES` to the folder of your own release (`artifacts/release/dictionaries-paper` after
 # `--profile paper`) to read yours instead.
