@@ -349,7 +349,7 @@ for hook in hooks:
     eraser = erasers[hook][f"SAE top-{sizes.feature_counts[0]}"]
     f = eraser.features[0]
     info = rankings[hook].set_index("feature").loc[f]
-    effects = E.logit_effects(model, saes[hook].dictionary()[0, f])
+    effects = E.logit_effects(model, saes[hook].dictionary()[0, f], hook)
     acts = feature_activations(heldout, hook, saes[hook], features=[f])[:, 0]
     note = (f"cosine with mean difference (female − male) {info.cosine:+.3f}; fires on {info.frequency:.1%} of "
             f"fitting positions (mean activation male {info.mean_male:.3f}, female {info.mean_female:.3f}) and on "

@@ -42,7 +42,8 @@ def main() -> None:
     from saelib.core.profiles import get_profile
     from saelib.dictionaries.sae.saelens_format import load_saelens
     from saelib.dictionaries.shipped import load_release, release_names
-    from saelib.interp.dashboard import DashboardConfig, export_dashboard, logit_lens
+    from saelib.interp.dashboard import DashboardConfig, export_dashboard
+    from saelib.model.lens import logit_lens
     from saelib.model import load_model
     from saelib.model.loader import model_name
 

@@ -30,7 +30,7 @@ from concept_erasure import LeaceEraser
 
 from saelib.core.stats import mean_se
 from saelib.dictionaries.metrics import kept_positions
-from saelib.interp.tokens import visible_whitespace
+from saelib.model.lens import logit_lens, top_tokens
 from saelib.text.names import GENDERS, single_token_names, split_names_by_gender
 from saelib.text.tasks import (
     PRONOUN_TEMPLATES,
@@ -392,17 +392,9 @@ def disruption(model, tokens: torch.Tensor, eraser: Eraser, clean_logp: torch.Te
             "contexts": n_ctx}
 
 
-def logit_effects(model, direction: torch.Tensor, k: int = 8) -> dict[str, list[str]]:
-    """Top boosted and suppressed next tokens of adding ``direction`` [d] to the final residual stream, through
-    the final RMSNorm's gain and the unembedding: W_Uᵀ (g ⊙ d). Linearised: the RMS normalisation's scale and the
-    layers after the hook are ignored (direct path only)."""
-    with torch.no_grad():
-        gain = model.ln_final.original_component.weight.float() if hasattr(model.ln_final, "original_component") \
-            else torch.ones_like(direction)
-        w_u = model.W_U.float()  # [d, vocab]
-        effect = (direction.float() * gain) @ w_u
-    tok = model.tokenizer
-    top = torch.topk(effect, k).indices.tolist()
-    bottom = torch.topk(-effect, k).indices.tolist()
-    return {"boosted": [visible_whitespace(tok.decode([i])) for i in top],
-            "suppressed": [visible_whitespace(tok.decode([i])) for i in bottom]}
+def logit_effects(model, direction: torch.Tensor, hook: str, k: int = 8) -> dict[str, list[str]]:
+    """Top boosted and suppressed next tokens of adding ``direction`` [d] at residual ``hook``, direct path only
+    (``saelib.model.lens``)."""
+    effect = logit_lens(model, hook)(direction[None])[0]
+    return {("boosted" if key == "boosts" else "suppressed"): [t for t, _ in rows]
+            for key, rows in top_tokens(model.tokenizer, effect, k).items()}

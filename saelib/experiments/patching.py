@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from saelib.baselines.decompositions import Decomposition
+from saelib.model.forward import run_blocks
 from saelib.model.loader import model_name
 from saelib.text.tasks import IOIPrompt
 
@@ -117,15 +118,8 @@ def final_logits_from(model, resid: Tensor, layer: int, lengths: Tensor, batch_s
     ``resid`` [n, pos, d] (the output of block ``layer``). Differentiable with respect to ``resid``."""
     out = []
     for x, lens in zip(resid.split(batch_size), lengths.split(batch_size)):
-        n, length, _ = x.shape
-        pos = torch.arange(length, device=x.device)[None].expand(n, length)
-        cos_sin = model.rotary_emb(x, pos) if hasattr(model, "rotary_emb") else None
-        causal = torch.full((length, length), torch.finfo(x.dtype).min, device=x.device).triu(1)[None, None]
-        h = x
-        for block in model.blocks[layer + 1:]:
-            h = block(h, attention_mask=causal, position_ids=pos, position_embeddings=cos_sin)
-            h = h[0] if isinstance(h, tuple) else h
-        last = h[torch.arange(n), lens - 1]  # only the final position is unembedded
+        h = run_blocks(model, x, layer)
+        last = h[torch.arange(len(x)), lens - 1]  # only the final position is unembedded
         out.append(model.unembed(model.ln_final(last[:, None]))[:, 0])
     return torch.cat(out)
 

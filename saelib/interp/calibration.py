@@ -30,11 +30,11 @@ from saelib.interp.fragments import Fragments
 KINDS = ("token detector", "position", "random direction", "noise")
 
 
-def _token_detectors(fragments: Fragments, n: int, rng: np.random.Generator, min_fragments: int = 20) -> list[np.ndarray]:
+def _token_detectors(fragments: Fragments, mask: np.ndarray, n: int, rng: np.random.Generator,
+                     min_fragments: int = 20) -> list[np.ndarray]:
     """Detectors of ``n`` tokens drawn among those occurring in at least ``min_fragments`` fragments (so that the
     protocol's 20 top and 20 random fragments exist) whose text no other token of the fragments shares (byte
-    tokens all print as "�": a detector of one of them cannot be put into words)."""
-    mask = ordinary_rows(fragments.store).reshape(fragments.tokens.shape)
+    tokens all print as "�": a detector of one of them cannot be put into words). ``mask``: the ordinary rows."""
     per_fragment = [np.unique(row[m]) for row, m in zip(fragments.tokens, mask)]
     ids, counts = np.unique(np.concatenate(per_fragment), return_counts=True)
     text = [fragments.token_string(int(t)) for t in ids]
@@ -56,7 +56,7 @@ def known_kind_features(fragments: Fragments, hook: str, n_per_kind: int = 10, s
     directions = torch.nn.functional.normalize(torch.from_numpy(rng.standard_normal((x.shape[1], n_per_kind))).float(), dim=0)
     projections = torch.relu(x @ directions).numpy().T.reshape(n_per_kind, *shape)
     return {
-        "token detector": _token_detectors(fragments, n_per_kind, rng),
+        "token detector": _token_detectors(fragments, mask, n_per_kind, rng),
         # a little jitter so top fragments are not an arbitrary tie-break among identical ramps
         "position": [(position + 0.01 * rng.random(shape, dtype=np.float32)) * mask for _ in range(n_per_kind)],
         "random direction": [p * mask for p in projections],
@@ -77,7 +77,7 @@ def calibrate(fragments: Fragments, hook: str, explainer: Explainer, simulator: 
 
 
 def calibration_summary(scores: pd.DataFrame, column: str = "top_and_random") -> pd.DataFrame:
-    """Mean and 95% interval (mean ± 1.96 SE) of ``column`` per kind, in ``KINDS`` order."""
+    """Mean and Student-t 95% interval of ``column`` per kind, in ``KINDS`` order."""
     out = []
     for kind in [k for k in KINDS if k in set(scores["kind"])]:
         est = mean_se(scores.loc[scores["kind"] == kind, column].to_numpy(dtype=float))

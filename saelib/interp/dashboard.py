@@ -23,6 +23,7 @@ from saelib.interp.explanations import TokenExplainer
 from saelib.interp.features import feature_codes, ordinary_rows
 from saelib.interp.fragments import Record
 from saelib.interp.tokens import readable_tokens
+from saelib.model.lens import top_tokens
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;max-width:70em;color:#222}
 table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left}
@@ -187,21 +188,6 @@ def index_page(name: str, summaries: list[FeatureSummary], pages: set[int], n_to
     return _page(name, body)
 
 
-def logit_lens(model, hook: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Map decoder directions [k, d_in] at ``hook`` to direct logit effects [k, vocab]: through the final norm's gain
-    and the unembedding, after the MLP's output matrix for an ``mlp.hook_post`` hook (later layers ignored)."""
-    gain = model.ln_final.original_component.weight.float() if hasattr(model.ln_final, "original_component") \
-        else torch.ones(model.W_U.shape[0])
-    w_u = model.W_U.float()
-    w_out = model.blocks[int(hook.split(".")[1])].mlp.W_out.float() if ".mlp." in hook else None
-
-    def lens(directions: torch.Tensor) -> torch.Tensor:
-        d = directions.float() if w_out is None else directions.float() @ w_out
-        return (d * gain) @ w_u
-
-    return lens
-
-
 def export_dashboard(sae, store: ActivationStore, hook: str, tokenizer, out: Path, name: str,
                      features: Sequence[int] | None = None, lens: Callable[[torch.Tensor], torch.Tensor] | None = None,
                      cfg: DashboardConfig = DashboardConfig()) -> Path:
@@ -228,11 +214,7 @@ def export_dashboard(sae, store: ActivationStore, hook: str, tokenizer, out: Pat
     for j, f in enumerate(pages):
         logits = None
         if effects is not None:
-            e = effects[j]
-            up, down = torch.topk(e, cfg.logit_k), torch.topk(-e, cfg.logit_k)
-            logits = {"boosts": list(zip(readable_tokens(tokenizer, up.indices.tolist()), up.values.tolist())),
-                      "suppresses": list(zip(readable_tokens(tokenizer, down.indices.tolist()),
-                                             (-down.values).tolist()))}
+            logits = top_tokens(tokenizer, effects[j], cfg.logit_k)
         atomic_write_bytes(out / "features" / f"{f}.html",
                            feature_page(f, summaries[f], acts, store, tokenizer, name, cfg, logits))
     atomic_write_json(out / "features.json", [s.__dict__ for s in summaries])

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from saelib.dictionaries.sae import SAEConfig, TiedSAE
-from saelib.interp.dashboard import DashboardConfig, export_dashboard, logit_lens
+from saelib.interp.dashboard import DashboardConfig, export_dashboard
+from saelib.model.lens import logit_lens
 
 HOOK = "blocks.1.hook_resid_post"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
