@@ -228,3 +228,15 @@ def heldout_profile(model, hooks: list[str], profile: Profile, progress: bool = 
     contexts = pack_contexts(corpus, "heldout", profile.context_length, n_contexts, seed=profile.seed + 1)
     return harvest(model, hooks, contexts, corpus_name=corpus.dir.name, split="heldout", seed=profile.seed + 1,
                    batch_size=profile.harvest_batch_size, separator_id=corpus.separator, progress=progress)
+
+
+def fragments_profile(model, hooks: list[str], profile: Profile, length: int = 64,
+                      progress: bool = True) -> ActivationStore:
+    """Notebook 02's fragment pool: ``profile.interp.fragments`` windows of ``length`` tokens drawn at random without
+    overlap from held-out text (seed ``profile.seed + 2``), each run through the model on its own (the paper's
+    protocol). Notebook 05 reads its case studies from the same pool."""
+    corpus = corpus_for_model(model)
+    contexts = pack_contexts(corpus, "heldout", length, profile.interp.fragments, seed=profile.seed + 2)
+    return harvest(model, hooks, contexts, corpus_name=corpus.dir.name, split="heldout", seed=profile.seed + 2,
+                   batch_size=4 * profile.harvest_batch_size, name="fragments", separator_id=corpus.separator,
+                   progress=progress)

@@ -88,6 +88,19 @@ class InterpSizes:
 
 
 @dataclass(frozen=True)
+class CaseStudySizes:
+    """Sizes of notebook 05 (case studies), read on notebook 02's fragment pool. Each ablated window costs two edited
+    forward passes from the feature's layer; each circuit candidate one pass between two dictionary layers."""
+
+    interval_bins: int  # equal-width activation intervals in the interval tables
+    ablation_windows: int  # random windows where the apostrophe feature fires, ablated
+    standalone_windows: int  # windows with a standalone apostrophe where it fires (the paper's "boosts s")
+    circuit_windows: int  # the circuit target's strongest windows
+    circuit_candidates: int  # upstream features ablated exactly per node (ranked by attribution)
+    circuit_branch: int  # significant upstream features kept per node
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     context_length: int  # tokens per packed context (the paper used 256)
@@ -101,6 +114,7 @@ class Profile:
     erasure: ErasureSizes | None = None
     ioi_patching: IOIPatchingSizes | None = None
     interp: InterpSizes | None = None
+    case_studies: CaseStudySizes | None = None
     device: str = "cpu"
     seed: int = 0
 
@@ -124,6 +138,8 @@ PROFILES: dict[str, Profile] = {
         erasure=ErasureSizes(layers=(2, 8), names_per_gender=24, test_fraction=0.25, n_shots=2, pronoun_templates=1,
                              feature_counts=(1,), min_frequency=0.01, disruption_contexts=1, disruption_length=64),
         interp=InterpSizes(fragments=256, features=24, fit_rows=2048, ica_max_iter=100, llm_demo_features=1),
+        case_studies=CaseStudySizes(interval_bins=10, ablation_windows=16, standalone_windows=16, circuit_windows=12,
+                                    circuit_candidates=8, circuit_branch=2),
         ioi_patching=IOIPatchingSizes(n_prompts=16, n_layers=2, sae_alphas=(2e-3, 1e-2), fit_rows=2048,
                                       ica_max_iter=100, n_k=5,
                                       greedy_prompts=4, greedy_thresholds=(1e-3, 1e-2, 1e-1), top_features=2),
@@ -152,6 +168,9 @@ PROFILES: dict[str, Profile] = {
         # 512 fragments, 8 methods x 5 layers x 150 features: 213 s on a fresh clone, 2 CPU cores (fragment harvest
         # 49 s, baselines incl. FastICA 60 s, scoring 38 s, local LLM demo 22 s; notebook 02's timing table)
         interp=InterpSizes(fragments=2048, features=150, fit_rows=4096, ica_max_iter=100, llm_demo_features=1),
+        # notebook 05 on the 2,048 fragments above (harvested by notebook 02): a few minutes on 2 cores
+        case_studies=CaseStudySizes(interval_bins=10, ablation_windows=64, standalone_windows=48, circuit_windows=32,
+                                    circuit_candidates=8, circuit_branch=2),
         # 7 decompositions x 2 layers x ~10 k, each one pass of 50 prompts from the patched layer, plus the greedy
         # elimination on 8 prompts: 259 s on a fresh clone, 2 CPU cores (notebook 03's timing table).
         # fit_rows and ica_max_iter match notebook 02's, so its FastICA fits are reused.
@@ -179,6 +198,8 @@ PROFILES: dict[str, Profile] = {
                              pronoun_templates=5, feature_counts=(1, 4), min_frequency=0.01, disruption_contexts=64,
                              disruption_length=256),
         interp=InterpSizes(fragments=50_000, features=150, fit_rows=2_097_152, ica_max_iter=400, llm_demo_features=10),
+        case_studies=CaseStudySizes(interval_bins=11, ablation_windows=1024, standalone_windows=512,
+                                    circuit_windows=256, circuit_candidates=32, circuit_branch=3),
         ioi_patching=IOIPatchingSizes(n_prompts=200, n_layers=5, sae_alphas=(1e-3, 4.64e-3, 1e-2), fit_rows=2_097_152,
                                       ica_max_iter=400,
                                       n_k=20, greedy_prompts=50, greedy_thresholds=tuple(10.0 ** (-5 + 5 * i / 49) for i in range(50)),

@@ -1,0 +1,142 @@
+"""Case studies (saelib.interp.case_studies): proxy scores and interval tables on constructed activations, and the
+model-side pieces on the tiny GPT-NeoX: partial forward, feature contributions, ablation and circuit edges checked
+against an independent computation through the model's own hooks."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from saelib.dictionaries.sae import SAEConfig, TiedSAE, UntiedSAE
+from saelib.interp import case_studies as C
+from saelib.model.forward import run_blocks
+from saelib.model.loader import model_name
+
+
+def test_proxies_read_the_token_text(default_tokenizer):
+    ids = np.array([default_tokenizer.encode(t, add_special_tokens=False)[0] for t in ("'s", ")", " (", " the")])
+    assert C.APOSTROPHE.mask(default_tokenizer, ids).tolist() == [True, False, False, False]
+    assert C.CLOSING_PARENTHESIS.mask(default_tokenizer, ids).tolist() == [False, True, False, False]
+    assert C.OPENING_PARENTHESIS.mask(default_tokenizer, ids[None]).shape == (1, 4)
+
+
+def test_proxy_scores_pick_the_feature_that_matches():
+    proxy = np.zeros(100, bool)
+    proxy[::10] = True
+    acts = np.zeros((100, 3), np.float16)
+    acts[proxy, 0] = 2.0  # exact detector
+    acts[:, 1] = 1.0  # dense: full recall, precision 0.1
+    acts[proxy[:], 2] = 1.0
+    acts[1, 2] = 3.0  # detector with one large false positive
+    rows = np.ones(100, bool)
+    scores = C.proxy_scores(acts, proxy, rows, top=5)
+    assert C.best_feature(scores).feature == 0
+    np.testing.assert_allclose(scores.loc[0, ["precision", "recall", "f1", "top_precision"]], [1, 1, 1, 1])
+    np.testing.assert_allclose(scores.loc[1, ["precision", "recall", "density"]], [0.1, 1.0, 1.0])
+    np.testing.assert_allclose(scores.loc[2, "precision"], 10 / 13)
+    assert scores.loc[2, "top_precision"] == pytest.approx(0.8)
+    rows[::10] = False  # every proxy row excluded: nothing to match
+    with pytest.raises(ValueError, match="no row satisfies"):
+        C.proxy_scores(acts, proxy, rows)
+
+
+def test_interval_table_counts_precision_and_recall(default_tokenizer):
+    col = np.array([0, 0.5, 1.5, 1.8, 3.9, 4.0], np.float32)
+    proxy = np.array([0, 0, 1, 0, 1, 1], bool)
+    ids = np.arange(6) + 100
+    table = C.interval_table(col, proxy, ids, default_tokenizer, n_bins=4)
+    assert table.tokens.tolist() == [1, 2, 0, 2]
+    assert table.proxy.tolist() == [0, 1, 0, 2]
+    assert table.precision[1] == pytest.approx(0.5) and np.isnan(table.precision[2])
+    assert table.recall_above_lo.tolist() == pytest.approx([1.0, 1.0, 2 / 3, 2 / 3])
+    assert table.precision_lo[3] <= 1.0 <= table.precision_hi[3]
+    with pytest.raises(ValueError, match="never fires"):
+        C.interval_table(np.zeros(3, np.float32), proxy[:3], ids[:3], default_tokenizer)
+
+
+@pytest.mark.parametrize("cls", [TiedSAE, UntiedSAE])
+def test_feature_directions_decompose_the_reconstruction(cls):
+    sae = cls(SAEConfig(cls.__name__.lower()[:-3], 8, 16, (1e-3,), "m", "h", 0.7), seed=1)
+    x = torch.randn(5, 8)
+    codes = sae.encode1(x)
+    base = sae.decode1(torch.zeros(1, 16))
+    torch.testing.assert_close(sae.decode1(codes), base + codes @ C.feature_directions(sae), atol=1e-5, rtol=1e-5)
+    a, contrib = C.contribution(sae, x, 3)
+    torch.testing.assert_close(contrib, a[:, None] * C.feature_directions(sae)[3])
+
+
+@pytest.fixture(scope="module")
+def setting(tiny_model):
+    torch.manual_seed(0)
+    tokens = torch.randint(5, 1000, (6, 12))
+    d = tiny_model.cfg.d_model
+    saes = {}
+    for layer in (0, 1):
+        hook = f"blocks.{layer}.hook_resid_post"
+        sae = TiedSAE(SAEConfig("tied", d, 2 * d, (1e-3,), model_name(tiny_model), hook, 1.0), seed=layer)
+        with torch.no_grad():  # a positive bias: most features fire somewhere
+            sae.encoder_bias.fill_(0.05)
+        saes[layer] = sae
+    return tokens, saes
+
+
+def test_run_blocks_continues_the_model(tiny_model, setting):
+    tokens, _ = setting
+    res = C.residuals_at(tiny_model, tokens, [0, 1])
+    torch.testing.assert_close(run_blocks(tiny_model, res[0], 0, 1), res[1], atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="after_layer"):
+        run_blocks(tiny_model, res[1], 1, 0)
+
+
+def test_next_token_ablation_matches_the_model_hooks(tiny_model, setting):
+    tokens, saes = setting
+    hook, f = "blocks.0.hook_resid_post", None
+    with torch.no_grad():
+        codes = saes[0].encode1(C.residuals_at(tiny_model, tokens, [0])[0])
+    f = int((codes[:, :-1] > 0).float().mean((0, 1)).argmax())  # the feature that fires most
+    keep = torch.ones(tokens.shape, dtype=torch.bool)
+    keep[:, 0] = False
+    result = C.next_token_ablation(tiny_model, saes[0], hook, tokens, f, keep, batch_size=4)
+    fire = (codes[..., f] > 0) & keep
+    fire[:, -1] = False
+    assert len(result.next_token) == int(fire.sum()) == len(result.context)
+
+    def ablate(act, hook=None):
+        _, contrib = C.contribution(saes[0], act, f)
+        return torch.where(fire[..., None], act - contrib, act)
+
+    with torch.no_grad():
+        clean = tiny_model(tokens).float().log_softmax(-1)
+        edited = tiny_model.run_with_hooks(tokens, fwd_hooks=[(hook, ablate)]).float().log_softmax(-1)
+    nxt = torch.cat([tokens[:, 1:], tokens[:, -1:]], 1)[..., None]
+    expected = (edited - clean).gather(-1, nxt)[..., 0][fire]
+    np.testing.assert_allclose(result.next_token, expected.numpy(), atol=1e-4)
+    summary = result.summary()
+    assert summary["delta_lo"] <= summary["delta_next_token"] <= summary["delta_hi"]
+    with pytest.raises(ValueError, match="never fires"):
+        C.next_token_ablation(tiny_model, saes[0], hook, tokens, f, torch.zeros_like(keep))
+
+
+def test_upstream_effects_are_exact_ablations(tiny_model, setting):
+    tokens, saes = setting
+    res = C.residuals_at(tiny_model, tokens, [0, 1])
+    with torch.no_grad():
+        target_codes = saes[1].encode1(res[1])
+    t = int((target_codes > 0).float().mean((0, 1)).argmax())
+    edges = C.upstream_effects(tiny_model, saes, tokens, (1, t), 0, n_candidates=4)
+    assert len(edges) == 4 and list(edges.effect) == sorted(edges.effect)
+    e = edges.iloc[0]
+    directions = C.feature_directions(saes[0])
+    with torch.no_grad():
+        codes = saes[0].encode1(res[0])
+        after = saes[1].encode1(run_blocks(tiny_model, res[0] - codes[..., int(e.source), None] *
+                                           directions[int(e.source)], 0, 1))[..., t]
+    fire = target_codes[..., t] > 0
+    base = (target_codes[..., t] * fire).sum(1)
+    ratio = ((after - target_codes[..., t]) * fire).sum(1)[base > 0] / base[base > 0]
+    expected = float(ratio.mean())
+    assert e.effect == pytest.approx(expected, abs=1e-4)
+    with pytest.raises(ValueError, match="must come before"):
+        C.upstream_effects(tiny_model, saes, tokens, (0, t), 1)
+    circuit = C.trace_circuit(tiny_model, saes, tokens, (1, t), [0, 1], n_candidates=4, branch=1)
+    assert isinstance(circuit, pd.DataFrame) and (circuit.effect_hi < 0).all() and len(circuit) <= 1
