@@ -1,0 +1,68 @@
+"""Steering (saelib.experiments.steering): clamping sets the feature to the value asked for (exactly, for a tied SAE),
+generation is reproducible from its seed and changes under a clamp, and the source classifier tells two kinds of
+text apart on held-out chunks."""
+
+import numpy as np
+import pytest
+import torch
+
+from saelib.dictionaries.sae import SAEConfig, TiedSAE
+from saelib.experiments import steering as S
+from saelib.interp.case_studies import feature_directions
+from saelib.model.loader import model_name
+
+HOOK = "blocks.0.hook_resid_post"
+
+
+@pytest.fixture(scope="module")
+def sae(tiny_model):
+    d = tiny_model.cfg.d_model
+    return TiedSAE(SAEConfig("tied", d, 2 * d, (1e-3,), model_name(tiny_model), HOOK, 0.8), seed=2)
+
+
+def test_clamp_replaces_the_features_term_in_the_reconstruction(sae):
+    x = torch.randn(6, 5, sae.cfg.d_in)
+    with torch.no_grad():
+        before = sae.encode1(x)[..., 7]
+        out = S.clamp_hook(sae, 7, 4.0)(x)
+        # x' = x - c d + v d: the reconstruction now uses v for this feature, everything else is kept
+        torch.testing.assert_close(out - x, (4.0 - before)[..., None] * feature_directions(sae)[7])
+        active = before > 0  # where it was active, a tied SAE reads v back exactly
+        assert active.any()
+        torch.testing.assert_close(sae.encode1(out)[..., 7][active], torch.full((int(active.sum()),), 4.0),
+                                   atol=1e-4, rtol=1e-4)
+
+
+def test_generation_is_seeded_and_the_clamp_acts(tiny_model, sae):
+    prompt = torch.randint(5, 1000, (2, 6), generator=torch.Generator().manual_seed(0))
+    a = S.generate(tiny_model, prompt, 5, seed=3)
+    assert a.shape == (2, 5) and torch.equal(a, S.generate(tiny_model, prompt, 5, seed=3))
+    clamped = S.generate(tiny_model, prompt, 5, fwd_hooks=[(HOOK, S.clamp_hook(sae, 7, 50.0))], seed=3)
+    assert not torch.equal(a, clamped)
+    with pytest.raises(ValueError, match="temperature"):
+        S.generate(tiny_model, prompt, 1, temperature=0)
+
+
+class _ToyCorpus:
+    separator = 0
+
+    def __init__(self, tokenizer):
+        rng = np.random.default_rng(0)
+        words = {"code": ["def", "return", "import", "self", "lambda", "None", "print", "class"],
+                 "verse": ["thee", "thou", "heart", "love", "night", "soul", "doth", "fair"]}
+        self.streams = {s: np.array(tokenizer.encode(" ".join(rng.choice(w, 3000)), add_special_tokens=False))
+                        for s, w in words.items()}
+        self.sources = list(words)
+
+    def split_stream(self, source, split):
+        s = self.streams[source]
+        return s[: len(s) // 2] if split == "train" else s[len(s) // 2 :]
+
+
+def test_source_classifier_separates_sources(default_tokenizer):
+    clf = S.SourceClassifier.fit(_ToyCorpus(default_tokenizer), default_tokenizer, chunk_tokens=16, per_source=40)
+    assert clf.heldout_accuracy > 0.95
+    p = clf.probability(["def return import self", "thou doth love thee"], "code")
+    assert p[0] > 0.5 > p[1]
+    with pytest.raises(KeyError, match="unknown source"):
+        clf.probability(["x"], "bible")
