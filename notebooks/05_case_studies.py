@@ -171,8 +171,8 @@ display(C.interval_examples(a_col, ids, pool.context_length, tok, n_bins=5, per_
 
 # %% [markdown]
 # **Reading.** In the release dictionaries the apostrophe feature sits at layer 8 (of 30; the paper's was at layer 4
-# of 6). Above about a fifth of its maximum nearly every activation is an apostrophe token, and the top intervals
-# are possessive "'s"; the lowest interval, which holds most of its firings, is dominated by possessive words without
+# of 6). Above about a fifth of its maximum 85-100% of the tokens in each interval are apostrophe tokens, and the top
+# intervals are possessive "'s"; the lowest interval, which holds most of its firings, is dominated by possessive words without
 # an apostrophe (" his", " its"): at low activation the feature reads as "possessive" rather than "apostrophe". Recall
 # falls steadily with the threshold, so a rule on high activations alone would miss most apostrophes.
 
@@ -290,7 +290,7 @@ plt.show()
 # %% [markdown]
 # **Reading.** Each hop is dominated by the same detector one dictionary layer earlier (the closing-parenthesis
 # feature at the earlier layer carries most of the target), and an opening-parenthesis path contributes a smaller,
-# significant share: the bracket is closed by features that track both tokens. Ablation effects are exact (the
+# significant share (a few percent at the target). Ablation effects are exact (the
 # blocks in between are rerun); attribution only chose which candidates to ablate.
 #
 # The target itself, read the same way as the apostrophe feature:

@@ -168,7 +168,7 @@ PROFILES: dict[str, Profile] = {
         # 512 fragments, 8 methods x 5 layers x 150 features: 213 s on a fresh clone, 2 CPU cores (fragment harvest
         # 49 s, baselines incl. FastICA 60 s, scoring 38 s, local LLM demo 22 s; notebook 02's timing table)
         interp=InterpSizes(fragments=2048, features=150, fit_rows=4096, ica_max_iter=100, llm_demo_features=1),
-        # notebook 05 on the 2,048 fragments above (harvested by notebook 02): a few minutes on 2 cores
+        # notebook 05 on the 2,048 fragments above (harvested by notebook 02): 111 s alone on 2 cores
         case_studies=CaseStudySizes(interval_bins=10, ablation_windows=64, standalone_windows=48, circuit_windows=32,
                                     circuit_candidates=8, circuit_branch=2),
         # 7 decompositions x 2 layers x ~10 k, each one pass of 50 prompts from the patched layer, plus the greedy

@@ -192,7 +192,7 @@ class AblationResult:
         diff = _clustered(self.next_token - self.control_next_token, self.context)
         return {"positions": len(self.next_token), "contexts": len(np.unique(self.context)),
                 "delta_next_token": est.mean, "delta_lo": est.lo, "delta_hi": est.hi,
-                "control_delta": float(self.control_next_token.mean()), "minus_control": diff.mean,
+                "control_delta": _clustered(self.control_next_token, self.context).mean, "minus_control": diff.mean,
                 "minus_control_lo": diff.lo, "minus_control_hi": diff.hi}
 
 
@@ -210,11 +210,13 @@ def next_token_ablation(model, sae, hook: str, tokens: Tensor, feature: int, kee
     removes a random direction with the same norm at the same positions."""
     layer = int(hook.split(".")[1])
     gen = torch.Generator().manual_seed(seed)
+    direction = feature_directions(sae)[feature]  # once: decoding the identity is the costly part
     deltas, nxt, ctl, ctx = [], [], [], []
     for start in range(0, len(tokens), batch_size):
         batch = tokens[start : start + batch_size]
         x = residuals_at(model, batch, [layer])[layer]
-        codes, contrib = contribution(sae, x, feature)
+        codes = sae.encode1(x)[..., feature]
+        contrib = codes[..., None] * direction
         fire = (codes > 0) & keep[start : start + batch_size]
         fire[:, -1] = False  # the last position has no next token in the context
         if not fire.any():
