@@ -195,9 +195,11 @@ def choose(rows: list[dict], min_ce_recovered: float = 0.9) -> dict:
 
 def ship_alphas(run: ReleaseRun, rows: list[dict]) -> list[float]:
     """Members of ``run`` shipped in dictionaries/: every member of the Fig. 2 (R = 2) and IOI (R = 4 at the IOI
-    layers) sweeps, the chosen member elsewhere; the rest of the sweep is only in the manifest's metrics."""
+    layers) sweeps and of Bricken et al.'s untied MLP run (notebook 06 reads its sparser member, notebook 01 the
+    chosen one), the chosen member elsewhere; the rest of the sweep is only in the manifest's metrics."""
     layer = int(run.train.hook.split(".")[1])
-    if run.name.endswith("-r2") and run.train.architecture == "tied" or layer in IOI_LAYERS:
+    if run.name.endswith("-r2") and run.train.architecture == "tied" or layer in IOI_LAYERS \
+            or run.train.architecture == "untied":
         return [r["alpha"] for r in rows]
     return [choose(rows)["alpha"]]
 
