@@ -62,7 +62,9 @@ from saelib.text.tasks import (
 profile = get_profile(PROFILE)
 torch.manual_seed(profile.seed)
 pd.set_option("display.width", 120)
-print(profile)
+print({k: getattr(profile, k) for k in ("name", "context_length", "harvest_tokens", "harvest_batch_size",
+                                        "heldout_contexts_per_source", "norm_contexts", "ioi_prompts",
+                                        "pronoun_prompts_per_gender", "device", "seed")})  # the sizes used here
 
 # %% [markdown]
 # ## 1. The model

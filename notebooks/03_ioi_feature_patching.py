@@ -180,7 +180,7 @@ check("patched layers chosen", len(patch_layers), min(sizes.n_layers, len(layers
 #
 # SAEs: with `DICTIONARIES = "release"` (the default) the shipped tied R = 2 dictionaries of the layer at all
 # three released sparsities (α = 8.6e-4, the paper's Fig. 2 value, 2.15e-3 and 4.64e-3; 2.1M training activations
-# each, see notebook 01 §8); with `"profile"` the R = 2 ensembles of notebook 01 at the profile's sparsities. Plus an
+# each, see notebook 01 §7); with `"profile"` the R = 2 ensembles of notebook 01 at the profile's sparsities. Plus an
 # α = 0 control trained here on the profile's activations (131k in the default profile: the release's α = 0
 # dictionaries at R = 4 are not trained yet, so this control saw 16x less data than the release SAEs). PCA and
 # ICA are fitted on `fit_rows` training activations of the layer (position 0 and the separator excluded, as for the

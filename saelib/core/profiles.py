@@ -101,6 +101,25 @@ class CaseStudySizes:
 
 
 @dataclass(frozen=True)
+class MonosemanticitySizes:
+    """Sizes of notebook 06 (Bricken et al.'s findings). Features vs neurons and universality are read on notebook
+    01's held-out store; steering samples ``steer_samples`` continuations per prompt and condition (one generation
+    pass per new token, no cache); universality and feature splitting reuse notebook 01's layer-14 ensembles."""
+
+    min_fires: int  # a feature is compared with neurons only if it fires on at least this many held-out tokens
+    invisible_corr: float  # "invisible to neurons": no single neuron's |correlation| with the feature reaches this
+    steer_layer: int  # residual layer whose release dictionary is clamped (its chosen member)
+    steer_sources: tuple[str, ...]  # corpus sources to steer towards (saelib.text.corpus.MIXTURE)
+    steer_min_density: float  # candidate steering features fire on at least this share of the fragment pool
+    clamp_multiples: tuple[float, ...]  # clamp value = multiple x the feature's largest held-out activation
+    steer_samples: int  # continuations per prompt and condition
+    steer_new_tokens: int
+    classifier_chunk_tokens: int  # the source classifier learns from chunks of this many tokens...
+    classifier_per_source: int  # ...this many per source
+    family_cosine: float  # decoder cosine that puts a larger dictionary's feature in a smaller one's family
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     context_length: int  # tokens per packed context (the paper used 256)
@@ -115,6 +134,7 @@ class Profile:
     ioi_patching: IOIPatchingSizes | None = None
     interp: InterpSizes | None = None
     case_studies: CaseStudySizes | None = None
+    monosemanticity: MonosemanticitySizes | None = None
     device: str = "cpu"
     seed: int = 0
 
@@ -140,6 +160,10 @@ PROFILES: dict[str, Profile] = {
         interp=InterpSizes(fragments=256, features=24, fit_rows=2048, ica_max_iter=100, llm_demo_features=1),
         case_studies=CaseStudySizes(interval_bins=10, ablation_windows=16, standalone_windows=16, circuit_windows=12,
                                     circuit_candidates=8, circuit_branch=2),
+        monosemanticity=MonosemanticitySizes(min_fires=5, invisible_corr=0.5, steer_layer=8,
+                                             steer_sources=("python_docs",), steer_min_density=0.002,
+                                             clamp_multiples=(3.0,), steer_samples=2, steer_new_tokens=8,
+                                             classifier_chunk_tokens=32, classifier_per_source=60, family_cosine=0.5),
         ioi_patching=IOIPatchingSizes(n_prompts=16, n_layers=2, sae_alphas=(2e-3, 1e-2), fit_rows=2048,
                                       ica_max_iter=100, n_k=5,
                                       greedy_prompts=4, greedy_thresholds=(1e-3, 1e-2, 1e-1), top_features=2),
@@ -171,6 +195,14 @@ PROFILES: dict[str, Profile] = {
         # notebook 05 on the 2,048 fragments above (harvested by notebook 02): 111 s alone on 2 cores
         case_studies=CaseStudySizes(interval_bins=10, ablation_windows=64, standalone_windows=48, circuit_windows=32,
                                     circuit_candidates=8, circuit_branch=2),
+        # notebook 06: features vs neurons on 16k held-out MLP activations, steering (8 prompts x 3 samples x 24 new
+        # tokens per condition; 5 generation runs), universality and splitting on notebook 01's layer-14 ensembles.
+        # A first sizing (clamps x1 and x3, 4 samples of 32 tokens) took 339 s for steering alone.
+        monosemanticity=MonosemanticitySizes(min_fires=20, invisible_corr=0.5, steer_layer=14,
+                                             steer_sources=("bible", "python_docs"), steer_min_density=0.002,
+                                             clamp_multiples=(3.0,), steer_samples=3, steer_new_tokens=24,
+                                             classifier_chunk_tokens=32, classifier_per_source=400,
+                                             family_cosine=0.5),
         # 7 decompositions x 2 layers x ~10 k, each one pass of 50 prompts from the patched layer, plus the greedy
         # elimination on 8 prompts: 259 s on a fresh clone, 2 CPU cores (notebook 03's timing table).
         # fit_rows and ica_max_iter match notebook 02's, so its FastICA fits are reused.
@@ -200,6 +232,11 @@ PROFILES: dict[str, Profile] = {
         interp=InterpSizes(fragments=50_000, features=150, fit_rows=2_097_152, ica_max_iter=400, llm_demo_features=10),
         case_studies=CaseStudySizes(interval_bins=11, ablation_windows=1024, standalone_windows=512,
                                     circuit_windows=256, circuit_candidates=32, circuit_branch=3),
+        monosemanticity=MonosemanticitySizes(min_fires=50, invisible_corr=0.5, steer_layer=14,
+                                             steer_sources=("bible", "python_docs", "shakespeare"),
+                                             steer_min_density=0.001, clamp_multiples=(1.0, 3.0, 10.0),
+                                             steer_samples=32, steer_new_tokens=64, classifier_chunk_tokens=64,
+                                             classifier_per_source=2000, family_cosine=0.5),
         ioi_patching=IOIPatchingSizes(n_prompts=200, n_layers=5, sae_alphas=(1e-3, 4.64e-3, 1e-2), fit_rows=2_097_152,
                                       ica_max_iter=400,
                                       n_k=20, greedy_prompts=50, greedy_thresholds=tuple(10.0 ** (-5 + 5 * i / 49) for i in range(50)),

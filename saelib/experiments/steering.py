@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -85,6 +86,42 @@ class SourceClassifier:
             raise KeyError(f"unknown source {source!r}; sources: {', '.join(self.sources)}")
         col = list(self.pipeline.classes_).index(source)
         return self.pipeline.predict_proba(list(texts))[:, col]
+
+
+def source_features(codes: np.ndarray, row_sources: np.ndarray, source: str, min_density: float) -> pd.DataFrame:
+    """Which features fire on ``source``'s text: per feature of ``codes`` [n, F] (0 on rows left out), its density,
+    the share of its activation mass on rows from ``source`` (``row_sources`` [n]) and that share over the source's
+    share of rows (lift), sorted by share; features rarer than ``min_density`` are left out (too few firings to
+    say)."""
+    codes = np.asarray(codes)
+    if len(codes) != len(row_sources):
+        raise ValueError(f"codes have {len(codes)} rows but row_sources {len(row_sources)}")
+    on = np.asarray(row_sources) == source
+    if not on.any():
+        raise ValueError(f"no row comes from source {source!r}; sources present: {sorted(set(row_sources))}")
+    mass = codes.sum(0, dtype=np.float64)
+    share = np.divide(codes[on].sum(0, dtype=np.float64), mass, out=np.zeros_like(mass), where=mass > 0)
+    table = pd.DataFrame({"feature": np.arange(codes.shape[1]), "density": (codes > 0).mean(0), "share": share,
+                          "lift": share / on.mean(), "max": codes.max(0)})
+    return table[table.density >= min_density].sort_values("share", ascending=False).reset_index(drop=True)
+
+
+def generate_texts(model, prompts: Sequence[str], samples_per_prompt: int, n_new: int, fwd_hooks: Sequence = (),
+                   seed: int = 0) -> list[str]:
+    """``samples_per_prompt`` continuations of each prompt (decoded, prompt excluded), prompts of equal token length
+    sampled as one batch; the same ``seed`` gives the same draws for every set of hooks."""
+    encoded = [model.tokenizer.encode(p, add_special_tokens=False) for p in prompts]
+    if any(len(e) == 0 for e in encoded):
+        raise ValueError("every prompt needs at least one token")
+    out: dict[int, list[str]] = {}
+    for length in sorted({len(e) for e in encoded}):
+        idx = [i for i, e in enumerate(encoded) if len(e) == length]
+        batch = torch.tensor([encoded[i] for i in idx for _ in range(samples_per_prompt)],
+                             device=next(model.parameters()).device)
+        new = generate(model, batch, n_new, fwd_hooks, seed=seed + length)
+        for j, i in enumerate(idx):
+            out[i] = [model.tokenizer.decode(t) for t in new[j * samples_per_prompt : (j + 1) * samples_per_prompt]]
+    return [t for i in range(len(prompts)) for t in out[i]]
 
 
 def _chunks(corpus: Corpus, tokenizer, split: str, chunk_tokens: int, per_source: int, seed: int

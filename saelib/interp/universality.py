@@ -34,8 +34,8 @@ def feature_families(dec_small: torch.Tensor, dec_large: torch.Tensor, acts_smal
     fires | small fires) and the masked cosine of their activations over the rows where the small one fires."""
     if len(acts_small) != len(acts_large):
         raise ValueError("both dictionaries need activations on the same tokens")
-    cos = torch.nn.functional.normalize(dec_small.float(), dim=-1) @ torch.nn.functional.normalize(
-        dec_large.float(), dim=-1).T
+    cos = torch.nn.functional.normalize(dec_small.detach().float(), dim=-1) @ torch.nn.functional.normalize(
+        dec_large.detach().float(), dim=-1).T
     rows = []
     for s, l in torch.nonzero(cos >= min_cosine).tolist():
         on = acts_small[:, s] > 0

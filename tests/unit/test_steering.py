@@ -66,3 +66,31 @@ def test_source_classifier_separates_sources(default_tokenizer):
     assert p[0] > 0.5 > p[1]
     with pytest.raises(KeyError, match="unknown source"):
         clf.probability(["x"], "bible")
+
+
+def test_source_features_ranks_by_share_of_activation_mass():
+    sources = np.array(["bible"] * 6 + ["python_docs"] * 4)
+    codes = np.zeros((10, 4), np.float32)
+    codes[:6, 0] = 1.0  # fires only on bible rows
+    codes[:, 1] = 1.0  # everywhere: share = 6/10
+    codes[9, 2] = 5.0  # only on a python row
+    table = S.source_features(codes, sources, "bible", min_density=0.05)
+    assert table.feature.tolist()[:2] == [0, 1] and 3 not in table.feature.tolist()  # dead feature 3 left out
+    row = table.set_index("feature")
+    assert row.loc[0, "share"] == pytest.approx(1.0) and row.loc[1, "share"] == pytest.approx(0.6)
+    assert row.loc[0, "lift"] == pytest.approx(1 / 0.6) and row.loc[2, "share"] == 0.0 and row.loc[2, "max"] == 5.0
+    assert S.source_features(codes, sources, "bible", min_density=0.5).feature.tolist() == [0, 1]
+    with pytest.raises(ValueError, match="no row comes from source"):
+        S.source_features(codes, sources, "sotu", 0.0)
+    with pytest.raises(ValueError, match="rows"):
+        S.source_features(codes[:5], sources, "bible", 0.0)
+
+
+def test_generate_texts_batches_prompts_by_length_and_is_seeded(tiny_model, sae):
+    prompts = ["The cat", "A", "The dog"]
+    a = S.generate_texts(tiny_model, prompts, 2, 4, seed=1)
+    assert len(a) == 6 and a == S.generate_texts(tiny_model, prompts, 2, 4, seed=1)
+    b = S.generate_texts(tiny_model, prompts, 2, 4, fwd_hooks=[(HOOK, S.clamp_hook(sae, 7, 50.0))], seed=1)
+    assert a != b
+    with pytest.raises(ValueError, match="at least one token"):
+        S.generate_texts(tiny_model, ["The", ""], 1, 2)
