@@ -27,6 +27,7 @@ from saelib.activations.store import ActivationStore
 from saelib.core.artifacts import as_json, atomic_torch_save, atomic_write_json, folder_lock, keyed_dir, read_json
 from saelib.core.progress import progress as progress_bar
 from saelib.core.revision import code_revision
+from saelib.dictionaries.distributed import DataParallel
 from saelib.dictionaries.resampling import ResampleSchedule, resample_dead
 from saelib.dictionaries.sae import SAE, SAEConfig, TiedSAE, UntiedSAE, load_sae, save_sae
 
@@ -206,13 +207,21 @@ def _build(cfg: TrainConfig, d_in: int, ratio: float, model: str, extra: dict, s
 
 
 def train_saes(store: ActivationStore, cfg: TrainConfig, name: str = "sae", progress: bool = True,
-               log_every: int = 25) -> TrainResult:
-    """Train every (ratio, alpha) of ``cfg`` on ``store``'s rows of ``cfg.hook``; resumes and caches by config."""
+               log_every: int = 25, data_parallel: DataParallel | None = None) -> TrainResult:
+    """Train every (ratio, alpha) of ``cfg`` on ``store``'s rows of ``cfg.hook``; resumes and caches by config.
+    With ``data_parallel`` (every rank of a torchrun group calls this), each rank trains on its share of every
+    batch (see ``saelib.dictionaries.distributed``); the result is cached apart from one-process runs."""
     width = store.width(cfg.hook)  # raises KeyError listing the store's hooks
-    directory = keyed_dir("saes", name, {"train": cfg, "store": store.dir.name})
+    key = {"train": cfg, "store": store.dir.name}
+    if data_parallel is not None:
+        key["data_parallel_ranks"] = data_parallel.world
+    directory = keyed_dir("saes", name, key)
     if (directory / "DONE.json").exists():
         return _load_result(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    if data_parallel is not None:  # the ranks train together: a lock would make them wait for each other forever
+        data_parallel.barrier()
+        return _train(store, cfg, directory, width, progress and data_parallel.writer, log_every, data_parallel)
     with folder_lock(directory):  # a second process with this config waits here, then finds DONE.json
         if (directory / "DONE.json").exists():
             return _load_result(directory)
@@ -220,7 +229,8 @@ def train_saes(store: ActivationStore, cfg: TrainConfig, name: str = "sae", prog
 
 
 def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int, progress: bool,
-           log_every: int) -> TrainResult:
+           log_every: int, data_parallel: DataParallel | None = None) -> TrainResult:
+    writer = data_parallel is None or data_parallel.writer
     torch.manual_seed(cfg.seed)
     mask = row_mask(store, cfg)
     n_rows = int(mask[: cfg.max_rows].sum()) if cfg.max_rows else int(mask.sum())
@@ -247,7 +257,7 @@ def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     if (directory / "checkpoint.pt").exists():
         state = _restore(directory, cfg, saes, opts, last_fired, resampled_at, gen)
-    else:
+    elif writer:
         atomic_write_json(directory / "config.json", {"train": cfg, "store": store.dir.name,
                                                       "code_revision": code_revision("saes")})
     bar = progress_bar(total=total_steps, initial=state["step"], enabled=progress, desc=f"train {cfg.hook}")
@@ -257,6 +267,9 @@ def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int
                                 row_mask=mask)
         for x in batches:
             x = x.to(cfg.device)
+            n_batch = len(x)
+            if data_parallel is not None:
+                x = data_parallel.shard(x)
             step += 1
             if step <= state["step"]:
                 continue  # resuming: these batches were already trained on
@@ -265,8 +278,9 @@ def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int
             for r, sae in saes.items():
                 for group in opts[r].param_groups:
                     group["lr"] = lr
-                terms = _step(sae, opts[r], x, step, l1_scale)
-                last_fired[r][terms["fired"]] = step
+                terms = _step(sae, opts[r], x, step, l1_scale, data_parallel, n_batch)
+                fired = terms["fired"] if data_parallel is None else data_parallel.any_rank(terms["fired"])
+                last_fired[r][fired] = step
                 if step % log_every == 0 or step == total_steps:
                     l0 = terms["l0"]
                     for i, a in enumerate(sae.cfg.alphas):
@@ -278,24 +292,37 @@ def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int
                     state["resampled"][str(r)].append(resample_dead(sae, opts[r], dead, inputs, gen))
                     resampled_at[r][dead] = step
             bar.update(1)
-            if step % cfg.checkpoint_every == 0:
+            if step % cfg.checkpoint_every == 0 and writer:
                 state.update(step=step, seconds=time.perf_counter() - start)
                 _checkpoint(directory, saes, opts, last_fired, resampled_at, state, gen)
     bar.close()
     state.update(step=step, seconds=time.perf_counter() - start)
-    for r, sae in saes.items():
-        save_sae(sae.cpu(), directory / f"ratio{r:g}")
-    atomic_write_json(directory / "DONE.json", {**state, "rows_seen": n_rows * cfg.epochs,
-                                                "revival": revival(last_fired, resampled_at)})
-    (directory / "checkpoint.pt").unlink(missing_ok=True)
+    if writer:
+        for r, sae in saes.items():
+            save_sae(sae.cpu(), directory / f"ratio{r:g}")
+        atomic_write_json(directory / "DONE.json", {**state, "rows_seen": n_rows * cfg.epochs,
+                                                    "revival": revival(last_fired, resampled_at)})
+        (directory / "checkpoint.pt").unlink(missing_ok=True)
+    if data_parallel is not None:
+        data_parallel.barrier()  # the other ranks read what rank 0 wrote
     return _load_result(directory)
 
 
-def _step(sae: SAE, opt: torch.optim.Adam, x: torch.Tensor, step: int, l1_scale: float = 1.0) -> dict[str, torch.Tensor]:
+def _step(sae: SAE, opt: torch.optim.Adam, x: torch.Tensor, step: int, l1_scale: float = 1.0,
+          data_parallel: DataParallel | None = None, n_batch: int = 0) -> dict[str, torch.Tensor]:
     """One Adam step for every member. On a CPU the members run one at a time (a small working set that stays in
     cache: batching them was ~20% slower per member here); on a GPU they run as one batched matmul. ``l1_scale``
-    < 1 during an L1 warm-up."""
+    < 1 during an L1 warm-up. With ``data_parallel``, ``x`` is this rank's share of a batch of ``n_batch`` rows and
+    the gradients are combined over ranks before the step."""
     opt.zero_grad(set_to_none=True)
+    if len(x) == 0:  # a rank with no rows of a short last batch still takes part in the reduction
+        data_parallel.reduce_grads(sae.parameters(), 0, n_batch)
+        sae.before_step()
+        opt.step()
+        sae.after_step()
+        none = torch.zeros(sae.cfg.n_models, device=x.device)
+        return {"loss": none, "mse": none, "l1": none, "l0": none,
+                "fired": torch.zeros(sae.cfg.n_models, sae.cfg.n_features, dtype=torch.bool, device=x.device)}
     members = [None] if x.is_cuda or sae.cfg.n_models == 1 else range(sae.cfg.n_models)
     parts = []
     for i in members:
@@ -317,6 +344,8 @@ def _step(sae: SAE, opt: torch.optim.Adam, x: torch.Tensor, step: int, l1_scale:
         on = terms["codes"].detach() > 0
         parts.append({"loss": terms["loss"].detach(), "mse": terms["mse"].detach(), "l1": terms["l1"].detach(),
                       "fired": on.any(1), "l0": on.sum(-1).float().mean(-1)})
+    if data_parallel is not None:
+        data_parallel.reduce_grads(sae.parameters(), len(x), n_batch)
     sae.before_step()
     opt.step()
     sae.after_step()
