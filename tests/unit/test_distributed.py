@@ -55,18 +55,23 @@ def test_per_rank_configs_are_the_one_process_artifacts(store, tmp_path):
             torch.testing.assert_close(v, alone.saes[2.0].state_dict()[k], rtol=0, atol=0)
 
 
+TWO_GPUS = pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices (NCCL)")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=TWO_GPUS)])
 @pytest.mark.parametrize("architecture", ["tied", "untied"])
-def test_data_parallel_equals_one_process_up_to_summation_order(store, tmp_path, architecture):
+def test_data_parallel_equals_one_process_up_to_summation_order(store, tmp_path, architecture, device):
     # batch 63: the two ranks get 32 and 31 rows, so the share weighting matters; untied runs resampling too
     # (untied: a large lambda and learning rate kill features, so resampling has work to do)
     alphas, lr, epochs = ((1e-3, 3e-2), 1e-3, 2) if architecture == "tied" else ((1e-2, 5.0), 1e-2, 8)
     args = ["--store", str(store.dir), "--hooks", HOOKS[1], "--alphas", *map(str, alphas), "--batch-size", "63",
-            "--architecture", architecture, "--mode", "data-parallel", "--epochs", str(epochs), "--lr", str(lr)]
+            "--architecture", architecture, "--mode", "data-parallel", "--epochs", str(epochs), "--lr", str(lr),
+            "--device", device]
     if architecture == "untied":
         args.append("--resample")
     result = torchrun(args, tmp_path)
     cfg = TrainConfig(HOOKS[1], architecture=architecture, alphas=alphas, batch_size=63, epochs=epochs, lr=lr,
-                      resample=architecture == "untied")
+                      resample=architecture == "untied", device=device)
     alone = train_saes(store, cfg, progress=False)
     assert Path(result[HOOKS[1]]) != alone.directory  # cached apart from the one-process run
     done_alone = json.loads((alone.directory / "DONE.json").read_text())
