@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -20,6 +21,10 @@ import nbformat
 import papermill
 
 ROOT = Path(__file__).resolve().parents[1]
+# the kernels inherit these: offline, and no progress bars (a notebook bar is saved as a widget that nbval
+# then compares against a run without it), also when this script is called without run_all.sh
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")
 NOTEBOOKS = ROOT / "notebooks"
 sys.path.insert(0, str(ROOT))
 from saelib.core.params import UnknownParameterError, check_parameters, execute_notebook, parse_value  # noqa: E402
