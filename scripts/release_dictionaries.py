@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/release_dictionaries.py                  # everything (about 3 hours on 2 CPU cores)
     .venv/bin/python scripts/release_dictionaries.py --stage harvest  # only the activation stores
-    .venv/bin/python scripts/release_dictionaries.py --only resid14-tied-r2 --no-export
+    .venv/bin/python scripts/release_dictionaries.py --only resid20-tied-r4 resid26-tied-r4  # the IOI sweeps
     .venv/bin/python scripts/release_dictionaries.py --only mlp14-untied-r2   # its own store, through layer 14 only
 
 Every stage is cached by its config and code revision and resumes after an interruption: rerun the same command.
@@ -34,9 +34,11 @@ def main() -> None:
     from saelib.activations.harvest import harvest_profile, heldout_profile
     from saelib.core.artifacts import atomic_write_json
     from saelib.dictionaries.release import (
+        MLP_LAYER,
         evaluate_run,
         export_release,
         hygiene_report,
+        mlp_hook,
         release_dir,
         release_hooks,
         release_plan,
@@ -55,8 +57,10 @@ def main() -> None:
     unknown = set(args.only or ()) - {r.name for r in release_plan()}
     if unknown:
         parser.error(f"unknown run(s) {sorted(unknown)}; runs: {', '.join(r.name for r in release_plan())}")
-    # every release hook in one store (one pass through the deepest layer); --only harvests just what its runs need
-    hooks = release_hooks() if not args.only else [h for h in release_hooks() if h in {r.train.hook for r in plan}]
+    # every release hook in one store (one pass through the deepest layer costs the same for one hook or six), so
+    # any residual run reads that store; only a plan of MLP runs alone gets its own store, harvested through layer 14
+    needed = {r.train.hook for r in plan}
+    hooks = [h for h in release_hooks() if h in needed] if needed <= {mlp_hook(MLP_LAYER)} else release_hooks()
     model = load_model(device=profile.device)
     train = harvest_profile(model, hooks, profile, split="train")
     log(f"training store {train}")

@@ -29,6 +29,7 @@ MLP_LAYER = 14  # Bricken et al.'s untied SAE on MLP hidden activations
 OUTLIER_NORM_RATIO = 20.0  # data-hygiene rule: rows above 20x the median norm are massive activations
 PAPER_ALPHAS = tuple(float(10 ** (-4 + 2 * k / 15)) for k in range(16))  # logspace(-4, -2, 16), IOI and Fig. 2
 DICTIONARIES_DIR = REPO_ROOT / "dictionaries"
+MMCS_ALPHA = PAPER_ALPHAS[7]  # 8.6e-4: in both the R = 2 (Fig. 2) and the R = 4 (IOI) grids
 
 
 def release_profile(name: str = "release") -> Profile:
@@ -74,8 +75,8 @@ def _schedule(device: str = "cpu", **kw) -> dict:
 
 def release_plan(device: str = "cpu") -> list[ReleaseRun]:
     """Every ensemble, in the order they are trained (what later notebooks need most comes first)."""
-    fig2 = (PAPER_ALPHAS[7], 2.15e-3, 4.64e-3)  # the paper's Fig. 2 alpha (8.6e-4), then sparser ones
-    ioi = (0.0, PAPER_ALPHAS[3], PAPER_ALPHAS[5], PAPER_ALPHAS[7])  # alpha = 0 control and the paper's grid <= 1e-3
+    fig2 = (MMCS_ALPHA, 2.15e-3, 4.64e-3)  # the paper's Fig. 2 alpha (8.6e-4), then sparser ones
+    ioi = (0.0, PAPER_ALPHAS[3], PAPER_ALPHAS[5], MMCS_ALPHA)  # alpha = 0 control and the paper's grid <= 1e-3
     runs = [ReleaseRun(f"resid{layer}-tied-r2", TrainConfig(resid_hook(layer), ratios=(2.0,), alphas=fig2,
                                                             **_schedule(device))) for layer in RESID_LAYERS]
     runs += [ReleaseRun(f"resid{layer}-tied-r4", TrainConfig(resid_hook(layer), ratios=(4.0,), alphas=ioi,
@@ -194,14 +195,25 @@ def choose(rows: list[dict], min_ce_recovered: float = 0.9) -> dict:
 
 
 def ship_alphas(run: ReleaseRun, rows: list[dict]) -> list[float]:
-    """Members of ``run`` shipped in dictionaries/: every member of the Fig. 2 (R = 2) and IOI (R = 4 at the IOI
-    layers) sweeps and of Bricken et al.'s untied MLP run (notebook 06 reads its sparser member, notebook 01 the
-    chosen one), the chosen member elsewhere; the rest of the sweep is only in the manifest's metrics."""
+    """Members of ``run`` shipped in dictionaries/ (what the notebooks read, under 100 MB): every member of the IOI
+    sweep (R = 4 at the IOI layers, alpha = 0 control included: notebook 03) and of Bricken et al.'s untied MLP run
+    (notebook 06 reads its sparser member, notebook 01 the chosen one), the chosen member elsewhere (notebooks 02,
+    04-06), and at the IOI layers the R = 2 member at ``MMCS_ALPHA`` too (notebook 01 compares it with R = 4); the
+    rest of the sweep is only in the manifest's metrics."""
     layer = int(run.train.hook.split(".")[1])
-    if run.name.endswith("-r2") and run.train.architecture == "tied" or layer in IOI_LAYERS \
-            or run.train.architecture == "untied":
+    if run.train.architecture == "untied" or run.name.endswith("-r4") and layer in IOI_LAYERS:
         return [r["alpha"] for r in rows]
-    return [choose(rows)["alpha"]]
+    chosen = choose(rows)["alpha"]
+    if layer in IOI_LAYERS and chosen != MMCS_ALPHA and any(r["alpha"] == MMCS_ALPHA for r in rows):
+        return sorted([chosen, MMCS_ALPHA])  # R = 2 beside R = 4 at the same alpha: notebook 01's MMCS across ratios
+    return [chosen]
+
+
+def _still_shipped(entry: dict, sweep: list[dict]) -> bool:
+    """Whether an entry of an earlier export is shipped under today's rule (its run's metrics are in ``sweep``)."""
+    rows = [r for r in sweep if r["run"] == entry["run"]]
+    run = ReleaseRun(entry["run"], TrainConfig(entry["hook"], architecture=entry["architecture"]))
+    return not rows or entry["alpha"] in ship_alphas(run, rows)
 
 
 def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygiene: list[dict],
@@ -219,7 +231,8 @@ def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygie
 
     old = _existing_manifest(out, train_store.config["model"], model_sha256)
     runs = {run.name for run, _, _ in done}
-    kept = [e for e in old.get("dictionaries", []) if e["run"] not in runs]
+    kept = [e for e in old.get("dictionaries", []) if e["run"] not in runs
+            and _still_shipped(e, old.get("sweep", []))]  # files of members no longer shipped are removed below
     planned = [(run, res, row) for run, res, rows in done for row in rows if row["alpha"] in ship_alphas(run, rows)]
     itemsize = torch.finfo(DTYPES[dtype]).bits // 8
     size = sum(2 * res.saes[row["ratio"]].cfg.n_features * res.saes[row["ratio"]].cfg.d_in * itemsize

@@ -82,7 +82,7 @@ def test_the_plan_covers_what_the_notebooks_need():
     assert release.release_profile().harvest_tokens >= 2_097_152
 
 
-def test_export_merges_runs_and_never_overwrites_another_models_release(tiny_model, tmp_path):
+def test_export_merges_runs_and_never_overwrites_another_models_release(tiny_model, tmp_path, monkeypatch):
     """A release built a few runs at a time: exporting run B keeps run A's entries and files; re-exporting A
     replaces A's entries only; a manifest of another model is an error and nothing is written."""
     train, heldout = _store(tiny_model, 0), _store(tiny_model, 1)
@@ -97,11 +97,18 @@ def test_export_merges_runs_and_never_overwrites_another_models_release(tiny_mod
         return run, result, rows
 
     a, b = trained("resid1-tied-r2", (1e-3, 1e-2)), trained("resid1-tied-r4", (1e-3,))
-    release.export_release([a], [{"hook": HOOK, "rows": 1}], train, heldout, sha, out=out)
+    with monkeypatch.context() as m:  # an earlier release that shipped the whole R = 2 sweep
+        m.setattr(release, "ship_alphas", lambda run, rows: [r["alpha"] for r in rows])
+        release.export_release([a], [{"hook": HOOK, "rows": 1}], train, heldout, sha, out=out)
+    assert len(json.loads((out / "manifest.json").read_text())["dictionaries"]) == 2
     release.export_release([b], [], train, heldout, sha, out=out)
     data = json.loads((out / "manifest.json").read_text())
     names = [d["name"] for d in data["dictionaries"]]
-    assert len(names) == 3 and all((out / n / "cfg.json").exists() for n in names)
+    # today's rule ships only A's chosen member (the sparsest with CE >= 0.9): its other member's files are gone,
+    # its metrics stay in the sweep
+    assert sorted(names) == sorted([release.member_name(a[0], 1e-2), release.member_name(b[0], 1e-3)])
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(names)
+    assert all((out / n / "cfg.json").exists() for n in names)
     assert {r["run"] for r in data["sweep"]} == {"resid1-tied-r2", "resid1-tied-r4"}
     assert data["hygiene"]["per_hook"] == [{"hook": HOOK, "rows": 1}]  # B brought no hygiene rows: A's are kept
     assert all(d["data"]["train_store"] == train.dir.name for d in data["dictionaries"])
@@ -116,3 +123,24 @@ def test_export_merges_runs_and_never_overwrites_another_models_release(tiny_mod
     with pytest.raises(ValueError, match="another model"):
         release.export_release([b], [], train, heldout, "0" * 64, out=out)
     assert (out / "manifest.json").read_bytes() == before
+
+
+def test_what_ships_is_what_the_notebooks_read():
+    """Every member of the IOI sweep (alpha = 0 control included) and of the untied MLP run; elsewhere only the
+    chosen member (the sparsest with CE recovered >= 0.9), so the folder stays under 100 MB."""
+    plan = {r.name: r for r in release.release_plan()}
+
+    def rows(run):
+        return [{"alpha": a, "ce_recovered": 0.95 if a < 3e-3 else 0.5} for a in plan[run].train.alphas]
+
+    for layer in release.IOI_LAYERS:
+        run = f"resid{layer}-tied-r4"
+        assert release.ship_alphas(plan[run], rows(run)) == list(plan[run].train.alphas)
+    assert release.ship_alphas(plan["resid14-tied-r2"], rows("resid14-tied-r2")) == [2.15e-3]
+    for layer in release.IOI_LAYERS:  # plus the member at the alpha the R = 4 sweep shares, for MMCS across ratios
+        assert release.ship_alphas(plan[f"resid{layer}-tied-r2"], rows(f"resid{layer}-tied-r2")) == [
+            release.MMCS_ALPHA, 2.15e-3]
+        assert release.MMCS_ALPHA in plan[f"resid{layer}-tied-r4"].train.alphas
+    assert release.ship_alphas(plan["resid2-tied-r4"], rows("resid2-tied-r4")) == [max(plan["resid2-tied-r4"].train.alphas)]
+    mlp = f"mlp{release.MLP_LAYER}-untied-r2"
+    assert release.ship_alphas(plan[mlp], rows(mlp)) == list(plan[mlp].train.alphas)
