@@ -3,6 +3,8 @@ and both reconstruct real activations of the default model identically; the mani
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 import torch
 
@@ -63,9 +65,10 @@ def test_saelens_and_saelib_reconstruct_alike(name, activations, default_model):
 def test_release_sweep_loads_a_layer_and_refuses_a_missing_one():
     from saelib.dictionaries.shipped import release_sweep
 
-    hook = MANIFEST["dictionaries"][0]["hook"]
-    sweep = release_sweep(hook, ratio=2.0)
-    assert list(sweep) == sorted(sweep) and len(sweep) >= 2
+    groups = Counter((d["hook"], d["ratio"]) for d in MANIFEST["dictionaries"] if d["architecture"] == "tied")
+    (hook, ratio), members = groups.most_common(1)[0]  # a shipped sweep (the R = 4 IOI layers)
+    sweep = release_sweep(hook, ratio=ratio)
+    assert list(sweep) == sorted(sweep) and len(sweep) == members >= 2
     assert all(s.cfg.hook == hook and s.cfg.alphas[0] == pytest.approx(a) for a, s in sweep.items())
     with pytest.raises(KeyError, match="DICTIONARIES='profile'"):
         release_sweep("blocks.5.hook_resid_post", ratio=2.0)
