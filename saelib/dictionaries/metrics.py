@@ -63,11 +63,14 @@ def feature_frequencies(sae: SAE, x: torch.Tensor) -> torch.Tensor:
         return (sae.encode(x) > 0).float().mean(1)
 
 
+def max_cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """[n_a]: for each row of ``a`` [n_a, d], its largest cosine similarity with any row of ``b`` [n_b, d]."""
+    return (F.normalize(a.float(), dim=-1) @ F.normalize(b.float(), dim=-1).T).max(dim=1).values
+
+
 def mmcs(a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean over rows of ``a`` [n_a, d] of the max cosine similarity with any row of ``b`` [n_b, d]."""
-    a = F.normalize(a.float(), dim=-1)
-    b = F.normalize(b.float(), dim=-1)
-    return float((a @ b.T).max(dim=1).values.mean())
+    return float(max_cosines(a, b).mean())
 
 
 def kept_positions(tokens: torch.Tensor, separator_id: int,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from saelib.dictionaries.metrics import mmcs
+from saelib.dictionaries.metrics import max_cosines, mmcs
 from saelib.dictionaries.sae import SAEConfig, TiedSAE, UntiedSAE, load_sae, save_sae
 from saelib.dictionaries.sae.base import SAEMismatchError
 from saelib.dictionaries.synthetic import sparse_superposition
@@ -93,3 +93,11 @@ def test_metrics_are_saved_beside_the_weights(tmp_path):
     save_sae(sae, tmp_path)
     attach_metrics(tmp_path, [{"alpha": 1e-3, "l0": 3.0, "fvu": 0.2}])
     assert load_sae(tmp_path).cfg.extra["metrics"][0]["fvu"] == 0.2
+
+
+def test_max_cosines_finds_each_rows_partner_whatever_its_norm_or_order():
+    a = torch.eye(3)[:2] * torch.tensor([[2.0], [0.5]])  # two basis directions, not unit norm
+    b = torch.stack([torch.tensor([0.0, 3.0, 0.0]), torch.tensor([1.0, 1.0, 0.0])])
+    best = max_cosines(a, b)
+    assert best.tolist() == pytest.approx([2**-0.5, 1.0])
+    assert mmcs(a, b) == pytest.approx(float(best.mean()))
