@@ -56,6 +56,7 @@
 # %% tags=["parameters"]
 PROFILE: str = "default"  # dev | default | paper (see saelib/core/profiles.py)
 DICTIONARIES: str = "release"  # "release" (the shipped ratio-4 IOI sweeps, dictionaries/) or "profile" (notebook 01)
+ICA: str = "shipped"  # "shipped" (FastICA on more rows, dictionaries/baselines; as notebook 02) or "fit" (fit_rows)
 
 # %%
 import time
@@ -68,6 +69,7 @@ from IPython.display import display
 
 from saelib.activations.harvest import harvest_profile, heldout_profile
 from saelib.baselines.decompositions import fitted_baselines, sae_decomposition
+from saelib.baselines.shipped import load_shipped_ica
 from saelib.core.check import check, check_between
 from saelib.core.plots import savefig
 from saelib.core.profiles import get_profile
@@ -182,8 +184,9 @@ check("patched layers chosen", len(patch_layers), min(sizes.n_layers, len(layers
 # IOI experiment: α = 2.5e-4, 4.6e-4 and 8.6e-4 and the α = 0 control, one ensemble trained on the same 2.1M
 # activations with the same recipe (see notebook 01 §7), so the control differs from the sparse SAEs only in α.
 # With `"profile"` the R = 2 ensembles of notebook 01 at the profile's sparsities, and an α = 0 control trained here
-# on the profile's activations. PCA and ICA are fitted on `fit_rows` training activations of the layer (position 0
-# and the separator excluded, as for the SAEs). A decomposition from another layer or model is rejected (tested).
+# on the profile's activations. PCA is fitted on `fit_rows` training activations of the layer (position 0
+# and the separator excluded, as for the SAEs); ICA is notebook 02's shipped FastICA fit (`ICA = "fit"`: fitted
+# here on the same rows as PCA). A decomposition from another layer or model is rejected (tested).
 #
 # The check below patches nothing (must give KL(cf ‖ clean) exactly), and every feature together with the error
 # node (must give KL = 0) for every method, and reports the *error floor*: KL with every feature patched but the
@@ -194,6 +197,15 @@ check("patched layers chosen", len(patch_layers), min(sizes.n_layers, len(layers
 start = time.time()
 train_store = harvest_profile(model, store_hooks, profile, split="train")
 name = model_name(model)
+
+
+def shipped_ica(hook):
+    if ICA not in ("shipped", "fit"):
+        raise ValueError(f"ICA must be 'shipped' or 'fit', got {ICA!r}")
+    return (load_shipped_ica(hook, model_sha256=train_store.config["model_sha256"], width=model.cfg.d_model)
+            if ICA == "shipped" else None)
+
+
 decomps = {}
 for layer in patch_layers:
     hook = P.resid_hook(layer)
@@ -212,7 +224,8 @@ for layer in patch_layers:
     decomps[layer] = {
         **{f"SAE α={a:.2g}": sae_decomposition(s, f"SAE α={a:.2g}") for a, s in saes.items()},
         "SAE α=0": sae_decomposition(zero, "SAE α=0"),
-        **fitted_baselines(train_store, hook, name, sizes.fit_rows, profile.seed, sizes.ica_max_iter),
+        **fitted_baselines(train_store, hook, name, sizes.fit_rows, profile.seed, sizes.ica_max_iter,
+                           shipped_ica=shipped_ica(hook)),
     }
 fit_seconds = time.time() - start
 methods = list(decomps[patch_layers[0]])

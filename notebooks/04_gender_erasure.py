@@ -160,19 +160,23 @@ disruption_tokens = torch.from_numpy(np.array(
                     + [f"blocks.{profile.sae.mlp_layer}.mlp.hook_post"], profile).tokens[
         : sizes.disruption_contexts, : sizes.disruption_length]))
 clean_logp = E.clean_log_probs(model, disruption_tokens)
+# each edit runs only the blocks after its layer, from the clean residual computed once per layer
+clean_resid = {task: E.clean_residuals(model, ps.tokens, hooks) for task, ps in tasks.items()}
+disruption_resid = E.clean_residuals(model, disruption_tokens, hooks, batch_size=4)
 rows, per_prompt = [], {}
 for hook in hooks:
     for method, eraser in erasers[hook].items():
         row = {"layer": int(hook.split(".")[1]), "method": method}
         for task, ps in tasks.items():
-            s = E.task_scores(model, ps, eraser)
+            s = E.task_scores(model, ps, eraser, resid=clean_resid[task][hook])
             per_prompt[(hook, method, task)] = s["p_correct"]
             row[f"{task}_score"] = float(s["p_correct"].mean())
             row[f"{task}_score_se"] = mean_se(s["p_correct"]).se
         row["prompt_edit_norm"] = float(s["edit_norm"].mean())
         erased_train, erased_test = eraser.transform(fit_acts[hook]), eraser.transform(test_acts[hook])
         row["probe_accuracy"] = E.probe_accuracy(erased_train, fit_labels, erased_test, test_labels)
-        row.update(E.disruption(model, disruption_tokens, eraser, clean_logp, corpus.separator))
+        row.update(E.disruption(model, disruption_tokens, eraser, clean_logp, corpus.separator,
+                                resid=disruption_resid[hook]))
         rows.append(row)
 results = pd.DataFrame(rows)
 probe_before = {h: E.probe_accuracy(fit_acts[h], fit_labels, test_acts[h], test_labels) for h in hooks}

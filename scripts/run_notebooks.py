@@ -60,6 +60,16 @@ def scrub(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def slowest_cells(executed: Path, n: int = 5) -> list[dict]:
+    """The n slowest code cells of an executed notebook (papermill's durations, read before they are scrubbed)."""
+    cells = nbformat.read(executed, as_version=4).cells
+    timed = [{"cell": i, "s": round(c.metadata.get("papermill", {}).get("duration") or 0.0, 1),
+              "first_line": next((line[:80] for line in c.source.splitlines() if line.strip()
+                                  and not line.startswith("#")), "")}
+             for i, c in enumerate(cells) if c.cell_type == "code"]
+    return sorted(timed, key=lambda c: -c["s"])[:n]
+
+
 def sync_pair(nb: Path) -> None:
     """Bring the .ipynb inputs up to date with its paired py:percent script (outputs are kept)."""
     py = nb.with_suffix(".py")
@@ -90,7 +100,8 @@ def main() -> None:
     commit = args.profile == "default" and not extra  # committed outputs are those of the defaults only
     out_dir = ROOT / "build" / "executed" / args.profile
     out_dir.mkdir(parents=True, exist_ok=True)
-    timings = {}
+    timings, slowest = {}, {}
+    timings_path = out_dir / "timings.json"  # rewritten after each notebook, so a failed run keeps the times so far
     for nb in notebooks:
         sync_pair(nb)
         source = nb.with_suffix(".py").read_bytes()
@@ -106,6 +117,8 @@ def main() -> None:
                      f"  The committed notebook is unchanged. Later notebooks were not run.")
         timings[nb.stem] = round(time.time() - start, 1)
         print(f"    done in {timings[nb.stem]:.0f} s", flush=True)
+        slowest[nb.stem] = slowest_cells(out)
+        timings_path.write_text(json.dumps({"total_s": timings, "slowest_cells": slowest}, indent=2) + "\n")
         if commit:
             scrub(out)
             nbformat.validate(nbformat.read(out, as_version=4))
@@ -114,7 +127,6 @@ def main() -> None:
                 continue
             nb.write_bytes(out.read_bytes())
             sync_pair(nb)
-    (out_dir / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
     print(f"run_all: {len(timings)} notebook(s) in {sum(timings.values()):.0f} s: {timings}")
 
 

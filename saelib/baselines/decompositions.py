@@ -121,16 +121,17 @@ def from_baseline(d: LinearDictionary, hook: str, model: str, signed: bool, name
     return build(name or d.name, basis, d.center, hook, model)
 
 
-def fitted_baselines(store, hook: str, model: str, n_rows: int, seed: int = 0, ica_max_iter: int = 200
-                     ) -> dict[str, Decomposition]:
+def fitted_baselines(store, hook: str, model: str, n_rows: int, seed: int = 0, ica_max_iter: int = 200,
+                     shipped_ica=None) -> dict[str, Decomposition]:
     """PCA (rotation and ±), ICA (signed sources) and the neuron basis, fitted on ``n_rows`` training activations of
-    ``hook`` drawn as notebook 02 draws them (``saelib.interp.comparison``), so the cached FastICA fit is shared."""
+    ``hook`` drawn as notebook 02 draws them (``saelib.interp.comparison``), so the cached FastICA fit is shared;
+    ``shipped_ica`` (``saelib.baselines.shipped``) replaces the ICA fit with the shipped one."""
     from saelib.baselines.directions import fit_pca
-    from saelib.interp.comparison import fit_sample, ica_unmixing_cached
+    from saelib.interp.comparison import fit_sample, ica_unmixing
 
     x = fit_sample(store, hook, n_rows, seed)
     pca = fit_pca(x)
-    directions, center, _ = ica_unmixing_cached(store, hook, x, seed, ica_max_iter)
+    directions, center, _ = ica_unmixing(store, hook, x, seed, ica_max_iter, shipped_ica)
     return {"PCA rotation": rotation("PCA rotation", pca.directions[: pca.n_features // 2], pca.center, hook, model),
             "PCA ±": signed_directions("PCA ±", pca.directions[: pca.n_features // 2], pca.center, hook, model),
             "ICA": rotation("ICA", directions, center, hook, model),

@@ -68,10 +68,22 @@ def fit_pca(x: torch.Tensor, n_components: int | None = None) -> LinearDictionar
 ICA_ORIENTATIONS = ("paper", "heavy_tail", "both")
 
 
-def fit_ica_unmixing(x: torch.Tensor, seed: int, max_iter: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+def fit_ica_unmixing(x: torch.Tensor, seed: int, max_iter: int, tol: float = 1e-4,
+                     ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """FastICA on standardised activations (as the paper's code did), folded back to raw activation space:
     sources = (x - center) @ directions.T. Returns (directions, center, iterations run); ``iterations == max_iter``
     means it stopped before sklearn's tolerance was met (the ConvergenceWarning is silenced; report the count)."""
+    fit = fit_ica_with_convergence(x, seed, max_iter, tol)
+    return fit["directions"], fit["center"], fit["n_iter"]
+
+
+def fit_ica_with_convergence(x: torch.Tensor, seed: int, max_iter: int, tol: float = 1e-4) -> dict:
+    """``fit_ica_unmixing`` plus how far from convergence it stopped: ``final_change`` is FastICA's own stopping
+    statistic (max over components of | |w_new . w| - 1 |) for one more iteration from the returned unmixing;
+    sklearn stops when it falls below ``tol``. Per component the same change says which directions have settled:
+    ``stable_share`` is the share below ``tol``, ``median_change`` the median. Keys: directions, center, n_iter,
+    final_change, converged, median_change, stable_share."""
+    import numpy as np
     from sklearn.decomposition import FastICA
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.preprocessing import StandardScaler
@@ -79,15 +91,27 @@ def fit_ica_unmixing(x: torch.Tensor, seed: int, max_iter: int) -> tuple[torch.T
 
     data = x.float().numpy()
     scaler = StandardScaler().fit(data)
-    # FastICA calls scipy's eigh on a d x d matrix every iteration; multi-threaded OpenBLAS makes that 30x slower
-    # on a 2-core machine (busy-waiting threads), one thread is fastest overall
-    with threadpool_limits(1, user_api="blas"), warnings.catch_warnings():
+    z = scaler.transform(data)
+    # FastICA calls scipy's eigh on a d x d matrix every iteration; on a few thousand rows multi-threaded OpenBLAS
+    # makes that 30x slower on a 2-core machine (busy-waiting threads); on many rows the d x n products dominate
+    threads = 1 if len(z) < 32_768 else None
+    with threadpool_limits(threads, user_api="blas"), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        ica = FastICA(random_state=seed, max_iter=max_iter, whiten="unit-variance").fit(scaler.transform(data))
+        ica = FastICA(random_state=seed, max_iter=max_iter, tol=tol, whiten="unit-variance").fit(z)
+        # sklearn rescaled the orthogonal unmixing W's rows to unit-variance sources; undo it, take one more step
+        w = ica._unmixing / np.linalg.norm(ica._unmixing, axis=1, keepdims=True)
+        white = np.sqrt(len(z)) * (ica.whitening_ @ (z - ica.mean_).T)  # [components, n], as FastICA saw it
+        g = np.tanh(w @ white)
+        step = g @ white.T / white.shape[1] - (1 - g ** 2).mean(1)[:, None] * w
+        s, u = np.linalg.eigh(step @ step.T)
+        w1 = (u * (1.0 / np.sqrt(np.clip(s, 1e-30, None)))) @ u.T @ step  # symmetric decorrelation, as sklearn
+        change = np.abs(np.abs(np.einsum("ij,ij->i", w1, w)) - 1)  # per component
     # sources = ((x - mu) / sigma - ica.mean_) @ W.T  ==  (x - center) @ (W / sigma).T
     unmix = ica.components_ / scaler.scale_[None, :]
     center = scaler.mean_ + ica.mean_ * scaler.scale_
-    return torch.from_numpy(unmix).float(), torch.from_numpy(center).float(), int(ica.n_iter_)
+    return {"directions": torch.from_numpy(unmix).float(), "center": torch.from_numpy(center).float(),
+            "n_iter": int(ica.n_iter_), "final_change": float(change.max()), "converged": bool(ica.n_iter_ < max_iter),
+            "median_change": float(np.median(change)), "stable_share": float((change < tol).mean())}
 
 
 def orient_ica(directions: torch.Tensor, center: torch.Tensor, x: torch.Tensor, orient: str) -> LinearDictionary:

@@ -238,6 +238,7 @@ def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygie
     size = sum(2 * res.saes[row["ratio"]].cfg.n_features * res.saes[row["ratio"]].cfg.d_in * itemsize
                for _, res, row in planned)  # W_enc and W_dec; the biases are negligible
     size += sum((out / e["name"] / WEIGHTS).stat().st_size for e in kept if (out / e["name"] / WEIGHTS).exists())
+    size += sum(f.stat().st_size for f in (out / "baselines").glob("*") if f.is_file())  # shipped ICA fits
     if size > max_bytes:
         raise ValueError(f"the planned release is {size / 2**20:.0f} MiB, over {max_bytes / 2**20:.0f} MiB: ship fewer "
                          "members (saelib.dictionaries.release.ship_alphas) or store float16")

@@ -312,6 +312,38 @@ def harvest_fit_activations(model, prompts: PromptSet, hooks: Sequence[str], bat
     return {h: torch.cat(v) for h, v in out.items()}, labels, index
 
 
+@torch.inference_mode()
+def clean_residuals(model, tokens: torch.Tensor, hooks: Sequence[str], batch_size: int = 16) -> dict[str, torch.Tensor]:
+    """{hook: [n, pos, d]} unedited residuals of ``tokens`` at each ``blocks.N.hook_resid_post`` (one pass stopping
+    after the deepest). Given to ``task_scores`` / ``disruption`` as ``resid``, an eraser's edit then runs only the
+    blocks after its layer: the same numbers (up to float rounding) for about half the compute over layers 2-26."""
+    from saelib.model.loader import stop_layer
+
+    for h in hooks:
+        _resid_layer(h)
+    out: dict[str, list[torch.Tensor]] = {h: [] for h in hooks}
+    for batch in tokens.split(batch_size):
+        _, cache = model.run_with_cache(batch.to(_device(model)), names_filter=list(hooks),
+                                        stop_at_layer=stop_layer(list(hooks)))
+        for h in hooks:
+            out[h].append(cache[h].float())
+    return {h: torch.cat(v) for h, v in out.items()}
+
+
+def _resid_layer(hook: str) -> int:
+    parts = hook.split(".")
+    if len(parts) != 3 or parts[0] != "blocks" or parts[2] != "hook_resid_post" or not parts[1].isdigit():
+        raise ValueError(f"running from a cached residual needs a blocks.N.hook_resid_post hook, got {hook!r}; "
+                         "leave resid=None to edit other hooks with a full forward pass")
+    return int(parts[1])
+
+
+def _check_resid(resid: torch.Tensor, tokens: torch.Tensor) -> None:
+    if resid.shape[:2] != tokens.shape:
+        raise ValueError(f"resid has shape {tuple(resid.shape)} but the tokens are {tuple(tokens.shape)}: pass "
+                         "clean_residuals(model, tokens, [hook])[hook] for the same tokens")
+
+
 def _edit_hook(eraser: Eraser, hook_name: str, mask: torch.Tensor, norms: list[torch.Tensor]):
     """A forward hook for ``hook_name`` that applies ``eraser`` at ``mask`` [b, pos] and records the per-position
     edit norm. (TransformerBridge passes its canonical hook point, e.g. ``blocks.8.hook_out``, so the name the hook
@@ -325,23 +357,34 @@ def _edit_hook(eraser: Eraser, hook_name: str, mask: torch.Tensor, norms: list[t
 
 @torch.inference_mode()
 def task_scores(model, prompts: PromptSet, eraser: Eraser | None = None, hook: str | None = None,
-                batch_size: int = 16) -> dict[str, np.ndarray]:
+                batch_size: int = 16, resid: torch.Tensor | None = None) -> dict[str, np.ndarray]:
     """Per prompt: ``p_correct`` (two-way probability of the right class token) and ``edit_norm`` (mean L2 norm of
     the edit over the edited positions; 0 without an eraser). The eraser edits ``hook`` (default: its own; any
-    other is rejected) at the name onward."""
+    other is rejected) at the name onward. ``resid``: the prompts' clean residual at ``hook`` (``clean_residuals``),
+    so only the blocks after it run."""
+    from saelib.experiments.patching import final_logits_from
+
     hook = eraser.hook if hook is None and eraser is not None else hook
     dev = _device(model)
     mask = prompts.edit_mask().to(dev)
+    if resid is not None:
+        if eraser is None:
+            raise ValueError("resid is for running an eraser's edit from its layer; without an eraser leave it out")
+        _check_resid(resid, prompts.tokens)
     p, norms = [], []
     for i in range(0, len(prompts), batch_size):
         sl = slice(i, i + batch_size)
         batch_norms: list[torch.Tensor] = []
-        hooks = [] if eraser is None else [(hook, _edit_hook(eraser, hook, mask[sl], batch_norms))]
-        logits = model.run_with_hooks(prompts.tokens[sl].to(dev), fwd_hooks=hooks)
-        last = logits[torch.arange(len(logits)), prompts.lengths[sl] - 1].float().cpu()
+        if resid is None:
+            hooks = [] if eraser is None else [(hook, _edit_hook(eraser, hook, mask[sl], batch_norms))]
+            logits = model.run_with_hooks(prompts.tokens[sl].to(dev), fwd_hooks=hooks)
+            last = logits[torch.arange(len(logits)), prompts.lengths[sl] - 1].float().cpu()
+        else:
+            x = _edit_hook(eraser, hook, mask[sl], batch_norms)(resid[sl].to(dev))
+            last = final_logits_from(model, x, _resid_layer(hook), prompts.lengths[sl].to(dev)).float().cpu()
         two = last[:, prompts.answer_ids].log_softmax(-1)
         p.append(two.gather(1, prompts.labels[sl, None])[:, 0].exp())
-        n = (batch_norms[0].sum(1) / mask[sl].sum(1)).cpu() if batch_norms else torch.zeros(len(logits))
+        n = (batch_norms[0].sum(1) / mask[sl].sum(1)).cpu() if batch_norms else torch.zeros(len(last))
         norms.append(n)
     return {"p_correct": torch.cat(p).numpy(), "edit_norm": torch.cat(norms).numpy()}
 
@@ -354,12 +397,18 @@ def clean_log_probs(model, tokens: torch.Tensor, batch_size: int = 4) -> torch.T
 
 @torch.inference_mode()
 def disruption(model, tokens: torch.Tensor, eraser: Eraser, clean_logp: torch.Tensor, separator_id: int,
-               hook: str | None = None, batch_size: int = 4) -> dict[str, float]:
+               hook: str | None = None, batch_size: int = 4, resid: torch.Tensor | None = None) -> dict[str, float]:
     """The eraser applied to corpus text ``tokens`` [n, pos] at every kept position: mean increase in next-token
     cross-entropy and mean KL(clean ‖ edited) over all next-token predictions (nats), and the edit's mean L2 norm
     and its norm relative to the activation's, over edited positions; 95% t intervals for the CE increase and KL
-    over contexts (each context's mean is one observation: positions within a context are not independent)."""
+    over contexts (each context's mean is one observation: positions within a context are not independent).
+    ``resid``: the clean residual of ``tokens`` at the hook (``clean_residuals``), so only later blocks run."""
+    from saelib.model.forward import run_blocks
+
     hook_name = eraser.hook if hook is None else hook
+    if resid is not None:
+        _check_resid(resid, tokens)
+        eraser.apply(resid[:1, :1], hook_name)  # the eraser's own hook check, before any work
     dev = _device(model)
     keep = kept_positions(tokens, separator_id).to(dev)
     ce_clean, ce_edit, kls, norms, rel = [], [], [], [], []
@@ -374,7 +423,12 @@ def disruption(model, tokens: torch.Tensor, eraser: Eraser, clean_logp: torch.Te
             rel.append(delta[m] / act.norm(dim=-1)[m])
             return torch.where(m[..., None], new, act)
 
-        logp = model.run_with_hooks(batch, fwd_hooks=[(hook_name, edit)]).float().log_softmax(-1)[:, :-1].cpu()
+        if resid is None:
+            logits = model.run_with_hooks(batch, fwd_hooks=[(hook_name, edit)])
+        else:
+            edited = run_blocks(model, edit(resid[sl].to(dev)), _resid_layer(hook_name))
+            logits = model.unembed(model.ln_final(edited))
+        logp = logits.float().log_softmax(-1)[:, :-1].cpu()
         clean = clean_logp[sl][:, :-1]
         target = tokens[sl][:, 1:, None]
         ce_edit.append(-logp.gather(-1, target).flatten())

@@ -78,13 +78,15 @@ def score_feature(feature: int, acts: np.ndarray, fragments: Fragments, explaine
 
 def score_dictionary(fragments: Fragments, hook: str, dictionary, features: list[int], explainer: Explainer,
                      simulator: Simulator, dictionary_key: dict, cfg: ProtocolConfig = ProtocolConfig(),
-                     save_every_s: float = 5.0) -> pd.DataFrame:
+                     save_every_s: float = 5.0, activations: np.ndarray | None = None) -> pd.DataFrame:
     """Scores of ``features`` of ``dictionary`` at ``hook``, one row per feature (``FeatureScore`` columns).
 
     ``dictionary_key`` identifies the dictionary (e.g. its SAE folder and alpha, or a baseline's fit config); with
     the fragments, features, explainer, simulator and protocol it keys the results folder, so a changed parameter
     never reuses stale scores. Scores are saved as they are computed (at least every ``save_every_s`` seconds and
-    whenever an error stops the run); a rerun skips the features already scored."""
+    whenever an error stops the run); a rerun skips the features already scored. ``activations`` [n_features,
+    n_fragments, length], when the caller already has ``fragments.activations(hook, dictionary, features)``, saves
+    encoding the pool again."""
     key = {"dictionary": dictionary_key, "hook": hook, "fragments": fragments.store.dir.name,
            "fragment_length": fragments.length, "features": list(features), "explainer": explainer.name,
            "simulator": simulator.name, "protocol": asdict(cfg)}
@@ -95,7 +97,13 @@ def score_dictionary(fragments: Fragments, hook: str, dictionary, features: list
     if todo:
         directory.mkdir(parents=True, exist_ok=True)
         atomic_write_json(directory / "config.json", key)
-        acts = fragments.activations(hook, dictionary, todo)  # [n_todo, n_fragments, length]
+        if activations is None:
+            acts = fragments.activations(hook, dictionary, todo)  # [n_todo, n_fragments, length]
+        else:
+            if activations.shape[:1] != (len(features),) or activations.shape[1] != fragments.n:
+                raise ValueError(f"activations have shape {activations.shape}; expected [{len(features)}, "
+                                 f"{fragments.n}, {fragments.length}] (one row per requested feature)")
+            acts = activations[[list(features).index(f) for f in todo]]
         last_save = time.time()
         try:
             for i, feature in enumerate(todo):

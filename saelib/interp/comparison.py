@@ -49,18 +49,37 @@ def ica_unmixing_cached(store: ActivationStore, hook: str, x: torch.Tensor, seed
     return directions, center, n_iter
 
 
+def ica_unmixing(store: ActivationStore, hook: str, x: torch.Tensor, seed: int, max_iter: int,
+                 shipped=None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """(directions, center, key) of the ICA baseline at ``hook``: the shipped fit (``saelib.baselines.shipped``)
+    when given, else FastICA fitted here on ``x`` (cached). The key says which, with rows and iterations."""
+    if shipped is not None:
+        if shipped.info.hook != hook:
+            raise ValueError(f"the shipped ICA fit is for {shipped.info.hook}, not {hook}")
+        i = shipped.info
+        key = {"method": "ica", "shipped": i.file, "sha256": i.sha256, "store": i.store, "rows": i.rows,
+               "seed": i.seed, "max_iter": i.max_iter, "n_iter": i.n_iter, "converged": i.converged}
+        return shipped.directions, shipped.center, key
+    directions, center, n_iter = ica_unmixing_cached(store, hook, x, seed, max_iter)
+    key = {"method": "ica", "store": store.dir.name, "hook": hook, "rows": len(x), "seed": seed,
+           "max_iter": max_iter, "n_iter": n_iter, "converged": n_iter < max_iter}
+    return directions, center, key
+
+
 def layer_dictionaries(store: ActivationStore, hook: str, sae, sae_key: dict, l0_rows: torch.Tensor,
-                       fit_rows: int, seed: int = 0, ica_max_iter: int = 200) -> dict[str, tuple[object, dict]]:
-    """``METHODS`` at ``hook``: name -> (dictionary, key). Baselines are fitted on ``fit_rows`` training rows of
-    ``store``; top-k variants keep as many features per token as the SAE's mean L0 on ``l0_rows`` (held-out)."""
+                       fit_rows: int, seed: int = 0, ica_max_iter: int = 200, shipped_ica=None,
+                       ) -> dict[str, tuple[object, dict]]:
+    """``METHODS`` at ``hook``: name -> (dictionary, key). PCA is fitted on ``fit_rows`` training rows of ``store``,
+    ICA too unless ``shipped_ica`` (a ``ShippedICA`` fitted on more rows) is given; the ICA orientations are read on
+    the same ``fit_rows``. Top-k variants keep as many features per token as the SAE's mean L0 on ``l0_rows``
+    (held-out)."""
     x = fit_sample(store, hook, fit_rows, seed)
     d = x.shape[1]
     k = max(1, int(round(mean_l0(sae, l0_rows))))
     pca = fit_pca(x)
-    directions, center, n_iter = ica_unmixing_cached(store, hook, x, seed, ica_max_iter)
+    directions, center, ica_fit = ica_unmixing(store, hook, x, seed, ica_max_iter, shipped_ica)
     ica = {o: orient_ica(directions, center, x, o) for o in ICA_ORIENTATIONS}
     fit = {"store": store.dir.name, "hook": hook, "rows": fit_rows, "seed": seed}
-    ica_fit = {"method": "ica", "max_iter": ica_max_iter, "n_iter": n_iter, **fit}
     return {
         "SAE": (sae, sae_key),
         "PCA": (pca, {"method": "pca", **fit}),

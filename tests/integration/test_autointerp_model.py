@@ -36,3 +36,15 @@ def test_logprob_slots_sit_right_after_each_tab(backend):
     for s in slots:  # each slot's token ends with the tab, and "unknown" follows
         assert backend.tokenizer.decode(ids[0, s : s + 1]).endswith("\t") or ids[0, s].item() in tab
         assert backend.tokenizer.decode(ids[0, s + 1 : s + 2]).startswith("unknown")
+
+
+def test_logprob_simulator_unembeds_only_the_slots_with_the_same_levels(backend):
+    import torch
+
+    sim = LogprobSimulator(backend)
+    tokens = [" the", " cat", " sat", " on", " it"]
+    ids, slots = sim._ids_and_slots("the word cat", tokens)
+    with torch.no_grad():
+        full = backend.model(ids).logits[0, slots][:, sim.digit_ids]
+    expected = (full.float().softmax(-1) @ torch.arange(10, dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(sim.simulate("the word cat", [tokens])[0], expected, rtol=1e-4, atol=1e-4)

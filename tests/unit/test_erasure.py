@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -190,3 +191,42 @@ def test_task_scores_and_disruption_on_tiny_model(tiny_model, default_tokenizer)
     assert d["ce_increase_lo"] <= d["ce_increase"] <= d["ce_increase_hi"]
     with pytest.raises(E.EraserHookError):
         E.disruption(tiny_model, tokens, eraser, clean, separator_id=-1, hook=hooks[1])
+
+
+def test_running_from_the_cached_residual_matches_the_hooked_forward(tiny_model, default_tokenizer):
+    tr = {"male": ["John", "James", "David", "Robert"], "female": ["Mary", "Linda", "Susan", "Karen"]}
+    fit = E.class_prompts(default_tokenizer, tr, tr, n_shots=1)
+    hook = "blocks.0.hook_resid_post"
+    acts, labels, _ = E.harvest_fit_activations(tiny_model, fit, [hook], batch_size=3)
+    eraser = E.fit_mean_difference(acts[hook], labels, hook)
+    resid = E.clean_residuals(tiny_model, fit.tokens, [hook], batch_size=3)[hook]
+    assert resid.shape[:2] == fit.tokens.shape
+    full, fast = E.task_scores(tiny_model, fit, eraser, batch_size=3), E.task_scores(tiny_model, fit, eraser,
+                                                                                    batch_size=3, resid=resid)
+    np.testing.assert_allclose(fast["p_correct"], full["p_correct"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(fast["edit_norm"], full["edit_norm"], rtol=1e-4)
+    tokens = fit.tokens[:3, :10]
+    clean = E.clean_log_probs(tiny_model, tokens)
+    tok_resid = E.clean_residuals(tiny_model, tokens, [hook])[hook]
+    d_full = E.disruption(tiny_model, tokens, eraser, clean, separator_id=-1, batch_size=2)
+    d_fast = E.disruption(tiny_model, tokens, eraser, clean, separator_id=-1, batch_size=2, resid=tok_resid)
+    for key in ("kl", "ce_increase", "edit_norm", "edit_norm_relative", "kl_lo", "kl_hi"):
+        assert d_fast[key] == pytest.approx(d_full[key], rel=1e-4, abs=1e-7), key
+
+
+def test_cached_residual_bad_input_is_rejected(tiny_model, default_tokenizer):
+    tr = {"male": ["John", "James"], "female": ["Mary", "Linda"]}
+    fit = E.class_prompts(default_tokenizer, tr, tr, n_shots=1)
+    hook = "blocks.0.hook_resid_post"
+    acts, labels, _ = E.harvest_fit_activations(tiny_model, fit, [hook])
+    eraser = E.fit_mean_difference(acts[hook], labels, hook)
+    resid = E.clean_residuals(tiny_model, fit.tokens, [hook])[hook]
+    with pytest.raises(ValueError, match="same tokens"):
+        E.task_scores(tiny_model, fit, eraser, resid=resid[:, :-1])
+    with pytest.raises(ValueError, match="without an eraser"):
+        E.task_scores(tiny_model, fit, resid=resid)
+    with pytest.raises(ValueError, match="hook_resid_post"):
+        E.clean_residuals(tiny_model, fit.tokens, ["blocks.0.mlp.hook_post"])
+    with pytest.raises(E.EraserHookError):
+        E.disruption(tiny_model, fit.tokens[:2], eraser, E.clean_log_probs(tiny_model, fit.tokens[:2]),
+                     separator_id=-1, hook="blocks.1.hook_resid_post", resid=resid[:2])
