@@ -61,7 +61,10 @@ def scrub(path: Path) -> None:
 
 
 def slowest_cells(executed: Path, n: int = 5) -> list[dict]:
-    """The n slowest code cells of an executed notebook (papermill's durations, read before they are scrubbed)."""
+    """The n slowest code cells of an executed notebook (papermill's durations, read before they are scrubbed);
+    none when there is no executed copy to read."""
+    if not executed.exists():
+        return []
     cells = nbformat.read(executed, as_version=4).cells
     timed = [{"cell": i, "s": round(c.metadata.get("papermill", {}).get("duration") or 0.0, 1),
               "first_line": next((line[:80] for line in c.source.splitlines() if line.strip()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 
 import nbformat
@@ -78,7 +79,15 @@ def run_notebooks(tmp_path, monkeypatch):
     for name, value in {"ROOT": tmp_path, "NOTEBOOKS": tmp_path, "sync_pair": lambda nb: None}.items():
         monkeypatch.setattr(module, name, value)
     ran = []
-    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, parameters, **kw: ran.append(parameters))
+
+    def execute(source, out, parameters, **kw):  # an "executed" copy with papermill's per-cell durations
+        ran.append(parameters)
+        nb = nbformat.read(source, as_version=4)
+        for i, cell in enumerate(nb.cells):
+            cell.metadata["papermill"] = {"duration": float(i + 1)}
+        nbformat.write(nb, out)
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
 
     def main(argv: list[str]) -> None:
         monkeypatch.setattr(sys, "argv", ["run_notebooks.py", *argv])
@@ -111,3 +120,13 @@ def test_every_notebook_declares_typed_parameters():
         declared = declared_parameters(py)
         assert declared["PROFILE"]["inferred_type_name"] == "str", py.name
         assert all(p["inferred_type_name"] != "None" for p in declared.values()), (py.name, declared)
+
+
+def test_run_notebooks_records_time_and_slowest_cells(run_notebooks, tmp_path):
+    main, _ = run_notebooks
+    main(["00", "--profile", "dev"])
+    timings = json.loads((tmp_path / "build" / "executed" / "dev" / "timings.json").read_text())
+    assert set(timings["total_s"]) == {"00_tiny"}
+    cells = timings["slowest_cells"]["00_tiny"]
+    assert cells and [c["s"] for c in cells] == sorted((c["s"] for c in cells), reverse=True)
+    assert cells[0]["first_line"] == "print(PROFILE)" and cells[1]["first_line"].startswith("PROFILE")
