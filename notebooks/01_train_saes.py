@@ -170,8 +170,9 @@ for layer, group in at_ratio.groupby("layer"):
 # Regression values: two fresh-clone runs of this notebook agreed to 6 significant digits (training is seeded and
 # deterministic on one machine); 1% covers other BLAS builds. Directional: L0 falls with alpha (above); FVU need not
 # rise monotonically at this budget, and for the release dictionaries it is reported in section 7's targets table.
-# regression values: the median is layer 14's member, the least stable (three fresh runs: 0.2452, 0.2449, and
-# 0.2337 in a run that shared the cores; the other members moved by < 0.3%), so FVU gets 8%, CE recovered 1%
+# regression values: the median is layer 14's member, the least stable (earlier runs: 0.2452 and 0.2449; both runs
+# of this stop, one sharing the cores and one on a fresh clone, 0.2337; the other members moved by < 0.3%), so FVU
+# gets 8%, CE recovered 1%
 check("FVU at the smallest alpha, median over layers",
       float(at_ratio[at_ratio.alpha == min(sweep.alphas)].fvu.median()), 0.2452, rtol=0.08)
 check("CE loss recovered at the smallest alpha, median over layers",

@@ -331,11 +331,13 @@ def clean_residuals(model, tokens: torch.Tensor, hooks: Sequence[str], batch_siz
 
 
 def _resid_layer(hook: str) -> int:
-    parts = hook.split(".")
-    if len(parts) != 3 or parts[0] != "blocks" or parts[2] != "hook_resid_post" or not parts[1].isdigit():
+    from saelib.model.loader import hook_layer
+
+    layer = hook_layer(hook)
+    if layer is None or layer < 0 or not hook.endswith(".hook_resid_post"):
         raise ValueError(f"running from a cached residual needs a blocks.N.hook_resid_post hook, got {hook!r}; "
                          "leave resid=None to edit other hooks with a full forward pass")
-    return int(parts[1])
+    return layer
 
 
 def _check_resid(resid: torch.Tensor, tokens: torch.Tensor) -> None:
@@ -408,7 +410,6 @@ def disruption(model, tokens: torch.Tensor, eraser: Eraser, clean_logp: torch.Te
     hook_name = eraser.hook if hook is None else hook
     if resid is not None:
         _check_resid(resid, tokens)
-        eraser.apply(resid[:1, :1], hook_name)  # the eraser's own hook check, before any work
     dev = _device(model)
     keep = kept_positions(tokens, separator_id).to(dev)
     ce_clean, ce_edit, kls, norms, rel = [], [], [], [], []
