@@ -47,7 +47,7 @@
 #
 # **Finding few features.** (a) The paper's procedure: patch every candidate, then for rising thresholds visit the
 # patched features in random order and un-patch one if KL rises by less than the threshold; one forward pass per
-# visit, so it runs on a small case (§6). (b) The fast default: rank features by an attribution estimate, the
+# visit, so it runs on a small case (§5). (b) The fast default: rank features by an attribution estimate, the
 # gradient of KL(cf ‖ patched) with respect to each feature's activation at the clean point times its activation
 # difference, summed over prompts and positions (one backward pass per layer for all methods), and evaluate KL for
 # the top-k at log-spaced k. Forward passes start at the patched layer (clean and counterfactual residuals are
@@ -350,7 +350,10 @@ for layer in patch_layers:
 #
 # Procedure (a) on `greedy_prompts` prompts at the deepest chosen layer (the cheapest forward pass), for the sparsest SAE,
 # over the features active on those prompts (the paper's candidates are all features; inactive ones cannot change
-# anything, since their activation difference is 0). Thresholds rise log-spaced as in the paper. On the same case,
+# anything, since their activation difference is 0). Thresholds rise log-spaced as in the paper (half-decades from
+# 1e-3 here, where the paper used 50 steps from 1e-5; the low thresholds only remove features whose removal barely
+# moves KL). A visit reruns only the prompts on which that feature's activation differs (the others' KL cannot
+# change): the same decisions as rerunning every prompt (tested). On the same case,
 # procedure (b) is evaluated at the numbers of features that (a) ended with, so the two can be compared point by
 # point.
 

@@ -130,6 +130,38 @@ def test_topk_curve_and_greedy(case, decompositions):
     assert greedy.kl.iloc[-1] == pytest.approx(float(small.kl(small.x_clean).mean()), rel=1e-5)
 
 
+def _greedy_reference(case, fd, thresholds, seed):
+    """The paper's loop as written: every visit reruns all prompts."""
+    mask = fd.active.float().clone()
+    gen = torch.Generator().manual_seed(seed)
+    current = P.evaluate(case, fd, mask)["kl"]
+    kept = []
+    for threshold in sorted(thresholds):
+        on = torch.nonzero(mask).flatten()
+        for f in on[torch.randperm(len(on), generator=gen)].tolist():
+            mask[f] = 0.0
+            kl = P.evaluate(case, fd, mask)["kl"]
+            if kl - current < threshold:
+                current = kl
+            else:
+                mask[f] = 1.0
+        kept.append(int(mask.sum()))
+    return mask, kept
+
+
+def test_greedy_reruns_only_touched_prompts_with_the_same_result(case, decompositions):
+    fd = P.feature_deltas(case, decompositions[0])
+    assert bool(((fd.delta_codes != 0).any(1) == 0).any()), "the case must have features absent from some prompts"
+    kl0 = float(case.kl(case.x_clean).mean())  # the tiny model's KLs are small: thresholds on its scale
+    thresholds = [kl0 * t for t in (1e-3, 1e-2, 3e-2, 1e-1)]
+    want_mask, want_kept = _greedy_reference(case, fd, thresholds, seed=3)
+    assert 0 < want_kept[0] < int(fd.active.sum()), "thresholds must make the first pass keep some features"
+    greedy = P.greedy_elimination(case, fd, thresholds, seed=3)
+    assert list(greedy.n_features.iloc[1:]) == want_kept
+    assert torch.equal(greedy.attrs["mask"], want_mask)
+    assert greedy.kl.iloc[-1] == pytest.approx(P.evaluate(case, fd, want_mask)["kl"], rel=1e-5)
+
+
 def test_rejects_multi_token_name(default_tokenizer):
     with pytest.raises(ValueError, match="Zbigniewsky"):
         make_ioi_prompts(default_tokenizer, 4, names=["Mary", "John", "Zbigniewsky"])

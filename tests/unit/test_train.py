@@ -155,3 +155,32 @@ def test_metrics_on_known_answers(store, tiny_model):
     assert ce0["ce_recovered"] == pytest.approx(0.0, abs=1e-4)
     eye = torch.eye(4)
     assert mmcs(eye, eye) == pytest.approx(1.0) and mmcs(eye, -eye) < 0.01
+
+
+@pytest.mark.parametrize("max_norm", [None, "median"])
+def test_patched_logits_from_the_cached_residual_match_a_full_hooked_forward(store, tiny_model, max_norm):
+    from saelib.dictionaries.metrics import _patch_runner, kept_positions
+
+    tokens = torch.from_numpy(np.array(store.tokens[:4]))
+    d = store.width(HOOK)
+    sae = TiedSAE(SAEConfig("tied", d, 2 * d, (1e-3,), model=store.config["model"], hook=HOOK))
+    keep = kept_positions(tokens, separator_id=3)
+    if max_norm == "median":
+        with torch.no_grad():
+            _, cache = tiny_model.run_with_cache(tokens, names_filter=[HOOK])
+        max_norm = float(cache[HOOK].norm(dim=-1).median())
+
+    def reconstruct(act):
+        return sae.decode(sae.encode(act.reshape(-1, d)))[0].reshape(act.shape)
+
+    def splice(act, hook=None):
+        where = keep if max_norm is None else keep & (act.norm(dim=-1) <= max_norm)
+        return torch.where(where[..., None], reconstruct(act), act)
+
+    with torch.no_grad():
+        clean, run_patched = _patch_runner(tiny_model, tokens, HOOK, keep, max_norm)
+        want = tiny_model.run_with_hooks(tokens, fwd_hooks=[(HOOK, splice)])
+        torch.testing.assert_close(clean, tiny_model(tokens))
+        got = run_patched(reconstruct)
+    assert (got - clean).abs().max() > 1e-3  # the splice changed something
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
