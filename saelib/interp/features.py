@@ -7,9 +7,10 @@ A *dictionary* here is anything that maps activations to non-negative feature ac
 
 from __future__ import annotations
 
+import hashlib
 import html
+import itertools
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -120,12 +121,23 @@ def _plain_context(c: Context) -> str:
     return "".join(f"<b>[{html.escape(t)}]</b>" if i == peak else html.escape(t) for i, t in enumerate(c.tokens))
 
 
+_view_calls = itertools.count()  # element ids must differ between outputs of one page (JupyterLab shares one DOM)
+
+
+def _view_id(views: Sequence[FeatureView]) -> str:
+    """An id for one ``feature_views`` output: a hash of its content and of the call's number in this process, so
+    that a notebook re-run from the top writes the same HTML (no churn in committed outputs), while two outputs in
+    one kernel never share ids."""
+    content = json.dumps([[v.title, [[c.tokens, c.values] for c in v.contexts]] for v in views])
+    return hashlib.sha1(f"{next(_view_calls)}:{content}".encode()).hexdigest()[:8]
+
+
 def feature_views(views: Sequence[FeatureView], max_tokens_width: str = "100%") -> HTML:
     """Panels of top contexts, tokens coloured by activation (one colour scale per feature), as one self-contained
     HTML output. The circuitsvis bundle is inlined once for all panels: ``local_src`` per context would add 1.3 MB
     each to the notebook."""
     body, calls = [], []
-    uid = uuid.uuid4().hex[:8]
+    uid = _view_id(views)
     body.append(f'<p class="saelib-fallback-{uid}" style="color:#a00"><small>Interactive token view not shown: this '
                 f'notebook is not trusted or its JavaScript did not run. Plain text follows, peak token in '
                 f'<b>[brackets]</b>. Trust it with <code>.venv/bin/jupyter trust notebooks/*.ipynb</code> (or File '
@@ -138,7 +150,7 @@ def feature_views(views: Sequence[FeatureView], max_tokens_width: str = "100%") 
             body.append("<p><i>never active on these tokens</i></p>")
         vmax = max((c.peak for c in view.contexts), default=1.0) or 1.0
         for i, c in enumerate(view.contexts):
-            div = f"saelib-view-{uuid.uuid4().hex[:8]}-{v}-{i}"
+            div = f"saelib-view-{uid}-{v}-{i}"
             body.append(f'<div style="max-width:{max_tokens_width}"><small>peak {c.peak:.2f} · '
                         f'{html.escape(c.source)}</small><div id="{div}"></div>'
                         f'<div class="saelib-fallback-{uid}"><code>{_plain_context(c)}</code></div></div>')

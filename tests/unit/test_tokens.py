@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+
+from saelib.interp import features
 from saelib.interp.features import Context, FeatureView, feature_views
 from saelib.interp.tokens import CONTINUATION, readable_tokens, visible_whitespace
 
@@ -33,3 +36,15 @@ def test_feature_view_has_a_text_fallback_that_its_script_removes():
     assert "a<b>[ &lt;b&gt;]</b>c" in page  # escaped, peak token marked, readable without JavaScript
     uid = page.split('class="saelib-fallback-')[1][:8]
     assert f"querySelectorAll('.saelib-fallback-{uid}')" in page.split("<script")[-1]
+
+
+def test_feature_view_ids_are_unique_per_output_and_the_same_on_a_rerun(monkeypatch):
+    ctx = Context(["a", "b"], [1.0, 0.0], 1.0, "wordnet", 0, 0)
+    views = [FeatureView("feature 1", [ctx, ctx])]
+    monkeypatch.setattr(features, "_view_calls", itertools.count())
+    first, second = feature_views(views).data, feature_views(views).data
+    ids = {i.split('"')[0] for i in first.split('id="')[1:] if i.startswith("saelib-view-")}
+    assert len(ids) == 2  # one per context
+    assert first != second  # the same views shown twice in one kernel must not share element ids
+    monkeypatch.setattr(features, "_view_calls", itertools.count())  # a fresh kernel running the same cells
+    assert feature_views(views).data == first
