@@ -121,7 +121,7 @@ def _plain_context(c: Context) -> str:
     return "".join(f"<b>[{html.escape(t)}]</b>" if i == peak else html.escape(t) for i, t in enumerate(c.tokens))
 
 
-_view_calls = itertools.count()  # element ids must differ between outputs of one page (JupyterLab shares one DOM)
+_view_calls = itertools.count()  # ids must differ between outputs, even across notebooks: JupyterLab has one DOM
 
 
 def _view_id(views: Sequence[FeatureView]) -> str:
