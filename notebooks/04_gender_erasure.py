@@ -59,7 +59,7 @@ from IPython.display import display
 
 from saelib import dictionaries
 from saelib.activations.harvest import corpus_for_model, heldout_profile
-from saelib.core.check import check_between
+from saelib.core.check import check, check_between
 from saelib.core.plots import savefig
 from saelib.core.profiles import get_profile
 from saelib.core.stats import mean_se
@@ -321,20 +321,28 @@ print(f"edit size on corpus text, relative to the activation norm: LEACE {leace.
       f"{leace.kl.mean():.3g}, SAE {sae1.kl.mean():.3g} nats/token.")
 
 # %% [markdown]
-# The same numbers carry the regression checks: LEACE must erase the linearly decodable gender information from
-# held-out rows at every layer (the probe falls to near chance), and at its best layer it must move the
-# classification score towards chance; the random control must leave the probe where it was. (The probe before
-# erasure is weakest at the earliest layer, where the gender of an unseen name is least linearly readable.)
+# The same numbers carry the checks. Directional, where the mathematics sets the direction: LEACE makes the class
+# means of its fitting rows equal, so no linear probe can do better than a constant there; on held-out rows (names
+# it never saw) the probe must fall at every layer, though not necessarily to chance (0.49-0.63 here: the erasure
+# generalises only as far as the new names' activations resemble the fitted ones). Regression values: two fresh
+# clones gave identical numbers; the probes' tolerance is two of the 150 held-out rows (lbfgs and Newton-Cholesky
+# disagreed by up to two), the scores' and KL's 2%. (The probe before erasure is weakest at the earliest layer, where
+# the gender of an unseen name is least linearly readable.)
 
 # %%
 random_change = [row.probe_accuracy - probe_before[f"blocks.{row.layer}.hook_resid_post"]
                  for row in results[results.method.str.startswith("random")].itertuples()]
-check_between("probe accuracy before erasure (best layer)", max(probe_before.values()), 0.9, 1.0)
-check_between("probe accuracy after LEACE (max over layers)", float(leace.probe_accuracy.max()), 0.3, 0.7)
-check_between("probe accuracy change under the random control (min over layers)", min(random_change), -0.1, 0.1)
-check_between("class score after LEACE (best layer)", float(leace.class_score.min()), 0.45,
-              round(float(baseline["class"]["p_correct"].mean()) - 0.05, 2))  # rounded: the bound is printed
-check_between("KL of LEACE on corpus text (max over layers)", float(leace.kl.max()), 0.0, 2.0)
+row_tol = 2 / len(test_labels)
+check("layers where the probe falls under LEACE", sum(leace.probe_accuracy[int(h.split(".")[1])] < probe_before[h]
+                                                      for h in hooks), len(hooks))
+check("probe accuracy before erasure (best layer)", max(probe_before.values()), 0.993333, atol=row_tol)
+check("probe accuracy after LEACE (max over layers)", float(leace.probe_accuracy.max()), 0.633333, atol=row_tol)
+check("probe accuracy change under the random control (min over layers)", min(random_change), -0.0133333,
+      atol=row_tol)
+check("class score after LEACE (best layer)", float(leace.class_score.min()), 0.597396, rtol=0.02)
+check_between("class score after LEACE below the baseline (best layer)", float(leace.class_score.min()), 0.0,
+              float(baseline["class"]["p_correct"].mean()))
+check("KL of LEACE on corpus text (max over layers)", float(leace.kl.max()), 0.413235, rtol=0.02)
 
 # %% [markdown]
 # ## 7. The chosen SAE features

@@ -46,6 +46,15 @@ class LinearDictionary:
             acts = torch.zeros_like(acts).scatter_(-1, top.indices, top.values)
         return acts
 
+    def encode_features(self, x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """``encode(x)[..., features]``; without top-k only those columns are computed (a top-k code needs every
+        feature's activation to know which survive)."""
+        if self.k is not None and self.k < self.n_features:
+            return self.encode(x)[..., features]
+        if x.shape[-1] != self.d_in:
+            raise ValueError(f"{self.name}: activations have width {x.shape[-1]}, the dictionary expects {self.d_in}")
+        return torch.relu((x.float() - self.center) @ self.directions[features].T)
+
     def top_k(self, k: int) -> "LinearDictionary":
         """The same dictionary keeping only each token's ``k`` largest activations (match an SAE's L0)."""
         if k < 1:

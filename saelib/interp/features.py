@@ -23,12 +23,16 @@ from saelib.dictionaries.sae import SAE
 from saelib.interp.tokens import readable_tokens
 
 
-def feature_codes(dictionary, x: torch.Tensor) -> torch.Tensor:
-    """Feature activations [..., n_features] of ``dictionary`` for raw activations x [..., d_in]."""
+def feature_codes(dictionary, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+    """Feature activations [..., n_features] of ``dictionary`` for raw activations x [..., d_in]; with ``features``
+    (indices [k]) only those columns, [..., k], computed alone where the dictionary allows it."""
     with torch.no_grad():
+        if features is None:
+            return dictionary.encode1(x.float()) if isinstance(dictionary, SAE) else dictionary.encode(x.float())
         if isinstance(dictionary, SAE):
-            return dictionary.encode1(x.float())
-        return dictionary.encode(x.float())
+            flat = x.float().reshape(-1, x.shape[-1])
+            return dictionary.encode1_features(flat, features).reshape(*x.shape[:-1], len(features))
+        return dictionary.encode_features(x.float(), features)
 
 
 def dictionary_width(dictionary) -> int:
@@ -57,8 +61,8 @@ def feature_activations(store: ActivationStore, hook: str, dictionary, features:
     cols = None if features is None else torch.as_tensor(list(features), dtype=torch.long)
     chunks = []
     for start in range(0, store.n_rows, batch_rows):
-        codes = feature_codes(dictionary, torch.from_numpy(np.asarray(arr[start : start + batch_rows], np.float32)))
-        chunks.append((codes if cols is None else codes[:, cols]).numpy())
+        x = torch.from_numpy(np.asarray(arr[start : start + batch_rows], np.float32))
+        chunks.append(feature_codes(dictionary, x, cols).numpy())
     out = np.concatenate(chunks)
     out[~mask] = 0.0
     return out

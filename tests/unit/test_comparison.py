@@ -42,3 +42,30 @@ def test_features_to_score_is_a_deterministic_sample():
     a = features_to_score(1152, 150, seed=0)
     assert a == features_to_score(1152, 150, seed=0) and len(set(a)) == 150 and a == sorted(a)
     assert features_to_score(10, 150) == list(range(10))
+
+
+@pytest.mark.parametrize("kind", ["tied", "untied", "linear", "linear top-k"])
+def test_selected_features_match_the_full_encoding(kind):
+    """Scoring encodes only the sampled columns; every dictionary kind must give the full code's columns."""
+    from saelib.baselines.directions import LinearDictionary
+    from saelib.dictionaries.sae import SAEConfig, TiedSAE, UntiedSAE
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 37, 24, generator=gen) * 3
+    if kind == "tied":
+        d = TiedSAE(SAEConfig("tied", 24, 48, (1e-3,), input_scale=0.5), seed=1)
+        torch.nn.init.normal_(d.encoder_bias, std=0.3, generator=gen)
+    elif kind == "untied":
+        d = UntiedSAE(SAEConfig("untied", 24, 48, (1.0,), input_scale=0.5), seed=1)
+        with torch.no_grad():
+            d.b_dec.normal_(generator=gen)
+            d.b_enc.normal_(std=0.3, generator=gen)
+    else:
+        d = LinearDictionary("lin", torch.randn(48, 24, generator=gen), torch.randn(24, generator=gen),
+                             k=5 if kind == "linear top-k" else None)
+    cols = torch.tensor([47, 0, 13, 13, 30])
+    full = feature_codes(d, x)
+    part = feature_codes(d, x, cols)
+    assert part.shape == (2, 37, 5)
+    torch.testing.assert_close(part, full[..., cols], rtol=1e-5, atol=1e-5)
+    assert (full > 0).any() and (part == 0).any()  # ReLU both fires and clips on this input

@@ -96,6 +96,11 @@ class SAE(torch.nn.Module):
         shape = x.shape
         return self.encode(x.reshape(-1, shape[-1]))[0].reshape(*shape[:-1], -1)
 
+    def encode1_features(self, x: Tensor, features: Tensor) -> Tensor:
+        """Codes of a one-member SAE restricted to ``features`` [k] (indices): x [n, d_in] -> [n, k]. ReLU
+        architectures override it to compute only those columns (a few hundred of thousands of features scored)."""
+        return self.encode1(x)[:, features]
+
     def decode1(self, codes: Tensor) -> Tensor:
         self._check_single()
         shape = codes.shape

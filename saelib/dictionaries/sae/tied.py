@@ -38,6 +38,12 @@ class TiedSAE(SAE):
         x = x * self.cfg.input_scale
         return torch.relu(torch.matmul(x, self.dictionary().transpose(1, 2)) + self.encoder_bias[:, None, :])
 
+    def encode1_features(self, x: Tensor, features: Tensor) -> Tensor:
+        self._check_single()
+        rows = self.weight[0, features]
+        rows = rows / rows.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+        return torch.relu((x * self.cfg.input_scale) @ rows.T + self.encoder_bias[0, features])
+
     def decode(self, codes: Tensor) -> Tensor:
         return torch.matmul(codes, self.dictionary()) / self.cfg.input_scale
 

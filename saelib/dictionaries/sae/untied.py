@@ -45,6 +45,11 @@ class UntiedSAE(SAE):
         x_bar = x[None] * self.cfg.input_scale - self.b_dec[:, None, :]
         return torch.relu(torch.matmul(x_bar, self.W_enc.transpose(1, 2)) + self.b_enc[:, None, :])
 
+    def encode1_features(self, x: Tensor, features: Tensor) -> Tensor:
+        self._check_single()
+        x_bar = x * self.cfg.input_scale - self.b_dec[0]
+        return torch.relu(x_bar @ self.W_enc[0, features].T + self.b_enc[0, features])
+
     def decode(self, codes: Tensor) -> Tensor:
         return (torch.matmul(codes, self.W_dec.transpose(1, 2)) + self.b_dec[:, None, :]) / self.cfg.input_scale
 
