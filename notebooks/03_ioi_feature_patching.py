@@ -57,6 +57,7 @@
 PROFILE: str = "default"  # dev | default | paper (see saelib/core/profiles.py)
 DICTIONARIES: str = "release"  # "release" (the shipped ratio-4 IOI sweeps, dictionaries/) or "profile" (notebook 01)
 ICA: str = "shipped"  # "shipped" (FastICA on more rows, dictionaries/baselines; as notebook 02) or "fit" (fit_rows)
+GREEDY: str = "shipped"  # §5: "shipped" (searched by scripts/release_greedy.py, replayed here) or "run" (search live)
 
 # %%
 import time
@@ -78,8 +79,10 @@ from saelib.core.verdicts import Verdict, by_count, print_verdicts, show_verdict
 from saelib import dictionaries
 from saelib.dictionaries.train import TrainConfig, train_saes
 from saelib.experiments import patching as P
+from saelib.experiments.greedy import greedy_key, load_greedy, replay_greedy
 from saelib.interp.features import FeatureView, feature_activations, feature_views, top_contexts
 from saelib.model import load_model, model_name
+from saelib.model.loader import model_weights_sha256
 from saelib.model.behaviour import logit_difference
 from saelib.text.tasks import ioi_token_ids, make_ioi_prompts
 
@@ -356,6 +359,13 @@ for layer in patch_layers:
 # change): the same decisions as rerunning every prompt (tested). On the same case,
 # procedure (b) is evaluated at the numbers of features that (a) ended with, so the two can be compared point by
 # point.
+#
+# The search costs one forward pass per visit, about 2,900 passes and 4 minutes on 2 CPU cores, the largest single
+# cost of the default notebooks; like the ICA fits it is run once by a documented command
+# (`scripts/release_greedy.py`) and shipped in `dictionaries/baselines/greedy-ioi.json` with the feature set kept at
+# each threshold. With `GREEDY = "shipped"` this notebook refuses a file made for another case (model, layer,
+# dictionary, prompts, thresholds, seed) and *replays* every shipped feature set on the live model, checking the KL
+# the search recorded; `GREEDY = "run"` searches here.
 
 # %%
 start = time.time()
@@ -363,7 +373,15 @@ g_layer = patch_layers[-1]
 g_method = sae_methods[-1]  # the sparsest: fewest active features, so greedy elimination stays affordable
 small = cases[g_layer].subset(range(sizes.greedy_prompts))
 small_fd = P.feature_deltas(small, decomps[g_layer][g_method])
-greedy = P.greedy_elimination(small, small_fd, sizes.greedy_thresholds, seed=profile.seed)
+if GREEDY == "shipped":
+    g_key = greedy_key(small, small_fd, model_weights_sha256(model), sizes.greedy_thresholds, profile.seed)
+    greedy = replay_greedy(small, small_fd, load_greedy(g_key))
+    print(f"shipped greedy search replayed: {len(greedy)} feature sets, largest |KL live - KL shipped| "
+          f"{(greedy.kl - greedy.kl_shipped).abs().max():.1e} nats")
+elif GREEDY == "run":
+    greedy = P.greedy_elimination(small, small_fd, sizes.greedy_thresholds, seed=profile.seed)
+else:
+    raise ValueError(f"GREEDY must be 'shipped' or 'run', got {GREEDY!r}")
 small_attr = P.attribution(small_fd, P.kl_gradient(small))
 small_attr = torch.where(small_fd.active, small_attr, torch.full_like(small_attr, float("inf")))
 ranked = P.topk_curve(small, small_fd, small_attr, sorted(set(greedy.n_features.tolist())))
@@ -398,8 +416,17 @@ kl_small = float(small.kl(small.x_clean).mean())
 gap = (compare["kl (b) attribution"] - compare["kl (a) greedy"]) / kl_small
 print(f"KL(cf ‖ clean) on the small case: {kl_small:.3f}; (b) − (a) at equal feature counts, as a fraction of it: "
       f"mean {gap.mean():+.3f}, max {gap.max():+.3f}")
-check_between("(b) minus (a) at equal numbers of features, mean, fraction of KL(cf || clean)",
-              float(gap.mean()), -1.0, 0.25)
+# regression value: two fresh clones gave the same digits (the procedure is seeded); 0.01 of KL(cf || clean) allows a
+# few greedy decisions to flip on another BLAS build (12 prompts instead of these 16 gave +0.014). Both procedures
+# patch every active feature at threshold 0 and none at the top, so the gap there must be 0 (directional ends).
+if "kl_shipped" in greedy:  # the replay measures what the search recorded, up to float order
+    check("greedy: largest |KL replayed - KL recorded by the search| (nats)",
+          float((greedy.kl - greedy.kl_shipped).abs().max()), 0.0, atol=1e-4)
+check("(b) minus (a) at equal numbers of features, mean, fraction of KL(cf || clean)", float(gap.mean()), 0.0106858,
+      atol=0.01)
+ends = compare[compare["n_features"].isin([0, int(small_fd.active.sum())])]
+check("(b) minus (a) where both patch all or no features, max |gap|",
+      float((ends["kl (b) attribution"] - ends["kl (a) greedy"]).abs().max()), 0.0, atol=1e-5)
 
 # %% [markdown]
 # ## 6. The SAE features with the largest estimated effect
@@ -527,12 +554,14 @@ print_verdicts(verdicts)
 #
 # Wall-clock time of this notebook's stages on the machine that ran it (2 CPU cores for the committed default
 # profile; with `DICTIONARIES = "profile"` the α = 0 SAEs are trained on the first run only and cached). The greedy
-# elimination dominates: the sparsest R = 4 SAE has about 2,000 features active on its 16 prompts, and each visit
-# reruns the prompts that feature touches (about two thirds of them) through the blocks after the layer.
+# elimination, when run here (`GREEDY = "run"`), dominates: the sparsest R = 4 SAE has about 1,900 features active on
+# its 16 prompts, and each visit reruns the prompts that feature touches (about two thirds of them) through the
+# blocks after the layer: 225 s. Twelve prompts would not be cheaper: 1,914 features are active on them, and a pass
+# over fewer prompts costs more than its share. Replaying the shipped search takes seconds.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 # (timings differ between runs and machines)
 pd.Series({"layer scan": scan_seconds, "fit / load decompositions": fit_seconds, "exactness checks": exact_seconds,
-           "attribution + top-k curves": curve_seconds, "greedy (small case)": greedy_seconds,
+           "attribution + top-k curves": curve_seconds, f"greedy (small case, {GREEDY})": greedy_seconds,
            "whole notebook": time.time() - start_all}).round(1).rename("seconds")

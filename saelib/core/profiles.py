@@ -207,13 +207,14 @@ PROFILES: dict[str, Profile] = {
                                              classifier_chunk_tokens=32, classifier_per_source=400,
                                              family_cosine=0.5),
         # 8 decompositions x 2 layers x ~10 k, each one pass of 50 prompts from the patched layer, plus the greedy
-        # elimination on 12 prompts (one forward pass of the prompts a feature touches per visit, compute-bound at
-        # about 0.08 s; on 16 prompts, 1,931 active R = 4 features and about 2,900 visits took 225 s). Thresholds in half-decades from 1e-3: a decade grid from 1e-4 spent a third of its ~3,700 visits
+        # elimination on 16 prompts (about 1,900 active R = 4 features; one forward pass of the touched prompts per
+        # visit, compute-bound at about 0.08 s: 225 s for ~2,900 visits). Twelve prompts saved nothing: 1,914 features
+        # are active on them, and a pass over fewer prompts costs more than its share. Thresholds in half-decades from 1e-3: a decade grid from 1e-4 spent a third of its ~3,700 visits
         # above 1,000 features kept, where KL barely moves, and jumped from 72 features to 1 between 1e-2 and 1e-1.
         # fit_rows and ica_max_iter match notebook 02's. sae_alphas apply to DICTIONARIES="profile" only.
         ioi_patching=IOIPatchingSizes(n_prompts=50, n_layers=2, sae_alphas=(1e-3, 4.64e-3), fit_rows=4096,
                                       ica_max_iter=100, n_k=10,
-                                      greedy_prompts=12, greedy_thresholds=tuple(10.0 ** (e / 2) for e in range(-6, 1)),
+                                      greedy_prompts=16, greedy_thresholds=tuple(10.0 ** (e / 2) for e in range(-6, 1)),
                                       top_features=4),
     ),
     "paper": Profile(

@@ -284,6 +284,7 @@ def greedy_elimination(case: PatchCase, deltas: FeatureDeltas, thresholds: Seque
     touches = (deltas.delta_codes != 0).any(1)  # [n, F]
     kl_now = _prompt_kls(case, deltas, mask, torch.arange(len(case.pairs)))  # [n] for the current mask
     rows = [{"method": deltas.name, "threshold": 0.0, **evaluate(case, deltas, mask)}]
+    patched_after = [torch.nonzero(mask).flatten().tolist()]
     for threshold in sorted(thresholds):
         on = torch.nonzero(mask).flatten()
         for f in on[torch.randperm(len(on), generator=gen)].tolist():
@@ -297,8 +298,10 @@ def greedy_elimination(case: PatchCase, deltas: FeatureDeltas, thresholds: Seque
             else:
                 mask[f] = 1.0
         rows.append({"method": deltas.name, "threshold": float(threshold), **evaluate(case, deltas, mask)})
+        patched_after.append(torch.nonzero(mask).flatten().tolist())
     out = pd.DataFrame(rows)
     out.attrs["mask"] = mask
+    out.attrs["patched"] = patched_after  # per row, the features still patched (what saelib.experiments.greedy ships)
     return out
 
 

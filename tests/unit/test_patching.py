@@ -202,3 +202,30 @@ def test_shared_k_grid_and_prompt_halves():
     assert small[-1] == 576 and set(small[:-1]) <= set(grid) and all(k < 576 for k in small[:-1])
     rank, held = P.halves(7)
     assert rank == [0, 2, 4, 6] and held == [1, 3, 5] and not set(rank) & set(held)
+
+
+def test_shipped_greedy_replays_and_refuses_another_case(case, decompositions, tmp_path):
+    from saelib.experiments.greedy import GreedyRecordError, greedy_key, load_greedy, replay_greedy, write_greedy
+
+    kl0 = float(case.kl(case.x_clean).mean())
+    thresholds = [kl0 * t for t in (1e-3, 1e-2, 1e-1)]
+    fd = P.feature_deltas(case, decompositions[0])
+    searched = P.greedy_elimination(case, fd, thresholds, seed=3)
+    key = greedy_key(case, fd, "model-sha", thresholds, seed=3)
+    path = tmp_path / "greedy.json"
+    with pytest.raises(GreedyRecordError, match="no shipped greedy search"):
+        load_greedy(key, path)
+    write_greedy(path, key, searched, seconds=1.0)
+    replayed = replay_greedy(case, fd, load_greedy(key, path))
+    assert list(replayed.n_features) == list(searched.n_features)
+    torch.testing.assert_close(torch.tensor(replayed.kl.values), torch.tensor(searched.kl.values))
+    assert torch.equal(replayed.attrs["mask"], searched.attrs["mask"])
+    # another dictionary, other prompts or another grid: refused, naming the field
+    other_fd = P.feature_deltas(case, decompositions[1])
+    with pytest.raises(GreedyRecordError, match="decoder_sha256"):
+        load_greedy(greedy_key(case, other_fd, "model-sha", thresholds, seed=3), path)
+    with pytest.raises(GreedyRecordError, match="prompt_tokens_sha256"):
+        sub = case.subset([0, 1, 2])
+        load_greedy(greedy_key(sub, P.feature_deltas(sub, decompositions[0]), "model-sha", thresholds, seed=3), path)
+    with pytest.raises(GreedyRecordError, match="thresholds.*release_greedy"):
+        load_greedy(greedy_key(case, fd, "model-sha", thresholds[:2], seed=3), path)
