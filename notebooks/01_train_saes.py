@@ -59,7 +59,7 @@ from saelib.activations.harvest import corpus_for_model, harvest_profile, heldou
 from saelib.core.check import check, check_between
 from saelib.core.plots import savefig
 from saelib.core.profiles import get_profile
-from saelib.dictionaries.metrics import evaluate_ensemble, max_cosines, mmcs, reconstruction_metrics
+from saelib.dictionaries.metrics import evaluate_ensembles, max_cosines, mmcs, reconstruction_metrics
 from saelib.dictionaries.sae import attach_metrics
 from saelib.dictionaries.train import TrainConfig, row_mask, train_saes
 from saelib.model import load_model
@@ -120,13 +120,13 @@ train_seconds = time.time() - start
 
 # %%
 start = time.time()
-rows = []
-for hook, res in [*results.items(), (sweep_hook, ratio_result)]:
-    for ratio, ensemble in res.saes.items():
-        for row in evaluate_ensemble(model, ensemble, eval_store, ce_tokens, eval_mask, corpus.separator):
-            rows.append({"layer": int(hook.split(".")[1]), "directory": str(res.directory / f"ratio{ratio:g}"),
-                         **row})
-metrics = pd.DataFrame(rows)
+ensembles = [(hook, res.directory / f"ratio{ratio:g}", ens)
+             for hook, res in [*results.items(), (sweep_hook, ratio_result)] for ratio, ens in res.saes.items()]
+# one clean forward pass for every ensemble, one zero ablation per layer
+evaluated = evaluate_ensembles(model, [ens for *_, ens in ensembles], eval_store, ce_tokens, eval_mask,
+                               corpus.separator)
+metrics = pd.DataFrame([{"layer": int(hook.split(".")[1]), "directory": str(directory), **row}
+                        for (hook, directory, _), rows in zip(ensembles, evaluated) for row in rows])
 for directory, group in metrics.groupby("directory"):  # saved beside the weights, in the SAE's config.json
     attach_metrics(directory, group.drop(columns=["directory"]).to_dict("records"))
 eval_seconds = time.time() - start
@@ -482,9 +482,9 @@ mlp_saes = dictionaries.release_sweep(mlp_hook, ratio=2.0, model_name=train_stor
                                       architecture="untied", root=release_root)
 mlp_mask = row_mask(eval_store, TrainConfig(mlp_hook, outlier_norm_ratio=release.OUTLIER_NORM_RATIO))
 mlp_live = []
-for alpha, sae in mlp_saes.items():
+mlp_measured = evaluate_ensembles(model, list(mlp_saes.values()), eval_store, ce_tokens, mlp_mask, corpus.separator)
+for (alpha, sae), (measured,) in zip(mlp_saes.items(), mlp_measured):
     entry = sae.cfg.extra["release"]
-    measured = evaluate_ensemble(model, sae, eval_store, ce_tokens, mlp_mask, corpus.separator)[0]
     fvu, low, high = fvu_interval(sae, eval_store, mlp_hook, mlp_mask)
     mlp_live.append({"dictionary": entry["name"], "lambda": alpha, "l0 (manifest)": entry["metrics"]["l0"],
                      "l0 (live)": measured["l0"], "fvu (manifest)": entry["metrics"]["fvu"], "fvu (live)": fvu,

@@ -184,3 +184,26 @@ def test_patched_logits_from_the_cached_residual_match_a_full_hooked_forward(sto
         got = run_patched(reconstruct)
     assert (got - clean).abs().max() > 1e-3  # the splice changed something
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+
+
+def test_ce_recovered_for_many_saes_matches_one_at_a_time(store, tiny_model):
+    """Notebook 01 evaluates 8 ensembles at 5 hooks with one clean pass; the numbers must be those of separate calls,
+    residual hooks (from the cache) and other hooks (a full rerun) alike."""
+    from saelib.dictionaries.metrics import ce_loss_recovered_many
+
+    tokens = torch.from_numpy(np.array(store.tokens[:6]))
+    model = store.config["model"]
+    hooks = ["blocks.0.hook_resid_post", HOOK, HOOK, "blocks.1.mlp.hook_post"]
+    saes = []
+    for i, hook in enumerate(hooks):
+        d = 4 * store.width(HOOK) if "mlp" in hook else store.width(HOOK)
+        saes.append(TiedSAE(SAEConfig("tied", d, 2 * d, (1e-3, 1e-2)[: 1 + i % 2], model=model, hook=hook), seed=i))
+    means = {HOOK: torch.from_numpy(np.array(store.activations(HOOK))).mean(0)}
+    many = ce_loss_recovered_many(tiny_model, saes, tokens, separator_id=3, batch_size=4, mean_activations=means)
+    for sae, rows in zip(saes, many, strict=True):
+        one = ce_loss_recovered(tiny_model, sae, sae.cfg.hook, tokens, separator_id=3, batch_size=4,
+                                mean_activation=means.get(sae.cfg.hook))
+        assert len(rows) == sae.cfg.n_models and set(rows[0]) == set(one[0])
+        for got, want in zip(rows, one):
+            for key, value in want.items():
+                assert got[key] == pytest.approx(value, rel=1e-5, abs=1e-6), (sae.cfg.hook, key)
