@@ -178,10 +178,11 @@ PROFILES: dict[str, Profile] = {
         ioi_prompts=200,
         pronoun_prompts_per_gender=100,
         # 5 layers x 3 alphas at R=2, plus R in {1, 4, 8} at one alpha at layer 14, one epoch of 131k activations
-        # (notebook 01's time table has the seconds). A fourth alpha, 1e-2 (L0 2-10, CE recovered 0.24-0.68), cost
-        # 278 s of training and 94 s of evaluation for all members together and fed no later notebook; the release
-        # sweeps show the frontier. A second ratio-sweep alpha fed only notebook 01's MMCS; the release's R = 2 /
-        # R = 4 pair is where size is compared at a budget that can show it.
+        # (notebook 01's time table has the seconds). A fourth alpha, 1e-2 (L0 2-10, CE recovered 0.24-0.68), fed no
+        # later notebook and was dropped: 18 members instead of 23, training 278 s -> 254 s across two fresh-clone
+        # runs (the second on an instance 15% slower); the release sweeps show the frontier. A second ratio-sweep
+        # alpha fed only notebook 01's MMCS; the release's R = 2 / R = 4 pair is where size is compared at a budget
+        # that can show it.
         sae=SAESweep(layers=(2, 8, 14, 20, 26), alphas=(1e-3, 2.15e-3, 4.64e-3), ratio=2.0,
                      ratio_sweep_layer=14, ratio_sweep=(1.0, 4.0, 8.0), ratio_sweep_alphas=(2.15e-3,),
                      epochs=1, batch_size=256, lr=1e-3, ce_contexts=4, eval_rows=16_384, mlp_layer=14,
@@ -208,9 +209,11 @@ PROFILES: dict[str, Profile] = {
                                              family_cosine=0.5),
         # 8 decompositions x 2 layers x ~10 k, each one pass of 50 prompts from the patched layer, plus the greedy
         # elimination on 16 prompts (about 1,900 active R = 4 features; one forward pass of the touched prompts per
-        # visit, compute-bound at about 0.08 s: 225 s for ~2,900 visits). Twelve prompts saved nothing: 1,914 features
-        # are active on them, and a pass over fewer prompts costs more than its share. Thresholds in half-decades from 1e-3: a decade grid from 1e-4 spent a third of its ~3,700 visits
-        # above 1,000 features kept, where KL barely moves, and jumped from 72 features to 1 between 1e-2 and 1e-1.
+        # visit, compute-bound at about 0.08 s: 225 s for ~2,900 visits; shipped by scripts/release_greedy.py and
+        # replayed by notebook 03 unless GREEDY="run"). Twelve prompts saved nothing: 1,914 features are active on
+        # them, and a pass over fewer prompts costs more than its share. Thresholds in half-decades from 1e-3: a
+        # decade grid from 1e-4 spent a third of its ~3,700 visits above 1,000 features kept, where KL barely moves,
+        # and jumped from 72 features to 1 between 1e-2 and 1e-1.
         # fit_rows and ica_max_iter match notebook 02's. sae_alphas apply to DICTIONARIES="profile" only.
         ioi_patching=IOIPatchingSizes(n_prompts=50, n_layers=2, sae_alphas=(1e-3, 4.64e-3), fit_rows=4096,
                                       ica_max_iter=100, n_k=10,

@@ -5,8 +5,9 @@ cores for the default case (16 IOI prompts, layer 26, the sparsest release R = 4
 default notebooks. ``scripts/release_greedy.py`` runs it once and writes ``dictionaries/baselines/greedy-ioi.json``:
 the case's key (model, hook, a hash of the dictionary's decoder and of the prompt tokens, thresholds, seed) and, per
 threshold, the features still patched with the KL and edit size measured then. ``load_greedy`` returns it only for
-the same key; ``replay_greedy`` re-measures every shipped feature set on the live model (7 passes), so the default run
-checks the search's result instead of trusting it. ``GREEDY = "run"`` in notebook 03 searches live instead.
+the same key; ``replay_greedy`` re-measures every shipped feature set on the live model (one pass per threshold), so
+the default run checks the search's result instead of trusting it. ``GREEDY = "run"`` in notebook 03 searches
+live instead.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ class SAE(torch.nn.Module):
 
     def encode1_features(self, x: Tensor, features: Tensor) -> Tensor:
         """Codes of a one-member SAE restricted to ``features`` [k] (indices): x [n, d_in] -> [n, k]. ReLU
-        architectures override it to compute only those columns (a few hundred of thousands of features scored)."""
+        architectures override it to compute only those columns (notebook 02 scores 150 of each dictionary's 1,152)."""
         return self.encode1(x)[:, features]
 
     def decode1(self, codes: Tensor) -> Tensor:
