@@ -63,6 +63,7 @@ def main() -> None:
     if group is not None:
         import torch.distributed as dist
 
+        group.barrier()  # leave together: a rank tearing gloo down while its peer still runs has aborted (once, rarely)
         dist.destroy_process_group()
 
 

@@ -1,11 +1,13 @@
-"""FastICA fits shipped with the release dictionaries, so notebooks 02 and 03 compare SAEs with an ICA that converged.
+"""ICA fits shipped with the release dictionaries, so notebooks 02 and 03 compare SAEs with an ICA that converged.
 
 FastICA on d = 576 needs many rows and iterations to converge (the paper fitted sklearn's defaults on about 2M
-activations). That takes far longer than the default notebook budget, so ``scripts/release_baselines.py`` fits it
-once per residual layer on a large training sample and writes ``dictionaries/baselines/``: one safetensors file per
-hook (``directions`` [d, d] in raw activation space, float16, and ``center`` [d], float32; sources =
-(x - center) @ directions.T) and ``manifest.json`` with each file's sha256, the sample, and FastICA's iterations and
-final stopping statistic. ``load_shipped_ica`` checks the sha256, model, hook and width before returning a fit.
+activations); sklearn's fixed-point iteration had settled 2-12% of the components at layers 8-26 after 500
+iterations. ``scripts/release_baselines.py`` therefore solves FastICA's objective with Picard-O, stopped by
+FastICA's own rule, once per residual layer on a larger training sample, and writes ``dictionaries/baselines/``:
+one safetensors file per hook (``directions`` [d, d] in raw activation space, float16, and ``center`` [d], float32;
+sources = (x - center) @ directions.T) and ``manifest.json`` with each file's sha256, the sample, the solver, its
+iterations and FastICA's final stopping statistic. ``load_shipped_ica`` checks the sha256, model, hook and width
+before returning a fit.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class ICAFitInfo:
     median_change: float  # the same change per component: its median...
     stable_share: float  # ...and the share of components below tol
     seconds: float
+    solver: str = "fastica"  # "picard": Picard-O on FastICA's objective, stopped by FastICA's rule
+    trace: tuple[tuple[int, float, float], ...] = ()  # (iterations, largest, median change) per block (Picard)
 
 
 @dataclass(frozen=True)
@@ -64,9 +68,10 @@ def ica_file_name(hook: str) -> str:
 
 
 def fit_release_ica(store, hook: str, rows: int, seed: int, max_iter: int, tol: float, model: str,
-                    model_sha256: str) -> tuple[dict[str, torch.Tensor], dict]:
-    """FastICA on ``rows`` ordinary training rows of ``store`` at ``hook`` (drawn as notebook 02 draws its sample).
-    Returns (tensors to save, manifest entry without file hash)."""
+                    model_sha256: str, solver: str = "picard") -> tuple[dict[str, torch.Tensor], dict]:
+    """ICA (FastICA's objective; ``solver`` as in ``fit_ica_with_convergence``) on ``rows`` ordinary training rows
+    of ``store`` at ``hook`` (drawn as notebook 02 draws its sample). Returns (tensors to save, manifest entry
+    without file hash)."""
     from saelib.baselines.directions import fit_ica_with_convergence
     from saelib.interp.comparison import fit_sample
 
@@ -74,12 +79,12 @@ def fit_release_ica(store, hook: str, rows: int, seed: int, max_iter: int, tol: 
     if len(x) < rows:
         raise ValueError(f"{store.dir.name} has {len(x)} ordinary rows at {hook}, fewer than rows={rows}")
     start = time.perf_counter()
-    fit = fit_ica_with_convergence(x, seed, max_iter, tol)
+    fit = fit_ica_with_convergence(x, seed, max_iter, tol, solver)
     entry = {"hook": hook, "model": model, "model_sha256": model_sha256, "store": store.dir.name, "rows": rows,
-             "seed": seed, "max_iter": max_iter, "tol": tol, "n_iter": fit["n_iter"],
+             "solver": solver, "seed": seed, "max_iter": max_iter, "tol": tol, "n_iter": fit["n_iter"],
              "final_change": fit["final_change"], "converged": fit["converged"],
              "median_change": fit["median_change"], "stable_share": fit["stable_share"],
-             "seconds": round(time.perf_counter() - start, 1)}
+             "seconds": round(time.perf_counter() - start, 1), "trace": fit["trace"]}
     return {"directions": fit["directions"], "center": fit["center"]}, entry
 
 
@@ -95,8 +100,8 @@ def write_shipped_ica(tensors: dict[str, torch.Tensor], entry: dict, out: Path |
     info = ICAFitInfo(file=path.name, sha256=sha256_file(path), **entry)
     manifest_path = out / "manifest.json"
     manifest = read_json(manifest_path) if manifest_path.exists() else {"ica": []}
-    manifest["description"] = ("FastICA baselines for notebooks 02 and 03 (regenerate: .venv/bin/python "
-                               "scripts/release_baselines.py); sources = (x - center) @ directions.T")
+    manifest["description"] = ("ICA baselines (FastICA's objective) for notebooks 02 and 03 (regenerate: "
+                               ".venv/bin/python scripts/release_baselines.py); sources = (x - center) @ directions.T")
     manifest["git_revision"] = git_revision()  # of the latest fit written
     manifest["ica"] = sorted([e for e in manifest["ica"] if e["hook"] != info.hook] + [asdict(info)],
                              key=lambda e: int(e["hook"].split(".")[1]))
@@ -110,12 +115,12 @@ def shipped_ica_info(root: Path | None = None) -> list[ICAFitInfo]:
         raise FileNotFoundError(f"no shipped baselines at {path}: regenerate them with "
                                 ".venv/bin/python scripts/release_baselines.py, or fit ICA in the notebook "
                                 "(ICA = \"fit\")")
-    return [ICAFitInfo(**e) for e in read_json(path)["ica"]]
+    return [ICAFitInfo(**{**e, "trace": tuple(map(tuple, e.get("trace", ())))}) for e in read_json(path)["ica"]]
 
 
 def load_shipped_ica(hook: str, model_sha256: str | None = None, width: int | None = None,
                      root: Path | None = None) -> ShippedICA:
-    """The shipped FastICA fit at ``hook``, checked against the manifest's sha256 and, when given, the model's
+    """The shipped ICA fit at ``hook``, checked against the manifest's sha256 and, when given, the model's
     weights hash and the activation width."""
     from saelib.dictionaries.release import sha256_file
 

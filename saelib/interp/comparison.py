@@ -58,11 +58,12 @@ def ica_unmixing(store: ActivationStore, hook: str, x: torch.Tensor, seed: int, 
             raise ValueError(f"the shipped ICA fit is for {shipped.info.hook}, not {hook}")
         i = shipped.info
         key = {"method": "ica", "shipped": i.file, "sha256": i.sha256, "store": i.store, "rows": i.rows,
-               "seed": i.seed, "max_iter": i.max_iter, "n_iter": i.n_iter, "converged": i.converged}
+               "seed": i.seed, "solver": i.solver, "max_iter": i.max_iter, "n_iter": i.n_iter,
+               "converged": i.converged}
         return shipped.directions, shipped.center, key
     directions, center, n_iter = ica_unmixing_cached(store, hook, x, seed, max_iter)
     key = {"method": "ica", "store": store.dir.name, "hook": hook, "rows": len(x), "seed": seed,
-           "max_iter": max_iter, "n_iter": n_iter, "converged": n_iter < max_iter}
+           "solver": "fastica", "max_iter": max_iter, "n_iter": n_iter, "converged": n_iter < max_iter}
     return directions, center, key
 
 

@@ -30,6 +30,25 @@ def test_convergence_statistic_is_below_tol_only_when_fastica_converged():
     assert not cut["converged"] and cut["n_iter"] == 2 and cut["final_change"] > 1e-4
 
 
+def test_picard_reaches_fastica_fixed_point():
+    """Picard-O solves FastICA's objective: it stops on FastICA's rule, and finds the same unmixing (up to order
+    and sign) as a converged FastICA on a well-posed mixture."""
+    x = _mixed(d=8)
+    fast = fit_ica_with_convergence(x, seed=0, max_iter=500, tol=1e-4)
+    pic = fit_ica_with_convergence(x, seed=1, max_iter=500, tol=1e-4, solver="picard")
+    assert pic["converged"] and pic["final_change"] < 1e-4 and pic["stable_share"] == 1.0
+    assert pic["trace"] and pic["trace"][-1][0] == pic["n_iter"] and pic["trace"][-1][1] == pic["final_change"]
+    a = torch.nn.functional.normalize(fast["directions"], dim=1)
+    b = torch.nn.functional.normalize(pic["directions"], dim=1)
+    cos = (a @ b.T).abs()
+    assert cos.max(1).values.min() > 0.999 and sorted(cos.argmax(1).tolist()) == list(range(8))
+    torch.testing.assert_close(pic["center"], fast["center"], atol=1e-3, rtol=1e-3)
+    cut = fit_ica_with_convergence(x, seed=1, max_iter=1, tol=1e-4, solver="picard")
+    assert not cut["converged"] and cut["n_iter"] == 1 and cut["final_change"] > 1e-4
+    with pytest.raises(ValueError, match="solver must be"):
+        fit_ica_with_convergence(x, seed=0, max_iter=5, solver="jade")
+
+
 def test_shipped_fit_round_trips_and_bad_files_are_named(tiny_store, tmp_path):
     store = tiny_store([HOOK], n=24, length=32)
     tensors, entry = fit_release_ica(store, HOOK, rows=512, seed=0, max_iter=200, tol=1e-4, model="tiny",
