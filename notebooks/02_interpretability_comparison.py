@@ -136,7 +136,7 @@ check("fragments", fragments.n, sizes.fragments)
 # "shipped"` its fit comes from `dictionaries/baselines/` (`scripts/release_baselines.py`: 32,768 rows per layer,
 # sha256-checked). Those fits solve FastICA's problem with Picard-O (Ablin et al. 2018), a quasi-Newton solver of
 # the same objective, because scikit-learn's fixed-point iteration had settled only 2-12% of the components at
-# layers 8-26 after 500 iterations; they stop on scikit-learn's own rule, so "converged" below means a FastICA fixed
+# layers 8, 14 and 26 after 500 iterations; they stop on scikit-learn's own rule, so "converged" below means a FastICA fixed
 # point to tolerance 1e-4. `ICA = "fit"` fits scikit-learn's FastICA here on `fit_rows` instead. 150 features per
 # dictionary are drawn at random (the paper scored the first 150 indices, which for PCA would mean only its largest
 # components).

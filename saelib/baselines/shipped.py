@@ -1,8 +1,8 @@
 """ICA fits shipped with the release dictionaries, so notebooks 02 and 03 compare SAEs with an ICA that converged.
 
 FastICA on d = 576 needs many rows and iterations to converge (the paper fitted sklearn's defaults on about 2M
-activations); sklearn's fixed-point iteration had settled 2-12% of the components at layers 8-26 after 500
-iterations. ``scripts/release_baselines.py`` therefore solves FastICA's objective with Picard-O, stopped by
+activations); sklearn's fixed-point iteration had settled 2-12% of the components at layers 8, 14 and 26 after
+500 iterations. ``scripts/release_baselines.py`` therefore solves FastICA's objective with Picard-O, stopped by
 FastICA's own rule, once per residual layer on a larger training sample, and writes ``dictionaries/baselines/``:
 one safetensors file per hook (``directions`` [d, d] in raw activation space, float16, and ``center`` [d], float32;
 sources = (x - center) @ directions.T) and ``manifest.json`` with each file's sha256, the sample, the solver, its
