@@ -85,6 +85,7 @@ info = model_info(model)
 pd.DataFrame([info.__dict__]).T.rename(columns={0: "value"})
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 check("layers", info.n_layers, 30)
 check("d_model", info.d_model, 576)
 check("parameters (millions)", info.n_params / 1e6, 134.5, rtol=0.01)
@@ -110,6 +111,7 @@ check("p(' Mary') on the classic IOI prompt", float(probs[model.tokenizer.encode
 # joined with the end-of-text token `<|endoftext|>` and cut into windows of `context_length` tokens.
 
 # %%
+# stable output: token counts of the pinned corpora; mixture weights are constants
 corpus = corpus_for_model(model)
 rows = []
 for name, counts in corpus.token_counts().items():
@@ -123,6 +125,7 @@ total = int(table["train tokens"].sum() + table["held-out tokens"].sum())
 table
 
 # %%
+# stable output: token counts of the pinned corpora; mixture weights are constants
 kinds
 
 # %%

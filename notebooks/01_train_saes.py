@@ -207,6 +207,7 @@ plt.show()
 # vectors in 576 dimensions give a baseline for comparison.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 ratio_dicts = {}
 for ratio, ens in {**ratio_result.saes, sweep.ratio: results[sweep_hook].saes[sweep.ratio]}.items():
     with torch.no_grad():
@@ -367,6 +368,7 @@ target_table = pd.DataFrame(release.targets(manifest))
 target_table
 
 # %%
+# stable output: the targets' thresholds are constants; met / NOT met is what is compared
 for run, group in sweep_rows[sweep_rows.alpha > 0].groupby("run"):
     rows_ = group.to_dict("records")
     # directional: a larger L1 penalty can only buy sparsity; if L0 rose with alpha, training had not converged
@@ -400,6 +402,7 @@ live = pd.DataFrame(live)
 live.round(4)
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 if profile.context_length == manifest["data"]["context_length"]:
     for row in live.to_dict("records"):
         check_between(f"{row['dictionary']}: manifest FVU inside the live 99% interval", row["fvu (manifest)"],
@@ -419,6 +422,7 @@ else:
 # share of R = 2 features with a partner at cosine ≥ 0.9.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 mmcs_rows = []
 ioi_layers = list(release.IOI_LAYERS)
 r4_names = {d["hook"]: d["name"] for d in manifest["dictionaries"]
@@ -498,6 +502,7 @@ mlp_live = pd.DataFrame(mlp_live)
 mlp_live.round(4)
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 for row in mlp_live.to_dict("records"):
     print(f"{row['dictionary']}: {row['resampled']} features re-initialised over the 4 resamples, "
           f"{row['fired after resample']} of them fired again; dead at the end: {row['dead (manifest)']:.1%}")

@@ -142,6 +142,7 @@ check("fragments", fragments.n, sizes.fragments)
 # components).
 
 # %%
+# stable output: the ICA convergence figures are read from the shipped fits (ICA = "shipped")
 start = time.time()
 layer_dicts = {}
 for hook in hooks:
@@ -237,6 +238,7 @@ plt.show()
 # never fired on the fragments (scored 0: they explain nothing).
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 def fmt(row, col):
     return f"{row[col]:.3f} [{row[col + '_lo']:.3f}, {row[col + '_hi']:.3f}]"
 
@@ -256,6 +258,7 @@ table.sort_values(["layer", "method"]).set_index(["layer", "method"])
 # rest on one hand-built evaluator; where they differ, the evaluator is measuring something narrower.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 conc_rows = []
 for (hook, method), c in concentrations.items():
     est = mean_se(c[~np.isnan(c)]) if (~np.isnan(c)).sum() > 1 else None
@@ -288,6 +291,7 @@ conc_table.pivot(index="method", columns="layer", values="value").loc[list(METHO
 # a token-level evaluator rewards a direction just for inheriting the token identity the residual stream carries.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 from saelib.interp.calibration import calibrate, calibration_summary  # noqa: E402
 
 start = time.time()
@@ -315,6 +319,7 @@ check_between("calibration: token detector low minus noise high",
 # ## 4. Verdict, computed from the numbers above
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 wide = summary.pivot(index="layer", columns="method", values="top_and_random")
 lo = summary.pivot(index="layer", columns="method", values="top_and_random_lo")
 hi = summary.pivot(index="layer", columns="method", values="top_and_random_hi")
@@ -337,6 +342,15 @@ for name, group in (("the paper's Fig. 2 baselines (PCA, ICA as released, neuron
 ica_fix = (wide["ICA (heavy tail)"] - wide["ICA (paper)"]).round(3)
 print("heavy-tail minus paper ICA orientation, per layer:", ica_fix.to_dict())
 
+# %%
+# Regression values from the committed run (the tables above are not compared digit for digit: a last digit moves
+# between CPUs). The scores are deterministic given the shipped files and the evaluator; across two CPUs, values
+# elsewhere in these notebooks moved by at most one unit in the printed third decimal, so 0.01 is several times that.
+check("SAE top-and-random score, mean over layers", float(wide["SAE"].mean()), 0.504, atol=0.01)
+check("heavy-tail ICA top-and-random score, mean over layers", float(wide["ICA (heavy tail)"].mean()), 0.502, atol=0.01)
+check("ICA as released (the paper's orientation), mean over layers", float(wide["ICA (paper)"].mean()), 0.350,
+      atol=0.01)
+
 # %% [markdown]
 # How to read this. Under this lexical evaluator a feature scores well when a handful of token identities predict
 # where it fires, so the comparison is between methods under one fixed, simple evaluator. The lines above first
@@ -358,6 +372,7 @@ print("heavy-tail minus paper ICA orientation, per layer:", ica_fix.to_dict())
 # circuitsvis, rendered from the notebook itself with no network).
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 view_layer = layers[len(layers) // 2]
 view_hook = f"blocks.{view_layer}.hook_resid_post"
 views = []

@@ -197,6 +197,7 @@ check("patched layers chosen", len(patch_layers), min(sizes.n_layers, len(layers
 # (every feature clean): the share of the counterfactual that the dictionary does not represent at all.
 
 # %%
+# stable output: feature counts; the α values are the release's
 start = time.time()
 train_store = harvest_profile(model, store_hooks, profile, split="train")
 name = model_name(model)
@@ -368,6 +369,7 @@ for layer in patch_layers:
 # the search recorded; `GREEDY = "run"` searches here.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 start = time.time()
 g_layer = patch_layers[-1]
 g_method = sae_methods[-1]  # the sparsest: fewest active features, so greedy elimination stays affordable

@@ -104,6 +104,7 @@ for name, ps in [("fit", fit_prompts), *tasks.items()]:
 # ## 2. The model's baseline on held-out names
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 start = time.time()
 baseline = {task: E.task_scores(model, ps) for task, ps in tasks.items()}
 for task, ps in tasks.items():
@@ -340,8 +341,10 @@ check("probe accuracy after LEACE (max over layers)", float(leace.probe_accuracy
 check("probe accuracy change under the random control (min over layers)", min(random_change), -0.0133333,
       atol=row_tol)
 check("class score after LEACE (best layer)", float(leace.class_score.min()), 0.597396, rtol=0.02)
-check_between("class score after LEACE below the baseline (best layer)", float(leace.class_score.min()), 0.0,
-              float(baseline["class"]["p_correct"].mean()))
+# directional: erasing the gender direction can only lower the class score (a bound fixed in the code, so the
+# printed line is the same on every machine)
+check_between("class score after LEACE minus the baseline (best layer)",
+              float(leace.class_score.min() - baseline["class"]["p_correct"].mean()), -1.0, 0.0)
 check("KL of LEACE on corpus text (max over layers)", float(leace.kl.max()), 0.413235, rtol=0.02)
 
 # %% [markdown]

@@ -84,6 +84,7 @@ print(sizes)
 # left out (too few to measure).
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 mlp_sae = mlp_saes[max(mlp_saes)]
 mask = row_mask(heldout, TrainConfig(mlp_hook, outlier_norm_ratio=OUTLIER_NORM_RATIO))
 rows = np.flatnonzero(mask)
@@ -150,6 +151,7 @@ display(feature_views([
 # The same sampling seed is used for every condition, so conditions differ only by the clamp.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 pool = fragments_profile(model, resid_hooks, profile)
 pool_rows = ordinary_rows(pool)
 steer_hook = f"blocks.{sizes.steer_layer}.hook_resid_post"
@@ -357,8 +359,10 @@ splitting.round(3)
 
 # %%
 # Regression values: two runs of this notebook on one machine gave identical numbers (the dictionaries, stores and
-# sampling seeds are fixed); the tolerances cover other BLAS builds. Steering is checked by direction, since one
-# sampled token that changes can change a continuation.
+# sampling seeds are fixed). On another CPU (a CI instance) the seed dictionaries, trained here, shared one feature
+# more or less (the interval's upper end printed 0.32 for 0.31); the tolerances cover several times that. Steering is
+# checked by direction, since one sampled token that changes can change a continuation.
+check("source classifier: held-out accuracy", classifier.heldout_accuracy, 0.788, atol=0.02)
 check("features vs neurons: share invisible (best |corr| < 0.5)", invisible.mean, 0.850, atol=0.01)
 check("features vs neurons: median best AUC", float(measured.best_auc.median()), 0.847, atol=0.01)
 for source in sizes.steer_sources:
@@ -407,6 +411,7 @@ plt.show()
 # ## 5. Verdicts
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 verdicts = []
 verdicts.append(Verdict(
     "most features are invisible to single neurons (Bricken et al.)", "qualitative (numbers not verified offline)",
