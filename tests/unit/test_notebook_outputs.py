@@ -21,7 +21,9 @@ NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 MEASURED = re.compile(r"\d\.\d")
 # Lines whose decimals are written in the code: check()'s and check_between()'s lines (their names, tolerances and
 # bounds; a bound computed from a measurement is the caller's to avoid) and a profile's sizes dataclass.
-CONSTANT_LINE = re.compile(r"(~= \S+ \((rtol|atol)=\S+\)|in \[\S+, \S+\]): OK$|: measured=<MEASURED>$|^[A-Z]\w*\(\w+=.*\)$")
+CONSTANT_LINE = re.compile(r"(~= \S+ \((rtol|atol)=\S+\)|in \[\S+, \S+\]): OK$"
+                           r"|: measured=<MEASURED>$"
+                           r"|^[A-Z]\w*\(\w+=.*\)$")
 
 
 def sanitizers() -> list[tuple[re.Pattern, str]]:
