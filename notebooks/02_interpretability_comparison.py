@@ -344,10 +344,11 @@ print("heavy-tail minus paper ICA orientation, per layer:", ica_fix.to_dict())
 
 # %%
 # Regression values from the committed run (the tables above are not compared digit for digit: a last digit moves
-# between CPUs). The scores are deterministic given the shipped files and the evaluator; across two CPUs, values
-# elsewhere in these notebooks moved by at most one unit in the printed third decimal, so 0.01 is several times that.
+# between CPUs). On the one other CPU seen (a CI instance), the compared values that moved changed by one unit in
+# their last printed digit (0.001 in notebook 05, 0.01 in 06); 0.01 here is ten times the former.
 check("SAE top-and-random score, mean over layers", float(wide["SAE"].mean()), 0.504, atol=0.01)
-check("heavy-tail ICA top-and-random score, mean over layers", float(wide["ICA (heavy tail)"].mean()), 0.502, atol=0.01)
+check("heavy-tail ICA top-and-random score, mean over layers", float(wide["ICA (heavy tail)"].mean()), 0.502,
+      atol=0.01)
 check("ICA as released (the paper's orientation), mean over layers", float(wide["ICA (paper)"].mean()), 0.350,
       atol=0.01)
 

@@ -341,8 +341,8 @@ check("probe accuracy after LEACE (max over layers)", float(leace.probe_accuracy
 check("probe accuracy change under the random control (min over layers)", min(random_change), -0.0133333,
       atol=row_tol)
 check("class score after LEACE (best layer)", float(leace.class_score.min()), 0.597396, rtol=0.02)
-# directional: erasing the gender direction can only lower the class score (a bound fixed in the code, so the
-# printed line is the same on every machine)
+# directional: erasing the linear gender signal should lower the class score (the bound is fixed in the code, so
+# the printed line is the same on every machine)
 check_between("class score after LEACE minus the baseline (best layer)",
               float(leace.class_score.min() - baseline["class"]["p_correct"].mean()), -1.0, 0.0)
 check("KL of LEACE on corpus text (max over layers)", float(leace.kl.max()), 0.413235, rtol=0.02)
