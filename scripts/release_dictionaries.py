@@ -3,7 +3,9 @@
     .venv/bin/python scripts/release_dictionaries.py                  # everything (about 3 hours on 2 CPU cores)
     .venv/bin/python scripts/release_dictionaries.py --stage harvest  # only the activation stores
     .venv/bin/python scripts/release_dictionaries.py --only resid20-tied-r4 resid26-tied-r4  # the IOI sweeps
-    .venv/bin/python scripts/release_dictionaries.py --only mlp14-untied-r2   # its own store, through layer 14 only
+    .venv/bin/python scripts/release_dictionaries.py --only mlp14-untied-r2   # a store through layer 14 only
+    .venv/bin/python scripts/release_dictionaries.py --only mlp14-untied-r2-resampling resid14-tied-r4 \
+        resid8-tied-r4 resid2-tied-r4          # metrics only: resampling where features die; R = 4 below the IOI layers
 
 Every stage is cached by its config and code revision and resumes after an interruption: rerun the same command.
 Export merges into dictionaries/manifest.json: runs not named by --only keep their entries and files.
@@ -34,13 +36,11 @@ def main() -> None:
     from saelib.activations.harvest import harvest_profile, heldout_profile
     from saelib.core.artifacts import atomic_write_json
     from saelib.dictionaries.release import (
-        MLP_LAYER,
         evaluate_run,
         export_release,
+        harvest_hooks,
         hygiene_report,
-        mlp_hook,
         release_dir,
-        release_hooks,
         release_plan,
         release_profile,
     )
@@ -57,10 +57,9 @@ def main() -> None:
     unknown = set(args.only or ()) - {r.name for r in release_plan()}
     if unknown:
         parser.error(f"unknown run(s) {sorted(unknown)}; runs: {', '.join(r.name for r in release_plan())}")
-    # every release hook in one store (one pass through the deepest layer costs the same for one hook or six), so
-    # any residual run reads that store; only a plan of MLP runs alone gets its own store, harvested through layer 14
-    needed = {r.train.hook for r in plan}
-    hooks = [h for h in release_hooks() if h in needed] if needed <= {mlp_hook(MLP_LAYER)} else release_hooks()
+    # one store for the whole plan: every release hook up to the deepest layer it trains on (a pass through the
+    # deepest layer costs the same for one hook or six), so `--only` runs at layers <= 14 skip layers 15-26
+    hooks = harvest_hooks(plan)
     model = load_model(device=profile.device)
     train = harvest_profile(model, hooks, profile, split="train")
     log(f"training store {train}")
@@ -77,7 +76,8 @@ def main() -> None:
             f"{row['share_top_1pct']:.1%}; {row['outlier_rows']} outlier rows ({row['outlier_share_of_sq_norm']:.1%})")
 
     ce_tokens = torch.from_numpy(heldout.tokens[: args.ce_contexts].copy())
-    done = []
+    out = None if args.profile == "release" else release_dir() / f"dictionaries-{args.profile}"
+    model_sha256 = model_weights_sha256(model)
     for run in plan:
         log(f"training {run.name}: {run.train.hook}, R={run.train.ratios}, alphas={run.train.alphas}")
         result = train_saes(train, run.train, name=run.name, progress=False)
@@ -88,12 +88,10 @@ def main() -> None:
         for r in rows:
             log(f"  alpha={r['alpha']:.2e}: L0 {r['l0']:.1f}, FVU {r['fvu']:.3f}, CE rec. {r['ce_recovered']:.3f} "
                 f"(mean-abl. {r['ce_recovered_mean']:.3f}), KL {r['kl']:.3f}, dead {r['dead_fraction']:.3f}")
-        done.append((run, result, rows))
-    if args.stage == "all" and not args.no_export and done:
-        out = None if args.profile == "release" else release_dir() / f"dictionaries-{args.profile}"
-        path = export_release(done, hygiene, train, heldout, model_weights_sha256(model),
-                              **({"out": out} if out else {}))
-        log(f"wrote {path}")
+        if not args.no_export:  # after each run, so a killed release keeps every run it finished
+            path = export_release([(run, result, rows)], hygiene, train, heldout, model_sha256,
+                                  **({"out": out} if out else {}))
+            log(f"wrote {path}")
 
 
 if __name__ == "__main__":

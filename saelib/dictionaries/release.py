@@ -30,6 +30,8 @@ OUTLIER_NORM_RATIO = 20.0  # data-hygiene rule: rows above 20x the median norm a
 PAPER_ALPHAS = tuple(float(10 ** (-4 + 2 * k / 15)) for k in range(16))  # logspace(-4, -2, 16), IOI and Fig. 2
 DICTIONARIES_DIR = REPO_ROOT / "dictionaries"
 MMCS_ALPHA = PAPER_ALPHAS[7]  # 8.6e-4: in both the R = 2 (Fig. 2) and the R = 4 (IOI) grids
+RESAMPLING_LAMBDAS = (30.0, 100.0)  # the MLP SAE at penalties where features die (metrics only)
+RESAMPLING_ROWS = 524_288  # a quarter of the store: as many Adam steps as a 2-epoch run on the default store
 
 
 def release_profile(name: str = "release") -> Profile:
@@ -63,6 +65,7 @@ class ReleaseRun:
 
     name: str  # e.g. resid14-tied-r2: the prefix of every exported member's folder name
     train: TrainConfig
+    metrics_only: bool = False  # evaluated into the manifest's sweep, no weights shipped (the 100 MB cap)
 
 
 def _schedule(device: str = "cpu", **kw) -> dict:
@@ -80,12 +83,25 @@ def release_plan(device: str = "cpu") -> list[ReleaseRun]:
     runs = [ReleaseRun(f"resid{layer}-tied-r2", TrainConfig(resid_hook(layer), ratios=(2.0,), alphas=fig2,
                                                             **_schedule(device))) for layer in RESID_LAYERS]
     runs += [ReleaseRun(f"resid{layer}-tied-r4", TrainConfig(resid_hook(layer), ratios=(4.0,), alphas=ioi,
-                                                             allow_zero_alpha=True, **_schedule(device)))
-             for layer in (*IOI_LAYERS, *(la for la in RESID_LAYERS if la not in IOI_LAYERS))]
-    runs.append(ReleaseRun(f"mlp{MLP_LAYER}-untied-r2", TrainConfig(
-        mlp_hook(MLP_LAYER), architecture="untied", ratios=(2.0,), alphas=(1.0, 3.3), resample=True,
-        **_schedule(device))))
+                                                             allow_zero_alpha=True, **_schedule(device)),
+                        metrics_only=layer not in IOI_LAYERS)  # only the IOI layers' sweeps are patched
+             for layer in (*IOI_LAYERS, *(la for la in reversed(RESID_LAYERS) if la not in IOI_LAYERS))]
+    mlp = TrainConfig(mlp_hook(MLP_LAYER), architecture="untied", ratios=(2.0,), alphas=(1.0, 3.3), resample=True,
+                      **_schedule(device))
+    runs.append(ReleaseRun(f"mlp{MLP_LAYER}-untied-r2", mlp))
+    # at lambda = 1 and 3.3 no feature dies within the release budget, so resampling never acts; penalties this
+    # large kill features within a quarter of the store, which shows what resampling does when they die
+    runs.append(ReleaseRun(f"mlp{MLP_LAYER}-untied-r2-resampling", replace(mlp, alphas=RESAMPLING_LAMBDAS,
+                                                                           max_rows=RESAMPLING_ROWS),
+                           metrics_only=True))
     return runs
+
+
+def harvest_hooks(plan: list[ReleaseRun]) -> list[str]:
+    """The release hooks one store holds for ``plan``: all of them up to the deepest layer the plan trains on (a
+    pass through the deepest layer costs the same for one hook or several, so any run of the plan reads it)."""
+    deepest = max(int(r.train.hook.split(".")[1]) for r in plan)
+    return [h for h in release_hooks() if int(h.split(".")[1]) <= deepest]
 
 
 def hygiene_report(store: ActivationStore, hooks: list[str], ratio: float = OUTLIER_NORM_RATIO) -> list[dict]:
@@ -159,7 +175,11 @@ def training_curve(result: TrainResult, run: ReleaseRun, row: dict) -> list[dict
 
 
 def member_name(run: ReleaseRun, alpha: float) -> str:
-    return f"{run.name}-a{alpha:.2e}".replace("+", "").replace(".", "p")
+    return _member(run.name, alpha)
+
+
+def _member(run_name: str, alpha: float) -> str:
+    return f"{run_name}-a{alpha:.2e}".replace("+", "").replace(".", "p")
 
 
 def sha256_file(path: Path) -> str:
@@ -200,6 +220,8 @@ def ship_alphas(run: ReleaseRun, rows: list[dict]) -> list[float]:
     (notebook 06 reads its sparser member, notebook 01 the chosen one), the chosen member elsewhere (notebooks 02,
     04-06), and at the IOI layers the R = 2 member at ``MMCS_ALPHA`` too (notebook 01 compares it with R = 4); the
     rest of the sweep is only in the manifest's metrics."""
+    if run.metrics_only:
+        return []
     layer = int(run.train.hook.split(".")[1])
     if run.train.architecture == "untied" or run.name.endswith("-r4") and layer in IOI_LAYERS:
         return [r["alpha"] for r in rows]
@@ -266,7 +288,7 @@ def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygie
                         "data": stores, "code": code, "curve": training_curve(res, run, row)})
     chosen = dict(old.get("chosen", {}))
     for run, _, rows in done:
-        if run.name.endswith("tied-r2") or run.train.architecture == "untied":
+        if not run.metrics_only and (run.name.endswith("tied-r2") or run.train.architecture == "untied"):
             chosen[run.train.hook] = member_name(run, choose(rows)["alpha"])
     new_hygiene = {row["hook"] for row in hygiene}
     manifest = {
@@ -282,7 +304,8 @@ def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygie
         "chosen": dict(sorted(chosen.items(), key=lambda kv: _hook_order(kv[0]))),
         "dictionaries": sorted(kept + entries, key=lambda e: (_run_order(e["run"]), e["alpha"])),
         "sweep": sorted([r for r in old.get("sweep", []) if r["run"] not in runs]
-                        + [row for _, _, rows in done for row in rows], key=lambda r: (_run_order(r["run"]), r["alpha"])),
+                        + [_sweep_row(res, row, train_store) for _, res, rows in done for row in rows],
+                        key=lambda r: (_run_order(r["run"]), r["alpha"])),
     }
     atomic_write_json(out / "manifest.json", manifest)
     keep = {e["name"] for e in manifest["dictionaries"]}
@@ -292,6 +315,15 @@ def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygie
                 f.unlink()
             folder.rmdir()
     return out / "manifest.json"
+
+
+def _sweep_row(result: TrainResult, row: dict, train_store: ActivationStore) -> dict:
+    """A member's held-out metrics plus what the sweep table needs when no weights ship: its store, training rows
+    and resampling counts."""
+    ensemble = result.saes[row["ratio"]]
+    member = ensemble.member(list(ensemble.cfg.alphas).index(row["alpha"]))
+    return {**row, "train_store": train_store.dir.name, "train_rows": member.cfg.extra.get("train_rows"),
+            "revival": _member_revival(result, row)}
 
 
 def _member_revival(result: TrainResult, row: dict) -> dict | None:
@@ -366,12 +398,14 @@ def targets(manifest: dict) -> list[dict]:
                         "measured": f"{fvu:.3f}" if fvu is not None else f"L0 = 32 outside the sweep's range "
                                                                          f"[{l0s[0]:.1f}, {l0s[-1]:.1f}]",
                         "met": fvu is not None and fvu <= limit})
-    for entry in manifest["dictionaries"]:
-        if entry.get("revival") and entry["train_config"].get("resample"):
-            rev = entry["revival"]
-            out.append({"target": "resampling revives dead features (> 0 fire again)", "run": entry["name"],
-                        "measured": f"{rev['fired_after_resample']} of {rev['resampled_features']} re-initialised "
-                                    "features fired again", "met": rev["fired_after_resample"] > 0})
+    revivals = {(e["run"], e["alpha"]): e["revival"] for e in manifest["dictionaries"]
+                if e.get("revival") and e["train_config"].get("resample")}
+    revivals.update({(r["run"], r["alpha"]): r["revival"] for r in sweep if r.get("revival")})
+    for (run, alpha), rev in sorted(revivals.items(), key=lambda kv: (_run_order(kv[0][0]), kv[0][1])):
+        out.append({"target": "resampling revives dead features (> 0 fire again)", "run": _member(run, alpha),
+                    "measured": f"{rev['fired_after_resample']} of {rev['resampled_features']} re-initialised "
+                                "features fired again" + (" (none died)" if not rev["resampled_features"] else ""),
+                    "met": rev["fired_after_resample"] > 0})
     for hook, name in manifest["chosen"].items():
         row = next(d for d in manifest["dictionaries"] if d["name"] == name)["metrics"]
         out.append({"target": "chosen: CE loss recovered (zero ablation) >= 0.90", "run": name,

@@ -79,6 +79,8 @@ def test_the_plan_covers_what_the_notebooks_need():
         assert all(any(abs(a - p) < 1e-12 for p in release.PAPER_ALPHAS) for a in r4.alphas if a)
     mlp = plan[f"mlp{release.MLP_LAYER}-untied-r2"]
     assert mlp.architecture == "untied" and mlp.resample
+    demo = plan[f"mlp{release.MLP_LAYER}-untied-r2-resampling"]  # the same recipe at penalties where features die
+    assert demo.resample and min(demo.alphas) > max(mlp.alphas) and demo.max_rows < release.release_profile().harvest_tokens
     assert release.release_profile().harvest_tokens >= 2_097_152
 
 
@@ -141,6 +143,18 @@ def test_what_ships_is_what_the_notebooks_read():
         assert release.ship_alphas(plan[f"resid{layer}-tied-r2"], rows(f"resid{layer}-tied-r2")) == [
             release.MMCS_ALPHA, 2.15e-3]
         assert release.MMCS_ALPHA in plan[f"resid{layer}-tied-r4"].train.alphas
-    assert release.ship_alphas(plan["resid2-tied-r4"], rows("resid2-tied-r4")) == [max(plan["resid2-tied-r4"].train.alphas)]
+    for layer in set(release.RESID_LAYERS) - set(release.IOI_LAYERS):  # R = 4 below the IOI layers: metrics only
+        assert plan[f"resid{layer}-tied-r4"].metrics_only
+        assert release.ship_alphas(plan[f"resid{layer}-tied-r4"], rows(f"resid{layer}-tied-r4")) == []
     mlp = f"mlp{release.MLP_LAYER}-untied-r2"
     assert release.ship_alphas(plan[mlp], rows(mlp)) == list(plan[mlp].train.alphas)
+    assert release.ship_alphas(plan[mlp + "-resampling"], rows(mlp + "-resampling")) == []
+
+
+def test_one_store_holds_every_release_hook_up_to_the_deepest_layer_of_the_plan():
+    plan = {r.name: r for r in release.release_plan()}
+    assert release.harvest_hooks(list(plan.values())) == release.release_hooks()  # the full release: one store
+    shallow = [plan[n] for n in ("mlp14-untied-r2-resampling", "resid2-tied-r4")]
+    assert release.harvest_hooks(shallow) == [release.resid_hook(2), release.resid_hook(8), release.resid_hook(14),
+                                              release.mlp_hook(14)]
+    assert release.harvest_hooks([plan["resid2-tied-r2"]]) == [release.resid_hook(2)]
