@@ -304,7 +304,7 @@ def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygie
         "chosen": dict(sorted(chosen.items(), key=lambda kv: _hook_order(kv[0]))),
         "dictionaries": sorted(kept + entries, key=lambda e: (_run_order(e["run"]), e["alpha"])),
         "sweep": sorted([r for r in old.get("sweep", []) if r["run"] not in runs]
-                        + [_sweep_row(res, row, train_store) for _, res, rows in done for row in rows],
+                        + [_sweep_row(run, res, row, train_store) for run, res, rows in done for row in rows],
                         key=lambda r: (_run_order(r["run"]), r["alpha"])),
     }
     atomic_write_json(out / "manifest.json", manifest)
@@ -317,13 +317,15 @@ def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygie
     return out / "manifest.json"
 
 
-def _sweep_row(result: TrainResult, row: dict, train_store: ActivationStore) -> dict:
+def _sweep_row(run: ReleaseRun, result: TrainResult, row: dict, train_store: ActivationStore) -> dict:
     """A member's held-out metrics plus what the sweep table needs when no weights ship: its store, training rows
-    and resampling counts."""
+    and, where the run resamples, the member's resampling counts (and the ensemble's per resample point)."""
     ensemble = result.saes[row["ratio"]]
     member = ensemble.member(list(ensemble.cfg.alphas).index(row["alpha"]))
-    return {**row, "train_store": train_store.dir.name, "train_rows": member.cfg.extra.get("train_rows"),
-            "revival": _member_revival(result, row)}
+    extra = {"train_store": train_store.dir.name, "train_rows": member.cfg.extra.get("train_rows")}
+    if run.train.resample:
+        extra |= {"revival": _member_revival(result, row), "resampled": result.resampled.get(row["ratio"])}
+    return {**row, **extra}
 
 
 def _member_revival(result: TrainResult, row: dict) -> dict | None:
