@@ -121,6 +121,16 @@ def test_export_merges_runs_and_never_overwrites_another_models_release(tiny_mod
     assert sorted(d["run"] for d in data["dictionaries"]) == ["resid1-tied-r2", "resid1-tied-r4"]
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(d["name"] for d in data["dictionaries"])
 
+    c_run, c_res, c_rows = trained("resid1-tied-r8", (1e-3,))  # metrics only: a sweep row, no files, not chosen
+    c = (release.ReleaseRun(c_run.name, c_run.train, metrics_only=True), c_res, c_rows)
+    chosen_before = data["chosen"]
+    release.export_release([c], [], train, heldout, sha, out=out)
+    data = json.loads((out / "manifest.json").read_text())
+    assert "resid1-tied-r8" not in {d["run"] for d in data["dictionaries"]} and data["chosen"] == chosen_before
+    (c_row,) = [r for r in data["sweep"] if r["run"] == "resid1-tied-r8"]
+    assert c_row["train_store"] == train.dir.name and c_row["train_rows"] > 0 and "revival" not in c_row
+    assert not any(p.name.startswith("resid1-tied-r8") for p in out.iterdir())
+
     before = (out / "manifest.json").read_bytes()
     with pytest.raises(ValueError, match="another model"):
         release.export_release([b], [], train, heldout, "0" * 64, out=out)
@@ -158,3 +168,26 @@ def test_one_store_holds_every_release_hook_up_to_the_deepest_layer_of_the_plan(
     assert release.harvest_hooks(shallow) == [release.resid_hook(2), release.resid_hook(8), release.resid_hook(14),
                                               release.mlp_hook(14)]
     assert release.harvest_hooks([plan["resid2-tied-r2"]]) == [release.resid_hook(2)]
+
+
+def test_targets_report_resampling_from_shipped_entries_and_metrics_only_rows():
+    """A shipped member whose resampling never acted reads "0 of 0 ... (none died)", NOT met; a metrics-only
+    member (no weights shipped) is reported from its sweep row; runs that do not resample get no such row."""
+    def row(run, alpha, l0, fvu, **extra):
+        return {"run": run, "hook": "blocks.14.mlp.hook_post", "alpha": alpha, "l0": l0, "fvu": fvu, **extra}
+
+    shipped = row("mlp14-untied-r2", 1.0, 400.0, 0.2)
+    manifest = {
+        "sweep": [shipped, row("mlp14-untied-r2-resampling", 30.0, 5.0, 0.7,
+                               revival={"resampled_features": 6, "fired_after_resample": 6}),
+                  row("resid14-tied-r4", 8.6e-4, 190.0, 0.1)],
+        "dictionaries": [{"name": "mlp14-untied-r2-a1p00e00", "run": "mlp14-untied-r2", "alpha": 1.0,
+                          "train_config": {"resample": True}, "metrics": shipped,
+                          "revival": {"resampled_features": 0, "fired_after_resample": 0}}],
+        "chosen": {},
+    }
+    revived = {t["run"]: t for t in release.targets(manifest) if t["target"].startswith("resampling")}
+    assert set(revived) == {"mlp14-untied-r2-a1p00e00", "mlp14-untied-r2-resampling-a3p00e01"}
+    assert not revived["mlp14-untied-r2-a1p00e00"]["met"] and "none died" in revived["mlp14-untied-r2-a1p00e00"]["measured"]
+    assert revived["mlp14-untied-r2-resampling-a3p00e01"]["met"]
+    assert revived["mlp14-untied-r2-resampling-a3p00e01"]["measured"].startswith("6 of 6")
