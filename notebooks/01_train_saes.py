@@ -337,10 +337,15 @@ sweep_rows[release_columns].round(4)
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-for run, group in sweep_rows[sweep_rows.alpha > 0].groupby("run"):
+# one colour per hook, one line style per kind; the resampling run's collapsed codes (L0 < 1) are left out
+hook_colour = {h: plt.cm.tab10(i) for i, h in enumerate(sorted(sweep_rows.hook.unique(), key=lambda h: (int(h.split(".")[1]), h)))}
+frontier = sweep_rows[(sweep_rows.alpha > 0) & ~sweep_rows.run.str.endswith("-resampling")]
+for run, group in frontier.groupby("run"):
     g = group.sort_values("l0")
-    axes[0].plot(g.l0, g.fvu, marker="o", label=run)
-    axes[1].plot(g.l0, g.ce_recovered, marker="o", label=run)
+    style = dict(marker="o", color=hook_colour[g.hook.iloc[0]], label=run,
+                 ls="--" if run.endswith("-r4") else ":" if "untied" in run else "-")
+    axes[0].plot(g.l0, g.fvu, **style)
+    axes[1].plot(g.l0, g.ce_recovered, **style)
 for run_name in sorted({d["run"] for d in manifest["dictionaries"]}):
     entry = next(d for d in manifest["dictionaries"] if d["run"] == run_name and d["alpha"] > 0)
     curve = pd.DataFrame(entry["curve"])
