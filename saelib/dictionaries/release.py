@@ -30,7 +30,7 @@ OUTLIER_NORM_RATIO = 20.0  # data-hygiene rule: rows above 20x the median norm a
 PAPER_ALPHAS = tuple(float(10 ** (-4 + 2 * k / 15)) for k in range(16))  # logspace(-4, -2, 16), IOI and Fig. 2
 DICTIONARIES_DIR = REPO_ROOT / "dictionaries"
 MMCS_ALPHA = PAPER_ALPHAS[7]  # 8.6e-4: in both the R = 2 (Fig. 2) and the R = 4 (IOI) grids
-RESAMPLING_LAMBDAS = (30.0, 100.0)  # the MLP SAE at penalties where features die (metrics only)
+RESAMPLING_LAMBDAS = (30.0, 100.0)  # the MLP SAE at penalties meant to make features die (metrics only)
 RESAMPLING_ROWS = 524_288  # a quarter of the store: as many Adam steps as a 2-epoch run on the default store
 
 
@@ -89,8 +89,8 @@ def release_plan(device: str = "cpu") -> list[ReleaseRun]:
     mlp = TrainConfig(mlp_hook(MLP_LAYER), architecture="untied", ratios=(2.0,), alphas=(1.0, 3.3), resample=True,
                       **_schedule(device))
     runs.append(ReleaseRun(f"mlp{MLP_LAYER}-untied-r2", mlp))
-    # at lambda = 1 and 3.3 no feature dies within the release budget, so resampling never acts; penalties this
-    # large kill features within a quarter of the store, which shows what resampling does when they die
+    # at lambda = 1 and 3.3 no feature dies within the release budget, so resampling never acts; an exploratory run
+    # on the default store saw features die at these penalties (on the release store: 0 and 1 re-initialised)
     runs.append(ReleaseRun(f"mlp{MLP_LAYER}-untied-r2-resampling", replace(mlp, alphas=RESAMPLING_LAMBDAS,
                                                                            max_rows=RESAMPLING_ROWS),
                            metrics_only=True))
@@ -219,7 +219,7 @@ def ship_alphas(run: ReleaseRun, rows: list[dict]) -> list[float]:
     sweep (R = 4 at the IOI layers, alpha = 0 control included: notebook 03) and of Bricken et al.'s untied MLP run
     (notebook 06 reads its sparser member, notebook 01 the chosen one), the chosen member elsewhere (notebooks 02,
     04-06), and at the IOI layers the R = 2 member at ``MMCS_ALPHA`` too (notebook 01 compares it with R = 4); the
-    rest of the sweep is only in the manifest's metrics."""
+    rest of the sweep, and every member of a ``metrics_only`` run, is only in the manifest's metrics."""
     if run.metrics_only:
         return []
     layer = int(run.train.hook.split(".")[1])
