@@ -300,7 +300,8 @@ def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygie
         "hygiene": {"rule": f"exclude rows with norm > {OUTLIER_NORM_RATIO:g} x the layer's median norm (besides "
                             "position 0 and document separators); scale inputs by the median norm",
                     "per_hook": sorted([h for h in old.get("hygiene", {}).get("per_hook", [])
-                                        if h["hook"] not in new_hygiene] + hygiene, key=lambda h: _hook_order(h["hook"]))},
+                                        if h["hook"] not in new_hygiene] + hygiene,
+                                       key=lambda h: _hook_order(h["hook"]))},
         "chosen": dict(sorted(chosen.items(), key=lambda kv: _hook_order(kv[0]))),
         "dictionaries": sorted(kept + entries, key=lambda e: (_run_order(e["run"]), e["alpha"])),
         "sweep": sorted([r for r in old.get("sweep", []) if r["run"] not in runs]
