@@ -22,9 +22,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stage", choices=["harvest", "train", "all"], default="all",
-                        help="stop after this stage (train: no evaluation or export)")
-    parser.add_argument("--only", nargs="*", help="train only these runs (names from saelib.dictionaries.release.release_plan)")
+    parser.add_argument("--stage", choices=["harvest", "train", "mmcs", "all"], default="all",
+                        help="stop after this stage (train: no evaluation or export; mmcs: train, then write only "
+                             "the MMCS between R = 2 and R = 4 to the manifest)")
+    parser.add_argument("--only", nargs="*",
+                        help="train only these runs (names from saelib.dictionaries.release.release_plan)")
     parser.add_argument("--no-export", action="store_true", help="evaluate but do not write dictionaries/")
     parser.add_argument("--ce-contexts", type=int, default=16, help="held-out contexts for CE loss recovered")
     parser.add_argument("--profile", choices=["release", "paper"], default="release",
@@ -38,6 +40,8 @@ def main() -> None:
     from saelib.dictionaries.release import (
         evaluate_run,
         export_release,
+        merge_mmcs,
+        ratio_mmcs,
         harvest_hooks,
         hygiene_report,
         release_dir,
@@ -78,11 +82,13 @@ def main() -> None:
     ce_tokens = torch.from_numpy(heldout.tokens[: args.ce_contexts].copy())
     out = None if args.profile == "release" else release_dir() / f"dictionaries-{args.profile}"
     model_sha256 = model_weights_sha256(model)
+    trained = {}
     for run in plan:
         log(f"training {run.name}: {run.train.hook}, R={run.train.ratios}, alphas={run.train.alphas}")
         result = train_saes(train, run.train, name=run.name, progress=False)
         log(f"trained {run.name} in {result.seconds:.0f}s on {result.rows_seen:,} rows")
-        if args.stage == "train":
+        trained[run.name] = (run, result)
+        if args.stage in ("train", "mmcs"):
             continue
         rows = evaluate_run(model, result, run, train, heldout, ce_tokens)
         for r in rows:
@@ -92,6 +98,16 @@ def main() -> None:
             path = export_release([(run, result, rows)], hygiene, train, heldout, model_sha256,
                                   **({"out": out} if out else {}))
             log(f"wrote {path}")
+    if args.stage == "train":
+        return
+    # after every run is exported: re-exporting a run drops the MMCS rows computed from its earlier weights
+    mmcs_rows = ratio_mmcs(trained, train.dir.name)
+    for r in mmcs_rows:
+        log(f"MMCS {r['small']} -> {r['large']}: {r['mmcs_small_to_large']:.3f} "
+            f"(reverse {r['mmcs_large_to_small']:.3f}, "
+            f"cos >= 0.9: {r['share_cos_ge_0.9']:.1%}; random control {r['random_control']:.3f})")
+    if mmcs_rows and not args.no_export:
+        log(f"wrote {merge_mmcs(mmcs_rows, **({'out': out} if out else {}))}")
 
 
 if __name__ == "__main__":

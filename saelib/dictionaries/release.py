@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from saelib.activations.store import ActivationStore
 from saelib.core.artifacts import atomic_write_json, read_json
 from saelib.core.paths import REPO_ROOT, artifacts_dir
 from saelib.core.profiles import PROFILES, Profile
-from saelib.dictionaries.metrics import ce_loss_recovered, reconstruction_metrics
+from saelib.dictionaries.metrics import ce_loss_recovered, max_cosines, mmcs, reconstruction_metrics
 from saelib.dictionaries.train import TrainConfig, TrainResult, row_mask, row_norms
 
 RESID_LAYERS = (2, 8, 14, 20, 26)  # the residual layers every notebook uses
@@ -137,6 +138,7 @@ def evaluate_run(model, result: TrainResult, run: ReleaseRun, train_store: Activ
     path = result.directory / "release_metrics.json"
     if path.exists():
         return read_json(path)
+    start = time.perf_counter()
     cfg, hook = run.train, run.train.hook
     eval_mask = row_mask(eval_store, cfg)
     all_rows = row_mask(eval_store, replace(cfg, outlier_norm_ratio=None))
@@ -150,7 +152,8 @@ def evaluate_run(model, result: TrainResult, run: ReleaseRun, train_store: Activ
         variance = float((sample * scale).var(0).mean())
         held = reconstruction_metrics(ensemble, eval_store, hook, row_mask=eval_mask)
         with_outliers = reconstruction_metrics(ensemble, eval_store, hook, row_mask=all_rows)
-        dead = reconstruction_metrics(ensemble, train_store, hook, row_mask=train_mask, max_rows=dead_rows)
+        dead = reconstruction_metrics(ensemble, train_store, hook, row_mask=train_mask, max_rows=dead_rows,
+                                      reconstruct=False)  # counts need only the codes
         ce = ce_loss_recovered(model, ensemble, hook, ce_tokens, separator_id=eval_store.config["separator_id"],
                                mean_activation=mean, max_norm=max_norm)
         for i, alpha in enumerate(ensemble.cfg.alphas):
@@ -160,6 +163,8 @@ def evaluate_run(model, result: TrainResult, run: ReleaseRun, train_store: Activ
                          "fvu_with_outliers": with_outliers[i]["fvu"],
                          "dead_fraction": dead[i]["dead_fraction"], "dense_fraction": dead[i]["dense_fraction"],
                          "dead_tokens": dead[i]["eval_tokens"], "scaled_variance_per_element": variance, **ce[i]})
+    for row in rows:  # the run's cost, so a release reports its own stages (per run, not per member)
+        row |= {"train_seconds": result.seconds, "eval_seconds": time.perf_counter() - start}
     atomic_write_json(path, rows)
     return rows
 
@@ -307,6 +312,8 @@ def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygie
         "sweep": sorted([r for r in old.get("sweep", []) if r["run"] not in runs]
                         + [_sweep_row(run, res, row, train_store) for run, res, rows in done for row in rows],
                         key=lambda r: (_run_order(r["run"]), r["alpha"])),
+        # rows of runs re-exported here are stale: the script recomputes them once both runs are trained
+        "mmcs": [r for r in old.get("mmcs", []) if r["small_run"] not in runs and r["large_run"] not in runs],
     }
     atomic_write_json(out / "manifest.json", manifest)
     keep = {e["name"] for e in manifest["dictionaries"]}
@@ -336,6 +343,57 @@ def _member_revival(result: TrainResult, row: dict) -> dict | None:
         return None
     i = list(result.saes[row["ratio"]].cfg.alphas).index(row["alpha"])
     return {k: v[i] for k, v in rev.items()}
+
+
+# --- MMCS between the R = 2 and R = 4 dictionaries of a layer (Cunningham et al.'s comparison across sizes) ------
+
+def mmcs_across_ratios(small: torch.Tensor, large: torch.Tensor, seed: int = 0) -> dict:
+    """MMCS between a layer's smaller dictionary ``small`` [n_small, d] and larger one ``large`` [n_large, d] (rows
+    are features), the share of small features with a large partner at cosine >= 0.9, and the random control: MMCS
+    between Gaussian directions of the same shapes (what two unrelated dictionaries of these sizes score)."""
+    best = max_cosines(small, large)
+    gen = torch.Generator().manual_seed(seed)
+    return {"mmcs_small_to_large": float(best.mean()), "mmcs_large_to_small": mmcs(large, small),
+            "share_cos_ge_0.9": float((best >= 0.9).float().mean()),
+            "random_control": mmcs(torch.randn(*small.shape, generator=gen), torch.randn(*large.shape, generator=gen))}
+
+
+def ratio_mmcs(trained: dict[str, tuple[ReleaseRun, TrainResult]], train_store: str,
+               alpha: float = MMCS_ALPHA) -> list[dict]:
+    """One row per residual layer whose R = 2 and R = 4 tied runs are both in ``trained`` (run name -> run, result):
+    MMCS between their members at ``alpha`` (in both grids), both trained on ``train_store``. Needs only the trained
+    weights, so it covers the metrics-only R = 4 sweeps below the IOI layers too."""
+    rows = []
+    for layer in RESID_LAYERS:
+        pair = [trained.get(f"resid{layer}-tied-r{r}") for r in (2, 4)]
+        if None in pair or any(alpha not in run.train.alphas for run, _ in pair):
+            continue
+        (small_run, small), (large_run, large) = pair
+        with torch.no_grad():
+            dicts = [res.sae(run.train.ratios[0], alpha).dictionary()[0] for run, res in ((small_run, small),
+                                                                                       (large_run, large))]
+        rows.append({"hook": resid_hook(layer), "alpha": alpha, "small": member_name(small_run, alpha),
+                     "large": member_name(large_run, alpha), "small_run": small_run.name,
+                     "large_run": large_run.name, "train_store": train_store,
+                     "n_small": len(dicts[0]), "n_large": len(dicts[1]),
+                     "train_rows": [res.saes[run.train.ratios[0]].cfg.extra.get("train_rows")
+                                    for run, res in ((small_run, small), (large_run, large))],
+                     **mmcs_across_ratios(*dicts)})
+    return rows
+
+
+def merge_mmcs(rows: list[dict], out: Path = DICTIONARIES_DIR) -> Path:
+    """Add ``rows`` (from ``ratio_mmcs``) to the manifest in ``out``, replacing earlier rows of the same hook."""
+    path = out / "manifest.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: export the release runs first "
+                                "(scripts/release_dictionaries.py)")
+    manifest = read_json(path)
+    hooks = {r["hook"] for r in rows}
+    manifest["mmcs"] = sorted([r for r in manifest.get("mmcs", []) if r["hook"] not in hooks] + rows,
+                              key=lambda r: _hook_order(r["hook"]))
+    atomic_write_json(path, manifest)
+    return path
 
 
 def _existing_manifest(out: Path, model: str, model_sha256: str) -> dict:
@@ -392,7 +450,7 @@ def targets(manifest: dict) -> list[dict]:
         out.append({"target": "L0 non-increasing in alpha", "run": run, "measured": " ".join(
             f"{r['l0']:.1f}" for r in sorted(rows, key=lambda r: r["alpha"]) if r["alpha"] > 0),
             "met": monotone(rows, "l0", -1)})
-        if run.endswith("tied-r2"):
+        if run.startswith("resid") and run.endswith("-tied-r2"):  # a residual layer's Fig. 2 sweep
             layer = _run_order(run)[2]
             limit = 0.20 if layer <= 14 else 0.30
             fvu = fvu_at_l0(rows)
@@ -409,6 +467,10 @@ def targets(manifest: dict) -> list[dict]:
                     "measured": f"{rev['fired_after_resample']} of {rev['resampled_features']} re-initialised "
                                 "features fired again" + (" (none died)" if not rev["resampled_features"] else ""),
                     "met": rev["fired_after_resample"] > 0})
+    for row in manifest.get("mmcs", []):  # "clearly above the random baseline", read as at least twice it
+        out.append({"target": "MMCS R2 -> R4 >= 2 x random control", "run": f"{row['small']} -> {row['large']}",
+                    "measured": f"{row['mmcs_small_to_large']:.3f} (random {row['random_control']:.3f})",
+                    "met": row["mmcs_small_to_large"] >= 2 * row["random_control"]})
     for hook, name in manifest["chosen"].items():
         row = next(d for d in manifest["dictionaries"] if d["name"] == name)["metrics"]
         out.append({"target": "chosen: CE loss recovered (zero ablation) >= 0.90", "run": name,

@@ -43,6 +43,7 @@ def test_release_pipeline_on_the_tiny_model(tiny_model, tmp_path, monkeypatch):
     assert [r["alpha"] for r in rows] == [1e-3, 1e-2]
     assert rows[0]["l0"] >= rows[1]["l0"]  # a larger penalty never buys a denser code
     assert all(0 <= r["dead_fraction"] <= 1 and r["dead_tokens"] <= 400 and "ce_recovered_mean" in r for r in rows)
+    assert all(r["train_seconds"] == result.seconds > 0 and r["eval_seconds"] > 0 for r in rows)  # stage costs
 
     out = tmp_path / "dictionaries"
     monkeypatch.setattr(release, "ship_alphas", lambda run, rows: [rows[0]["alpha"]])
@@ -115,17 +116,25 @@ def test_export_merges_runs_and_never_overwrites_another_models_release(tiny_mod
     assert data["hygiene"]["per_hook"] == [{"hook": HOOK, "rows": 1}]  # B brought no hygiene rows: A's are kept
     assert all(d["data"]["train_store"] == train.dir.name for d in data["dictionaries"])
 
+    mmcs_row = {"hook": HOOK, "small_run": "resid1-tied-r2", "large_run": "resid1-tied-r4"}
+    release.merge_mmcs([mmcs_row], out)
+    release.export_release([b], [], train, heldout, sha, out=out)
+    assert json.loads((out / "manifest.json").read_text())["mmcs"] == []  # computed from B's earlier weights
+    release.merge_mmcs([mmcs_row], out)
     a_fewer = (a[0], a[1], a[2][:1])  # A re-exported with one member: its other folder goes, B's stay
     release.export_release([a_fewer], [], train, heldout, sha, out=out)
     data = json.loads((out / "manifest.json").read_text())
+    assert data["mmcs"] == []
     assert sorted(d["run"] for d in data["dictionaries"]) == ["resid1-tied-r2", "resid1-tied-r4"]
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(d["name"] for d in data["dictionaries"])
 
     c_run, c_res, c_rows = trained("resid1-tied-r8", (1e-3,))  # metrics only: a sweep row, no files, not chosen
     c = (release.ReleaseRun(c_run.name, c_run.train, metrics_only=True), c_res, c_rows)
     chosen_before = data["chosen"]
+    release.merge_mmcs([mmcs_row], out)
     release.export_release([c], [], train, heldout, sha, out=out)
     data = json.loads((out / "manifest.json").read_text())
+    assert data["mmcs"] == [mmcs_row]  # another run's export keeps it
     assert "resid1-tied-r8" not in {d["run"] for d in data["dictionaries"]} and data["chosen"] == chosen_before
     (c_row,) = [r for r in data["sweep"] if r["run"] == "resid1-tied-r8"]
     assert c_row["train_store"] == train.dir.name and c_row["train_rows"] > 0 and "revival" not in c_row
@@ -188,6 +197,44 @@ def test_targets_report_resampling_from_shipped_entries_and_metrics_only_rows():
     }
     revived = {t["run"]: t for t in release.targets(manifest) if t["target"].startswith("resampling")}
     assert set(revived) == {"mlp14-untied-r2-a1p00e00", "mlp14-untied-r2-resampling-a3p00e01"}
-    assert not revived["mlp14-untied-r2-a1p00e00"]["met"] and "none died" in revived["mlp14-untied-r2-a1p00e00"]["measured"]
+    never_died = revived["mlp14-untied-r2-a1p00e00"]
+    assert not never_died["met"] and "none died" in never_died["measured"]
+    # the FVU-at-L0 = 32 target is about the residual layers' Fig. 2 sweeps, not the MLP SAE
+    assert not [t for t in release.targets(manifest) if t["target"].startswith("FVU at L0")
+                and t["run"].startswith("mlp")]
     assert revived["mlp14-untied-r2-resampling-a3p00e01"]["met"]
     assert revived["mlp14-untied-r2-resampling-a3p00e01"]["measured"].startswith("6 of 6")
+
+
+def test_mmcs_across_ratios_separates_shared_from_unrelated_dictionaries():
+    gen = torch.Generator().manual_seed(0)
+    small = torch.randn(32, 16, generator=gen)
+    large = torch.cat([small + 0.01 * torch.randn(32, 16, generator=gen), torch.randn(32, 16, generator=gen)])
+    shared = release.mmcs_across_ratios(small, large)
+    assert shared["mmcs_small_to_large"] > 0.99 and shared["share_cos_ge_0.9"] == 1.0
+    assert shared["mmcs_large_to_small"] < shared["mmcs_small_to_large"]  # half of the large one is unrelated
+    unrelated = release.mmcs_across_ratios(small, torch.randn(64, 16, generator=gen))
+    assert unrelated["mmcs_small_to_large"] < 0.8 and abs(unrelated["mmcs_small_to_large"] -
+                                                          unrelated["random_control"]) < 0.1
+
+
+def test_ratio_mmcs_pairs_a_layers_r2_and_r4_runs_and_merges_into_the_manifest(tiny_model, tmp_path):
+    train = _store(tiny_model, 0)
+    trained = {}
+    for r, alphas in ((2, (release.MMCS_ALPHA, 1e-2)), (4, (0.0, release.MMCS_ALPHA))):
+        run = release.ReleaseRun(f"resid2-tied-r{r}", TrainConfig(HOOK, ratios=(float(r),), alphas=alphas,
+                                                                 allow_zero_alpha=True, batch_size=64))
+        trained[run.name] = (run, train_saes(train, run.train, name=run.name, progress=False))
+    (row,) = release.ratio_mmcs(trained, train.dir.name)
+    assert (row["n_small"], row["n_large"]) == (2 * 64, 4 * 64) and row["train_store"] == train.dir.name
+    assert row["small"].startswith("resid2-tied-r2-a8p58e-04") and 0 < row["random_control"] < 1
+    assert release.ratio_mmcs({"resid2-tied-r2": trained["resid2-tied-r2"]}, train.dir.name) == []  # no pair
+
+    with pytest.raises(FileNotFoundError, match="export the release runs first"):
+        release.merge_mmcs([row], tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"sweep": [], "dictionaries": [], "chosen": {},
+                                                        "mmcs": [dict(row, mmcs_small_to_large=0.0)]}))
+    data = json.loads(release.merge_mmcs([row], tmp_path).read_text())
+    assert data["mmcs"] == [row]  # the earlier row of the same hook is replaced
+    (target,) = [t for t in release.targets(data) if t["target"].startswith("MMCS")]
+    assert target["met"] == (row["mmcs_small_to_large"] >= 2 * row["random_control"])

@@ -148,6 +148,10 @@ def test_metrics_on_known_answers(store, tiny_model):
     x = torch.from_numpy(np.array(store.activations(HOOK)))
     expected = x.pow(2).sum() / (x - x.mean(0)).pow(2).sum()
     assert m0["fvu"] == pytest.approx(expected.item(), rel=1e-4) and m0["dead_fraction"] == 1.0 and m0["l0"] == 0
+    half = TiedSAE(SAEConfig("tied", d, 2 * d, (0.1, 0.2), model=store.config["model"], hook=HOOK))
+    counts = reconstruction_metrics(half, store, HOOK, reconstruct=False)  # the release's dead count: codes only
+    full = reconstruction_metrics(half, store, HOOK)
+    assert [{k: v for k, v in r.items() if k != "fvu"} for r in full] == counts and "fvu" not in counts[0]
     tokens = torch.from_numpy(np.array(store.tokens[:4]))
     ce = ce_loss_recovered(tiny_model, perfect, HOOK, tokens, separator_id=3)[0]
     assert ce["ce_recovered"] == pytest.approx(1.0, abs=1e-4) and ce["kl"] == pytest.approx(0.0, abs=1e-5)
