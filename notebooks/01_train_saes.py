@@ -367,7 +367,9 @@ plt.show()
 # **The targets** set for the release (issue 10), each measured: FVU non-decreasing and L0 non-increasing in α;
 # FVU at L0 = 32 (interpolated in log L0 along the sweep, never extrapolated) at most 0.20 at layers 2–14 and 0.30
 # at 20–26; the dictionary chosen per layer (the sparsest with CE loss recovered ≥ 0.90, the rule of §6 at the
-# stricter threshold) with CE loss recovered ≥ 0.90 and at most 10% dead features over ≥ 1M tokens.
+# stricter threshold) with CE loss recovered ≥ 0.90 and at most 10% dead features over ≥ 1M tokens; MMCS from
+# the R = 2 to the R = 4 dictionary of a layer at least twice the random control (our reading of "clearly above"),
+# where the release script computed it (below).
 
 # %%
 target_table = pd.DataFrame(release.targets(manifest))
@@ -470,9 +472,35 @@ else:
           "scripts/release_dictionaries.py --only resid20-tied-r4 resid26-tied-r4")
 
 # %% [markdown]
-# **Little is shared across sizes at this α.** MMCS(R2 → R4) is about 0.33 at both layers: above random directions
-# (0.145) and the cross-layer control (0.21), but only 3–4% of the R = 2 features have an R = 4 partner at cosine
-# ≥ 0.9. At α = 8.6e-4 these codes are dense (L0 ≈ 190 of 2,304 features at R = 4; the sweep table above); one
+# **Below the IOI layers** the R = 4 sweeps ship no weights (the 100 MB cap), so the release script measures MMCS
+# itself, from the trained R = 2 and R = 4 ensembles of a layer at the same α, right after training them
+# (`release.ratio_mmcs`; `--stage mmcs` for runs already exported), and writes it to the manifest with the same
+# random control. The table shows what the manifest holds; each row names its two members and their store.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+mmcs_manifest = pd.DataFrame(manifest.get("mmcs", []))
+if len(mmcs_manifest):
+    mmcs_manifest["layer"] = mmcs_manifest.hook.map(lambda h: int(h.split(".")[1]))
+    print(mmcs_manifest.set_index("layer")[["small", "large", "mmcs_small_to_large", "mmcs_large_to_small",
+                                            "share_cos_ge_0.9", "random_control"]].round(3).to_string())
+
+# %%
+if len(mmcs_manifest):
+    for row in mmcs_manifest.to_dict("records"):
+        # directional: two dictionaries trained on the same activations share more than random directions do
+        check(f"release L{row['layer']} (manifest): MMCS R2→R4 above random",
+              float(row["mmcs_small_to_large"] > row["random_control"]), 1.0)
+else:
+    print("the manifest holds no MMCS rows: run scripts/release_dictionaries.py --stage mmcs --only "
+          "resid14-tied-r2 resid14-tied-r4 (and the other layers' pairs)")
+
+# %% [markdown]
+# **Little is shared across sizes at this α.** MMCS(R2 → R4) is about 0.33 at both IOI layers: above random
+# directions (0.145) and the cross-layer control (0.21), but only 3–4% of the R = 2 features have an R = 4 partner
+# at cosine ≥ 0.9. Below them the release script measured 0.30, 0.31 and 0.33 at layers 2, 8 and 14 (random control
+# 0.144; 3–5% of features with a partner at cosine ≥ 0.9): all at least twice random, layer 2 only just (0.304
+# against 0.288). At α = 8.6e-4 these codes are dense (L0 ≈ 190 of 2,304 features at R = 4; the sweep table above); one
 # possible reason, not tested here, is that dense codes leave many equally good bases, so different sizes pick
 # different ones. The paper compared sizes on sparser, longer-trained dictionaries; whether sparser members here share
 # more would need the same α at both sizes further along the grid (the release's R = 2 and R = 4 grids meet only at
@@ -587,7 +615,8 @@ pd.Series({"harvest (train + held-out)": harvest_seconds, "train tied SAEs": tra
 #   one feature (which fired again): features starve rather than die at this budget (§7).
 # - The R = 4 sweeps at layers 2, 8 and 14 (evaluated, not shipped) behave as those at the IOI layers: FVU rises and
 #   L0 falls with α; at α = 8.6e-4, FVU 0.054 / 0.103 / 0.115 at L0 120 / 152 / 182, CE loss recovered ≥ 0.987.
-# - At the release budget, MMCS between the R = 2 and R = 4 dictionaries at the IOI layers (α = 8.6e-4, dense codes)
-#   is about 0.33: above random (0.145) and cross-layer (0.21) controls, but few features are shared (§7).
+# - At the release budget, MMCS between the R = 2 and R = 4 dictionaries of a layer (α = 8.6e-4, dense codes) is
+#   0.30–0.33 at all five layers: at least twice random (0.144), above the cross-layer control (0.21) at the IOI
+#   layers, but only 3–5% of features are shared at cosine ≥ 0.9 (§7).
 # - Notebooks 02–06 decompose the release dictionaries of §7 by default; with `DICTIONARIES = "profile"` notebooks
 #   02–04 use the dictionary chosen here per layer.
