@@ -6,6 +6,8 @@
     .venv/bin/python scripts/release_dictionaries.py --only mlp14-untied-r2   # a store through layer 14 only
     .venv/bin/python scripts/release_dictionaries.py --only mlp14-untied-r2-resampling resid14-tied-r4 \
         resid8-tied-r4 resid2-tied-r4          # metrics only: resampling where features die; R = 4 below the IOI layers
+    .venv/bin/python scripts/release_dictionaries.py --stage mmcs --only resid14-tied-r2 resid14-tied-r4
+        # MMCS between a layer's R = 2 and R = 4 members (trained or cached) into the manifest, nothing else
 
 Every stage is cached by its config and code revision and resumes after an interruption: rerun the same command.
 Export merges into dictionaries/manifest.json: runs not named by --only keep their entries and files.
@@ -40,10 +42,10 @@ def main() -> None:
     from saelib.dictionaries.release import (
         evaluate_run,
         export_release,
-        merge_mmcs,
-        ratio_mmcs,
         harvest_hooks,
         hygiene_report,
+        merge_mmcs,
+        ratio_mmcs,
         release_dir,
         release_plan,
         release_profile,
@@ -107,7 +109,7 @@ def main() -> None:
             f"(reverse {r['mmcs_large_to_small']:.3f}, "
             f"cos >= 0.9: {r['share_cos_ge_0.9']:.1%}; random control {r['random_control']:.3f})")
     if mmcs_rows and not args.no_export:
-        log(f"wrote {merge_mmcs(mmcs_rows, **({'out': out} if out else {}))}")
+        log(f"wrote {merge_mmcs(mmcs_rows, train.config['model'], model_sha256, **({'out': out} if out else {}))}")
 
 
 if __name__ == "__main__":

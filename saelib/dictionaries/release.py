@@ -382,13 +382,14 @@ def ratio_mmcs(trained: dict[str, tuple[ReleaseRun, TrainResult]], train_store: 
     return rows
 
 
-def merge_mmcs(rows: list[dict], out: Path = DICTIONARIES_DIR) -> Path:
-    """Add ``rows`` (from ``ratio_mmcs``) to the manifest in ``out``, replacing earlier rows of the same hook."""
+def merge_mmcs(rows: list[dict], model: str, model_sha256: str, out: Path = DICTIONARIES_DIR) -> Path:
+    """Add ``rows`` (from ``ratio_mmcs`` on ``model``) to the manifest in ``out``, replacing earlier rows of the same
+    hook; a manifest of another model is an error, never written."""
     path = out / "manifest.json"
-    if not path.exists():
+    manifest = _existing_manifest(out, model, model_sha256)
+    if not manifest:
         raise FileNotFoundError(f"{path} does not exist: export the release runs first "
                                 "(scripts/release_dictionaries.py)")
-    manifest = read_json(path)
     hooks = {r["hook"] for r in rows}
     manifest["mmcs"] = sorted([r for r in manifest.get("mmcs", []) if r["hook"] not in hooks] + rows,
                               key=lambda r: _hook_order(r["hook"]))

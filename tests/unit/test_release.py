@@ -117,10 +117,10 @@ def test_export_merges_runs_and_never_overwrites_another_models_release(tiny_mod
     assert all(d["data"]["train_store"] == train.dir.name for d in data["dictionaries"])
 
     mmcs_row = {"hook": HOOK, "small_run": "resid1-tied-r2", "large_run": "resid1-tied-r4"}
-    release.merge_mmcs([mmcs_row], out)
+    release.merge_mmcs([mmcs_row], train.config["model"], sha, out)
     release.export_release([b], [], train, heldout, sha, out=out)
     assert json.loads((out / "manifest.json").read_text())["mmcs"] == []  # computed from B's earlier weights
-    release.merge_mmcs([mmcs_row], out)
+    release.merge_mmcs([mmcs_row], train.config["model"], sha, out)
     a_fewer = (a[0], a[1], a[2][:1])  # A re-exported with one member: its other folder goes, B's stay
     release.export_release([a_fewer], [], train, heldout, sha, out=out)
     data = json.loads((out / "manifest.json").read_text())
@@ -131,7 +131,7 @@ def test_export_merges_runs_and_never_overwrites_another_models_release(tiny_mod
     c_run, c_res, c_rows = trained("resid1-tied-r8", (1e-3,))  # metrics only: a sweep row, no files, not chosen
     c = (release.ReleaseRun(c_run.name, c_run.train, metrics_only=True), c_res, c_rows)
     chosen_before = data["chosen"]
-    release.merge_mmcs([mmcs_row], out)
+    release.merge_mmcs([mmcs_row], train.config["model"], sha, out)
     release.export_release([c], [], train, heldout, sha, out=out)
     data = json.loads((out / "manifest.json").read_text())
     assert data["mmcs"] == [mmcs_row]  # another run's export keeps it
@@ -230,11 +230,16 @@ def test_ratio_mmcs_pairs_a_layers_r2_and_r4_runs_and_merges_into_the_manifest(t
     assert row["small"].startswith("resid2-tied-r2-a8p58e-04") and 0 < row["random_control"] < 1
     assert release.ratio_mmcs({"resid2-tied-r2": trained["resid2-tied-r2"]}, train.dir.name) == []  # no pair
 
+    model = {"name": train.config["model"], "weights_sha256": "sha"}
     with pytest.raises(FileNotFoundError, match="export the release runs first"):
-        release.merge_mmcs([row], tmp_path)
-    (tmp_path / "manifest.json").write_text(json.dumps({"sweep": [], "dictionaries": [], "chosen": {},
-                                                        "mmcs": [dict(row, mmcs_small_to_large=0.0)]}))
-    data = json.loads(release.merge_mmcs([row], tmp_path).read_text())
+        release.merge_mmcs([row], model["name"], "sha", tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"model": model, "sweep": [], "dictionaries": [],
+                                                        "chosen": {}, "mmcs": [dict(row, mmcs_small_to_large=0.0)]}))
+    before = (tmp_path / "manifest.json").read_bytes()
+    with pytest.raises(ValueError, match="another model"):
+        release.merge_mmcs([row], model["name"], "0" * 64, tmp_path)
+    assert (tmp_path / "manifest.json").read_bytes() == before
+    data = json.loads(release.merge_mmcs([row], model["name"], "sha", tmp_path).read_text())
     assert data["mmcs"] == [row]  # the earlier row of the same hook is replaced
     (target,) = [t for t in release.targets(data) if t["target"].startswith("MMCS")]
     assert target["met"] == (row["mmcs_small_to_large"] >= 2 * row["random_control"])
