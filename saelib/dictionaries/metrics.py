@@ -35,8 +35,8 @@ def reconstruction_metrics(sae: SAE, store: ActivationStore, hook: str, row_mask
                            reconstruct: bool = True) -> list[dict[str, float]]:
     """L0, pooled FVU, dead and dense fractions of every member over the (masked) rows of ``store``.
 
-    ``reconstruct=False`` only encodes (no FVU in the result): counting dead features over a million rows is then
-    1.7x faster (bench/bench_firing_counts.py)."""
+    ``reconstruct=False`` only encodes (no FVU in the result): for the release's dead count, 1.7x faster on a
+    release-sized ensemble (bench/bench_firing_counts.py, 65,536 rows)."""
     sae.check_compatible(store.config["model"], hook, store.width(hook))
     m, n_feat = sae.cfg.n_models, sae.cfg.n_features
     sq_err = torch.zeros(m, dtype=torch.float64)
