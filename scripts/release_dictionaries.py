@@ -4,8 +4,10 @@
     .venv/bin/python scripts/release_dictionaries.py --stage harvest  # only the activation stores
     .venv/bin/python scripts/release_dictionaries.py --only resid20-tied-r4 resid26-tied-r4  # the IOI sweeps
     .venv/bin/python scripts/release_dictionaries.py --only mlp14-untied-r2   # a store through layer 14 only
-    .venv/bin/python scripts/release_dictionaries.py --only mlp14-untied-r2-resampling resid14-tied-r4 \
-        resid8-tied-r4 resid2-tied-r4          # metrics only: resampling where features die; R = 4 below the IOI layers
+    .venv/bin/python scripts/release_dictionaries.py --only mlp14-untied-r2-resampling \
+        mlp14-untied-r2-no-resampling        # metrics only: the same MLP SAE where features die, with and without
+    .venv/bin/python scripts/release_dictionaries.py --only resid14-tied-r4 resid8-tied-r4 resid2-tied-r4
+                                             # metrics only: the R = 4 sweeps below the IOI layers
     .venv/bin/python scripts/release_dictionaries.py --stage mmcs --only resid14-tied-r2 resid14-tied-r4
         # MMCS between a layer's R = 2 and R = 4 members (trained or cached) into the manifest, nothing else
 

@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -29,7 +31,56 @@ from saelib.model.loader import hook_layer
 DENSE_THRESHOLD = 0.10
 
 
+@dataclass
+class ReconstructionSums:
+    """What ``reconstruction_metrics`` accumulates over a set of rows. Sums over disjoint row sets add (``+``), so
+    metrics over a union need no second pass over the rows both sets share."""
+
+    sq_err: torch.Tensor  # [model] float64: Σ_t ‖x_t − x̂_t‖² (zeros when only encoding)
+    fired: torch.Tensor  # [model, n_features] int64: tokens on which each feature was active
+    sum_x: torch.Tensor  # [d_in] float64
+    sum_x2: torch.Tensor  # [] float64
+    n: int
+    reconstructed: bool
+
+    def __add__(self, other: "ReconstructionSums") -> "ReconstructionSums":
+        return ReconstructionSums(self.sq_err + other.sq_err, self.fired + other.fired, self.sum_x + other.sum_x,
+                                  self.sum_x2 + other.sum_x2, self.n + other.n,
+                                  self.reconstructed and other.reconstructed)
+
+    def metrics(self) -> list[dict[str, float]]:
+        if self.n == 0:
+            raise ValueError("no rows were evaluated: the row mask (or max_rows) leaves none")
+        total_var = self.sum_x2 - self.sum_x.pow(2).sum() / self.n  # Σ‖x − x̄‖²
+        freq = self.fired.double() / self.n
+        return [{"l0": float(self.fired[i].sum()) / self.n,
+                 **({"fvu": float(self.sq_err[i] / total_var)} if self.reconstructed else {}),
+                 "dead_fraction": float((freq[i] == 0).double().mean()),
+                 "dense_fraction": float((freq[i] > DENSE_THRESHOLD).double().mean()), "eval_tokens": self.n}
+                for i in range(len(self.fired))]
+
+
 @torch.no_grad()
+def reconstruction_sums(sae: SAE, store: ActivationStore, hook: str, row_mask: np.ndarray | None = None,
+                        max_rows: int | None = None, batch_size: int = 4096,
+                        reconstruct: bool = True) -> ReconstructionSums:
+    """The sums behind ``reconstruction_metrics``, over the (masked) rows of ``store``."""
+    sae.check_compatible(store.config["model"], hook, store.width(hook))
+    m, n_feat, d = sae.cfg.n_models, sae.cfg.n_features, store.width(hook)
+    sums = ReconstructionSums(torch.zeros(m, dtype=torch.float64), torch.zeros(m, n_feat, dtype=torch.int64),
+                              torch.zeros(d, dtype=torch.float64), torch.tensor(0.0, dtype=torch.float64), 0,
+                              reconstruct)
+    for x in store.batches(hook, batch_size, seed=0, max_rows=max_rows, row_mask=row_mask):
+        codes = sae.encode(x)
+        sums.fired += (codes > 0).sum(1)  # integer counts: no float copy of the [member, batch, feature] mask
+        if reconstruct:
+            sums.sq_err += (sae.decode(codes) - x).double().pow(2).sum(dim=(1, 2))
+            sums.sum_x += x.double().sum(0)
+            sums.sum_x2 += x.double().pow(2).sum()
+        sums.n += len(x)
+    return sums
+
+
 def reconstruction_metrics(sae: SAE, store: ActivationStore, hook: str, row_mask: np.ndarray | None = None,
                            max_rows: int | None = None, batch_size: int = 4096,
                            reconstruct: bool = True) -> list[dict[str, float]]:
@@ -37,28 +88,7 @@ def reconstruction_metrics(sae: SAE, store: ActivationStore, hook: str, row_mask
 
     ``reconstruct=False`` only encodes (no FVU in the result): for the release's dead count, 1.7x faster on a
     release-sized ensemble (bench/bench_firing_counts.py, 65,536 rows)."""
-    sae.check_compatible(store.config["model"], hook, store.width(hook))
-    m, n_feat = sae.cfg.n_models, sae.cfg.n_features
-    sq_err = torch.zeros(m, dtype=torch.float64)
-    fired = torch.zeros(m, n_feat, dtype=torch.int64)
-    sum_x = torch.zeros(store.width(hook), dtype=torch.float64)
-    sum_x2 = torch.tensor(0.0, dtype=torch.float64)
-    n = 0
-    for x in store.batches(hook, batch_size, seed=0, max_rows=max_rows, row_mask=row_mask):
-        codes = sae.encode(x)
-        on = codes > 0
-        fired += on.sum(1)  # integer counts: no float copy of the [member, batch, feature] mask
-        if reconstruct:
-            sq_err += (sae.decode(codes) - x).double().pow(2).sum(dim=(1, 2))
-            sum_x += x.double().sum(0)
-            sum_x2 += x.double().pow(2).sum()
-        n += len(x)
-    total_var = sum_x2 - sum_x.pow(2).sum() / n  # Σ‖x − x̄‖²
-    freq = fired.double() / n
-    return [{"l0": float(fired[i].sum()) / n, **({"fvu": float(sq_err[i] / total_var)} if reconstruct else {}),
-             "dead_fraction": float((freq[i] == 0).double().mean()),
-             "dense_fraction": float((freq[i] > DENSE_THRESHOLD).double().mean()), "eval_tokens": n}
-            for i in range(m)]
+    return reconstruction_sums(sae, store, hook, row_mask, max_rows, batch_size, reconstruct).metrics()
 
 
 def feature_frequencies(sae: SAE, x: torch.Tensor) -> torch.Tensor:

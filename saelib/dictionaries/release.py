@@ -21,7 +21,8 @@ from saelib.activations.store import ActivationStore
 from saelib.core.artifacts import atomic_write_json, read_json
 from saelib.core.paths import REPO_ROOT, artifacts_dir
 from saelib.core.profiles import PROFILES, Profile
-from saelib.dictionaries.metrics import ce_loss_recovered, max_cosines, mmcs, reconstruction_metrics
+from saelib.dictionaries.metrics import (ce_loss_recovered, max_cosines, mmcs, reconstruction_metrics,
+                                        reconstruction_sums)
 from saelib.dictionaries.train import TrainConfig, TrainResult, row_mask, row_norms
 
 RESID_LAYERS = (2, 8, 14, 20, 26)  # the residual layers every notebook uses
@@ -31,8 +32,11 @@ OUTLIER_NORM_RATIO = 20.0  # data-hygiene rule: rows above 20x the median norm a
 PAPER_ALPHAS = tuple(float(10 ** (-4 + 2 * k / 15)) for k in range(16))  # logspace(-4, -2, 16), IOI and Fig. 2
 DICTIONARIES_DIR = REPO_ROOT / "dictionaries"
 MMCS_ALPHA = PAPER_ALPHAS[7]  # 8.6e-4: in both the R = 2 (Fig. 2) and the R = 4 (IOI) grids
-RESAMPLING_LAMBDAS = (30.0, 100.0)  # the MLP SAE at penalties meant to make features die (metrics only)
-RESAMPLING_ROWS = 524_288  # a quarter of the store: as many Adam steps as a 2-epoch run on the default store
+# resampling, shown as a controlled pair (metrics only): the MLP SAE at the release's penalties but 5x its learning
+# rate, where features die within a few hundred steps (at 1e-3 none did; at 1e-2 more than half died by step 68),
+# trained with and without resampling on the same rows in the same order
+RESAMPLING_LR = 5e-3
+RESAMPLING_ROWS = 262_144  # the first eighth of the store: 512 Adam steps, resamples at steps 68, 136, 204, 272
 
 
 def release_profile(name: str = "release") -> Profile:
@@ -90,10 +94,11 @@ def release_plan(device: str = "cpu") -> list[ReleaseRun]:
     mlp = TrainConfig(mlp_hook(MLP_LAYER), architecture="untied", ratios=(2.0,), alphas=(1.0, 3.3), resample=True,
                       **_schedule(device))
     runs.append(ReleaseRun(f"mlp{MLP_LAYER}-untied-r2", mlp))
-    # at lambda = 1 and 3.3 no feature dies within the release budget, so resampling never acts; an exploratory run
-    # on the default store saw features die at these penalties (on the release store: 0 and 1 re-initialised)
-    runs.append(ReleaseRun(f"mlp{MLP_LAYER}-untied-r2-resampling", replace(mlp, alphas=RESAMPLING_LAMBDAS,
-                                                                           max_rows=RESAMPLING_ROWS),
+    # at the release's learning rate no feature dies within its budget, so resampling never acts there; the pair
+    # below makes features die (a higher learning rate) and measures what resampling changes, everything else equal
+    stressed = replace(mlp, lr=RESAMPLING_LR, max_rows=RESAMPLING_ROWS)
+    runs.append(ReleaseRun(f"mlp{MLP_LAYER}-untied-r2-resampling", stressed, metrics_only=True))
+    runs.append(ReleaseRun(f"mlp{MLP_LAYER}-untied-r2-no-resampling", replace(stressed, resample=False),
                            metrics_only=True))
     return runs
 
@@ -142,6 +147,7 @@ def evaluate_run(model, result: TrainResult, run: ReleaseRun, train_store: Activ
     cfg, hook = run.train, run.train.hook
     eval_mask = row_mask(eval_store, cfg)
     all_rows = row_mask(eval_store, replace(cfg, outlier_norm_ratio=None))
+    outliers = all_rows & ~eval_mask  # few rows (none at most hooks): FVU with them adds their sums to the rest
     train_mask = row_mask(train_store, cfg)
     max_norm = OUTLIER_NORM_RATIO * float(np.median(row_norms(eval_store, hook)[all_rows]))
     mean = mean_activation(train_store, hook, train_mask)
@@ -150,8 +156,12 @@ def evaluate_run(model, result: TrainResult, run: ReleaseRun, train_store: Activ
     for ratio, ensemble in result.saes.items():
         scale = ensemble.cfg.input_scale  # the training log's MSE is per element of scaled activations
         variance = float((sample * scale).var(0).mean())
-        held = reconstruction_metrics(ensemble, eval_store, hook, row_mask=eval_mask)
-        with_outliers = reconstruction_metrics(ensemble, eval_store, hook, row_mask=all_rows)
+        held_sums = reconstruction_sums(ensemble, eval_store, hook, row_mask=eval_mask)
+        if outliers.any():
+            held_sums_all = held_sums + reconstruction_sums(ensemble, eval_store, hook, row_mask=outliers)
+        else:
+            held_sums_all = held_sums
+        held, with_outliers = held_sums.metrics(), held_sums_all.metrics()
         dead = reconstruction_metrics(ensemble, train_store, hook, row_mask=train_mask, max_rows=dead_rows,
                                       reconstruct=False)  # counts need only the codes
         ce = ce_loss_recovered(model, ensemble, hook, ce_tokens, separator_id=eval_store.config["separator_id"],
@@ -333,6 +343,9 @@ def _sweep_row(run: ReleaseRun, result: TrainResult, row: dict, train_store: Act
     extra = {"train_store": train_store.dir.name, "train_rows": member.cfg.extra.get("train_rows")}
     if run.train.resample:
         extra |= {"revival": _member_revival(result, row), "resampled": result.resampled.get(row["ratio"])}
+    if run.train.architecture == "untied" and result.silent.get(row["ratio"]):
+        i = list(ensemble.cfg.alphas).index(row["alpha"])  # this member's count at each resample point
+        extra["silent_at_resample_points"] = [point[i] for point in result.silent[row["ratio"]]]
     return {**row, **extra}
 
 
@@ -468,6 +481,15 @@ def targets(manifest: dict) -> list[dict]:
                     "measured": f"{rev['fired_after_resample']} of {rev['resampled_features']} re-initialised "
                                 "features fired again" + (" (none died)" if not rev["resampled_features"] else ""),
                     "met": rev["fired_after_resample"] > 0})
+    twins = {(r["run"], r["alpha"]): r for r in sweep if r["run"].endswith("-no-resampling")}
+    for r in sorted(sweep, key=lambda r: (_run_order(r["run"]), r["alpha"])):
+        twin = twins.get((r["run"].replace("-resampling", "-no-resampling"), r["alpha"]))
+        if r["run"].endswith("-untied-r2-resampling") and twin:  # the controlled pair: only resampling differs
+            out.append({"target": "resampling leaves fewer dead features than without",
+                        "run": _member(r["run"], r["alpha"]),
+                        "measured": f"dead {r['dead_fraction']:.1%} with, {twin['dead_fraction']:.1%} without "
+                                    f"(over {r['dead_tokens']:,} tokens)",
+                        "met": r["dead_fraction"] < twin["dead_fraction"]})
     for row in manifest.get("mmcs", []):  # "clearly above the random baseline", read as at least twice it
         out.append({"target": "MMCS R2 -> R4 >= 2 x random control", "run": f"{row['small']} -> {row['large']}",
                     "measured": f"{row['mmcs_small_to_large']:.3f} (random {row['random_control']:.3f})",

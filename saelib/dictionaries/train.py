@@ -110,6 +110,9 @@ class TrainResult:
     rows_seen: int = 0
     # ratio -> {"resampled_features": [per member], "fired_after_resample": [per member]} (see ``revival``)
     revival: dict[float, dict[str, list[int]]] = field(default_factory=dict)
+    # ratio -> per resample point of the schedule, per member: features silent over the preceding half interval
+    # (what resampling re-initialises there; also counted for runs that do not resample, to compare with them)
+    silent: dict[float, list[list[int]]] = field(default_factory=dict)
 
     def sae(self, ratio: float, alpha: float) -> SAE:
         ens = self.saes[ratio]
@@ -250,13 +253,15 @@ def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int
         for sae in saes.values():
             sae.init_decoder_bias(sample)
     opts = {r: torch.optim.Adam(s.parameters(), lr=cfg.lr) for r, s in saes.items()}
-    schedule = ResampleSchedule.scaled(total_steps, cfg.n_resamples) if cfg.resample else ResampleSchedule((), 1)
+    schedule = ResampleSchedule.scaled(total_steps, cfg.n_resamples)  # silent features are counted either way
     last_fired = {r: torch.zeros(s.cfg.n_models, s.cfg.n_features, dtype=torch.long) for r, s in saes.items()}
     resampled_at = {r: torch.zeros_like(f) for r, f in last_fired.items()}  # last step each feature was resampled
-    state = {"step": 0, "history": [], "resampled": {str(r): [] for r in cfg.ratios}, "seconds": 0.0}
+    state = {"step": 0, "history": [], "resampled": {str(r): [] for r in cfg.ratios}, "seconds": 0.0,
+             "silent": {str(r): [] for r in cfg.ratios}}
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     if (directory / "checkpoint.pt").exists():
         state = _restore(directory, cfg, saes, opts, last_fired, resampled_at, gen)
+        state.setdefault("silent", {str(r): [] for r in cfg.ratios})  # checkpoints from before it was counted
     elif writer:
         atomic_write_json(directory / "config.json", {"train": cfg, "store": store.dir.name,
                                                       "code_revision": code_revision("saes")})
@@ -288,9 +293,11 @@ def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int
                                                  "l1": float(terms["l1"][i]), "l0": float(l0[i])})
                 if step in schedule.steps:
                     dead = last_fired[r] <= step - schedule.window
-                    inputs = _masked_sample(store, cfg.hook, mask, 16_384, seed=cfg.seed + step).to(cfg.device)
-                    state["resampled"][str(r)].append(resample_dead(sae, opts[r], dead, inputs, gen))
-                    resampled_at[r][dead] = step
+                    state["silent"][str(r)].append(dead.sum(1).tolist())
+                    if cfg.resample:
+                        inputs = _masked_sample(store, cfg.hook, mask, 16_384, seed=cfg.seed + step).to(cfg.device)
+                        state["resampled"][str(r)].append(resample_dead(sae, opts[r], dead, inputs, gen))
+                        resampled_at[r][dead] = step
             bar.update(1)
             if step % cfg.checkpoint_every == 0 and writer:
                 state.update(step=step, seconds=time.perf_counter() - start)
@@ -393,7 +400,8 @@ def _load_result(directory: Path) -> TrainResult:
     cfg = read_json(directory / "config.json")["train"]
     saes = {float(r): load_sae(directory / f"ratio{float(r):g}") for r in cfg["ratios"]}
     return TrainResult(directory, saes, done["history"], {float(k): v for k, v in done["resampled"].items()},
-                       done["seconds"], done["rows_seen"], {float(k): v for k, v in done.get("revival", {}).items()})
+                       done["seconds"], done["rows_seen"], {float(k): v for k, v in done.get("revival", {}).items()},
+                       {float(k): v for k, v in done.get("silent", {}).items()})
 
 
 

@@ -2,6 +2,7 @@
 held-out evaluation, export with a manifest, and loading back by name with the sha256 checked."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -80,8 +81,12 @@ def test_the_plan_covers_what_the_notebooks_need():
         assert all(any(abs(a - p) < 1e-12 for p in release.PAPER_ALPHAS) for a in r4.alphas if a)
     mlp = plan[f"mlp{release.MLP_LAYER}-untied-r2"]
     assert mlp.architecture == "untied" and mlp.resample
-    demo = plan[f"mlp{release.MLP_LAYER}-untied-r2-resampling"]  # the same recipe at penalties where features die
-    assert demo.resample and min(demo.alphas) > max(mlp.alphas) and demo.max_rows < release.release_profile().harvest_tokens
+    # resampling as a controlled pair: the same recipe at a learning rate where features die, with and without
+    demo = plan[f"mlp{release.MLP_LAYER}-untied-r2-resampling"]
+    twin = plan[f"mlp{release.MLP_LAYER}-untied-r2-no-resampling"]
+    assert demo.resample and demo.alphas == mlp.alphas and demo.lr > mlp.lr
+    assert demo.max_rows < release.release_profile().harvest_tokens
+    assert replace(twin, resample=True) == demo and not twin.resample
     assert release.release_profile().harvest_tokens >= 2_097_152
 
 
@@ -204,6 +209,22 @@ def test_targets_report_resampling_from_shipped_entries_and_metrics_only_rows():
                 and t["run"].startswith("mlp")]
     assert revived["mlp14-untied-r2-resampling-a3p00e01"]["met"]
     assert revived["mlp14-untied-r2-resampling-a3p00e01"]["measured"].startswith("6 of 6")
+    assert not [t for t in release.targets(manifest) if "than without" in t["target"]]  # no twin in the sweep
+
+
+def test_targets_compare_the_resampling_run_with_its_twin_at_each_penalty():
+    def row(run, alpha, dead):
+        return {"run": run, "hook": "blocks.14.mlp.hook_post", "alpha": alpha, "l0": 10.0, "fvu": 0.5,
+                "dead_fraction": dead, "dead_tokens": 1_048_576}
+
+    manifest = {"sweep": [row("mlp14-untied-r2-resampling", 1.0, 0.0), row("mlp14-untied-r2-resampling", 3.3, 0.05),
+                          row("mlp14-untied-r2-no-resampling", 1.0, 0.0),
+                          row("mlp14-untied-r2-no-resampling", 3.3, 0.30)],
+                "dictionaries": [], "chosen": {}}
+    pair = {t["run"]: t for t in release.targets(manifest) if "than without" in t["target"]}
+    assert set(pair) == {"mlp14-untied-r2-resampling-a1p00e00", "mlp14-untied-r2-resampling-a3p30e00"}
+    assert pair["mlp14-untied-r2-resampling-a3p30e00"]["met"]  # 5% dead with resampling against 30% without
+    assert not pair["mlp14-untied-r2-resampling-a1p00e00"]["met"]  # none died either way: nothing shown
 
 
 def test_mmcs_across_ratios_separates_shared_from_unrelated_dictionaries():

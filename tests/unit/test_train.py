@@ -7,7 +7,7 @@ import torch
 
 import saelib.dictionaries.train as train_mod
 from saelib.activations.harvest import harvest
-from saelib.dictionaries.metrics import ce_loss_recovered, mmcs, reconstruction_metrics
+from saelib.dictionaries.metrics import ce_loss_recovered, mmcs, reconstruction_metrics, reconstruction_sums
 from saelib.dictionaries.resampling import ResampleSchedule, resample_dead
 from saelib.dictionaries.sae import SAEConfig, TiedSAE, UntiedSAE
 from saelib.dictionaries.train import TrainConfig, TrainingDivergedError, row_mask, train_saes
@@ -152,6 +152,15 @@ def test_metrics_on_known_answers(store, tiny_model):
     counts = reconstruction_metrics(half, store, HOOK, reconstruct=False)  # the release's dead count: codes only
     full = reconstruction_metrics(half, store, HOOK)
     assert [{k: v for k, v in r.items() if k != "fvu"} for r in full] == counts and "fvu" not in counts[0]
+    # the release's FVU with outliers: sums over disjoint row sets add up to the union's metrics
+    part = np.arange(store.n_rows) % 3 == 0
+    joined = (reconstruction_sums(half, store, HOOK, row_mask=part)
+              + reconstruction_sums(half, store, HOOK, row_mask=~part)).metrics()
+    for a, b in zip(joined, full):
+        assert a["eval_tokens"] == b["eval_tokens"] and a["l0"] == pytest.approx(b["l0"], rel=1e-12)
+        assert a["fvu"] == pytest.approx(b["fvu"], rel=1e-9) and a["dead_fraction"] == b["dead_fraction"]
+    with pytest.raises(ValueError, match="no rows"):
+        reconstruction_sums(half, store, HOOK, row_mask=np.zeros(store.n_rows, dtype=bool)).metrics()
     tokens = torch.from_numpy(np.array(store.tokens[:4]))
     ce = ce_loss_recovered(tiny_model, perfect, HOOK, tokens, separator_id=3)[0]
     assert ce["ce_recovered"] == pytest.approx(1.0, abs=1e-4) and ce["kl"] == pytest.approx(0.0, abs=1e-5)

@@ -13,6 +13,7 @@ import torch
 import saelib.dictionaries.train as train_mod
 from saelib.activations.harvest import harvest
 from saelib.activations.store import hook_file
+from saelib.dictionaries.resampling import ResampleSchedule
 from saelib.dictionaries.train import (
     TrainConfig,
     TrainingDivergedError,
@@ -90,6 +91,21 @@ def test_resume_is_exact_when_resampling_revives_features(store, monkeypatch):
     for name in ("W_enc", "W_dec", "b_enc", "b_dec"):
         torch.testing.assert_close(getattr(resumed.saes[4.0], name), getattr(reference.saes[4.0], name),
                                    rtol=0, atol=0)
+
+
+def test_the_twin_without_resampling_is_the_same_run_until_the_first_resample(store):
+    """The release's resampling pair: with and without resampling, everything else equal, the two runs log the same
+    losses up to the first resample and part after it."""
+    with_ = train_saes(store, untied(), progress=False, log_every=1)
+    without = train_saes(store, untied(resample=False), progress=False, log_every=1)
+    assert sum(with_.resampled[4.0]) > 0 and without.resampled[4.0] == []
+    first = ResampleSchedule.scaled(with_.history[-1]["step"]).steps[0]
+    pairs = list(zip(with_.history, without.history))
+    assert all(a == b for a, b in pairs if a["step"] <= first) and len(pairs) > first  # the step's loss: before it
+    assert pairs[first][0] != pairs[first][1]  # the first step after the resample already differs
+    # silent features are counted at every resample point in both; where resampling acts it resets exactly those
+    assert [sum(point) for point in with_.silent[4.0]] == with_.resampled[4.0]
+    assert len(without.silent[4.0]) == 4 and without.silent[4.0][0] == with_.silent[4.0][0]
 
 
 @pytest.mark.parametrize("bad, message", [
