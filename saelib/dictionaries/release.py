@@ -33,8 +33,8 @@ PAPER_ALPHAS = tuple(float(10 ** (-4 + 2 * k / 15)) for k in range(16))  # logsp
 DICTIONARIES_DIR = REPO_ROOT / "dictionaries"
 MMCS_ALPHA = PAPER_ALPHAS[7]  # 8.6e-4: in both the R = 2 (Fig. 2) and the R = 4 (IOI) grids
 # resampling, shown as a controlled pair (metrics only): the MLP SAE at the release's penalties but 5x its learning
-# rate, where features die within a few hundred steps (at 1e-3 none did; at 1e-2 more than half died by step 68),
-# trained with and without resampling on the same rows in the same order
+# rate, where features go silent within a few hundred steps (exploratory runs: none at 1e-3; at 1e-2 57% by step 68
+# and the code collapsed), trained with and without resampling on the same rows in the same order
 RESAMPLING_LR = 5e-3
 RESAMPLING_ROWS = 262_144  # the first eighth of the store: 512 Adam steps, resamples at steps 68, 136, 204, 272
 
