@@ -25,7 +25,7 @@ SOURCES = {
 # number in saelib/core/revision.py; then record both here.
 RECORDED = {
     "activations": (2, "3d478444da863062"),  # model cache + its tokenizer: bit-identical (test_model_cache), no bump
-    "saes": (2, "a43d9ab50ee88542"),  # + encode1_features (scoring a few columns; training never calls it): no bump
+    "saes": (2, "243287d0f95b7bd0"),  # + silent features counted at resample points (a log; weights unchanged): no bump
     "corpus": (1, "82071524c6cdd0de"),  # sources may be Source objects (own text): same corpora, no bump
 }
 
