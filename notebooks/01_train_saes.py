@@ -592,10 +592,10 @@ else:
 # features at the last resample point and only 12 that never fire in 1M tokens at the end (41 with resampling),
 # while re-initialising 1,130 features (37% of the dictionary) 240 steps before the end cost more than it won.
 # Anthropic resampled every 200M of 8B activations, where a feature silent for 100M is dead; scaled to 512 steps the
-# rule cannot tell dead from rare. So on this model and budget resampling is **not shown to help**; the issue's
-# "resampling that demonstrably revives features" holds only in the narrow sense (the re-initialised features fire
-# again). The mechanism itself (dead features found, re-initialised from high-loss inputs, Adam moments reset, the
-# features firing again) is also tested on a tiny model
+# rule cannot tell dead from rare. So on this model and budget (one pair, one seed) resampling is **not shown to
+# help**; the "resampling that demonstrably revives features" holds only in the narrow sense (the
+# re-initialised features fire again). The mechanism itself (dead features found, re-initialised from high-loss
+# inputs, Adam moments reset, the features firing again) is also tested on a tiny model
 # (`tests/unit/test_train_reliability.py`, `tests/unit/test_train.py`).
 
 # %% [markdown]
