@@ -42,6 +42,7 @@ def main() -> None:
     from saelib.activations.harvest import harvest_profile, heldout_profile
     from saelib.core.artifacts import atomic_write_json
     from saelib.dictionaries.release import (
+        RELEASE_PRECISION,
         evaluate_run,
         export_release,
         harvest_hooks,
@@ -69,7 +70,7 @@ def main() -> None:
     # deepest layer costs the same for one hook or six), so `--only` runs at layers <= 14 skip layers 15-26
     hooks = harvest_hooks(plan)
     model = load_model(device=profile.device)
-    train = harvest_profile(model, hooks, profile, split="train")
+    train = harvest_profile(model, hooks, profile, split="train", precision=RELEASE_PRECISION)
     log(f"training store {train}")
     heldout = heldout_profile(model, hooks, profile)
     log(f"held-out store {heldout}")

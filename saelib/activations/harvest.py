@@ -24,6 +24,7 @@ from saelib.activations.store import (
     write_checksums,
 )
 from saelib.core.artifacts import as_json, atomic_save_npy, atomic_write_bytes, atomic_write_json, keyed_dir, read_json
+from saelib.core.precision import check_precision, matmul_precision
 from saelib.core.profiles import Profile
 from saelib.core.progress import progress as progress_bar
 from saelib.model.loader import model_name, model_weights_sha256, stop_layer, validate_hooks
@@ -48,6 +49,7 @@ class HarvestConfig:
     separator_id: int  # document separator token in the contexts (-1 if none), so its rows can be excluded
     seed: int
     dtype: str
+    precision: str = "float32"  # matmuls of the forward pass (saelib.core.precision); rows are stored as ``dtype``
 
 
 def corpus_for_model(model) -> Corpus:
@@ -112,13 +114,15 @@ def _hook_problems(directory, cfg: HarvestConfig) -> list[str]:
 
 def harvest(model, hooks: list[str], contexts: PackedContexts, *, corpus_name: str, split: str = "train",
             seed: int = 0, dtype: str = "float16", batch_size: int = 8, name: str = "harvest",
-            separator_id: int = -1, progress: bool = True) -> ActivationStore:
+            separator_id: int = -1, progress: bool = True, precision: str = "float32") -> ActivationStore:
     """Run ``model`` over ``contexts`` and store every hook's activations; returns the finished store.
+    ``precision="bfloat16"`` runs the forward matmuls in bfloat16 (see ``saelib.core.precision``).
 
     Cached by config: a finished store is returned as is; an unfinished one resumes from its last batch."""
     validate_hooks(model, hooks)
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    check_precision(precision)
     n_ctx, length = max_context_length(model), contexts.tokens.shape[1]
     if n_ctx is not None and length > n_ctx:  # later positions have no trained embedding: activations mean nothing
         raise ValueError(f"contexts of {length} tokens are longer than the model's maximum of {n_ctx} positions "
@@ -128,7 +132,7 @@ def harvest(model, hooks: list[str], contexts: PackedContexts, *, corpus_name: s
                         corpus_name,
                         contexts.sources, {s: MIXTURE.get(s, 0.0) for s in contexts.sources}, split,
                         tokens.shape[1], tokens.shape[0], hashlib.sha256(contexts.tokens.tobytes()).hexdigest(),
-                        separator_id, seed, dtype)
+                        separator_id, seed, dtype, precision)
     directory = keyed_dir("activations", name, cfg)
     if (directory / COMPLETE).exists():
         return ActivationStore(directory)
@@ -145,7 +149,8 @@ def harvest(model, hooks: list[str], contexts: PackedContexts, *, corpus_name: s
     try:
         bar = progress_bar(total=cfg.n_contexts * cfg.context_length, initial=done * cfg.context_length,
                            enabled=progress, unit="tok", unit_scale=True, desc=f"harvest {','.join(hooks)}")
-        with torch.inference_mode():
+        device = next(model.parameters()).device
+        with torch.inference_mode(), matmul_precision(precision, device):
             for start in range(done, cfg.n_contexts, batch_size):
                 batch = tokens[start : start + batch_size]
                 _, cache = model.run_with_cache(batch, names_filter=list(hooks), stop_at_layer=stop)
@@ -210,14 +215,14 @@ def _write_rows(fd: int, offset: int, row: int, acts: torch.Tensor, np_dtype, ho
 
 
 def harvest_profile(model, hooks: list[str], profile: Profile, split: str = "train", dtype: str = "float16",
-                    name: str = "harvest", progress: bool = True) -> ActivationStore:
+                    name: str = "harvest", progress: bool = True, precision: str = "float32") -> ActivationStore:
     """Harvest ``profile.harvest_tokens`` activations per hook from the default corpus mixture."""
     corpus = corpus_for_model(model)
     n_contexts = -(-profile.harvest_tokens // profile.context_length)
     contexts = pack_contexts(corpus, split, profile.context_length, n_contexts, seed=profile.seed)
     return harvest(model, hooks, contexts, corpus_name=corpus.dir.name, split=split, seed=profile.seed,
                    dtype=dtype, batch_size=profile.harvest_batch_size, name=name, separator_id=corpus.separator,
-                   progress=progress)
+                   progress=progress, precision=precision)
 
 
 def heldout_profile(model, hooks: list[str], profile: Profile, progress: bool = True) -> ActivationStore:

@@ -25,6 +25,7 @@ import torch
 
 from saelib.activations.store import ActivationStore
 from saelib.core.artifacts import as_json, atomic_torch_save, atomic_write_json, folder_lock, keyed_dir, read_json
+from saelib.core.precision import check_precision, matmul_precision
 from saelib.core.progress import progress as progress_bar
 from saelib.core.revision import code_revision
 from saelib.dictionaries.distributed import DataParallel
@@ -63,8 +64,11 @@ class TrainConfig:
     # would otherwise dominate the squared error); None keeps every row
     outlier_norm_ratio: float | None = None
     robust_scale: bool = False  # input scale from the median norm instead of the mean (outliers do not move it)
+    # matmuls of each step (saelib.core.precision): "bfloat16" autocasts them; weights and Adam stay float32
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
+        check_precision(self.precision)
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}, got {self.architecture!r}")
         if not self.ratios or not all(_is_number(r) and math.isfinite(r) and r > 0 for r in self.ratios):
@@ -283,7 +287,7 @@ def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int
             for r, sae in saes.items():
                 for group in opts[r].param_groups:
                     group["lr"] = lr
-                terms = _step(sae, opts[r], x, step, l1_scale, data_parallel, n_batch)
+                terms = _step(sae, opts[r], x, step, l1_scale, data_parallel, n_batch, cfg.precision)
                 fired = terms["fired"] if data_parallel is None else data_parallel.any_rank(terms["fired"])
                 last_fired[r][fired] = step
                 if step % log_every == 0 or step == total_steps:
@@ -316,11 +320,13 @@ def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int
 
 
 def _step(sae: SAE, opt: torch.optim.Adam, x: torch.Tensor, step: int, l1_scale: float = 1.0,
-          data_parallel: DataParallel | None = None, n_batch: int = 0) -> dict[str, torch.Tensor]:
+          data_parallel: DataParallel | None = None, n_batch: int = 0,
+          precision: str = "float32") -> dict[str, torch.Tensor]:
     """One Adam step for every member. On a CPU the members run one at a time (a small working set that stays in
     cache: batching them was ~20% slower per member here); on a GPU they run as one batched matmul. ``l1_scale``
     < 1 during an L1 warm-up. With ``data_parallel``, ``x`` is this rank's share of a batch of ``n_batch`` rows and
-    the gradients are combined over ranks before the step."""
+    the gradients are combined over ranks before the step. ``precision``: the matmuls' (``saelib.core.precision``);
+    the backward pass follows the forward's dtypes, the parameters and their gradients stay float32."""
     opt.zero_grad(set_to_none=True)
     if len(x) == 0:  # a rank with no rows of a short last batch still takes part in the reduction
         data_parallel.reduce_grads(sae.parameters(), 0, n_batch)
@@ -333,7 +339,8 @@ def _step(sae: SAE, opt: torch.optim.Adam, x: torch.Tensor, step: int, l1_scale:
     members = [None] if x.is_cuda or sae.cfg.n_models == 1 else range(sae.cfg.n_models)
     parts = []
     for i in members:
-        terms = sae.loss_terms(x, i)
+        with matmul_precision(precision, x.device):
+            terms = sae.loss_terms(x, i)
         if l1_scale != 1.0:
             alphas = sae.alphas if i is None else sae.alphas[i : i + 1]
             terms["loss"] = terms["loss"] - (1.0 - l1_scale) * alphas * terms["l1"]

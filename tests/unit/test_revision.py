@@ -24,8 +24,9 @@ SOURCES = {
 # (revision, fingerprint) as last recorded. When a fingerprint changes: if results can change, bump the kind's
 # number in saelib/core/revision.py; then record both here.
 RECORDED = {
-    "activations": (2, "3d478444da863062"),  # model cache + its tokenizer: bit-identical (test_model_cache), no bump
-    "saes": (2, "243287d0f95b7bd0"),  # + silent features counted at resample points (a log; weights unchanged): no bump
+    # + a precision option (default float32, unchanged; the config gained a field, so every key changed): no bump
+    "activations": (2, "bb417abb10ea38ae"),
+    "saes": (2, "bf693b09f1cca8b5"),  # + a precision option, as for activations: no bump
     "corpus": (1, "82071524c6cdd0de"),  # sources may be Source objects (own text): same corpora, no bump
 }
 

@@ -108,6 +108,30 @@ def test_non_positive_alpha_or_ratio_is_rejected(bad):
     assert cfg(alphas=(0.0, 1e-3), allow_zero_alpha=True).alphas[0] == 0.0  # the paper's explicit control
 
 
+@pytest.mark.parametrize("architecture", ["tied", "untied"])
+def test_bfloat16_matmuls_train_to_the_float32_result_within_rounding(store, architecture):
+    kw = dict(architecture=architecture, ratios=(2.0,), alphas=(1e-3,) if architecture == "tied" else (0.05,))
+    exact = train_saes(store, cfg(**kw), progress=False)
+    fast = train_saes(store, cfg(**kw, precision="bfloat16"), progress=False)
+    assert fast.directory != exact.directory
+    x = torch.from_numpy(np.array(store.activations(HOOK), dtype=np.float32))
+    fvu = {}
+    for name, res in (("exact", exact), ("fast", fast)):
+        sae = res.saes[2.0]
+        for p in sae.parameters():
+            assert p.dtype == torch.float32  # only the matmuls ran in bfloat16
+        with torch.no_grad():
+            fvu[name] = float(((sae(x)[0] - x) ** 2).sum() / ((x - x.mean(0)) ** 2).sum())
+    differ = [(a - b).abs().max() for a, b in zip(exact.saes[2.0].parameters(), fast.saes[2.0].parameters())]
+    assert max(differ) > 0  # autocast was on
+    assert abs(fvu["fast"] - fvu["exact"]) < 0.02 * fvu["exact"] + 1e-3, fvu
+
+
+def test_unknown_precision_is_rejected():
+    with pytest.raises(ValueError, match="precision must be one of"):
+        cfg(precision="float16")
+
+
 def test_untied_training_runs_the_resampling_schedule(store):
     # a random tiny model leaves no feature dead, so this checks the schedule and the constraint; revival itself
     # is tested on planted dead features below and shown on real activations in notebook 01
