@@ -91,7 +91,7 @@ def main() -> None:
     ap.add_argument("--contexts", type=int, default=16, help="contexts of 256 tokens to harvest (0 skips it)")
     ap.add_argument("--steps", type=int, default=15)
     args = ap.parse_args()
-    print(f"{torch.get_num_threads()} threads")
+    print(f"{torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}")
     flops = {p: max(matmul_gflops(p) for _ in range(2)) for p in PRECISIONS}
     print(f"matmul [512, 576] x [576, 2304]: float32 {flops['float32']:.0f} GFLOP/s, bfloat16 "
           f"{flops['bfloat16']:.0f} GFLOP/s: {flops['bfloat16'] / flops['float32']:.2f}x")

@@ -1,6 +1,6 @@
 """Build the release dictionaries (see saelib.dictionaries.release) and write them to dictionaries/ with a manifest.
 
-    .venv/bin/python scripts/release_dictionaries.py                  # everything (about 4 hours on 2 cores, estimated)
+    .venv/bin/python scripts/release_dictionaries.py                  # everything (2.4-4 hours on 2 cores; README)
     .venv/bin/python scripts/release_dictionaries.py --stage harvest  # only the activation stores
     .venv/bin/python scripts/release_dictionaries.py --only resid20-tied-r4 resid26-tied-r4  # the IOI sweeps
     .venv/bin/python scripts/release_dictionaries.py --only mlp14-untied-r2   # a store through layer 14 only
@@ -33,6 +33,10 @@ def main() -> None:
                         help="train only these runs (names from saelib.dictionaries.release.release_plan)")
     parser.add_argument("--no-export", action="store_true", help="evaluate but do not write dictionaries/")
     parser.add_argument("--ce-contexts", type=int, default=16, help="held-out contexts for CE loss recovered")
+    parser.add_argument("--precision", choices=["auto", "bfloat16", "float32"], default="auto",
+                        help="matmuls of the training store's harvest and of every training step (evaluation is "
+                             "always float32); auto: bfloat16 where this machine runs it at least 1.5x faster than "
+                             "float32 (measured at start), else float32")
     parser.add_argument("--profile", choices=["release", "paper"], default="release",
                         help="release: 2,097,152 activations per hook on CPU; paper: the paper's budget on a GPU")
     args = parser.parse_args()
@@ -41,8 +45,8 @@ def main() -> None:
 
     from saelib.activations.harvest import harvest_profile, heldout_profile
     from saelib.core.artifacts import atomic_write_json
+    from saelib.core.precision import bfloat16_speedup, pick_precision
     from saelib.dictionaries.release import (
-        RELEASE_PRECISION,
         evaluate_run,
         export_release,
         harvest_hooks,
@@ -62,7 +66,11 @@ def main() -> None:
         print(f"[{time.perf_counter() - t0:7.0f}s] {msg}", flush=True)
 
     profile = release_profile(args.profile)
-    plan = [r for r in release_plan(profile.device) if not args.only or r.name in args.only]
+    # an emulated bfloat16 (AVX2-only CPUs) is 70x slower than float32, a native one 4x faster: measure, then choose
+    speedup = bfloat16_speedup(profile.device) if args.precision == "auto" else None
+    precision = pick_precision(args.precision, profile.device, speedup=speedup)
+    log(f"matmul precision: {precision}" + (f" (bfloat16 {speedup:.2f}x float32 here)" if speedup else ""))
+    plan = [r for r in release_plan(profile.device, precision) if not args.only or r.name in args.only]
     unknown = set(args.only or ()) - {r.name for r in release_plan()}
     if unknown:
         parser.error(f"unknown run(s) {sorted(unknown)}; runs: {', '.join(r.name for r in release_plan())}")
@@ -70,7 +78,7 @@ def main() -> None:
     # deepest layer costs the same for one hook or six), so `--only` runs at layers <= 14 skip layers 15-26
     hooks = harvest_hooks(plan)
     model = load_model(device=profile.device)
-    train = harvest_profile(model, hooks, profile, split="train", precision=RELEASE_PRECISION)
+    train = harvest_profile(model, hooks, profile, split="train", precision=precision)
     log(f"training store {train}")
     heldout = heldout_profile(model, hooks, profile)
     log(f"held-out store {heldout}")

@@ -38,9 +38,10 @@ MMCS_ALPHA = PAPER_ALPHAS[7]  # 8.6e-4: in both the R = 2 (Fig. 2) and the R = 4
 RESAMPLING_LR = 5e-3
 RESAMPLING_ROWS = 262_144  # the first eighth of the store: 512 Adam steps, resamples at steps 68, 136, 204, 272
 # the training store's forward passes and every training step run their matmuls in bfloat16 (float32 weights and
-# Adam): 2.7x and 1.6-2.3x faster on these CPUs, what brings the release within about 3 hours
-# (bench/bench_precision.py); the held-out store and every evaluation stay float32, so the manifest's metrics are
-# those of the dictionaries on the activations a float32 model gives a user
+# Adam) where the machine runs bfloat16 natively: 2.7x and 1.6-2.3x faster there, what brings the release within
+# about 3 hours; where it only emulates bfloat16 (AVX2-only CPUs: 70x slower) the script falls back to float32
+# (core.precision.pick_precision, measured at start). The held-out store and every evaluation stay float32, so the
+# manifest's metrics are those of the dictionaries on the activations a float32 model gives a user
 RELEASE_PRECISION = "bfloat16"
 
 
@@ -78,27 +79,28 @@ class ReleaseRun:
     metrics_only: bool = False  # evaluated into the manifest's sweep, no weights shipped (the 100 MB cap)
 
 
-def _schedule(device: str = "cpu", **kw) -> dict:
+def _schedule(device: str = "cpu", precision: str = RELEASE_PRECISION, **kw) -> dict:
     """The training recipe shared by every release run: one epoch, Adam at 1e-3 with 2% warm-up and a linear decay
     over the last 20%, L1 warm-up over 5% (SAELens, dictionary_learning), robust input scale, outliers excluded,
-    bfloat16 matmuls."""
+    bfloat16 matmuls unless ``precision`` says otherwise."""
     return dict(batch_size=512, lr=1e-3, epochs=1, lr_warmup_fraction=0.02, lr_decay_fraction=0.2,
                 l1_warmup_fraction=0.05, outlier_norm_ratio=OUTLIER_NORM_RATIO, robust_scale=True,
-                checkpoint_every=256, device=device, precision=RELEASE_PRECISION, **kw)
+                checkpoint_every=256, device=device, precision=precision, **kw)
 
 
-def release_plan(device: str = "cpu") -> list[ReleaseRun]:
-    """Every ensemble, in the order they are trained (what later notebooks need most comes first)."""
+def release_plan(device: str = "cpu", precision: str = RELEASE_PRECISION) -> list[ReleaseRun]:
+    """Every ensemble, in the order they are trained (what later notebooks need most comes first); ``precision``:
+    the matmul precision of every training step (``core.precision``; the script picks it per machine)."""
     fig2 = (MMCS_ALPHA, 2.15e-3, 4.64e-3)  # the paper's Fig. 2 alpha (8.6e-4), then sparser ones
     ioi = (0.0, PAPER_ALPHAS[3], PAPER_ALPHAS[5], MMCS_ALPHA)  # alpha = 0 control and the paper's grid <= 1e-3
     runs = [ReleaseRun(f"resid{layer}-tied-r2", TrainConfig(resid_hook(layer), ratios=(2.0,), alphas=fig2,
-                                                            **_schedule(device))) for layer in RESID_LAYERS]
+                                                            **_schedule(device, precision))) for layer in RESID_LAYERS]
     runs += [ReleaseRun(f"resid{layer}-tied-r4", TrainConfig(resid_hook(layer), ratios=(4.0,), alphas=ioi,
-                                                             allow_zero_alpha=True, **_schedule(device)),
+                                                             allow_zero_alpha=True, **_schedule(device, precision)),
                         metrics_only=layer not in IOI_LAYERS)  # only the IOI layers' sweeps are patched
              for layer in (*IOI_LAYERS, *(la for la in reversed(RESID_LAYERS) if la not in IOI_LAYERS))]
     mlp = TrainConfig(mlp_hook(MLP_LAYER), architecture="untied", ratios=(2.0,), alphas=(1.0, 3.3), resample=True,
-                      **_schedule(device))
+                      **_schedule(device, precision))
     runs.append(ReleaseRun(f"mlp{MLP_LAYER}-untied-r2", mlp))
     # at the release's learning rate no feature dies within its budget, so resampling never acts there; the pair
     # below makes features die (a higher learning rate) and measures what resampling changes, everything else equal

@@ -7,7 +7,9 @@ import torch
 
 import saelib.dictionaries.train as train_mod
 from saelib.activations.harvest import harvest
+from saelib.core.precision import PRECISIONS, bfloat16_speedup, pick_precision
 from saelib.dictionaries.metrics import ce_loss_recovered, mmcs, reconstruction_metrics, reconstruction_sums
+from saelib.dictionaries.release import RELEASE_PRECISION, release_plan
 from saelib.dictionaries.resampling import ResampleSchedule, resample_dead
 from saelib.dictionaries.sae import SAEConfig, TiedSAE, UntiedSAE
 from saelib.dictionaries.train import TrainConfig, TrainingDivergedError, row_mask, train_saes
@@ -244,3 +246,20 @@ def test_ce_recovered_for_many_saes_matches_one_at_a_time(store, tiny_model):
         for got, want in zip(rows, one):
             for key, value in want.items():
                 assert got[key] == pytest.approx(value, rel=1e-5, abs=1e-6), (sae.cfg.hook, key)
+
+
+def test_auto_precision_keeps_float32_where_bfloat16_is_emulated():
+    # an AVX2-only CPU emulates bfloat16 (measured 0.01-0.09x float32); one with AVX512-BF16 ran it ~4x faster
+    assert pick_precision("auto", speedup=0.09) == "float32"
+    assert pick_precision("auto", speedup=4.0) == "bfloat16"
+    assert pick_precision("float32") == "float32" and pick_precision("bfloat16") == "bfloat16"  # no probe
+    speedup = bfloat16_speedup("cpu", repeats=1)
+    assert np.isfinite(speedup) and speedup > 0
+    assert pick_precision("auto") in PRECISIONS
+    with pytest.raises(ValueError, match="'auto' or one of"):
+        pick_precision("fp16")
+
+
+def test_release_plan_trains_at_the_precision_it_is_given():
+    assert {r.train.precision for r in release_plan(precision="float32")} == {"float32"}
+    assert {r.train.precision for r in release_plan()} == {RELEASE_PRECISION}
