@@ -10,7 +10,7 @@ gains by harvesting its training store and training its SAEs with bfloat16 matmu
 
 Interleaved repeats, best of each, so machine noise hits both precisions alike. What it does to the dictionaries'
 quality is measured on real activations in the README (held-out FVU of the same run in both precisions).
-Usage: .venv/bin/python bench/bench_precision.py [--contexts 16] [--steps 15]
+Usage: .venv/bin/python bench/bench_precision.py [--contexts 16] [--steps 15] [--force]
 """
 
 from __future__ import annotations
@@ -90,11 +90,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--contexts", type=int, default=16, help="contexts of 256 tokens to harvest (0 skips it)")
     ap.add_argument("--steps", type=int, default=15)
+    ap.add_argument("--force", action="store_true", help="run the step and harvest benchmarks even where bfloat16 "
+                    "is emulated (hours on an AVX2-only CPU)")
     args = ap.parse_args()
     print(f"{torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}")
     flops = {p: max(matmul_gflops(p) for _ in range(2)) for p in PRECISIONS}
     print(f"matmul [512, 576] x [576, 2304]: float32 {flops['float32']:.0f} GFLOP/s, bfloat16 "
           f"{flops['bfloat16']:.0f} GFLOP/s: {flops['bfloat16'] / flops['float32']:.2f}x")
+    if flops["bfloat16"] < 0.5 * flops["float32"] and not args.force:
+        print("bfloat16 is emulated on this CPU (no AVX512-BF16 / AMX): the release trains in float32 here "
+              "(--precision auto); the step and harvest benchmarks would take hours, skipped (--force runs them)")
+        return
     ensembles = {"tied R = 4, d = 576, 4 members": lambda: TiedSAE(SAEConfig("tied", 576, 2304,
                                                                              (0.0, 2.5e-4, 4.6e-4, 8.6e-4)), 1),
                  "untied MLP, d = 1536, 3,072 features, 2 members": lambda: UntiedSAE(
