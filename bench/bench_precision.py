@@ -29,20 +29,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from common import scratch_artifacts  # noqa: E402
 
-from saelib.core.precision import PRECISIONS, matmul_precision  # noqa: E402
+from saelib.core.precision import PRECISIONS, matmul_seconds  # noqa: E402
 from saelib.dictionaries.sae import SAEConfig, TiedSAE, UntiedSAE  # noqa: E402
 from saelib.dictionaries.train import _step  # noqa: E402
 
 
 def matmul_gflops(precision: str, reps: int = 20) -> float:
-    x, w = torch.randn(512, 576), torch.randn(576, 2304)
-    with matmul_precision(precision, "cpu"):
-        for _ in range(3):
-            x @ w
-        start = time.perf_counter()
-        for _ in range(reps):
-            x @ w
-    return 2 * 512 * 576 * 2304 * reps / (time.perf_counter() - start) / 1e9
+    shape = (512, 576, 2304)
+    return 2 * np.prod(shape) / matmul_seconds(precision, "cpu", shape, reps) / 1e9
 
 
 def step_ms(make, precision: str, steps: int) -> float:

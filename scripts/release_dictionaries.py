@@ -66,7 +66,7 @@ def main() -> None:
         print(f"[{time.perf_counter() - t0:7.0f}s] {msg}", flush=True)
 
     profile = release_profile(args.profile)
-    # an emulated bfloat16 (AVX2-only CPUs) is 70x slower than float32, a native one 4x faster: measure, then choose
+    # an emulated bfloat16 (AVX2-only CPUs) is ~75x slower than float32, a native one ~4x faster: measure, then choose
     speedup = bfloat16_speedup(profile.device) if args.precision == "auto" else None
     precision = pick_precision(args.precision, profile.device, speedup=speedup)
     log(f"matmul precision: {precision}" + (f" (bfloat16 {speedup:.2f}x float32 here)" if speedup else ""))

@@ -39,7 +39,7 @@ RESAMPLING_LR = 5e-3
 RESAMPLING_ROWS = 262_144  # the first eighth of the store: 512 Adam steps, resamples at steps 68, 136, 204, 272
 # the training store's forward passes and every training step run their matmuls in bfloat16 (float32 weights and
 # Adam) where the machine runs bfloat16 natively: 2.7x and 1.6-2.3x faster there, what brings the release within
-# about 3 hours; where it only emulates bfloat16 (AVX2-only CPUs: 70x slower) the script falls back to float32
+# about 3 hours; where it only emulates bfloat16 (AVX2-only CPUs: ~75x slower) the script falls back to float32
 # (core.precision.pick_precision, measured at start). The held-out store and every evaluation stay float32, so the
 # manifest's metrics are those of the dictionaries on the activations a float32 model gives a user
 RELEASE_PRECISION = "bfloat16"

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+import saelib.core.precision as precision_mod
 import saelib.dictionaries.train as train_mod
 from saelib.activations.harvest import harvest
-from saelib.core.precision import PRECISIONS, bfloat16_speedup, pick_precision
+from saelib.core.precision import bfloat16_speedup, pick_precision
 from saelib.dictionaries.metrics import ce_loss_recovered, mmcs, reconstruction_metrics, reconstruction_sums
 from saelib.dictionaries.release import RELEASE_PRECISION, release_plan
 from saelib.dictionaries.resampling import ResampleSchedule, resample_dead
@@ -248,14 +249,24 @@ def test_ce_recovered_for_many_saes_matches_one_at_a_time(store, tiny_model):
                 assert got[key] == pytest.approx(value, rel=1e-5, abs=1e-6), (sae.cfg.hook, key)
 
 
-def test_auto_precision_keeps_float32_where_bfloat16_is_emulated():
-    # an AVX2-only CPU emulates bfloat16 (measured 0.01-0.09x float32); one with AVX512-BF16 ran it ~4x faster
+def test_auto_precision_keeps_float32_where_bfloat16_is_emulated(monkeypatch):
+    # an AVX2-only CPU emulates bfloat16 (its probe measured 0.014x float32); one with AVX512-BF16 ran it ~4x faster
     assert pick_precision("auto", speedup=0.09) == "float32"
     assert pick_precision("auto", speedup=4.0) == "bfloat16"
-    assert pick_precision("float32") == "float32" and pick_precision("bfloat16") == "bfloat16"  # no probe
-    speedup = bfloat16_speedup("cpu", repeats=1)
+    speedup = bfloat16_speedup("cpu", repeats=1)  # the real probe runs and gives a ratio
     assert np.isfinite(speedup) and speedup > 0
-    assert pick_precision("auto") in PRECISIONS
+    probe = {"speedup": 0.09}
+
+    def fake_probe(device="cpu"):
+        assert probe["speedup"] is not None, "probed for an explicit precision"
+        return probe["speedup"]
+
+    monkeypatch.setattr(precision_mod, "bfloat16_speedup", fake_probe)
+    assert pick_precision("auto") == "float32"  # measures when not told
+    probe["speedup"] = 4.0
+    assert pick_precision("auto") == "bfloat16"
+    probe["speedup"] = None  # an explicit precision never probes
+    assert pick_precision("float32") == "float32" and pick_precision("bfloat16") == "bfloat16"
     with pytest.raises(ValueError, match="'auto' or one of"):
         pick_precision("fp16")
 
