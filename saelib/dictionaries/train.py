@@ -327,7 +327,9 @@ def _step(sae: SAE, opt: torch.optim.Adam, x: torch.Tensor, step: int, l1_scale:
     < 1 during an L1 warm-up. With ``data_parallel``, ``x`` is this rank's share of a batch of ``n_batch`` rows and
     the gradients are combined over ranks before the step. ``precision``: the matmuls' (``saelib.core.precision``);
     the backward pass follows the forward's dtypes, the parameters and their gradients stay float32."""
-    opt.zero_grad(set_to_none=True)
+    one_pass = x.is_cuda or sae.cfg.n_models == 1
+    if one_pass or len(x) == 0:  # one member at a time overwrites every gradient slice: nothing to zero
+        opt.zero_grad(set_to_none=True)
     if len(x) == 0:  # a rank with no rows of a short last batch still takes part in the reduction
         data_parallel.reduce_grads(sae.parameters(), 0, n_batch)
         sae.before_step()
@@ -336,34 +338,57 @@ def _step(sae: SAE, opt: torch.optim.Adam, x: torch.Tensor, step: int, l1_scale:
         none = torch.zeros(sae.cfg.n_models, device=x.device)
         return {"loss": none, "mse": none, "l1": none, "l0": none,
                 "fired": torch.zeros(sae.cfg.n_models, sae.cfg.n_features, dtype=torch.bool, device=x.device)}
-    members = [None] if x.is_cuda or sae.cfg.n_models == 1 else range(sae.cfg.n_models)
-    parts = []
-    for i in members:
-        with matmul_precision(precision, x.device):
-            terms = sae.loss_terms(x, i)
-        if l1_scale != 1.0:
-            alphas = sae.alphas if i is None else sae.alphas[i : i + 1]
-            terms["loss"] = terms["loss"] - (1.0 - l1_scale) * alphas * terms["l1"]
-        if not torch.isfinite(x).all():
-            bad = int((~torch.isfinite(x)).any(-1).nonzero()[0])
-            raise TrainingDivergedError(f"non-finite input activation in row {bad} of the batch at step {step}: "
-                                        "the activation store is corrupt; delete it and harvest again")
-        if not torch.isfinite(terms["loss"]).all():
-            alphas = sae.cfg.alphas if i is None else (sae.cfg.alphas[i],)
-            bad = [a for a, ok in zip(alphas, torch.isfinite(terms["loss"]).tolist()) if not ok]
-            raise TrainingDivergedError(
-                f"non-finite loss at step {step} for alpha={bad} (ratio {sae.cfg.ratio:g}); training stopped. "
-                "The last good checkpoint is kept; try a smaller learning rate.")
-        terms["loss"].sum().backward()  # members are independent: each gradient lands in its own slice
-        on = terms["codes"].detach() > 0
-        parts.append({"loss": terms["loss"].detach(), "mse": terms["mse"].detach(), "l1": terms["l1"].detach(),
-                      "fired": on.any(1), "l0": on.sum(-1).float().mean(-1)})
+    if one_pass:
+        parts = [_backward(sae, x, None, dict(sae.named_parameters()), step, l1_scale, precision)]
+    else:
+        parts = [_member_backward(sae, x, i, step, l1_scale, precision) for i in range(sae.cfg.n_models)]
     if data_parallel is not None:
         data_parallel.reduce_grads(sae.parameters(), len(x), n_batch)
     sae.before_step()
     opt.step()
     sae.after_step()
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
+
+def _member_backward(sae: SAE, x: torch.Tensor, i: int, step: int, l1_scale: float,
+                     precision: str) -> dict[str, torch.Tensor]:
+    """Member ``i``'s loss and gradients, computed on leaf copies of its parameter slices and written into its slice
+    of each parameter's ``.grad``: autograd through a slice of the shared tensor would zero-fill a full-size gradient
+    per member and add them up (untied MLP step 1.2x faster, gradients bit-identical: tests/unit/test_train.py)."""
+    params = dict(sae.named_parameters())
+    leaves = {name: p[i : i + 1].detach().requires_grad_() for name, p in params.items()}
+    part = _backward(sae, x, i, leaves, step, l1_scale, precision)
+    for name, p in params.items():
+        if p.grad is None:  # every slice is overwritten below, so the buffer is reused from step to step
+            p.grad = torch.empty_like(p)
+        grad = leaves[name].grad
+        p.grad[i : i + 1].copy_(grad) if grad is not None else p.grad[i : i + 1].zero_()
+    return part
+
+
+def _backward(sae: SAE, x: torch.Tensor, i: int | None, params: dict[str, torch.Tensor], step: int,
+              l1_scale: float, precision: str) -> dict[str, torch.Tensor]:
+    """Forward and backward of member ``i`` (None: every member at once) from ``params``; the terms to log."""
+    alphas = sae.alphas if i is None else sae.alphas[i : i + 1]
+    with matmul_precision(precision, x.device):
+        terms = sae.loss_from_params(x, params, alphas)
+    if l1_scale != 1.0:
+        terms["loss"] = terms["loss"] - (1.0 - l1_scale) * alphas * terms["l1"]
+    if not torch.isfinite(x).all():
+        bad = int((~torch.isfinite(x)).any(-1).nonzero()[0])
+        raise TrainingDivergedError(f"non-finite input activation in row {bad} of the batch at step {step}: "
+                                    "the activation store is corrupt; delete it and harvest again")
+    if not torch.isfinite(terms["loss"]).all():
+        names = sae.cfg.alphas if i is None else (sae.cfg.alphas[i],)
+        bad = [a for a, ok in zip(names, torch.isfinite(terms["loss"]).tolist()) if not ok]
+        raise TrainingDivergedError(
+            f"non-finite loss at step {step} for alpha={bad} (ratio {sae.cfg.ratio:g}); training stopped. "
+            "The last good checkpoint is kept; try a smaller learning rate.")
+    terms["loss"].sum().backward()  # members are independent: each gradient lands in its own slice
+    on = terms["codes"].detach() > 0
+    return {"loss": terms["loss"].detach(), "mse": terms["mse"].detach(), "l1": terms["l1"].detach(),
+            "fired": on.any(1), "l0": on.sum(-1).float().mean(-1)}
 
 
 def revival(last_fired: dict, resampled_at: dict) -> dict[str, dict[str, list[int]]]:

@@ -71,6 +71,13 @@ class SAE(torch.nn.Module):
     def loss_terms(self, x: Tensor, member: int | None = None) -> dict[str, Tensor]:
         """Per-member reconstruction and sparsity terms ([model] each) plus codes and reconstruction; with
         ``member`` only that member's (shapes keep a leading axis of 1; gradients reach the shared tensors)."""
+        sl = slice(None) if member is None else slice(member, member + 1)
+        return self.loss_from_params(x, {name: p[sl] for name, p in self.named_parameters()}, self.alphas[sl])
+
+    def loss_from_params(self, x: Tensor, params: dict[str, Tensor], alphas: Tensor) -> dict[str, Tensor]:
+        """``loss_terms`` computed from ``params`` (this SAE's parameters by name, each with a leading axis of k
+        members) and ``alphas`` [k]: training passes one member's slices as leaf tensors of their own, so its
+        backward writes a slice-sized gradient instead of a zero-filled full-size one per member."""
         raise NotImplementedError
 
     def forward(self, x: Tensor) -> Tensor:

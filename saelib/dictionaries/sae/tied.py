@@ -47,13 +47,12 @@ class TiedSAE(SAE):
     def decode(self, codes: Tensor) -> Tensor:
         return torch.matmul(codes, self.dictionary()) / self.cfg.input_scale
 
-    def loss_terms(self, x: Tensor, member: int | None = None) -> dict[str, Tensor]:
-        sl = slice(None) if member is None else slice(member, member + 1)
+    def loss_from_params(self, x: Tensor, params: dict[str, Tensor], alphas: Tensor) -> dict[str, Tensor]:
         x = x * self.cfg.input_scale  # the loss is measured on scaled activations (see saelib.dictionaries.train)
-        weight = self.weight[sl]
+        weight = params["weight"]
         d = weight / weight.norm(dim=-1, keepdim=True).clamp(min=1e-8)  # normalised once, shared by enc and dec
-        codes = torch.relu(torch.matmul(x, d.transpose(1, 2)) + self.encoder_bias[sl, None, :])
+        codes = torch.relu(torch.matmul(x, d.transpose(1, 2)) + params["encoder_bias"][:, None, :])
         x_hat = torch.matmul(codes, d)
         mse = (x_hat - x).pow(2).mean(dim=(1, 2))
         l1 = codes.abs().sum(-1).mean(-1)
-        return {"mse": mse, "l1": l1, "loss": mse + self.alphas[sl] * l1, "codes": codes, "x_hat": x_hat}
+        return {"mse": mse, "l1": l1, "loss": mse + alphas * l1, "codes": codes, "x_hat": x_hat}

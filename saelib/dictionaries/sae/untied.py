@@ -53,16 +53,15 @@ class UntiedSAE(SAE):
     def decode(self, codes: Tensor) -> Tensor:
         return (torch.matmul(codes, self.W_dec.transpose(1, 2)) + self.b_dec[:, None, :]) / self.cfg.input_scale
 
-    def loss_terms(self, x: Tensor, member: int | None = None) -> dict[str, Tensor]:
-        sl = slice(None) if member is None else slice(member, member + 1)
+    def loss_from_params(self, x: Tensor, params: dict[str, Tensor], alphas: Tensor) -> dict[str, Tensor]:
         x = x * self.cfg.input_scale
-        b_dec = self.b_dec[sl, None, :]
-        codes = torch.relu(torch.matmul(x[None] - b_dec, self.W_enc[sl].transpose(1, 2)) + self.b_enc[sl, None, :])
-        x_hat = torch.matmul(codes, self.W_dec[sl].transpose(1, 2)) + b_dec
+        b_dec = params["b_dec"][:, None, :]
+        codes = torch.relu(torch.matmul(x[None] - b_dec, params["W_enc"].transpose(1, 2)) + params["b_enc"][:, None, :])
+        x_hat = torch.matmul(codes, params["W_dec"].transpose(1, 2)) + b_dec
         sq = (x_hat - x).pow(2).sum(-1).mean(-1)
         l1 = codes.abs().sum(-1).mean(-1)
         mse = sq / self.cfg.d_in  # per-element, for logging on the same scale as the tied SAE
-        return {"mse": mse, "l1": l1, "loss": sq + self.alphas[sl] * l1, "codes": codes, "x_hat": x_hat}
+        return {"mse": mse, "l1": l1, "loss": sq + alphas * l1, "codes": codes, "x_hat": x_hat}
 
     @torch.no_grad()
     def before_step(self) -> None:
