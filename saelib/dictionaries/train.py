@@ -350,7 +350,6 @@ def _step(sae: SAE, opt: torch.optim.Adam, x: torch.Tensor, step: int, l1_scale:
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
-
 def _member_backward(sae: SAE, x: torch.Tensor, i: int, step: int, l1_scale: float,
                      precision: str) -> dict[str, torch.Tensor]:
     """Member ``i``'s loss and gradients, computed on leaf copies of its parameter slices and written into its slice
@@ -362,8 +361,10 @@ def _member_backward(sae: SAE, x: torch.Tensor, i: int, step: int, l1_scale: flo
     for name, p in params.items():
         if p.grad is None:  # every slice is overwritten below, so the buffer is reused from step to step
             p.grad = torch.empty_like(p)
-        grad = leaves[name].grad
-        p.grad[i : i + 1].copy_(grad) if grad is not None else p.grad[i : i + 1].zero_()
+        if leaves[name].grad is None:  # a parameter this member's loss does not use
+            p.grad[i : i + 1].zero_()
+        else:
+            p.grad[i : i + 1].copy_(leaves[name].grad)
     return part
 
 
