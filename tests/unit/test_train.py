@@ -278,8 +278,10 @@ def test_release_plan_trains_at_the_precision_it_is_given():
 
 @pytest.mark.parametrize("architecture", ["tied", "untied"])
 def test_member_steps_match_autograd_through_the_shared_parameters(architecture):
-    """_step trains one member at a time on leaf copies of its slices (no full-size gradient per member); the
-    weights must be bit-identical to plain autograd through slices of the shared tensors, L1 warm-up included."""
+    """_step trains one member at a time on leaf copies of its slices (no full-size gradient per member, a gradient
+    buffer reused across steps); the weights must be bit-identical to plain autograd through slices of the shared
+    tensors, L1 warm-up and (untied) a resample between steps included."""
+    from saelib.dictionaries.resampling import resample_dead
     from saelib.dictionaries.sae import SAEConfig, UntiedSAE
     from saelib.dictionaries.train import _step
 
@@ -298,6 +300,12 @@ def test_member_steps_match_autograd_through_the_shared_parameters(architecture)
         plain.before_step()
         opt_plain.step()
         plain.after_step()
+        if step == 3 and architecture == "untied":  # re-initialised rows and Adam state, then more steps
+            dead = torch.zeros(3, 60, dtype=torch.bool)
+            dead[:, ::7] = True
+            inputs = torch.randn(200, 24, generator=torch.Generator().manual_seed(9))
+            for sae_, opt_ in ((fast, opt_fast), (plain, opt_plain)):
+                assert resample_dead(sae_, opt_, dead, inputs, torch.Generator().manual_seed(4)) == 27
     moved = [not torch.equal(p, cls(cfg_, seed=3).state_dict()[n]) for n, p in fast.named_parameters()]
     assert all(moved)  # the comparison below is between trained weights, not two copies of the initialisation
     for (name, p), q in zip(fast.named_parameters(), plain.parameters()):
