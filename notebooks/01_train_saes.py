@@ -595,9 +595,10 @@ else:
 # rule cannot tell dead from rare. The pair rerun on another machine (a store harvested again, rows differing in
 # rounding) kept the FVU and dead-count directions (FVU 0.578 against 0.608, 8 against 56 dead) but not the CE gap
 # (0.574 against 0.569): CE loss recovered does not separate the two (README, release dictionaries). So on this model
-# and budget (one pair, one seed) resampling is **not shown to help**; the issue's "resampling that demonstrably revives features" holds only in the narrow sense (the
-# re-initialised features fire again). The mechanism itself (dead features found, re-initialised from high-loss
-# inputs, Adam moments reset, the features firing again) is also tested on a tiny model
+# and budget (one pair, one seed) resampling is **not shown to help**; the issue's "resampling that demonstrably
+# revives features" holds only in the narrow sense (the re-initialised features fire again). The mechanism itself
+# (dead features found, re-initialised from high-loss inputs, Adam moments reset, the features firing again) is also
+# tested on a tiny model
 # (`tests/unit/test_train_reliability.py`, `tests/unit/test_train.py`).
 
 # %% [markdown]
