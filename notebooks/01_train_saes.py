@@ -592,9 +592,10 @@ else:
 # features at the last resample point and only 12 that never fire in 1M tokens at the end (41 with resampling),
 # while re-initialising 1,130 features (37% of the dictionary) 240 steps before the end cost more than it won.
 # Anthropic resampled every 200M of 8B activations, where a feature silent for 100M is dead; scaled to 512 steps the
-# rule cannot tell dead from rare. The pair rerun on another machine (a store harvested again, rows differing in
-# rounding) kept the FVU and dead-count directions (FVU 0.578 against 0.608, 8 against 56 dead) but not the CE gap
-# (0.574 against 0.569): CE loss recovered does not separate the two (README, release dictionaries). So on this model
+# rule cannot tell dead from rare. The pair rerun on another machine (a store harvested again by a CPU whose float32
+# forward rounds differently) kept the FVU and dead-count directions (FVU 0.578 against 0.608, 8 against 56 dead)
+# but not the CE gap (0.574 against 0.569): across the two runs CE loss recovered does not separate them (README,
+# release dictionaries). So on this model
 # and budget (one pair, one seed) resampling is **not shown to help**; the issue's "resampling that demonstrably
 # revives features" holds only in the narrow sense (the re-initialised features fire again). The mechanism itself
 # (dead features found, re-initialised from high-loss inputs, Adam moments reset, the features firing again) is also

@@ -338,6 +338,10 @@ def _step(sae: SAE, opt: torch.optim.Adam, x: torch.Tensor, step: int, l1_scale:
         none = torch.zeros(sae.cfg.n_models, device=x.device)
         return {"loss": none, "mse": none, "l1": none, "l0": none,
                 "fired": torch.zeros(sae.cfg.n_models, sae.cfg.n_features, dtype=torch.bool, device=x.device)}
+    if not torch.isfinite(x).all():  # once per batch, before any member trains on it
+        bad = int((~torch.isfinite(x)).any(-1).nonzero()[0])
+        raise TrainingDivergedError(f"non-finite input activation in row {bad} of the batch at step {step}: "
+                                    "the activation store is corrupt; delete it and harvest again")
     if one_pass:
         parts = [_backward(sae, x, None, dict(sae.named_parameters()), step, l1_scale, precision)]
     else:
@@ -376,10 +380,6 @@ def _backward(sae: SAE, x: torch.Tensor, i: int | None, params: dict[str, torch.
         terms = sae.loss_from_params(x, params, alphas)
     if l1_scale != 1.0:
         terms["loss"] = terms["loss"] - (1.0 - l1_scale) * alphas * terms["l1"]
-    if not torch.isfinite(x).all():
-        bad = int((~torch.isfinite(x)).any(-1).nonzero()[0])
-        raise TrainingDivergedError(f"non-finite input activation in row {bad} of the batch at step {step}: "
-                                    "the activation store is corrupt; delete it and harvest again")
     if not torch.isfinite(terms["loss"]).all():
         names = sae.cfg.alphas if i is None else (sae.cfg.alphas[i],)
         bad = [a for a, ok in zip(names, torch.isfinite(terms["loss"]).tolist()) if not ok]

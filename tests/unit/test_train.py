@@ -310,3 +310,17 @@ def test_member_steps_match_autograd_through_the_shared_parameters(architecture)
     assert all(moved)  # the comparison below is between trained weights, not two copies of the initialisation
     for (name, p), q in zip(fast.named_parameters(), plain.parameters()):
         assert torch.equal(p, q), name
+
+
+def test_a_non_finite_input_row_stops_the_step_before_any_member_trains():
+    from saelib.dictionaries.sae import SAEConfig
+    from saelib.dictionaries.train import _step
+
+    sae = TiedSAE(SAEConfig("tied", 8, 16, (1e-3, 1e-2)), seed=0)
+    opt = torch.optim.Adam(sae.parameters())
+    x = torch.randn(10, 8)
+    x[3, 2] = float("nan")
+    before = {k: v.clone() for k, v in sae.state_dict().items()}
+    with pytest.raises(TrainingDivergedError, match="row 3 of the batch at step 7.*corrupt"):
+        _step(sae, opt, x, 7)
+    assert all(torch.equal(before[k], v) for k, v in sae.state_dict().items())
