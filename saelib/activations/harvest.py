@@ -27,7 +27,7 @@ from saelib.core.artifacts import as_json, atomic_save_npy, atomic_write_bytes, 
 from saelib.core.precision import check_precision, matmul_precision
 from saelib.core.profiles import Profile
 from saelib.core.progress import progress as progress_bar
-from saelib.model.loader import model_name, model_weights_sha256, stop_layer, validate_hooks
+from saelib.model.loader import model_device, model_name, model_weights_sha256, stop_layer, validate_hooks
 from saelib.text.corpus import MIXTURE, Corpus, PackedContexts, build_corpus, pack_contexts
 
 DTYPES = {"float16": np.float16, "float32": np.float32}
@@ -59,7 +59,8 @@ def corpus_for_model(model) -> Corpus:
 
 def _widths(model, hooks: list[str], tokens: torch.Tensor) -> dict[str, int]:
     with torch.inference_mode():
-        _, cache = model.run_with_cache(tokens[:1, :2], names_filter=list(hooks), stop_at_layer=stop_layer(hooks))
+        _, cache = model.run_with_cache(tokens[:1, :2].to(model_device(model)), names_filter=list(hooks),
+                                        stop_at_layer=stop_layer(hooks))
     return {h: int(cache[h].shape[-1]) for h in hooks}
 
 
@@ -149,11 +150,11 @@ def harvest(model, hooks: list[str], contexts: PackedContexts, *, corpus_name: s
     try:
         bar = progress_bar(total=cfg.n_contexts * cfg.context_length, initial=done * cfg.context_length,
                            enabled=progress, unit="tok", unit_scale=True, desc=f"harvest {','.join(hooks)}")
-        device = next(model.parameters()).device
+        device = model_device(model)
         with torch.inference_mode(), matmul_precision(precision, device):
             for start in range(done, cfg.n_contexts, batch_size):
                 batch = tokens[start : start + batch_size]
-                _, cache = model.run_with_cache(batch, names_filter=list(hooks), stop_at_layer=stop)
+                _, cache = model.run_with_cache(batch.to(device), names_filter=list(hooks), stop_at_layer=stop)
                 for hook, out in outputs.items():
                     out.sha.update(_write_rows(out.fd, out.offset, start * cfg.context_length, cache[hook],
                                                DTYPES[dtype], hook))
@@ -194,7 +195,7 @@ def _first_bad(mask: np.ndarray, row: int, acts: torch.Tensor) -> str:
 
 def _write_rows(fd: int, offset: int, row: int, acts: torch.Tensor, np_dtype, hook: str) -> bytes:
     """Write ``acts`` [batch, positions, width] as rows ``row``...; returns the bytes written (for the checksum)."""
-    src = acts.reshape(-1, acts.shape[-1]).float().numpy()
+    src = acts.reshape(-1, acts.shape[-1]).float().cpu().numpy()  # a model on a GPU: rows come back to the host
     kept = "Rows already on disk are kept; nothing is marked complete."
     if (nan := np.isnan(src)).any():  # never an overflow of the stored dtype: the model computed NaN
         raise FloatingPointError(f"NaN activations at {hook}, {_first_bad(nan, row, acts)}: the model itself "

@@ -154,18 +154,46 @@ class ActivationStore:
         Never loads the store: a buffer of ``buffer_blocks`` randomly chosen contiguous blocks is read, shuffled
         and served, then the next. Contexts were already shuffled across sources when packed, so block-level plus
         in-buffer shuffling mixes sources and positions. ``row_mask`` [n_rows] (bool) keeps only some rows.
-        Deterministic for a seed."""
+        Deterministic for a seed; ``batch_rows`` gives the same batches as row indices."""
         arr = self.activations(hook)
+        for blocks, order in self._buffers(seed, block_rows, buffer_blocks, max_rows, row_mask):
+            buf = np.concatenate([np.asarray(arr[b]) for b in blocks])[order]
+            yield from torch.from_numpy(buf).to(dtype).split(batch_size)
+
+    def batch_rows(self, batch_size: int, seed: int = 0, block_rows: int = 8192, buffer_blocks: int = 8,
+                   max_rows: int | None = None, row_mask: np.ndarray | None = None) -> Iterator[np.ndarray]:
+        """The row indices [batch] of each batch ``batches`` yields with these arguments, without reading any
+        activation (training from rows held on a GPU gathers them: the same batches as reading the disk)."""
+        for blocks, order in self._buffers(seed, block_rows, buffer_blocks, max_rows, row_mask):
+            rows = np.concatenate([np.arange(b.start, b.stop) for b in blocks])[order]
+            yield from (rows[i : i + batch_size] for i in range(0, len(rows), batch_size))
+
+    def _buffers(self, seed: int, block_rows: int, buffer_blocks: int, max_rows: int | None,
+                 row_mask: np.ndarray | None) -> Iterator[tuple[list[slice], np.ndarray]]:
+        """Per buffer: its blocks, and the shuffled order of its kept rows as positions in the blocks' concatenation
+        (buffers with no kept rows are skipped, as ``saelib.dictionaries.train.count_batches`` counts them)."""
         n = min(self.n_rows, max_rows or self.n_rows)
         rng = np.random.default_rng(seed)
         starts = rng.permutation(np.arange(0, n, block_rows))
         for i in range(0, len(starts), buffer_blocks):
             blocks = [slice(s, min(s + block_rows, n)) for s in starts[i : i + buffer_blocks]]
-            buf = np.concatenate([np.asarray(arr[b]) for b in blocks])
+            kept = np.arange(sum(b.stop - b.start for b in blocks))
             if row_mask is not None:
-                buf = buf[np.concatenate([row_mask[b] for b in blocks])]
-            buf = torch.from_numpy(buf[rng.permutation(len(buf))]).to(dtype)
-            yield from buf.split(batch_size)
+                kept = kept[np.concatenate([row_mask[b] for b in blocks])]
+            order = kept[rng.permutation(len(kept))]
+            if len(order):
+                yield blocks, order
+
+    def rows_on(self, hook: str, device: str | torch.device, max_rows: int | None = None,
+                block_rows: int = 65_536) -> torch.Tensor:
+        """The first ``max_rows`` (default all) rows of ``hook`` copied to ``device`` [n, width] in the store's dtype
+        (float16: half the memory of float32), block by block so host memory holds one block at a time."""
+        arr = self.activations(hook)
+        n = min(self.n_rows, max_rows or self.n_rows)
+        out = torch.empty((n, arr.shape[1]), dtype=getattr(torch, arr.dtype.name), device=device)
+        for i in range(0, n, block_rows):
+            out[i : i + block_rows] = torch.from_numpy(np.array(arr[i : min(i + block_rows, n)])).to(device)
+        return out
 
     def sample(self, hook: str, n: int, seed: int = 0) -> torch.Tensor:
         """``n`` random rows (sorted reads from the memmap), as float32."""

@@ -64,13 +64,16 @@ class ReconstructionSums:
 def reconstruction_sums(sae: SAE, store: ActivationStore, hook: str, row_mask: np.ndarray | None = None,
                         max_rows: int | None = None, batch_size: int = 4096,
                         reconstruct: bool = True) -> ReconstructionSums:
-    """The sums behind ``reconstruction_metrics``, over the (masked) rows of ``store``."""
+    """The sums behind ``reconstruction_metrics``, over the (masked) rows of ``store``, computed on the SAE's
+    device (the sums stay there)."""
     sae.check_compatible(store.config["model"], hook, store.width(hook))
-    m, n_feat, d = sae.cfg.n_models, sae.cfg.n_features, store.width(hook)
-    sums = ReconstructionSums(torch.zeros(m, dtype=torch.float64), torch.zeros(m, n_feat, dtype=torch.int64),
-                              torch.zeros(d, dtype=torch.float64), torch.tensor(0.0, dtype=torch.float64), 0,
-                              reconstruct)
+    m, n_feat, d, dev = sae.cfg.n_models, sae.cfg.n_features, store.width(hook), sae.device
+    sums = ReconstructionSums(torch.zeros(m, dtype=torch.float64, device=dev),
+                              torch.zeros(m, n_feat, dtype=torch.int64, device=dev),
+                              torch.zeros(d, dtype=torch.float64, device=dev),
+                              torch.tensor(0.0, dtype=torch.float64, device=dev), 0, reconstruct)
     for x in store.batches(hook, batch_size, seed=0, max_rows=max_rows, row_mask=row_mask):
+        x = x.to(dev)
         codes = sae.encode(x)
         sums.fired += (codes > 0).sum(1)  # integer counts: no float copy of the [member, batch, feature] mask
         if reconstruct:
@@ -140,15 +143,16 @@ def ce_loss_recovered_many(model, saes: list[SAE], tokens: torch.Tensor, separat
     """``ce_loss_recovered`` for several SAEs at once (each at ``hooks[i]``, default its own ``cfg.hook``): one
     clean forward pass per batch caches every residual hook, and the zero (and mean) ablation runs once per hook,
     instead of once per SAE; the numbers are the same as calling ``ce_loss_recovered`` on each."""
-    from saelib.model.loader import model_name
+    from saelib.model.loader import model_device, model_name
 
     hooks = [sae.cfg.hook for sae in saes] if hooks is None else hooks
+    dev = model_device(model)  # tokens, masks and means go to the model; an SAE elsewhere gets its rows moved
     for sae, hook in zip(saes, hooks, strict=True):
         sae.check_compatible(model_name(model), hook, sae.cfg.d_in)
-    means = mean_activations or {}
+    means = {hook: m.to(dev) for hook, m in (mean_activations or {}).items()}
     per_ctx: dict = {}
     kls: dict = {}
-    for batch in tokens.split(batch_size):
+    for batch in tokens.to(dev).split(batch_size):
         keep = kept_positions(batch, separator_id, exclude_positions)
         clean_logits, runners = _patch_runners(model, batch, sorted(set(hooks)), keep, max_norm)
         clean_logp = clean_logits.log_softmax(-1)
@@ -161,7 +165,8 @@ def ce_loss_recovered_many(model, saes: list[SAE], tokens: torch.Tensor, separat
         for j, (sae, hook) in enumerate(zip(saes, hooks)):
             for i in range(sae.cfg.n_models):
                 def replace(act, i=i, sae=sae):
-                    return sae.decode(sae.encode(act.reshape(-1, act.shape[-1])))[i].reshape(act.shape)
+                    rows = act.reshape(-1, act.shape[-1]).to(sae.device)
+                    return sae.decode(sae.encode(rows))[i].reshape(act.shape).to(act.device)
                 logits = runners[hook](replace)
                 per_ctx.setdefault((j, i), []).append(_ce(logits, batch))
                 logp = logits.log_softmax(-1)
@@ -257,7 +262,7 @@ def fvu_interval(sae: SAE, store: ActivationStore, hook: str, row_mask: np.ndarr
     contexts (rows of one context are correlated, so contexts are the resampled unit): (fvu, low, high)."""
     rows = np.flatnonzero(row_mask)
     x = torch.from_numpy(np.asarray(store.activations(hook)[rows], dtype=np.float32))
-    err = (sae.decode1(sae.encode1(x)) - x).double().pow(2).sum(-1).numpy()
+    err = (sae.decode1(sae.encode1(x.to(sae.device))).cpu() - x).double().pow(2).sum(-1).numpy()
     tot = (x.double() - x.double().mean(0)).pow(2).sum(-1).numpy()
     ctx = rows // store.context_length
     _, inverse = np.unique(ctx, return_inverse=True)

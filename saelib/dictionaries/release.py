@@ -8,6 +8,7 @@ al.'s resampling for the MLP SAE) -> held-out evaluation -> export in SAELens's 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import subprocess
 import time
@@ -24,6 +25,7 @@ from saelib.core.profiles import PROFILES, Profile
 from saelib.dictionaries.metrics import (ce_loss_recovered, max_cosines, mmcs, reconstruction_metrics,
                                         reconstruction_sums)
 from saelib.dictionaries.train import TrainConfig, TrainResult, row_mask, row_norms
+from saelib.model.loader import model_device
 
 RESID_LAYERS = (2, 8, 14, 20, 26)  # the residual layers every notebook uses
 IOI_LAYERS = (20, 26)  # the layers notebook 03's position scan picks for IOI patching
@@ -161,7 +163,9 @@ def evaluate_run(model, result: TrainResult, run: ReleaseRun, train_store: Activ
     mean = mean_activation(train_store, hook, train_mask)
     sample = next(eval_store.batches(hook, 65_536, seed=0, row_mask=eval_mask))
     rows = []
+    device = model_device(model)  # evaluated where the model runs; the result's weights stay on the CPU for export
     for ratio, ensemble in result.saes.items():
+        ensemble = copy.deepcopy(ensemble).to(device) if ensemble.device != device else ensemble
         scale = ensemble.cfg.input_scale  # the training log's MSE is per element of scaled activations
         variance = float((sample * scale).var(0).mean())
         held_sums = reconstruction_sums(ensemble, eval_store, hook, row_mask=eval_mask)

@@ -52,8 +52,9 @@ def resample_dead(sae: UntiedSAE, optimizer: torch.optim.Adam, dead: torch.Tenso
         weights = loss.pow(2)
         if not torch.isfinite(weights).all() or weights.sum() <= 0:
             continue
-        pick = torch.multinomial(weights / weights.sum(), len(idx), replacement=len(idx) > len(inputs),
-                                 generator=generator)
+        # drawn on the CPU with its generator (a CUDA draw needs a CUDA generator): the same picks on any device
+        pick = torch.multinomial((weights / weights.sum()).cpu(), len(idx), replacement=len(idx) > len(inputs),
+                                 generator=generator).to(inputs.device)
         directions = inputs[pick] - sae.b_dec[m]
         directions = directions / directions.norm(dim=-1, keepdim=True).clamp(min=1e-8)
         alive = ~dead[m]

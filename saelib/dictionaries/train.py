@@ -1,15 +1,16 @@
 """Training sparse autoencoders on a harvested activation store.
 
 One pass over shuffled batches trains every (ratio, alpha) pair of a sweep: members with the same ratio form one
-ensemble (batched matmuls, see ``saelib.dictionaries.sae``), and each batch read from disk is fed to every ensemble. Adam,
-deterministic for a seed; by default a constant learning rate (the paper's code), optionally the anchors' schedule
-(SAELens, dictionary_learning): linear learning-rate warm-up, linear decay to zero over the last part of training,
-and an L1 warm-up. Rows with outlying norms (massive activations) can be excluded and inputs scaled by a robust
-statistic. Checkpoints (weights, optimizer, resampling state, step) are written atomically every
-``checkpoint_every`` steps into a folder keyed by the config, the store and the code revision, so an interrupted
-run resumes to the same result and a changed config never resumes someone else's checkpoint. A lock per folder
-makes a second process training the same config wait and then reuse the result. A non-finite loss stops training
-with the step and alpha named; the last good checkpoint is kept.
+ensemble (batched matmuls, see ``saelib.dictionaries.sae``), and each batch read from disk (or gathered from rows
+held on a GPU: the same batches) is fed to every ensemble. Adam, deterministic for a seed; by default a constant
+learning rate (the paper's code), optionally the anchors' schedule (SAELens, dictionary_learning): linear
+learning-rate warm-up, linear decay to zero over the last part of training, and an L1 warm-up. Rows with outlying
+norms (massive activations) can be excluded and inputs scaled by a robust statistic. Checkpoints (weights,
+optimizer, resampling state, step) are written atomically every ``checkpoint_every`` steps into a folder keyed by
+the config, the store and the code revision, so an interrupted run resumes to the same result and a changed config
+never resumes someone else's checkpoint. A lock per folder makes a second process training the same config wait and
+then reuse the result. A non-finite loss stops training with the step and alpha named; the last good checkpoint is
+kept.
 """
 
 from __future__ import annotations
@@ -214,10 +215,16 @@ def _build(cfg: TrainConfig, d_in: int, ratio: float, model: str, extra: dict, s
 
 
 def train_saes(store: ActivationStore, cfg: TrainConfig, name: str = "sae", progress: bool = True,
-               log_every: int = 25, data_parallel: DataParallel | None = None) -> TrainResult:
+               log_every: int = 25, data_parallel: DataParallel | None = None,
+               rows_on_device: bool | None = None) -> TrainResult:
     """Train every (ratio, alpha) of ``cfg`` on ``store``'s rows of ``cfg.hook``; resumes and caches by config.
     With ``data_parallel`` (every rank of a torchrun group calls this), each rank trains on its share of every
-    batch (see ``saelib.dictionaries.distributed``); the result is cached apart from one-process runs."""
+    batch (see ``saelib.dictionaries.distributed``); the result is cached apart from one-process runs.
+
+    ``rows_on_device``: copy the hook's rows to ``cfg.device`` once and gather every batch there instead of reading
+    the disk; the batches are the same, so is the result (not part of the cache key). None (default): on a GPU
+    when the rows fit in half its free memory (``rows_fit_on_device``), never on a CPU (the page cache already
+    serves the store from memory)."""
     width = store.width(cfg.hook)  # raises KeyError listing the store's hooks
     key = {"train": cfg, "store": store.dir.name}
     if data_parallel is not None:
@@ -228,15 +235,39 @@ def train_saes(store: ActivationStore, cfg: TrainConfig, name: str = "sae", prog
     directory.mkdir(parents=True, exist_ok=True)
     if data_parallel is not None:  # the ranks train together: a lock would make them wait for each other forever
         data_parallel.barrier()
-        return _train(store, cfg, directory, width, progress and data_parallel.writer, log_every, data_parallel)
+        return _train(store, cfg, directory, width, progress and data_parallel.writer, log_every, data_parallel,
+                      rows_on_device)
     with folder_lock(directory):  # a second process with this config waits here, then finds DONE.json
         if (directory / "DONE.json").exists():
             return _load_result(directory)
-        return _train(store, cfg, directory, width, progress, log_every)
+        return _train(store, cfg, directory, width, progress, log_every, rows_on_device=rows_on_device)
+
+
+def rows_fit_on_device(store: ActivationStore, cfg: TrainConfig, share: float = 0.5) -> bool:
+    """Whether ``cfg.hook``'s training rows (``cfg.max_rows`` of them, in the store's dtype) take at most ``share``
+    of ``cfg.device``'s free memory; False on a CPU."""
+    device = torch.device(cfg.device)
+    if device.type != "cuda":
+        return False
+    n = min(store.n_rows, cfg.max_rows or store.n_rows)
+    needed = n * store.width(cfg.hook) * np.dtype(store.config["dtype"]).itemsize
+    free, _ = torch.cuda.mem_get_info(device)
+    return needed <= share * free
+
+
+def _batches(store: ActivationStore, cfg: TrainConfig, epoch: int, mask: np.ndarray, resident: torch.Tensor | None):
+    """One epoch's shuffled batches, read from the disk or gathered from ``resident`` rows (the same batches)."""
+    kw = {"seed": cfg.seed * 1000 + epoch, "max_rows": cfg.max_rows, "row_mask": mask}
+    if resident is None:
+        yield from (x.to(cfg.device) for x in store.batches(cfg.hook, cfg.batch_size, **kw))
+        return
+    for rows in store.batch_rows(cfg.batch_size, **kw):
+        yield resident[torch.from_numpy(rows).to(resident.device)].float()
 
 
 def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int, progress: bool,
-           log_every: int, data_parallel: DataParallel | None = None) -> TrainResult:
+           log_every: int, data_parallel: DataParallel | None = None,
+           rows_on_device: bool | None = None) -> TrainResult:
     writer = data_parallel is None or data_parallel.writer
     torch.manual_seed(cfg.seed)
     mask = row_mask(store, cfg)
@@ -258,7 +289,8 @@ def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int
             sae.init_decoder_bias(sample)
     opts = {r: torch.optim.Adam(s.parameters(), lr=cfg.lr) for r, s in saes.items()}
     schedule = ResampleSchedule.scaled(total_steps, cfg.n_resamples)  # silent features are counted either way
-    last_fired = {r: torch.zeros(s.cfg.n_models, s.cfg.n_features, dtype=torch.long) for r, s in saes.items()}
+    last_fired = {r: torch.zeros(s.cfg.n_models, s.cfg.n_features, dtype=torch.long, device=cfg.device)
+                  for r, s in saes.items()}
     resampled_at = {r: torch.zeros_like(f) for r, f in last_fired.items()}  # last step each feature was resampled
     state = {"step": 0, "history": [], "resampled": {str(r): [] for r in cfg.ratios}, "seconds": 0.0,
              "silent": {str(r): [] for r in cfg.ratios}}
@@ -269,13 +301,13 @@ def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int
     elif writer:
         atomic_write_json(directory / "config.json", {"train": cfg, "store": store.dir.name,
                                                       "code_revision": code_revision("saes")})
+    if rows_on_device is None:
+        rows_on_device = rows_fit_on_device(store, cfg)
+    resident = store.rows_on(cfg.hook, cfg.device, cfg.max_rows) if rows_on_device else None
     bar = progress_bar(total=total_steps, initial=state["step"], enabled=progress, desc=f"train {cfg.hook}")
     step, start = 0, time.perf_counter() - state["seconds"]
     for epoch in range(cfg.epochs):
-        batches = store.batches(cfg.hook, cfg.batch_size, seed=cfg.seed * 1000 + epoch, max_rows=cfg.max_rows,
-                                row_mask=mask)
-        for x in batches:
-            x = x.to(cfg.device)
+        for x in _batches(store, cfg, epoch, mask, resident):
             n_batch = len(x)
             if data_parallel is not None:
                 x = data_parallel.shard(x)
@@ -312,7 +344,8 @@ def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int
         for r, sae in saes.items():
             save_sae(sae.cpu(), directory / f"ratio{r:g}")
         atomic_write_json(directory / "DONE.json", {**state, "rows_seen": n_rows * cfg.epochs,
-                                                    "revival": revival(last_fired, resampled_at)})
+                                                    "revival": revival(last_fired, resampled_at),
+                                                    "rows_on_device": resident is not None})
         (directory / "checkpoint.pt").unlink(missing_ok=True)
     if data_parallel is not None:
         data_parallel.barrier()  # the other ranks read what rank 0 wrote
@@ -327,7 +360,7 @@ def _step(sae: SAE, opt: torch.optim.Adam, x: torch.Tensor, step: int, l1_scale:
     < 1 during an L1 warm-up. With ``data_parallel``, ``x`` is this rank's share of a batch of ``n_batch`` rows and
     the gradients are combined over ranks before the step. ``precision``: the matmuls' (``saelib.core.precision``);
     the backward pass follows the forward's dtypes, the parameters and their gradients stay float32."""
-    one_pass = x.is_cuda or sae.cfg.n_models == 1
+    one_pass = members_at_once(sae, x)
     if one_pass or len(x) == 0:  # one member at a time overwrites every gradient slice: nothing to zero
         opt.zero_grad(set_to_none=True)
     if len(x) == 0:  # a rank with no rows of a short last batch still takes part in the reduction
@@ -352,6 +385,12 @@ def _step(sae: SAE, opt: torch.optim.Adam, x: torch.Tensor, step: int, l1_scale:
     opt.step()
     sae.after_step()
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
+def members_at_once(sae: SAE, x: torch.Tensor) -> bool:
+    """Whether ``_step`` runs every member in one batched matmul (a GPU, or one member) rather than one at a time
+    (a CPU, where each member's working set stays in cache)."""
+    return x.is_cuda or sae.cfg.n_models == 1
 
 
 def _member_backward(sae: SAE, x: torch.Tensor, i: int, step: int, l1_scale: float,

@@ -31,6 +31,7 @@ from concept_erasure import LeaceEraser
 from saelib.core.stats import mean_se
 from saelib.dictionaries.metrics import kept_positions
 from saelib.model.lens import logit_lens, top_tokens
+from saelib.model.loader import model_device
 from saelib.text.names import GENDERS, single_token_names, split_names_by_gender
 from saelib.text.tasks import (
     PRONOUN_TEMPLATES,
@@ -292,10 +293,6 @@ def probe_accuracy(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.T
 # ----------------------------------------------------------------------------------------- with the model
 
 
-def _device(model) -> torch.device:
-    return next(model.parameters()).device
-
-
 @torch.inference_mode()
 def harvest_fit_activations(model, prompts: PromptSet, hooks: Sequence[str], batch_size: int = 16,
                             ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
@@ -308,7 +305,7 @@ def harvest_fit_activations(model, prompts: PromptSet, hooks: Sequence[str], bat
     mask = prompts.edit_mask()
     for i in range(0, len(prompts), batch_size):
         sl = slice(i, i + batch_size)
-        _, cache = model.run_with_cache(prompts.tokens[sl].to(_device(model)), names_filter=list(hooks),
+        _, cache = model.run_with_cache(prompts.tokens[sl].to(model_device(model)), names_filter=list(hooks),
                                         stop_at_layer=stop_layer(list(hooks)))
         for h in hooks:
             out[h].append(cache[h][mask[sl].to(cache[h].device)].float().cpu())
@@ -329,7 +326,7 @@ def clean_residuals(model, tokens: torch.Tensor, hooks: Sequence[str], batch_siz
         _resid_layer(h)
     out: dict[str, list[torch.Tensor]] = {h: [] for h in hooks}
     for batch in tokens.split(batch_size):
-        _, cache = model.run_with_cache(batch.to(_device(model)), names_filter=list(hooks),
+        _, cache = model.run_with_cache(batch.to(model_device(model)), names_filter=list(hooks),
                                         stop_at_layer=stop_layer(list(hooks)))
         for h in hooks:
             out[h].append(cache[h].float())
@@ -373,7 +370,7 @@ def task_scores(model, prompts: PromptSet, eraser: Eraser | None = None, hook: s
     from saelib.experiments.patching import final_logits_from
 
     hook = eraser.hook if hook is None and eraser is not None else hook
-    dev = _device(model)
+    dev = model_device(model)
     mask = prompts.edit_mask().to(dev)
     if resid is not None:
         if eraser is None:
@@ -400,7 +397,7 @@ def task_scores(model, prompts: PromptSet, eraser: Eraser | None = None, hook: s
 @torch.inference_mode()
 def clean_log_probs(model, tokens: torch.Tensor, batch_size: int = 4) -> torch.Tensor:
     """[n, pos, vocab] next-token log-probabilities of the unedited model (computed once, reused per eraser)."""
-    return torch.cat([model(b.to(_device(model))).float().log_softmax(-1).cpu() for b in tokens.split(batch_size)])
+    return torch.cat([model(b.to(model_device(model))).float().log_softmax(-1).cpu() for b in tokens.split(batch_size)])
 
 
 @torch.inference_mode()
@@ -416,7 +413,7 @@ def disruption(model, tokens: torch.Tensor, eraser: Eraser, clean_logp: torch.Te
     hook_name = eraser.hook if hook is None else hook
     if resid is not None:
         _check_resid(resid, tokens)
-    dev = _device(model)
+    dev = model_device(model)
     keep = kept_positions(tokens, separator_id).to(dev)
     ce_clean, ce_edit, kls, norms, rel = [], [], [], [], []
     for i in range(0, len(tokens), batch_size):

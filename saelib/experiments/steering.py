@@ -21,6 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, make_pipeline
 
 from saelib.interp.case_studies import feature_directions
+from saelib.model.loader import model_device
 from saelib.text.corpus import Corpus
 
 Tensor = torch.Tensor
@@ -117,7 +118,7 @@ def generate_texts(model, prompts: Sequence[str], samples_per_prompt: int, n_new
     for length in sorted({len(e) for e in encoded}):
         idx = [i for i, e in enumerate(encoded) if len(e) == length]
         batch = torch.tensor([encoded[i] for i in idx for _ in range(samples_per_prompt)],
-                             device=next(model.parameters()).device)
+                             device=model_device(model))
         new = generate(model, batch, n_new, fwd_hooks, seed=seed + length)
         for j, i in enumerate(idx):
             out[i] = [model.tokenizer.decode(t) for t in new[j * samples_per_prompt : (j + 1) * samples_per_prompt]]

@@ -192,6 +192,11 @@ def model_name(model) -> str:
     return getattr(model, "saelib_name", getattr(model.cfg, "model_name", "unknown"))
 
 
+def model_device(model) -> torch.device:
+    """Where the model's weights are (inputs go there; rows for the host come back with ``.cpu()``)."""
+    return next(model.parameters()).device
+
+
 def model_info(model) -> ModelInfo:
     cfg = model.cfg
     hf = model.original_model

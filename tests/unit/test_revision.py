@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from saelib.activations import harvest
+from saelib.activations import harvest, store
 from saelib.core.revision import CODE_REVISIONS, fingerprint
 from saelib.dictionaries import resampling, sae, train
 from saelib.model import loader as model
@@ -17,8 +17,9 @@ SOURCES = {
                             model._load_hf, model.load_model),
     "saes": lambda: (train.train_saes, train._train, train._step, train._member_backward, train._backward,
                      train.row_mask, train.outlier_rows, train.input_scale, train.lr_factor, train.l1_factor,
-                     train._build, train._masked_sample, sae.SAE, sae.TiedSAE, sae.UntiedSAE,
-                     resampling.ResampleSchedule, resampling.resample_dead),
+                     train._build, train._masked_sample, train._batches, train.members_at_once, sae.SAE,
+                     sae.TiedSAE, sae.UntiedSAE, resampling.ResampleSchedule, resampling.resample_dead,
+                     store.ActivationStore.batches, store.ActivationStore.batch_rows, store.ActivationStore._buffers),
     "corpus": lambda: (corpus.build_corpus, corpus._tokenize_source, corpus.is_heldout),
 }
 
@@ -26,11 +27,15 @@ SOURCES = {
 # number in saelib/core/revision.py; then record both here.
 RECORDED = {
     # + a precision option (default float32, unchanged; the config gained a field, so every key changed): no bump
-    "activations": (2, "bb417abb10ea38ae"),
+    # then inputs moved to the model's device and rows back to the host (no-ops on a CPU): no bump
+    "activations": (2, "6cdd0664d17ed1a9"),
     # + a precision option, as for activations: no bump; then one member's gradients from leaf copies of its slices
     # (bit-identical weights: test_train.py::test_member_steps_match_autograd_through_the_shared_parameters) and the
     # input check once per batch instead of once per member: no bump
-    "saes": (2, "0b134fa7f454637f"),
+    # then the GPU path (issue 15): rows optionally held on the device (the same batches), bookkeeping on the
+    # training device, resampling's draw on the CPU generator; the batch order's code is fingerprinted too. The
+    # same weights on a CPU (tests/unit/test_device.py): no bump
+    "saes": (2, "fd5d0b834f1d9af3"),
     "corpus": (1, "82071524c6cdd0de"),  # sources may be Source objects (own text): same corpora, no bump
 }
 

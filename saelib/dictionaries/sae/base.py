@@ -58,6 +58,10 @@ class SAE(torch.nn.Module):
         self.cfg = cfg
         self.register_buffer("alphas", torch.tensor(cfg.alphas, dtype=torch.float32))
 
+    @property
+    def device(self) -> torch.device:
+        return self.alphas.device
+
     def encode(self, x: Tensor) -> Tensor:
         raise NotImplementedError
 
