@@ -4,6 +4,8 @@
     .venv/bin/python scripts/release_dictionaries.py --stage harvest  # only the activation stores
     .venv/bin/python scripts/release_dictionaries.py --only resid20-tied-r4 resid26-tied-r4  # the IOI sweeps
     .venv/bin/python scripts/release_dictionaries.py --only mlp14-untied-r2   # a store through layer 14 only
+    .venv/bin/python scripts/release_dictionaries.py --profile paper --only resid14-tied-r2 --planned-hooks
+                                             # one layer at the paper's budget on a GPU: a 24 GB store of one hook
     .venv/bin/python scripts/release_dictionaries.py --only mlp14-untied-r2-resampling \
         mlp14-untied-r2-no-resampling        # metrics only: the same MLP SAE where features die, with and without
     .venv/bin/python scripts/release_dictionaries.py --only resid14-tied-r4 resid8-tied-r4 resid2-tied-r4
@@ -39,6 +41,9 @@ def main() -> None:
                              "float32 (measured at start), else float32")
     parser.add_argument("--profile", choices=["release", "paper"], default="release",
                         help="release: 2,097,152 activations per hook on CPU; paper: the paper's budget on a GPU")
+    parser.add_argument("--planned-hooks", action="store_true",
+                        help="store only the hooks the runs train on, not every release hook up to the deepest "
+                             "(the paper profile's store is 24 GB per residual hook; the stores are keyed apart)")
     args = parser.parse_args()
 
     import torch
@@ -76,7 +81,7 @@ def main() -> None:
         parser.error(f"unknown run(s) {sorted(unknown)}; runs: {', '.join(r.name for r in release_plan())}")
     # one store for the whole plan: every release hook up to the deepest layer it trains on (a pass through the
     # deepest layer costs the same for one hook or six), so `--only` runs at layers <= 14 skip layers 15-26
-    hooks = harvest_hooks(plan)
+    hooks = harvest_hooks(plan, planned_only=args.planned_hooks)
     model = load_model(device=profile.device)
     train = harvest_profile(model, hooks, profile, split="train", precision=precision)
     log(f"training store {train}")

@@ -113,9 +113,13 @@ def release_plan(device: str = "cpu", precision: str = RELEASE_PRECISION) -> lis
     return runs
 
 
-def harvest_hooks(plan: list[ReleaseRun]) -> list[str]:
+def harvest_hooks(plan: list[ReleaseRun], planned_only: bool = False) -> list[str]:
     """The release hooks one store holds for ``plan``: all of them up to the deepest layer the plan trains on (a
-    pass through the deepest layer costs the same for one hook or several, so any run of the plan reads it)."""
+    pass through the deepest layer costs the same for one hook or several, so any run of the plan reads it), or with
+    ``planned_only`` only those the plan trains on (disk: the paper profile stores 24 GB per residual hook)."""
+    if planned_only:
+        planned = {r.train.hook for r in plan}
+        return [h for h in release_hooks() if h in planned]
     deepest = max(int(r.train.hook.split(".")[1]) for r in plan)
     return [h for h in release_hooks() if int(h.split(".")[1]) <= deepest]
 

@@ -182,6 +182,9 @@ def test_one_store_holds_every_release_hook_up_to_the_deepest_layer_of_the_plan(
     assert release.harvest_hooks(shallow) == [release.resid_hook(2), release.resid_hook(8), release.resid_hook(14),
                                               release.mlp_hook(14)]
     assert release.harvest_hooks([plan["resid2-tied-r2"]]) == [release.resid_hook(2)]
+    # the paper profile's disk (24 GB per residual hook): only the hooks the plan trains on
+    assert release.harvest_hooks(shallow, planned_only=True) == [release.resid_hook(2), release.mlp_hook(14)]
+    assert release.harvest_hooks([plan["resid14-tied-r2"]], planned_only=True) == [release.resid_hook(14)]
 
 
 def test_targets_report_resampling_from_shipped_entries_and_metrics_only_rows():
