@@ -329,7 +329,7 @@ def clean_residuals(model, tokens: torch.Tensor, hooks: Sequence[str], batch_siz
         _, cache = model.run_with_cache(batch.to(model_device(model)), names_filter=list(hooks),
                                         stop_at_layer=stop_layer(list(hooks)))
         for h in hooks:
-            out[h].append(cache[h].float())
+            out[h].append(cache[h].float().cpu())  # on the CPU, as every analysis result
     return {h: torch.cat(v) for h, v in out.items()}
 
 

@@ -40,8 +40,8 @@ import torch
 import torch.nn.functional as F
 
 from saelib.baselines.decompositions import Decomposition
-from saelib.model.forward import run_blocks
-from saelib.model.loader import model_name
+from saelib.model.forward import logits_from
+from saelib.model.loader import model_device, model_name
 from saelib.text.tasks import IOIPrompt
 
 Tensor = torch.Tensor
@@ -101,27 +101,26 @@ def resid_hook(layer: int) -> str:
 @torch.inference_mode()
 def residuals(model, tokens: Tensor, lengths: Tensor, layers: Sequence[int], batch_size: int = 64
               ) -> tuple[dict[int, Tensor], Tensor]:
-    """({layer: resid_post [n, pos, d]}, logits [n, vocab] at each last real position), one full forward pass."""
+    """({layer: resid_post [n, pos, d]}, logits [n, vocab] at each last real position), one full forward pass, on the
+    CPU wherever the model runs (the decompositions they are patched with live there)."""
     hooks = [resid_hook(layer) for layer in layers]
     acts: dict[int, list[Tensor]] = {layer: [] for layer in layers}
     logits = []
+    dev = model_device(model)
     for batch, lens in zip(tokens.split(batch_size), lengths.split(batch_size)):
-        out, cache = model.run_with_cache(batch, names_filter=lambda n: n in hooks)
-        logits.append(out[torch.arange(len(batch)), lens - 1])
+        out, cache = model.run_with_cache(batch.to(dev), names_filter=lambda n: n in hooks)
+        logits.append(out[torch.arange(len(batch), device=dev), lens.to(dev) - 1].cpu())
         for layer, hook in zip(layers, hooks):
-            acts[layer].append(cache[hook])
+            acts[layer].append(cache[hook].cpu())
     return {k: torch.cat(v) for k, v in acts.items()}, torch.cat(logits)
 
 
 def final_logits_from(model, resid: Tensor, layer: int, lengths: Tensor, batch_size: int = 64) -> Tensor:
     """Logits [n, vocab] at each prompt's last real position, running only the blocks after ``layer`` on
-    ``resid`` [n, pos, d] (the output of block ``layer``). Differentiable with respect to ``resid``."""
-    out = []
-    for x, lens in zip(resid.split(batch_size), lengths.split(batch_size)):
-        h = run_blocks(model, x, layer)
-        last = h[torch.arange(len(x)), lens - 1]  # only the final position is unembedded
-        out.append(model.unembed(model.ln_final(last[:, None]))[:, 0])
-    return torch.cat(out)
+    ``resid`` [n, pos, d] (the output of block ``layer``), on ``resid``'s device. Differentiable with respect to
+    ``resid``."""
+    return torch.cat([logits_from(model, x, layer, positions=lens - 1)  # only the final position is unembedded
+                      for x, lens in zip(resid.split(batch_size), lengths.split(batch_size))])
 
 
 def kl_from(target_logits: Tensor, logits: Tensor) -> Tensor:

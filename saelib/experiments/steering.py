@@ -32,9 +32,9 @@ def clamp_hook(sae, feature: int, value: float):
     x' = x + (value − c) d, d its decoder direction in raw space (Bricken et al.'s clamp)."""
     direction = feature_directions(sae)[feature]
 
-    def hook(act, hook=None):
-        current = sae.encode1(act.float())[..., feature]
-        return act + ((value - current)[..., None] * direction).to(act.dtype)
+    def hook(act, hook=None):  # the SAE may sit on the CPU while the model runs on a GPU
+        current = sae.encode1(act.float().to(direction.device))[..., feature]
+        return act + ((value - current)[..., None] * direction).to(act.device, act.dtype)
 
     return hook
 
@@ -119,7 +119,7 @@ def generate_texts(model, prompts: Sequence[str], samples_per_prompt: int, n_new
         idx = [i for i, e in enumerate(encoded) if len(e) == length]
         batch = torch.tensor([encoded[i] for i in idx for _ in range(samples_per_prompt)],
                              device=model_device(model))
-        new = generate(model, batch, n_new, fwd_hooks, seed=seed + length)
+        new = generate(model, batch, n_new, fwd_hooks, seed=seed + length).cpu()
         for j, i in enumerate(idx):
             out[i] = [model.tokenizer.decode(t) for t in new[j * samples_per_prompt : (j + 1) * samples_per_prompt]]
     return [t for i in range(len(prompts)) for t in out[i]]

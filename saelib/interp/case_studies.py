@@ -24,7 +24,8 @@ import torch
 
 from saelib.core.stats import mean_se, proportion
 from saelib.interp.tokens import readable_tokens
-from saelib.model.forward import run_blocks
+from saelib.model.forward import logits_from, run_blocks
+from saelib.model.loader import model_device
 
 Tensor = torch.Tensor
 
@@ -173,11 +174,13 @@ def contribution(sae, x: Tensor, feature: int) -> tuple[Tensor, Tensor]:
 
 
 def residuals_at(model, tokens: Tensor, layers: Sequence[int]) -> dict[int, Tensor]:
-    """{layer: resid_post [n, pos, d]} of ``tokens`` [n, pos], stopping after the deepest layer."""
+    """{layer: resid_post [n, pos, d]} of ``tokens`` [n, pos], stopping after the deepest layer, on the CPU (where the
+    SAEs are) wherever the model runs."""
     hooks = [f"blocks.{la}.hook_resid_post" for la in layers]
     with torch.no_grad():
-        _, cache = model.run_with_cache(tokens, names_filter=hooks, stop_at_layer=max(layers) + 1)
-    return {la: cache[h].float() for la, h in zip(layers, hooks)}
+        _, cache = model.run_with_cache(tokens.to(model_device(model)), names_filter=hooks,
+                                        stop_at_layer=max(layers) + 1)
+    return {la: cache[h].float().cpu() for la, h in zip(layers, hooks)}
 
 
 @dataclass
@@ -223,11 +226,11 @@ def next_token_ablation(model, sae, hook: str, tokens: Tensor, feature: int, kee
             continue
         rand = torch.randn(x.shape[-1], generator=gen)
         random_contrib = rand / rand.norm() * contrib.norm(dim=-1, keepdim=True)
-        clean = model.unembed(model.ln_final(run_blocks(model, x, layer))).float().log_softmax(-1)
+        clean = logits_from(model, x, layer).float().log_softmax(-1)
         edited = {}
         for name, c in (("feature", contrib), ("control", random_contrib)):
             xe = torch.where(fire[..., None], x - c, x)
-            edited[name] = model.unembed(model.ln_final(run_blocks(model, xe, layer))).float().log_softmax(-1)
+            edited[name] = logits_from(model, xe, layer).float().log_softmax(-1)
         target = batch[:, 1:]
         pad = torch.cat([target, target[:, -1:]], 1)  # aligned with positions; the last is never used (fire=False)
         for name, out in (("feature", nxt), ("control", ctl)):

@@ -1,5 +1,6 @@
 """Measuring the model itself: held-out loss per corpus source, next-token behaviour on prompts (IOI, pronouns),
-and residual-stream statistics by layer. Every sampled number is returned with its standard error."""
+and residual-stream statistics by layer. Every sampled number is returned with its standard error; tensors come
+back on the CPU wherever the model runs."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch.nn.functional as F
 
 from saelib.core.progress import progress as progress_bar
 from saelib.core.stats import Estimate, mean_se
+from saelib.model.loader import model_device
 from saelib.text.corpus import Corpus, pack_contexts
 
 
@@ -19,9 +21,10 @@ def context_losses(model, tokens: torch.Tensor, batch_size: int = 8) -> torch.Te
     """Mean next-token cross-entropy (nats) of each context: [n_contexts] from tokens [n_contexts, pos]."""
     out = []
     for batch in tokens.split(batch_size):
+        batch = batch.to(model_device(model))
         logits = model(batch)
         loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), batch[:, 1:].flatten(), reduction="none")
-        out.append(loss.view(len(batch), -1).mean(1))
+        out.append(loss.view(len(batch), -1).mean(1).cpu())
     return torch.cat(out)
 
 
@@ -47,8 +50,8 @@ def last_token_logits(model, texts: Sequence[str], batch_size: int = 32) -> torc
         batch = torch.zeros(len(ids), int(lengths.max()), dtype=torch.long)
         for j, x in enumerate(ids):
             batch[j, : len(x)] = torch.tensor(x)
-        logits = model(batch)
-        out.append(logits[torch.arange(len(ids)), lengths - 1])
+        logits = model(batch.to(model_device(model)))
+        out.append(logits[torch.arange(len(ids)), lengths.to(logits.device) - 1].cpu())
     return torch.cat(out)
 
 
@@ -75,8 +78,8 @@ def residual_norms(model, tokens: torch.Tensor, batch_size: int = 8, skip_first:
     hooks = ["blocks.0.hook_resid_pre"] + [f"blocks.{i}.hook_resid_post" for i in range(n_layers)]
     per_context, special = [], []  # [batch, L+1] per batch; [n_special, L+1] per batch
     for batch in tokens.split(batch_size):
-        _, cache = model.run_with_cache(batch, names_filter=hooks)
-        norms = torch.stack([cache[h][:, skip_first:].norm(dim=-1) for h in hooks], dim=-1)  # [b, pos, L+1]
+        _, cache = model.run_with_cache(batch.to(model_device(model)), names_filter=hooks)
+        norms = torch.stack([cache[h][:, skip_first:].norm(dim=-1).cpu() for h in hooks], dim=-1)  # [b, pos, L+1]
         is_special = batch[:, skip_first:] == special_token if special_token is not None else \
             torch.zeros(norms.shape[:2], dtype=torch.bool)
         ordinary = (~is_special).unsqueeze(-1).float()

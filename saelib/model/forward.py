@@ -3,27 +3,43 @@
 Rotary position embeddings and the causal mask are rebuilt as the model's own forward does (tested against a full
 forward pass), so an edited residual at layer ``a`` gives the residual at a later layer ``b`` or the logits without
 recomputing the blocks up to ``a``. Differentiable with respect to the input residual.
+
+Both functions compute where the model is and return on the input's device: a residual kept on the CPU (as the
+analysis code keeps them, beside SAEs on the CPU) goes to a GPU model and its result comes back.
 """
 
 from __future__ import annotations
 
 import torch
 
+from saelib.model.loader import model_device
+
 Tensor = torch.Tensor
 
 
 def run_blocks(model, resid: Tensor, after_layer: int, through_layer: int | None = None) -> Tensor:
     """The output of block ``through_layer`` (default: the last) [n, pos, d], given ``resid`` [n, pos, d], the output
-    of block ``after_layer`` (``blocks.{after_layer}.hook_resid_post``)."""
+    of block ``after_layer`` (``blocks.{after_layer}.hook_resid_post``), on ``resid``'s device."""
     last = len(model.blocks) - 1 if through_layer is None else through_layer
     if not -1 <= after_layer <= last < len(model.blocks):
         raise ValueError(f"need -1 <= after_layer ({after_layer}) <= through_layer ({last}) < {len(model.blocks)}")
-    n, length, _ = resid.shape
-    pos = torch.arange(length, device=resid.device)[None].expand(n, length)
-    cos_sin = model.rotary_emb(resid, pos) if hasattr(model, "rotary_emb") else None
-    causal = torch.full((length, length), torch.finfo(resid.dtype).min, device=resid.device).triu(1)[None, None]
-    h = resid
+    h = resid.to(model_device(model))  # differentiable: gradients flow back to resid's device
+    n, length, _ = h.shape
+    pos = torch.arange(length, device=h.device)[None].expand(n, length)
+    cos_sin = model.rotary_emb(h, pos) if hasattr(model, "rotary_emb") else None
+    causal = torch.full((length, length), torch.finfo(h.dtype).min, device=h.device).triu(1)[None, None]
     for block in model.blocks[after_layer + 1 : last + 1]:
         h = block(h, attention_mask=causal, position_ids=pos, position_embeddings=cos_sin)
         h = h[0] if isinstance(h, tuple) else h
-    return h
+    return h.to(resid.device)
+
+
+def logits_from(model, resid: Tensor, after_layer: int, positions: Tensor | None = None) -> Tensor:
+    """Logits [n, pos, vocab] of the rest of the model run on ``resid`` [n, pos, d] (the output of block
+    ``after_layer``), or [n, vocab] at one position per row (``positions`` [n]: only those are unembedded), on
+    ``resid``'s device."""
+    h = run_blocks(model, resid.to(model_device(model)), after_layer)
+    if positions is not None:
+        h = h[torch.arange(len(h), device=h.device), positions.to(h.device)][:, None]
+    logits = model.unembed(model.ln_final(h))
+    return (logits if positions is None else logits[:, 0]).to(resid.device)

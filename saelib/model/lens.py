@@ -15,20 +15,21 @@ from saelib.interp.tokens import readable_tokens
 
 def _final_gain(model, width: int) -> torch.Tensor:
     norm = getattr(model.ln_final, "original_component", None)
-    return norm.weight.float() if norm is not None else torch.ones(width)
+    return norm.weight.float() if norm is not None else torch.ones(width, device=model.W_U.device)
 
 
 def logit_lens(model, hook: str) -> Callable[[torch.Tensor], torch.Tensor]:
     """Map directions [k, d_in] at ``hook`` to direct logit effects [k, vocab]: W_Uᵀ (g ⊙ d), after the MLP's output
-    matrix W_out for an ``mlp.hook_post`` hook."""
+    matrix W_out for an ``mlp.hook_post`` hook. Computed where the model is; returned on the directions' device."""
     w_u = model.W_U.float()  # [d_model, vocab]
     gain = _final_gain(model, w_u.shape[0])
     w_out = model.blocks[int(hook.split(".")[1])].mlp.W_out.float() if ".mlp." in hook else None
 
     def lens(directions: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            d = directions.float() if w_out is None else directions.float() @ w_out
-            return (d * gain) @ w_u
+            d = directions.to(w_u.device).float()
+            d = d if w_out is None else d @ w_out
+            return ((d * gain) @ w_u).to(directions.device)
 
     return lens
 
