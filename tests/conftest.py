@@ -67,3 +67,19 @@ def tiny_store(tiny_model):
         return harvest(tiny_model, hooks, ctx, corpus_name="toy", batch_size=8, progress=False)
 
     return make
+
+
+@pytest.fixture(params=["cpu", "simulated",
+                        pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                                      reason="needs a CUDA device"))])
+def device(request):
+    """Where a device test puts the model and the SAEs: the CPU; a simulated accelerator (``simulated_device.py``:
+    real numbers computed on the CPU, and the errors a GPU raises when a tensor is left on the wrong side), named
+    ``"meta"``; or a CUDA device where there is one."""
+    if request.param == "simulated":
+        from simulated_device import simulated_device
+
+        with simulated_device():
+            yield "meta"
+    else:
+        yield request.param

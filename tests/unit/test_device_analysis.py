@@ -1,6 +1,7 @@
 """The notebooks' analysis code with the model on a device (issue 15): the functions that run the model take and
 return CPU tensors, so the SAEs, masks and baselines beside them stay on the CPU. Each test runs the model on
-``device`` and compares with the CPU model; the CUDA variants are skipped where there is no GPU."""
+``device`` (conftest: the CPU, the simulated accelerator, a CUDA device where there is one) and compares with the
+CPU model."""
 
 from __future__ import annotations
 
@@ -20,8 +21,6 @@ from saelib.model.lens import logit_lens
 from saelib.model.loader import load_model, model_name
 from saelib.text.tasks import make_ioi_prompts
 
-CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
 CLOSE = {"atol": 1e-3, "rtol": 1e-3}  # a GPU's float32 kernels differ in rounding, nothing more
 
 
@@ -46,7 +45,6 @@ def sae_at(model, layer: int, seed: int = 0) -> TiedSAE:
     return sae
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_model_behaviour_comes_back_to_the_cpu(tiny_model, on_device, device):
     model, tokens = on_device(device), torch.randint(5, 1000, (5, 12), generator=torch.Generator().manual_seed(0))
     losses = B.context_losses(model, tokens, batch_size=2)
@@ -61,7 +59,6 @@ def test_model_behaviour_comes_back_to_the_cpu(tiny_model, on_device, device):
         torch.testing.assert_close(torch.as_tensor(norms[key]), torch.as_tensor(reference[key]), **CLOSE)
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_partial_forwards_return_on_the_inputs_device(tiny_model, on_device, device):
     model, tokens = on_device(device), torch.randint(5, 1000, (3, 10), generator=torch.Generator().manual_seed(1))
     res = C.residuals_at(model, tokens, [0, 1])
@@ -79,7 +76,6 @@ def test_partial_forwards_return_on_the_inputs_device(tiny_model, on_device, dev
     assert on_cpu(effects) and effects.shape == (2, logits.shape[-1])
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_patching_with_cpu_decompositions(tiny_model, default_tokenizer, on_device, device):
     model = on_device(device)
     pairs = P.ioi_pairs(default_tokenizer, make_ioi_prompts(default_tokenizer, 4, seed=3))
@@ -99,7 +95,6 @@ def test_patching_with_cpu_decompositions(tiny_model, default_tokenizer, on_devi
     assert scan.kl_clean.iloc[0] == pytest.approx(curve.kl.iloc[0], abs=1e-3)
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_case_studies_and_steering_with_a_cpu_sae(tiny_model, on_device, device):
     model, tokens = on_device(device), torch.randint(5, 1000, (4, 12), generator=torch.Generator().manual_seed(2))
     saes = {0: sae_at(model, 0), 1: sae_at(model, 1, seed=1)}
@@ -119,7 +114,6 @@ def test_case_studies_and_steering_with_a_cpu_sae(tiny_model, on_device, device)
     assert len(texts) == 2
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_erasure_with_a_cpu_eraser(tiny_model, default_tokenizer, on_device, device):
     model, hook = on_device(device), "blocks.0.hook_resid_post"
     names = {"male": ["John", "James", "David"], "female": ["Mary", "Linda", "Susan"]}
