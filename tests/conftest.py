@@ -75,11 +75,11 @@ def tiny_store(tiny_model):
 def device(request):
     """Where a device test puts the model and the SAEs: the CPU; a simulated accelerator (``simulated_device.py``:
     real numbers computed on the CPU, and the errors a GPU raises when a tensor is left on the wrong side), named
-    ``"meta"``; or a CUDA device where there is one."""
+    ``"simgpu"``; or a CUDA device where there is one."""
     if request.param == "simulated":
         from simulated_device import simulated_device
 
         with simulated_device():
-            yield "meta"
+            yield "simgpu"
     else:
         yield request.param

@@ -1,22 +1,24 @@
-"""A simulated accelerator for CPU-only test machines: tensors that report ``device="meta"`` but hold real CPU data,
+"""A simulated accelerator for CPU-only test machines: tensors on a device named ``simgpu`` that hold real CPU data,
 so code written for a GPU runs here with real numbers and fails where a GPU would fail.
 
-Inside ``simulated_device()``, moving a tensor to ``"meta"`` (``.to``, ``device=`` of a factory, ``module.to``)
-gives a ``SimulatedTensor``; ops on them compute on the CPU and stay "on the device" until ``.cpu()`` /
-``.to("cpu")``. As on a CUDA device: mixing a device tensor with a CPU tensor of one or more dimensions in an op
-raises ``DeviceMismatchError`` (a CPU scalar, a CPU index into a device tensor and a copy between the two are
-allowed), and ``.numpy()`` of a device tensor raises. The device is ``meta``, not ``cuda``: this PyTorch build
-cannot even name a CUDA device in an op, so the simulator checks device-generic code (``x.to(model_device(model))``,
-``.cpu()``), not branches on ``device.type == "cuda"``.
+``simgpu`` is PyTorch's PrivateUse1 backend, registered from Python (``_setup_privateuseone_for_python_backend``):
+device guards, autocast and ``torch.simgpu`` exist, but no kernels, and inside ``simulated_device()`` none are
+needed: moving a tensor there (``.to``, ``device=`` of a factory, ``module.to``) gives a ``SimulatedTensor``, and
+ops on them compute on the CPU and stay "on the device" until ``.cpu()`` / ``.to("cpu")``. As on a CUDA device:
+mixing a device tensor with a CPU tensor of one or more dimensions in an op raises ``DeviceMismatchError`` (a CPU
+scalar, a CPU index into a device tensor and a copy between the two are allowed), and ``.numpy()`` of a device
+tensor raises. Code that branches on ``device.type == "cuda"`` takes its other branch here: this PyTorch build
+cannot name a CUDA device in an op, so those branches stay small and are tested with the CUDA calls mocked.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.utils._device
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map
 
-SIMULATED = torch.device("meta")
+NAME = "simgpu"
 aten = torch.ops.aten
 # ops that a CUDA device accepts with CPU tensors among their arguments (indices, copies)
 MIXING_ALLOWED = {aten.copy_.default, aten._to_copy.default, aten.index.Tensor, aten.index_put_.default,
@@ -25,6 +27,49 @@ MIXING_ALLOWED = {aten.copy_.default, aten._to_copy.default, aten.index.Tensor, 
 
 class DeviceMismatchError(RuntimeError):
     pass
+
+
+class _Backend:
+    """What ``torch.simgpu`` must answer for autocast and device queries."""
+
+    @staticmethod
+    def get_amp_supported_dtype() -> list[torch.dtype]:
+        return [torch.float16, torch.bfloat16]
+
+    @staticmethod
+    def is_available() -> bool:
+        return True
+
+    @staticmethod
+    def device_count() -> int:
+        return 1
+
+    @staticmethod
+    def current_device() -> int:
+        return 0
+
+    @staticmethod
+    def synchronize(device=None) -> None:
+        pass
+
+    @staticmethod
+    def _is_in_bad_fork() -> bool:
+        return False
+
+    @staticmethod
+    def manual_seed_all(seed: int) -> None:  # random ops "on the device" draw from the CPU's generator
+        pass
+
+
+def _register() -> None:
+    if torch._C._get_privateuse1_backend_name() != NAME:  # once per process
+        from torch.utils.backend_registration import _setup_privateuseone_for_python_backend
+
+        _setup_privateuseone_for_python_backend(NAME, backend_module=_Backend())
+
+
+_register()
+SIMULATED = torch.device(NAME, 0)
 
 
 class SimulatedTensor(torch.Tensor):
@@ -47,13 +92,13 @@ class SimulatedTensor(torch.Tensor):
         return self.elem.tolist()
 
     def __setitem__(self, index, value):
-        # indexing turns Python scalars and lists into tensors made directly on the meta device (their values lost):
-        # assign on the CPU data instead, as a CUDA tensor accepts a CPU index or value here
-        if self.requires_grad and torch.is_grad_enabled():  # autograd must see it; fails clearly if values are lost
+        # indexing turns Python scalars and lists into tensors made on the device below the dispatcher, which has no
+        # kernels: assign on the CPU data instead, as a CUDA tensor accepts a CPU index or value here
+        if self.requires_grad and torch.is_grad_enabled():  # autograd must see it
             return super().__setitem__(index, value)
         self.elem[tree_map(_data, index)] = _data(value)
 
-    def __getitem__(self, index):  # lists too become index tensors on the meta device: make them on the CPU
+    def __getitem__(self, index):  # lists too become index tensors made on the device: make them on the CPU
         if isinstance(index, list):
             index = torch.tensor(index)
         elif isinstance(index, tuple):
@@ -70,17 +115,15 @@ def _data(x):
 
 
 def _device_type(x) -> str | None:
-    if isinstance(x, torch.device):
-        return x.type
-    if isinstance(x, str) and x.split(":")[0] in ("meta", "cpu"):
-        return x.split(":")[0]
-    return None
+    kind = x.type if isinstance(x, torch.device) else x.split(":")[0] if isinstance(x, str) else None
+    return kind if kind in (NAME, "cpu") else None
 
 
 def _moved_after(make):
     def constructor(data, *args, device=None, **kwargs):
-        t = make(data, *args, **kwargs)
-        return t if device is None else t.to(device)
+        if device is None or _device_type(device) != NAME:  # exactly the original call
+            return make(data, *args, **kwargs) if device is None else make(data, *args, device=device, **kwargs)
+        return make(data, *args, **kwargs).to(device)
 
     return constructor
 
@@ -90,7 +133,9 @@ class simulated_device(TorchDispatchMode):
 
     def __enter__(self):
         # torch.tensor / as_tensor(data, device=...) copy their data to the device below the dispatcher: build them
-        # on the CPU and move them through it instead
+        # on the CPU and move them through it instead. ``with torch.device(...)`` (a model's lazy init) recognises
+        # factories by identity from a cached set: fill it with the originals first
+        torch.utils._device._device_constructors()
         self._constructors = {name: getattr(torch, name) for name in ("tensor", "as_tensor")}
         for name, make in self._constructors.items():
             setattr(torch, name, _moved_after(make))
@@ -110,14 +155,8 @@ class simulated_device(TorchDispatchMode):
                 on_device.append(func)
                 originals[id(x.elem)] = x
                 return x.elem
-            if isinstance(x, torch.Tensor) and x.device.type == "meta":  # made on the real meta device, no data
-                if x.numel():
-                    raise RuntimeError(f"{func} got a tensor made directly on the meta device, without data; "
-                                       "create it on the CPU and move it with .to()")
-                on_device.append(func)
-                return torch.empty(x.shape, dtype=x.dtype)
             if isinstance(x, torch.Tensor):
-                if x.dim() > 0:
+                if x.device.type == "cpu" and x.dim() > 0:  # (real meta tensors, as in a model's lazy init, pass)
                     on_host.append(x)
                 originals[id(x)] = x
                 return x
@@ -133,7 +172,7 @@ class simulated_device(TorchDispatchMode):
                                       f"{tuple(on_host[0].shape)} in one op (a GPU would refuse it)")
         out = func(*a, **kw)
         in_place = func.overloadpacket.__name__.endswith("_")
-        to_device = "meta" in moves or (bool(on_device) and "cpu" not in moves)
+        to_device = NAME in moves or (bool(on_device) and "cpu" not in moves)
 
         def wrap(x):
             if not isinstance(x, torch.Tensor):

@@ -13,24 +13,24 @@ def test_moves_compute_the_cpu_numbers():
     layer = torch.nn.Linear(3, 2)
     expected = layer(x)
     with simulated_device():
-        on_device = x.to("meta")
-        assert isinstance(on_device, SimulatedTensor) and on_device.device.type == "meta"
+        on_device = x.to("simgpu")
+        assert isinstance(on_device, SimulatedTensor) and on_device.device.type == "simgpu"
         layer_dev = torch.nn.Linear(3, 2)
         layer_dev.load_state_dict(layer.state_dict())
-        layer_dev.to("meta")
+        layer_dev.to("simgpu")
         assert all(isinstance(p, SimulatedTensor) for p in layer_dev.parameters())
         out = layer_dev(on_device)
         assert isinstance(out, SimulatedTensor)
         back = out.cpu()
         assert type(back) is torch.Tensor and torch.equal(back, expected)
         assert type(on_device.to("cpu")) is torch.Tensor
-        made = torch.arange(3, device="meta") + torch.tensor([1, 2, 3], device="meta")
+        made = torch.arange(3, device="simgpu") + torch.tensor([1, 2, 3], device="simgpu")
         assert isinstance(made, SimulatedTensor) and made.tolist() == [1, 3, 5] and float(made.sum()) == 9
 
 
 def test_what_a_gpu_refuses_is_refused():
     with simulated_device():
-        x = torch.ones(3).to("meta")
+        x = torch.ones(3).to("simgpu")
         with pytest.raises(DeviceMismatchError, match="aten.add"):
             x + torch.ones(3)
         with pytest.raises(DeviceMismatchError, match="aten.mm"):
@@ -43,7 +43,7 @@ def test_what_a_gpu_refuses_is_refused():
 
 def test_what_a_gpu_accepts_is_accepted():
     with simulated_device():
-        x = torch.arange(12.0).reshape(3, 4).to("meta")
+        x = torch.arange(12.0).reshape(3, 4).to("simgpu")
         assert (x * torch.tensor(2.0)).tolist()[1] == [8.0, 10.0, 12.0, 14.0]  # a CPU scalar tensor
         assert x[torch.tensor([0, 2])].cpu()[:, 0].tolist() == [0.0, 8.0]  # a CPU index
         assert x[:, [0, 2]].cpu()[0].tolist() == [0.0, 2.0]
@@ -59,5 +59,21 @@ def test_what_a_gpu_accepts_is_accepted():
 def test_gradients_come_back_through_a_move():
     w = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
     with simulated_device():
-        (w.to("meta") ** 2).sum().backward()
+        (w.to("simgpu") ** 2).sum().backward()
     assert type(w.grad) is torch.Tensor and w.grad.tolist() == [2.0, 4.0, 6.0]
+
+
+def test_a_model_loaded_inside_it_gives_the_cpu_numbers(tiny_model, tiny_neox_dir):
+    """Loading runs the model's lazy init (``with torch.device("meta")``), which the simulator must leave alone."""
+    import torch.utils._device
+
+    from saelib.model.loader import load_model
+
+    tokens = torch.randint(5, 1000, (2, 9), generator=torch.Generator().manual_seed(0))
+    expected = tiny_model(tokens)
+    torch.utils._device._device_constructors.cache_clear()  # as in a fresh process
+    with simulated_device():
+        model = load_model.__wrapped__(str(tiny_neox_dir), device="simgpu")  # not the per-process cache
+        assert all(isinstance(p, SimulatedTensor) for p in model.parameters())
+        logits = model(tokens.to("simgpu")).cpu()
+    torch.testing.assert_close(logits, expected, atol=1e-5, rtol=1e-5)
