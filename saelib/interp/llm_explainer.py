@@ -304,7 +304,7 @@ class LogprobSimulator:
             # only the slots are unembedded (a 49k-token vocabulary at every one of ~450 positions costs a fifth of
             # the pass)
             keep = torch.tensor(slots, device=ids.device)
-            logits = self.backend.model(ids, logits_to_keep=keep).logits[0][:, self.digit_ids]
+            logits = self.backend.model(ids, logits_to_keep=keep).logits[0][:, self.digit_ids].cpu()
         return (logits.float().softmax(-1) @ torch.arange(10, dtype=torch.float32)).numpy()
 
     def simulate(self, explanation: str, records: Sequence[list[str]]) -> list[np.ndarray]:
