@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 
 from saelib.activations.harvest import corpus_for_model
-from saelib.core.check import check, check_between
+from saelib.core.check import check, check_between, regression
 from saelib.core.plots import savefig
 from saelib.core.profiles import get_profile
 from saelib.core.stats import mean_se, proportion
@@ -80,7 +80,7 @@ print({k: getattr(profile, k) for k in ("name", "context_length", "harvest_token
 # `load_model("path/to/pythia-70m-deduped")`, if you have the weights on disk.
 
 # %%
-model = load_model()
+model = load_model(device=profile.device)
 info = model_info(model)
 pd.DataFrame([info.__dict__]).T.rename(columns={0: "value"})
 
@@ -176,7 +176,7 @@ plt.show()
 # %%
 overall = mean_se([e.mean for e in losses.values()])
 # regression value: two fresh-clone runs agreed to 6 digits; 1% covers other BLAS builds
-check("mean held-out loss over sources (nats)", overall.mean, 3.525, rtol=0.01)
+regression("mean held-out loss over sources (nats)", overall.mean, 3.525, profile=PROFILE, rtol=0.01)
 
 # %% [markdown]
 # ## 4. Indirect object identification

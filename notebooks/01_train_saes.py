@@ -56,7 +56,7 @@ import torch
 
 from saelib import dictionaries
 from saelib.activations.harvest import corpus_for_model, harvest_profile, heldout_profile
-from saelib.core.check import check, check_between
+from saelib.core.check import check, check_between, regression
 from saelib.core.plots import savefig
 from saelib.core.profiles import get_profile
 from saelib.dictionaries.metrics import evaluate_ensembles, mmcs, reconstruction_metrics
@@ -173,10 +173,11 @@ for layer, group in at_ratio.groupby("layer"):
 # regression values: the median is layer 14's member, the least stable (earlier runs: 0.2452 and 0.2449; both runs
 # of this stop, one sharing the cores and one on a fresh clone, 0.2337; the other members moved by < 0.3%), so FVU
 # gets 8%, CE recovered 1%
-check("FVU at the smallest alpha, median over layers",
-      float(at_ratio[at_ratio.alpha == min(sweep.alphas)].fvu.median()), 0.2452, rtol=0.08)
-check("CE loss recovered at the smallest alpha, median over layers",
-      float(at_ratio[at_ratio.alpha == min(sweep.alphas)].ce_recovered.median()), 0.9722, rtol=0.01)
+regression("FVU at the smallest alpha, median over layers",
+           float(at_ratio[at_ratio.alpha == min(sweep.alphas)].fvu.median()), 0.2452, profile=PROFILE, rtol=0.08)
+regression("CE loss recovered at the smallest alpha, median over layers",
+           float(at_ratio[at_ratio.alpha == min(sweep.alphas)].ce_recovered.median()), 0.9722, profile=PROFILE,
+           rtol=0.01)
 
 # %% [markdown]
 # ## 4. Dead and dense features against α
@@ -244,8 +245,8 @@ pd.concat(mmcs_tables, names=["alpha"]).round(3)
 
 # %%
 small_to_large = min(mmcs_tables[a].iloc[0, -1] for a in mmcs_tables)
-check("MMCS(smallest → largest ratio) minus the random baseline, worst over the ratio-sweep alphas",
-      float(small_to_large - random_baseline), 0.0420, atol=0.005)
+regression("MMCS(smallest → largest ratio) minus the random baseline, worst over the ratio-sweep alphas",
+           float(small_to_large - random_baseline), 0.0420, profile=PROFILE, atol=0.005)
 
 # %% [markdown]
 # How to read this at the default budget: one epoch over 131k activations is a few hundred Adam steps, far short of

@@ -59,7 +59,7 @@ from IPython.display import display
 
 from saelib import dictionaries
 from saelib.activations.harvest import corpus_for_model, heldout_profile
-from saelib.core.check import check, check_between
+from saelib.core.check import check, check_between, regression
 from saelib.core.plots import savefig
 from saelib.core.profiles import get_profile
 from saelib.core.stats import mean_se
@@ -336,16 +336,18 @@ random_change = [row.probe_accuracy - probe_before[f"blocks.{row.layer}.hook_res
 row_tol = 2 / len(test_labels)
 check("layers where the probe falls under LEACE", sum(leace.probe_accuracy[int(h.split(".")[1])] < probe_before[h]
                                                       for h in hooks), len(hooks))
-check("probe accuracy before erasure (best layer)", max(probe_before.values()), 0.993333, atol=row_tol)
-check("probe accuracy after LEACE (max over layers)", float(leace.probe_accuracy.max()), 0.633333, atol=row_tol)
-check("probe accuracy change under the random control (min over layers)", min(random_change), -0.0133333,
-      atol=row_tol)
-check("class score after LEACE (best layer)", float(leace.class_score.min()), 0.597396, rtol=0.02)
+regression("probe accuracy before erasure (best layer)", max(probe_before.values()), 0.993333, profile=PROFILE,
+           atol=row_tol)
+regression("probe accuracy after LEACE (max over layers)", float(leace.probe_accuracy.max()), 0.633333,
+           profile=PROFILE, atol=row_tol)
+regression("probe accuracy change under the random control (min over layers)", min(random_change), -0.0133333,
+           profile=PROFILE, atol=row_tol)
+regression("class score after LEACE (best layer)", float(leace.class_score.min()), 0.597396, profile=PROFILE, rtol=0.02)
 # directional: erasing the linear gender signal should lower the class score (the bound is fixed in the code, so
 # the printed line is the same on every machine)
 check_between("class score after LEACE minus the baseline (best layer)",
               float(leace.class_score.min() - baseline["class"]["p_correct"].mean()), -1.0, 0.0)
-check("KL of LEACE on corpus text (max over layers)", float(leace.kl.max()), 0.413235, rtol=0.02)
+regression("KL of LEACE on corpus text (max over layers)", float(leace.kl.max()), 0.413235, profile=PROFILE, rtol=0.02)
 
 # %% [markdown]
 # ## 7. The chosen SAE features

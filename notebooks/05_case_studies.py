@@ -55,7 +55,7 @@ from IPython.display import display
 
 from saelib import dictionaries
 from saelib.activations.harvest import fragments_profile
-from saelib.core.check import check, check_between
+from saelib.core.check import check, check_between, regression
 from saelib.core.plots import savefig
 from saelib.core.profiles import get_profile
 from saelib.core.verdicts import Verdict, print_verdicts, show_verdicts
@@ -310,13 +310,13 @@ interval_figure(t_table, t_col, on["closing parenthesis"], f"Layer {T_LAYER}, fe
 # Regression values from the committed run; the tables above are not compared digit for digit. On another CPU the
 # ablation difference changed in its third decimal (a CI instance printed -0.124 where the committed run had
 # -0.125); 0.02 is twenty times that and a fifth of the interval's half-width.
-check("best apostrophe feature: F1", float(apos.f1), 0.862, atol=0.02)
-check("best apostrophe feature: apostrophe precision above half max",
-      C.high_interval_precision(a_col, on["apostrophe"]).mean, 0.883, atol=0.02)
-check("ablating it: next-token log-prob change minus the random direction's", summary["minus_control"], -0.125,
-      atol=0.02)
+regression("best apostrophe feature: F1", float(apos.f1), 0.862, profile=PROFILE, atol=0.02)
+regression("best apostrophe feature: apostrophe precision above half max",
+           C.high_interval_precision(a_col, on["apostrophe"]).mean, 0.883, profile=PROFILE, atol=0.02)
+regression("ablating it: next-token log-prob change minus the random direction's", summary["minus_control"], -0.125,
+           profile=PROFILE, atol=0.02)
 # this profile keeps two upstream features per node over two hops (L8, L2): 6 edges is the most the trace returns
-check("closing-parenthesis circuit: significant edges", len(edges), 6)
+regression("closing-parenthesis circuit: significant edges", len(edges), 6, profile=PROFILE)
 
 # %% [markdown]
 # ## 5. Verdict

@@ -139,11 +139,16 @@ class simulated_device(TorchDispatchMode):
         self._constructors = {name: getattr(torch, name) for name in ("tensor", "as_tensor")}
         for name, make in self._constructors.items():
             setattr(torch, name, _moved_after(make))
+        # module.to(device) replaces a parameter whose new tensor type differs (this wrapper, unlike a CUDA tensor),
+        # which unties tied weights (a model's embedding and unembedding): swap contents in place instead
+        self._swap = torch.__future__.get_swap_module_params_on_conversion()
+        torch.__future__.set_swap_module_params_on_conversion(True)
         return super().__enter__()
 
     def __exit__(self, *exc):
         for name, make in self._constructors.items():
             setattr(torch, name, make)
+        torch.__future__.set_swap_module_params_on_conversion(self._swap)
         return super().__exit__(*exc)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):

@@ -152,10 +152,12 @@ PROFILES: dict[str, Profile] = {
         norm_contexts=4,
         ioi_prompts=24,
         pronoun_prompts_per_gender=12,
-        sae=SAESweep(layers=(2, 8), alphas=(2e-3, 1e-2), ratio=2.0, ratio_sweep_layer=8, ratio_sweep=(1.0, 4.0),
+        # layers the release ships dictionaries for, where the notebooks' release sections need them: R = 4
+        # sweeps at 20 and 26 (notebook 03 patches the last two), the untied MLP SAE at 14 (notebooks 01, 06)
+        sae=SAESweep(layers=(8, 20, 26), alphas=(2e-3, 1e-2), ratio=2.0, ratio_sweep_layer=20, ratio_sweep=(1.0, 4.0),
                      ratio_sweep_alphas=(2e-3,), epochs=1, batch_size=256, lr=1e-3, ce_contexts=2,
-                     eval_rows=2048, mlp_layer=8, mlp_ratio=2.0, mlp_alphas=(8.0,), mlp_epochs=1),
-        erasure=ErasureSizes(layers=(2, 8), names_per_gender=24, test_fraction=0.25, n_shots=2, pronoun_templates=1,
+                     eval_rows=2048, mlp_layer=14, mlp_ratio=2.0, mlp_alphas=(8.0,), mlp_epochs=1),
+        erasure=ErasureSizes(layers=(8, 20), names_per_gender=24, test_fraction=0.25, n_shots=2, pronoun_templates=1,
                              feature_counts=(1,), min_frequency=0.01, disruption_contexts=1, disruption_length=64),
         interp=InterpSizes(fragments=256, features=24, fit_rows=2048, ica_max_iter=100, llm_demo_features=1),
         case_studies=CaseStudySizes(interval_bins=10, ablation_windows=16, standalone_windows=16, circuit_windows=12,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from saelib.core.check import check, check_between
+from saelib.core.check import RECORDED_ON, check, check_between, regression
 from saelib.core.stats import mean_se, proportion
 
 
@@ -36,3 +36,15 @@ def test_proportion_has_a_wilson_interval_that_does_not_collapse_at_the_boundary
         proportion([0.3, 0.7])
     with pytest.raises(ValueError):
         mean_se([])
+
+
+def test_regression_values_are_compared_only_on_the_profile_that_recorded_them(capsys):
+    regression("loss", 3.53, 3.525, profile=RECORDED_ON, rtol=0.01)
+    assert "loss ~= 3.525 (rtol=0.01): OK" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="not within"):
+        regression("loss", 4.127, 3.525, profile=RECORDED_ON, rtol=0.01)
+    regression("loss", 4.127, 3.525, profile="dev", rtol=0.01)  # another run size: reported, not compared
+    out = capsys.readouterr().out
+    assert "loss: measured=4.127" in out and "3.525 on the default profile; not compared on 'dev'" in out
+    with pytest.raises(AssertionError, match="finite"):
+        regression("loss", float("nan"), 3.525, profile="dev", rtol=0.01)

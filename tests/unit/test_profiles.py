@@ -1,6 +1,7 @@
 import pytest
 
 from saelib.core.profiles import PROFILES, UnknownProfileError, get_profile
+from saelib.dictionaries.shipped import release_manifest
 
 
 def test_known_profiles():
@@ -19,3 +20,23 @@ def test_every_profile_has_a_consistent_sae_sweep():
         sweep = profile.sae
         assert sweep is not None and set(sweep.ratio_sweep_alphas) <= set(sweep.alphas)
         assert sweep.ratio_sweep_layer in sweep.layers
+        assert set(profile.erasure.layers) <= set(sweep.layers)  # notebook 04 reads notebook 01's stores
+
+
+@pytest.mark.parametrize("name", ["dev", "default"])
+def test_the_notebooks_release_sections_find_shipped_dictionaries_at_the_profiles_layers(name):
+    """With DICTIONARIES="release" (the default) notebooks 01-06 load shipped dictionaries at the profile's layers:
+    a layer the release lacks stops the notebook (the paper profile's extra layers need DICTIONARIES="profile")."""
+    profile = get_profile(name)
+    manifest = release_manifest()
+    shipped = {(d["hook"], d["architecture"], d["ratio"]) for d in manifest["dictionaries"]}
+    chosen = set(manifest["chosen"])
+    sweep = profile.sae
+    assert (f"blocks.{sweep.mlp_layer}.mlp.hook_post", "untied", 2.0) in shipped  # notebooks 01 §7 and 06 §1
+    assert f"blocks.{profile.monosemanticity.steer_layer}.hook_resid_post" in chosen  # notebook 06 steering
+    assert {f"blocks.{la}.hook_resid_post" for la in profile.erasure.layers} <= chosen  # notebook 04
+    assert {f"blocks.{la}.hook_resid_post" for la in sweep.layers} <= chosen  # notebooks 02 and 05
+    # notebook 03 patches n_layers consecutive sweep layers ending where the IO information arrives (the deepest
+    # on this model): the release's R = 4 sweeps must cover them
+    for layer in sweep.layers[-profile.ioi_patching.n_layers:]:
+        assert (f"blocks.{layer}.hook_resid_post", "tied", 4.0) in shipped

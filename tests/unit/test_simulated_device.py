@@ -56,6 +56,19 @@ def test_what_a_gpu_accepts_is_accepted():
         assert type(host) is torch.Tensor and host[2, 3] == 0.5
 
 
+def test_tied_weights_stay_tied_as_on_a_gpu():
+    """module.to(cuda) keeps a parameter shared by two modules shared (embedding and unembedding); a wrapper tensor
+    would be untied (two copies, twice the parameters) unless the move swaps the parameters' contents in place."""
+    embed, unembed = torch.nn.Embedding(10, 4), torch.nn.Linear(4, 10, bias=False)
+    unembed.weight = embed.weight
+    model = torch.nn.ModuleDict({"embed": embed, "unembed": unembed})
+    with simulated_device():
+        model.to("simgpu")
+        assert model.embed.weight is model.unembed.weight and isinstance(model.embed.weight, SimulatedTensor)
+        assert sum(p.numel() for p in model.parameters()) == 40
+    assert not torch.__future__.get_swap_module_params_on_conversion()  # the global setting is restored
+
+
 def test_gradients_come_back_through_a_move():
     w = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
     with simulated_device():
