@@ -27,7 +27,9 @@ matplotlib.use("Agg")  # before any notebook imports pyplot
 from simulated_device import NAME, simulated_device  # tests/ is this script's folder
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from run_notebooks import select  # ./run_all.sh's choice of notebooks; also sets HF_HUB_OFFLINE, TQDM_DISABLE
+
 from saelib.core import profiles
 
 
@@ -38,18 +40,10 @@ def on_simulated_device(get_profile):
     return wrapped
 
 
-def script_for(name: str) -> Path:
-    hits = sorted(p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.py") if p.stem == name
-                  or p.stem.startswith(f"{name}_"))
-    if not hits:
-        sys.exit(f"no notebook matches {name!r}")
-    return hits[0]
-
-
 def module_devices(namespace: dict) -> set[str]:
     """Where the modules the notebook left in its namespace (the model among them) hold their parameters."""
-    return {str(next(m.parameters()).device) for m in namespace.values()
-            if isinstance(m, torch.nn.Module) and any(True for _ in m.parameters())}
+    firsts = (next(m.parameters(), None) for m in namespace.values() if isinstance(m, torch.nn.Module))
+    return {str(p.device) for p in firsts if p is not None}
 
 
 def run(script: Path, profile: str) -> tuple[float, set[str]]:
@@ -69,8 +63,7 @@ def main() -> None:
     parser.add_argument("--profile", default="dev")
     args = parser.parse_args()
     profiles.get_profile = on_simulated_device(profiles.get_profile)  # the notebooks call it after importing
-    scripts = [script_for(n) for n in args.notebooks] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
-    for script in scripts:
+    for script in (nb.with_suffix(".py") for nb in select(args.notebooks)):
         print(f"=== {script.stem} on {NAME} (profile {args.profile})", flush=True)
         seconds, devices = run(script, args.profile)
         print(f"=== {script.stem}: ran to the end in {seconds:.0f} s; modules left on {sorted(devices)}", flush=True)
