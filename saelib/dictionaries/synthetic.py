@@ -29,3 +29,136 @@ def sparse_superposition(d: int = 32, n_features: int = 64, n_samples: int = 20_
     on = torch.rand(n_samples, n_features, generator=gen) < mean_active / n_features
     codes = on * torch.rand(n_samples, n_features, generator=gen)
     return SyntheticData(codes @ features, features, codes)
+
+
+# --- A ground truth that ranks architectures (in the spirit of SynthSAEBench, arXiv 2602.14687) -------------------
+
+
+@dataclass(frozen=True)
+class GroundTruthConfig:
+    """Known features with Zipf-distributed firing rates and a two-level hierarchy."""
+
+    d: int = 256  # activation width
+    n_features: int = 2048  # true features (directions), more than d: superposition
+    mean_active: float = 16.0  # expected true features per row (the data's L0)
+    zipf_exponent: float = 0.7  # firing probability of the feature of rank r ∝ r^-exponent
+    n_parents: int = 64  # the most frequent features are parents ...
+    children_per_parent: int = 4  # ... of this many children each, which fire only when their parent fires
+    magnitude_spread: float = 0.5  # magnitudes ~ Uniform(1 - spread, 1 + spread)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not (0 < self.d and self.n_features > self.n_parents * (1 + self.children_per_parent)
+                and 0 < self.mean_active < self.n_features and 0 <= self.magnitude_spread < 1):
+            raise ValueError(f"inconsistent ground truth: {self}")
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    cfg: GroundTruthConfig
+    features: torch.Tensor  # [n_features, d], unit norm
+    rates: torch.Tensor  # [n_features], marginal firing probability
+    parent: torch.Tensor  # [n_features], index of the parent feature or -1
+
+    def sample(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` rows: activations x [n, d] and the true magnitudes [n, n_features] (0 where a feature is off)."""
+        gen = torch.Generator().manual_seed(seed)
+        conditional = self.rates.clone()  # a child's rate given that its parent fires
+        child = self.parent >= 0
+        conditional[child] = (self.rates[child] / self.rates[self.parent[child]]).clamp(max=1.0)
+        on = torch.rand(n, self.cfg.n_features, generator=gen) < conditional
+        on[:, child] &= on[:, self.parent[child]]
+        low, high = 1 - self.cfg.magnitude_spread, 1 + self.cfg.magnitude_spread
+        codes = on * (low + (high - low) * torch.rand(n, self.cfg.n_features, generator=gen))
+        return codes @ self.features, codes
+
+
+def ground_truth(cfg: GroundTruthConfig = GroundTruthConfig()) -> GroundTruth:
+    """Random unit features; rates ∝ rank^-zipf_exponent scaled to ``mean_active`` per row; the ``n_parents`` most
+    frequent features each get ``children_per_parent`` children among the next ranks, each child fires only with its
+    parent and with a rate below it."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    features = torch.randn(cfg.n_features, cfg.d, generator=gen)
+    features = features / features.norm(dim=-1, keepdim=True)
+    rates = torch.arange(1, cfg.n_features + 1, dtype=torch.float64).pow(-cfg.zipf_exponent)
+    rates = (rates * cfg.mean_active / rates.sum()).clamp(max=0.9).float()
+    parent = torch.full((cfg.n_features,), -1, dtype=torch.long)
+    first_child = cfg.n_parents
+    for p in range(cfg.n_parents):
+        kids = torch.arange(first_child + p * cfg.children_per_parent, first_child + (p + 1) * cfg.children_per_parent)
+        parent[kids] = p
+        rates[kids] = torch.minimum(rates[kids], 0.5 * rates[p])
+    return GroundTruth(cfg, features, rates, parent)
+
+
+@dataclass(frozen=True)
+class RecoveryScores:
+    """How well a dictionary recovers the known features (one SAE member)."""
+
+    l0: float  # mean active latents per row on the evaluation rows
+    fvu: float  # Σ‖x − x̂‖² / Σ‖x − mean(x)‖²
+    mcc: float  # mean |cos| of true features and decoder directions, matched one-to-one (Hungarian)
+    f1: float  # mean over true features firing ≥ 10 times of the F1 of "matched latent fires" vs "feature fires"
+    shrinkage: float  # Σ‖x̂‖ / Σ‖x‖ over the evaluation rows (below 1: the codes shrink, as an L1 penalty does)
+
+
+def recovery_scores(sae, truth: GroundTruth, x: torch.Tensor, codes: torch.Tensor) -> RecoveryScores:
+    """Score a one-member SAE on evaluation rows ``x`` with true magnitudes ``codes`` (from ``truth.sample``)."""
+    from scipy.optimize import linear_sum_assignment
+
+    with torch.no_grad():
+        latents = sae.encode1(x)
+        x_hat = sae.decode1(latents)
+        cos = (truth.features @ sae.dictionary()[0].T).abs()  # [true, latents]
+    rows, cols = linear_sum_assignment(cos.numpy(), maximize=True)
+    rows, cols = torch.from_numpy(rows), torch.from_numpy(cols)
+    truth_on, latent_on = codes[:, rows] > 0, latents[:, cols] > 0
+    tp = (truth_on & latent_on).sum(0).float()
+    f1 = 2 * tp / (truth_on.sum(0) + latent_on.sum(0)).clamp(min=1)
+    frequent = truth_on.sum(0) >= 10
+    return RecoveryScores(
+        l0=float((latents > 0).sum(-1).float().mean()),
+        fvu=float((x_hat - x).pow(2).sum() / (x - x.mean(0)).pow(2).sum()),
+        mcc=float(cos[rows, cols].mean()),
+        f1=float(f1[frequent].mean()),
+        shrinkage=float(x_hat.norm(dim=-1).sum() / x.norm(dim=-1).sum()))
+
+
+L1_GRID = tuple(float(a) for a in torch.logspace(-3, -0.5, 16))  # ratio 1.47 between neighbours  # tied alphas; untied uses alpha · d
+
+
+@dataclass(frozen=True)
+class ArchitectureResult:
+    architecture: str
+    setting: float  # the member's sparsity setting (alpha, k or target L0)
+    scores: RecoveryScores
+
+
+def compare_architectures(truth: GroundTruth, target_l0: float, ratio: float = 1.0, n_train: int = 65_536,
+                          epochs: int = 8, batch_size: int = 256, lr: float = 1e-2, seed: int = 0,
+                          architectures: tuple[str, ...] = ("tied", "untied", "topk", "batchtopk", "jumprelu"),
+                          ) -> list[ArchitectureResult]:
+    """Train each architecture at ``target_l0`` on ``n_train`` rows of ``truth`` and score it on 8,192 other rows.
+    k-architectures use k = target; JumpReLU targets it in its loss; the L1 architectures train the ``L1_GRID``
+    ensemble and report the member whose evaluation L0 is nearest the target (check ``scores.l0``)."""
+    from saelib.dictionaries.sae import SAEConfig, sae_class
+    from saelib.dictionaries.train import fit_tensor
+
+    x_train, _ = truth.sample(n_train, seed=seed * 2 + 1)
+    x_eval, codes_eval = truth.sample(8192, seed=seed * 2 + 2)
+    scale = truth.cfg.d ** 0.5 / float(x_train.norm(dim=-1).mean())
+    n = max(1, round(truth.cfg.n_features * ratio))
+    out = []
+    for arch in architectures:
+        settings = {"tied": L1_GRID, "untied": tuple(a * truth.cfg.d for a in L1_GRID)}.get(arch, (float(target_l0),))
+        cfg = SAEConfig(arch, truth.cfg.d, n, settings, input_scale=scale,
+                        dead_after_tokens=max(batch_size, n_train // 4))
+        torch.manual_seed(seed)
+        sae = sae_class(arch)(cfg, seed=seed)
+        if arch != "tied":
+            sae.init_decoder_bias(x_train[:4096])
+        fit_tensor(sae, x_train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+        members = [recovery_scores(sae.member(i), truth, x_eval, codes_eval) for i in range(len(settings))]
+        best = min(range(len(settings)), key=lambda i: abs(members[i].l0 - target_l0))
+        out.append(ArchitectureResult(arch, settings[best], members[best]))
+    return out

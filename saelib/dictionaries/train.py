@@ -31,7 +31,8 @@ from saelib.core.progress import progress as progress_bar
 from saelib.core.revision import code_revision
 from saelib.dictionaries.distributed import DataParallel
 from saelib.dictionaries.resampling import ResampleSchedule, resample_dead
-from saelib.dictionaries.sae import SAE, SAEConfig, TiedSAE, UntiedSAE, load_sae, save_sae
+from saelib.dictionaries.sae import SAE, SAEConfig, load_sae, save_sae
+from saelib.dictionaries.sae.base import ARCHITECTURES, K_ARCHITECTURES, sae_class
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -41,9 +42,12 @@ class TrainingDivergedError(FloatingPointError):
 @dataclass(frozen=True)
 class TrainConfig:
     hook: str
-    architecture: str = "tied"  # "tied" (Cunningham et al.) | "untied" (Bricken et al.)
+    # "tied" (Cunningham et al.) | "untied" (Bricken et al.) | "topk" | "batchtopk" | "jumprelu" (saelib.dictionaries.sae)
+    architecture: str = "tied"
     ratios: tuple[float, ...] = (2.0,)  # dictionary size / activation width
-    alphas: tuple[float, ...] = (8.6e-4,)  # sparsity penalties; every ratio is trained with every alpha
+    # sparsity settings, every ratio trained with every one: L1 coefficients (tied, untied), k (topk, batchtopk) or
+    # target L0 (jumprelu)
+    alphas: tuple[float, ...] = (8.6e-4,)
     lr: float = 1e-3
     batch_size: int = 1024
     epochs: int = 1  # passes over the store
@@ -72,6 +76,13 @@ class TrainConfig:
         check_precision(self.precision)
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}, got {self.architecture!r}")
+        if self.architecture not in L1_ARCHITECTURES and (self.resample or self.l1_warmup_fraction):
+            raise ValueError(f"resample and l1_warmup_fraction apply to the L1 architectures {L1_ARCHITECTURES}; "
+                             f"{self.architecture!r} has its own sparsity mechanism: leave them at False / 0")
+        if self.architecture in K_ARCHITECTURES and not all(_is_number(k) and float(k).is_integer() and k >= 1
+                                                             for k in self.alphas):
+            raise ValueError(f"for {self.architecture!r} the alphas are k, whole numbers of active latents >= 1; "
+                             f"got {self.alphas}")
         if not self.ratios or not all(_is_number(r) and math.isfinite(r) and r > 0 for r in self.ratios):
             raise ValueError(f"dictionary ratios must be positive finite numbers, got {self.ratios}")
         floor_ok = (lambda a: a >= 0) if self.allow_zero_alpha else (lambda a: a > 0)
@@ -97,7 +108,7 @@ class TrainConfig:
                              f"got {self.outlier_norm_ratio!r}")
 
 
-ARCHITECTURES = ("tied", "untied")
+L1_ARCHITECTURES = ("tied", "untied")
 
 
 def _is_number(x: object) -> bool:
@@ -208,7 +219,7 @@ def l1_factor(cfg: TrainConfig, step: int, total_steps: int) -> float:
 def _build(cfg: TrainConfig, d_in: int, ratio: float, model: str, extra: dict, scale: float) -> SAE:
     sae_cfg = SAEConfig(cfg.architecture, d_in, n_features(d_in, ratio), tuple(float(a) for a in cfg.alphas),
                         model, cfg.hook, scale, extra)
-    cls = TiedSAE if cfg.architecture == "tied" else UntiedSAE
+    cls = sae_class(cfg.architecture)
     # the init seed depends on the size: otherwise a small dictionary's initial rows would equal the first rows of
     # a larger one, and MMCS between ratios would measure the shared initialisation, not what training found
     return cls(sae_cfg, seed=cfg.seed * 100_003 + sae_cfg.n_features)
@@ -283,7 +294,7 @@ def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int
              "steps": total_steps, "code_revision": code_revision("saes")}
     scale = input_scale(store, cfg.hook, mask, robust=cfg.robust_scale) if cfg.normalize else 1.0
     saes = {r: _build(cfg, width, r, store.config["model"], extra, scale).to(cfg.device) for r in cfg.ratios}
-    if cfg.architecture == "untied":
+    if cfg.architecture != "tied":  # every other architecture has the untied SAE's decoder bias
         sample = store.sample(cfg.hook, 8192, seed=cfg.seed).to(cfg.device)
         for sae in saes.values():
             sae.init_decoder_bias(sample)
@@ -414,9 +425,10 @@ def _member_backward(sae: SAE, x: torch.Tensor, i: int, step: int, l1_scale: flo
 def _backward(sae: SAE, x: torch.Tensor, i: int | None, params: dict[str, torch.Tensor], step: int,
               l1_scale: float, precision: str) -> dict[str, torch.Tensor]:
     """Forward and backward of member ``i`` (None: every member at once) from ``params``; the terms to log."""
-    alphas = sae.alphas if i is None else sae.alphas[i : i + 1]
+    members = slice(None) if i is None else slice(i, i + 1)
+    alphas = sae.alphas[members]
     with matmul_precision(precision, x.device):
-        terms = sae.loss_from_params(x, params, alphas)
+        terms = sae.loss_from_params(x, {**params, **sae.loss_state(members)}, alphas)
     if l1_scale != 1.0:
         terms["loss"] = terms["loss"] - (1.0 - l1_scale) * alphas * terms["l1"]
     if not torch.isfinite(terms["loss"]).all():

@@ -18,7 +18,7 @@ SOURCES = {
     "saes": lambda: (train.train_saes, train._train, train._step, train._member_backward, train._backward,
                      train.row_mask, train.outlier_rows, train.input_scale, train.lr_factor, train.l1_factor,
                      train._build, train._masked_sample, train._batches, train.members_at_once, sae.SAE,
-                     sae.TiedSAE, sae.UntiedSAE, resampling.ResampleSchedule, resampling.resample_dead,
+                     sae.TiedSAE, sae.UntiedSAE, sae.TopKSAE, sae.BatchTopKSAE, sae.JumpReLUSAE, resampling.ResampleSchedule, resampling.resample_dead,
                      store.ActivationStore.batches, store.ActivationStore.batch_rows, store.ActivationStore._buffers),
     "corpus": lambda: (corpus.build_corpus, corpus._tokenize_source, corpus.is_heldout),
 }
@@ -35,7 +35,9 @@ RECORDED = {
     # then the GPU path (issue 15): rows optionally held on the device (the same batches), bookkeeping on the
     # training device, resampling's draw on the CPU generator; the batch order's code is fingerprinted too. The
     # same weights on a CPU (tests/unit/test_device.py): no bump
-    "saes": (2, "fd5d0b834f1d9af3"),
+    # then TopK, BatchTopK and JumpReLU beside them: the loss reads loss_state (empty for tied and untied), the
+    # class is picked by sae_class; tied and untied results unchanged (tests/unit/test_train.py): no bump
+    "saes": (2, "a551974b11d58473"),
     "corpus": (1, "82071524c6cdd0de"),  # sources may be Source objects (own text): same corpora, no bump
 }
 

@@ -68,8 +68,8 @@ def test_bad_folders_are_named(tmp_path):
     with pytest.raises(SAEMismatchError, match="width"):
         load_saelens(tmp_path / "d", width=64)
     cfg = json.loads((tmp_path / "d" / "cfg.json").read_text())
-    (tmp_path / "d" / "cfg.json").write_text(json.dumps({**cfg, "architecture": "jumprelu"}))
-    with pytest.raises(UnsupportedSAEError, match="jumprelu"):
+    (tmp_path / "d" / "cfg.json").write_text(json.dumps({**cfg, "architecture": "gated"}))
+    with pytest.raises(UnsupportedSAEError, match="gated"):
         load_saelens(tmp_path / "d")
     (tmp_path / "d" / "cfg.json").write_text(json.dumps({**cfg, "d_sae": 99}))
     with pytest.raises(UnsupportedSAEError, match="d_sae=99"):

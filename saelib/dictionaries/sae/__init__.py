@@ -1,12 +1,19 @@
-"""Sparse autoencoders: the tied SAE of Cunningham et al. (2023) and the untied SAE of Bricken et al. (2023).
+"""Sparse autoencoders, one module per architecture: the tied SAE of Cunningham et al. (2023), the untied SAE of
+Bricken et al. (2023), and TopK (Gao et al. 2024), BatchTopK (Bussmann et al. 2024) and JumpReLU (Rajamanoharan et
+al. 2024), which share the untied SAE's parameters.
 
-Both are *ensembles*: every parameter carries a leading ``model`` axis, so several sparsity penalties (alphas) of one
-dictionary size train together on the same batch with batched matmuls; Adam is elementwise, so this is exactly
-equivalent to training them one after another. ``ensemble[i]`` gives a single-member view.
+All are *ensembles*: every parameter carries a leading ``model`` axis, so several sparsity settings (alphas) of one
+dictionary size train together on the same batch; Adam is elementwise, so this is exactly equivalent to training
+them one after another. ``ensemble.member(i)`` gives a single-member copy.
 """
 
-from saelib.dictionaries.sae.base import SAE, SAEConfig, attach_metrics, load_sae, save_sae
+from saelib.dictionaries.sae.base import (ARCHITECTURES, SAE, Architecture, SAEConfig, attach_metrics, load_sae,
+                                          sae_class, save_sae)
+from saelib.dictionaries.sae.batchtopk import BatchTopKSAE
+from saelib.dictionaries.sae.jumprelu import JumpReLUSAE
 from saelib.dictionaries.sae.tied import TiedSAE
+from saelib.dictionaries.sae.topk import TopKSAE
 from saelib.dictionaries.sae.untied import UntiedSAE
 
-__all__ = ["SAE", "SAEConfig", "TiedSAE", "UntiedSAE", "attach_metrics", "load_sae", "save_sae"]
+__all__ = ["ARCHITECTURES", "SAE", "Architecture", "BatchTopKSAE", "JumpReLUSAE", "SAEConfig", "TiedSAE", "TopKSAE",
+           "UntiedSAE", "attach_metrics", "load_sae", "sae_class", "save_sae"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -19,24 +19,58 @@ class SAEMismatchError(ValueError):
     """An SAE applied to a hook or model it was not trained on (or of another width)."""
 
 
+Architecture = Literal["tied", "untied", "topk", "batchtopk", "jumprelu"]
+ARCHITECTURES: tuple[str, ...] = get_args(Architecture)
+K_ARCHITECTURES = ("topk", "batchtopk")  # members' sparsity setting is k, the number of active latents
+
+
 @dataclass(frozen=True)
 class SAEConfig:
-    architecture: str  # "tied" (Cunningham et al.) or "untied" (Bricken et al.)
+    """What defines an SAE ensemble. ``alphas`` holds one sparsity setting per member; what it means depends on the
+    architecture: the L1 coefficient (tied, untied), k active latents per row (topk) or per row on average over a
+    batch (batchtopk), or the target L0 of the L0 penalty (jumprelu)."""
+
+    architecture: str  # one of ARCHITECTURES
     d_in: int
     n_features: int
-    alphas: tuple[float, ...]  # one sparsity penalty per ensemble member
+    alphas: tuple[float, ...]  # one sparsity setting per ensemble member (see the class docstring)
     model: str = ""  # model the activations came from
     hook: str = ""  # hook point, e.g. blocks.8.hook_resid_post
     input_scale: float = 1.0  # activations are multiplied by this before encoding (and divided after decoding)
     extra: dict[str, Any] = field(default_factory=dict)  # data budget, seed, metrics, ...
+    # topk and batchtopk: the AuxK loss (Gao et al. 2024, section A.2) on latents silent for dead_after_tokens rows
+    aux_k: int = 0  # latents the auxiliary loss reconstructs the residual with; 0 = d_in // 2
+    aux_coefficient: float = 1 / 32  # weight of the auxiliary loss against the reconstruction loss
+    dead_after_tokens: int = 1_000_000  # training rows without firing after which a latent counts as dead
+    # jumprelu: the straight-through estimator's rectangle kernel width and the initial threshold, both in units of
+    # the scaled pre-activations (training scales inputs to per-element RMS 1, so pre-activations have RMS about 1;
+    # Rajamanoharan et al.'s bandwidth 0.001 assumes inputs of unit norm, about 1/24 of this scale at d_in = 576)
+    bandwidth: float = 0.05
+    threshold_init: float = 0.1
+    l0_coefficient: float = 1.0  # weight of the penalty ((L0 / target) - 1)^2
 
     def __post_init__(self) -> None:
-        if self.d_in <= 0 or self.n_features <= 0:
-            raise ValueError(f"d_in and n_features must be positive, got {self.d_in}, {self.n_features}")
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {list(ARCHITECTURES)}, got {self.architecture!r}")
+        if int(self.d_in) != self.d_in or int(self.n_features) != self.n_features or self.d_in <= 0 \
+                or self.n_features <= 0:
+            raise ValueError(f"d_in and n_features must be positive whole numbers, got {self.d_in}, {self.n_features}")
         if not self.alphas or any(not (a >= 0) for a in self.alphas):  # also rejects NaN
             raise ValueError(f"alphas must be non-negative numbers, got {self.alphas}")
+        if self.architecture in K_ARCHITECTURES:
+            bad = [k for k in self.alphas if not (1 <= k <= self.n_features and float(k).is_integer())]
+            if bad:
+                raise ValueError(f"k must be a whole number of latents between 1 and the dictionary's {self.n_features} "
+                                 f"latents, got {bad}: choose a smaller k or a wider dictionary (ratio)")
+        if self.architecture == "jumprelu" and any(not (0 < t <= self.n_features) for t in self.alphas):
+            raise ValueError(f"a JumpReLU member's target L0 must be in (0, {self.n_features}], got {self.alphas}")
         if not (self.input_scale > 0):
             raise ValueError(f"input_scale must be positive, got {self.input_scale}")
+        if not (self.bandwidth > 0 and self.threshold_init > 0 and self.aux_coefficient >= 0
+                and self.dead_after_tokens > 0 and 0 <= self.aux_k <= self.n_features):
+            raise ValueError("bandwidth, threshold_init and dead_after_tokens must be positive, aux_coefficient "
+                             f"non-negative and aux_k in [0, n_features]; got {self.bandwidth}, {self.threshold_init}, "
+                             f"{self.dead_after_tokens}, {self.aux_coefficient}, {self.aux_k}")
 
     @property
     def ratio(self) -> float:
@@ -76,7 +110,13 @@ class SAE(torch.nn.Module):
         """Per-member reconstruction and sparsity terms ([model] each) plus codes and reconstruction; with
         ``member`` only that member's (shapes keep a leading axis of 1; gradients reach the shared tensors)."""
         sl = slice(None) if member is None else slice(member, member + 1)
-        return self.loss_from_params(x, {name: p[sl] for name, p in self.named_parameters()}, self.alphas[sl])
+        params = {name: p[sl] for name, p in self.named_parameters()}
+        return self.loss_from_params(x, {**params, **self.loss_state(sl)}, self.alphas[sl])
+
+    def loss_state(self, members: slice) -> dict[str, Tensor]:
+        """Training state the loss reads and updates besides the parameters (views of buffers for ``members``):
+        none by default; TopK's dead-latent counters, BatchTopK's threshold."""
+        return {}
 
     def loss_from_params(self, x: Tensor, params: dict[str, Tensor], alphas: Tensor) -> dict[str, Tensor]:
         """``loss_terms`` computed from ``params`` (this SAE's parameters by name, each with a leading axis of k
@@ -147,18 +187,29 @@ def save_sae(sae: SAE, directory: Path) -> None:
 def load_sae(directory: Path, model_name: str | None = None, hook: str | None = None,
              width: int | None = None) -> SAE:
     """Load an SAE saved by ``save_sae``; if model/hook/width are given, validate the SAE against them."""
-    from saelib.dictionaries.sae.tied import TiedSAE
-    from saelib.dictionaries.sae.untied import UntiedSAE
-
     directory = Path(directory)
     raw = json.loads((directory / "config.json").read_text())
     cfg = SAEConfig(**{**raw, "alphas": tuple(raw["alphas"])})
-    cls = {"tied": TiedSAE, "untied": UntiedSAE}[cfg.architecture]
-    sae = cls(cfg)
+    sae = sae_class(cfg.architecture)(cfg)
     sae.load_state_dict(load_file(str(directory / "sae.safetensors")))
     if model_name is not None or hook is not None or width is not None:
         sae.check_compatible(model_name or cfg.model, hook or cfg.hook, width if width is not None else cfg.d_in)
     return sae
+
+
+def sae_class(architecture: str) -> type[SAE]:
+    """The saelib class that implements ``architecture``."""
+    from saelib.dictionaries.sae.batchtopk import BatchTopKSAE
+    from saelib.dictionaries.sae.jumprelu import JumpReLUSAE
+    from saelib.dictionaries.sae.tied import TiedSAE
+    from saelib.dictionaries.sae.topk import TopKSAE
+    from saelib.dictionaries.sae.untied import UntiedSAE
+
+    classes: dict[str, type[SAE]] = {"tied": TiedSAE, "untied": UntiedSAE, "topk": TopKSAE,
+                                     "batchtopk": BatchTopKSAE, "jumprelu": JumpReLUSAE}
+    if architecture not in classes:
+        raise ValueError(f"architecture must be one of {sorted(classes)}, got {architecture!r}")
+    return classes[architecture]
 
 
 def attach_metrics(directory: Path, rows: list[dict[str, Any]]) -> None:

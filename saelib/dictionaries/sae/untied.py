@@ -21,9 +21,14 @@ from saelib.dictionaries.sae.base import SAE, SAEConfig, Tensor
 
 
 class UntiedSAE(SAE):
+    """Parameters W_enc [model, n_features, d_in], W_dec [model, d_in, n_features] (unit-norm columns), b_enc, b_dec;
+    the TopK, BatchTopK and JumpReLU SAEs share them and change only the activation function and the loss."""
+
+    architecture = "untied"
+
     def __init__(self, cfg: SAEConfig, seed: int = 0):
-        if cfg.architecture != "untied":
-            raise ValueError(f"UntiedSAE needs architecture 'untied', got {cfg.architecture!r}")
+        if cfg.architecture != self.architecture:
+            raise ValueError(f"{type(self).__name__} needs architecture {self.architecture!r}, got {cfg.architecture!r}")
         super().__init__(cfg)
         gen = torch.Generator().manual_seed(seed)
         m, n, d = cfg.n_models, cfg.n_features, cfg.d_in
