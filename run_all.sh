@@ -3,6 +3,8 @@
 #   ./run_all.sh                     all notebooks, default profile (updates the committed notebooks and figures/)
 #   ./run_all.sh 00                  one notebook (by number or name)
 #   ./run_all.sh --profile dev       a quick run; outputs go to build/executed/dev and figures/dev only
+#   ./run_all.sh -p NAME VALUE       other parameters; figures go to build/figures/custom, notebooks stay as committed
+# The kernels import this checkout's saelib whichever environment runs them (SAELIB_VENV=... included).
 set -euo pipefail
 cd "$(dirname "$0")"
 ./scripts/bootstrap.sh

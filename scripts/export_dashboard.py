@@ -32,7 +32,8 @@ def parse_features(text: str | None) -> list[int] | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dictionary", help="a shipped dictionary's name (dictionaries/manifest.json) or a SAELens folder")
-    parser.add_argument("--out", type=Path, help="output folder (default: build/dashboards/<name>)")
+    parser.add_argument("--out", type=Path, help="output folder, replaced as a whole: new, empty or an earlier "
+                        "dashboard (default: build/dashboards/<name>)")
     parser.add_argument("--features", help="features given a page, e.g. 0-99,250 (default: all)")
     parser.add_argument("--max-rows", type=int, default=65_536, help="held-out tokens read (whole contexts)")
     args = parser.parse_args()

@@ -1,8 +1,12 @@
 """Run the numbered notebooks in order with papermill (called by ./run_all.sh).
 
-Each notebook executes into build/executed/<profile>/. For the default profile (and no -p) a successful run replaces
-the committed notebook with papermill's run metadata stripped and machine paths removed, so nbval compares against
-exactly what this script produced. Stops at the first failing notebook and leaves the committed one untouched.
+Each notebook executes into a temporary file of its own in build/executed/<profile>/, renamed to <notebook>.ipynb
+when done; one run per notebook at a time (a lock per notebook). For the default profile (and no -p) a successful
+run replaces the committed notebook, atomically, with its execution once papermill's run metadata is stripped,
+machine paths removed and every code cell checked to have run without error, so nbval compares against exactly what
+this script produced. Stops at the first failing notebook and leaves the committed one untouched.
+The kernels import this checkout's saelib (its root leads PYTHONPATH; checked before the first notebook runs),
+whatever environment runs them. A run with -p writes its figures under build/figures/custom, never into figures/.
 Parameters (--profile, -p NAME VALUE) that a notebook's parameters cell does not declare stop the run before any
 notebook executes.
 """
@@ -10,11 +14,15 @@ notebook executes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import nbformat
@@ -27,10 +35,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 NOTEBOOKS = ROOT / "notebooks"
 sys.path.insert(0, str(ROOT))
+from saelib.core.artifacts import folder_lock  # noqa: E402
 from saelib.core.params import UnknownParameterError, check_parameters, execute_notebook, parse_value  # noqa: E402
 from saelib.core.profiles import get_profile  # noqa: E402
 
 STRIP = ["metadata.papermill", "cell.metadata.papermill", "cell.metadata.execution"]
+
+
+class IncompleteNotebookError(RuntimeError):
+    """An execution that is not fit to replace the committed notebook (a cell not run, an error, run metadata)."""
+
+
+class ForeignSaelibError(RuntimeError):
+    """The notebook kernels would import a saelib that is not this checkout's."""
 
 
 def select(names: list[str]) -> list[Path]:
@@ -47,17 +64,135 @@ def select(names: list[str]) -> list[Path]:
     return chosen
 
 
-def scrub(path: Path) -> None:
+def scrub(path: Path, root: Path = ROOT) -> None:
     """Strip papermill metadata (nbstripout keeps outputs and counts) and replace machine paths in outputs."""
     subprocess.run([sys.executable, "-m", "nbstripout", "--keep-output", "--keep-count", "--extra-keys",
                     " ".join(STRIP), str(path)], check=True)
     text = path.read_text()
-    for local in {str(ROOT), str(Path.home())}:
+    for local in {str(root), str(Path.home())}:
         text = text.replace(local + "/", "").replace(local, ".")
     nb = nbformat.reads(text, as_version=4)
     # JupyterLab opens the notebook with the right kernel (the paired .py leaves the kernelspec out)
     nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
     nbformat.write(nb, path)
+
+
+def check_complete(path: Path) -> None:
+    """Raise :class:`IncompleteNotebookError` unless every non-empty code cell of ``path`` ran (has an execution
+    count) without an error output (except cells tagged raises-exception), and no papermill metadata or injected
+    parameters are left."""
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    problems = ["papermill metadata in the notebook's metadata"] if "papermill" in nb.metadata else []
+    for i, cell in enumerate(nb.cells):
+        left = sorted({"papermill", "execution"} & set(cell.metadata))
+        if left:
+            problems.append(f"cell {i} still holds {' and '.join(left)} metadata")
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            problems.append(f"cell {i} holds injected parameters")
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        if cell.get("execution_count") is None:
+            problems.append(f"code cell {i} was not executed")
+        if "raises-exception" not in cell.metadata.get("tags", []) and any(
+                o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            problems.append(f"code cell {i} raised an error")
+    if problems:
+        raise IncompleteNotebookError(f"{path.name}: {'; '.join(problems)}")
+
+
+def kernel_env(root: Path = ROOT, custom: bool = False) -> dict[str, str]:
+    """The notebook kernels' environment: ``root`` leads PYTHONPATH, so they import this checkout's saelib even
+    when the environment has another checkout's installed; with ``custom`` (parameters other than the committed
+    defaults) figures go under build/figures/custom instead of the committed figures/."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(root)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    if custom:
+        env["SAELIB_FIGURES"] = str(root / "build" / "figures" / "custom")
+    return env
+
+
+def check_own_saelib(root: Path, env: Mapping[str, str], cwd: Path) -> None:
+    """Raise :class:`ForeignSaelibError` unless a Python started like the kernels (this interpreter, ``env``,
+    ``cwd``) imports saelib from inside ``root``."""
+    found = subprocess.run([sys.executable, "-c", "import saelib; print(saelib.__file__)"], env=dict(env), cwd=cwd,
+                           capture_output=True, text=True)
+    where = Path(found.stdout.strip()).resolve() if found.returncode == 0 and found.stdout.strip() else None
+    if where is None or not where.is_relative_to(Path(root).resolve()):
+        raise ForeignSaelibError(
+            f"the notebook kernels would import saelib from {where or 'nowhere (' + found.stderr.strip()[-300:] + ')'}"
+            f", not from this checkout ({root}): their results would be another checkout's. Run ./run_all.sh with "
+            f"this checkout's environment (unset SAELIB_VENV, or point it at an environment without another saelib)")
+
+
+@contextlib.contextmanager
+def environment(env: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` is ``env`` inside the block (a kernel started there inherits it), restored after."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _temporary(folder: Path, stem: str) -> Path:
+    """A new empty file ``.<stem>.<unique>.ipynb`` in ``folder``, this run's alone."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".ipynb")
+    os.close(fd)
+    return Path(name)
+
+
+def run_notebook(nb: Path, out_dir: Path, params: Mapping, commit: bool, root: Path, env: Mapping[str, str]
+                 ) -> tuple[float, list[dict]]:
+    """Execute ``nb`` under a per-notebook lock into a temporary file, renamed to ``out_dir / nb.name`` when done
+    (a failed run's copy too, with its traceback); with ``commit``, then replace ``nb`` by its complete, scrubbed
+    execution. Returns the seconds it ran and its slowest cells. Raises papermill's error for a failing cell and
+    :class:`IncompleteNotebookError` for an execution unfit to commit; ``nb`` is untouched in both cases."""
+    with folder_lock(root / "build" / "locks" / nb.stem):
+        sync_pair(nb)
+        py = nb.with_suffix(".py")
+        source = py.read_bytes() if py.exists() else None
+        executed, out = _temporary(out_dir, nb.stem), out_dir / nb.name
+        start = time.time()
+        try:
+            with environment(env):
+                execute_notebook(nb, executed, parameters=dict(params), kernel_name="python3", cwd=str(nb.parent),
+                                 language="python", progress_bar=False, log_output=False)
+        except papermill.PapermillExecutionError:
+            os.replace(executed, out)  # the copy with the traceback
+            raise
+        except BaseException:
+            executed.unlink(missing_ok=True)
+            raise
+        seconds = round(time.time() - start, 1)
+        slowest = slowest_cells(executed)
+        os.replace(executed, out)
+        if commit:
+            commit_notebook(nb, out, source, root)
+    return seconds, slowest
+
+
+def commit_notebook(nb: Path, executed: Path, source: bytes | None, root: Path) -> bool:
+    """Replace ``nb`` atomically by a scrubbed copy of ``executed`` once that copy passes :func:`check_complete`;
+    not when its .py twin changed since ``source`` was read (an edit during the run). Returns whether it did."""
+    staged = _temporary(nb.parent, nb.stem)
+    try:
+        shutil.copyfile(executed, staged)
+        scrub(staged, root)
+        check_complete(staged)
+        py = nb.with_suffix(".py")
+        if source is not None and py.read_bytes() != source:  # edited during the run: never overwrite the edit
+            print(f"    {nb.stem}.py changed while it ran; committed outputs not updated, run it again")
+            return False
+        os.replace(staged, nb)
+    finally:
+        staged.unlink(missing_ok=True)
+    sync_pair(nb)
+    return True
 
 
 def slowest_cells(executed: Path, n: int = 5) -> list[dict]:
@@ -101,35 +236,29 @@ def main() -> None:
         except UnknownParameterError as err:
             sys.exit(f"run_all: {err}")
     commit = args.profile == "default" and not extra  # committed outputs are those of the defaults only
+    env = kernel_env(ROOT, custom=bool(extra))
+    try:
+        check_own_saelib(ROOT, env, NOTEBOOKS)
+    except ForeignSaelibError as err:
+        sys.exit(f"run_all: {err}")
     out_dir = ROOT / "build" / "executed" / args.profile
     out_dir.mkdir(parents=True, exist_ok=True)
     timings, slowest = {}, {}
     timings_path = out_dir / "timings.json"  # rewritten after each notebook, so a failed run keeps the times so far
     for nb in notebooks:
-        sync_pair(nb)
-        source = nb.with_suffix(".py").read_bytes()
-        out = out_dir / nb.name
         print(f"=== {nb.stem} (profile {args.profile}{', ' + str(extra) if extra else ''})", flush=True)
-        start = time.time()
         try:
-            execute_notebook(nb, out, parameters=params, kernel_name="python3", cwd=str(NOTEBOOKS),
-                             language="python", progress_bar=False, log_output=False)
+            timings[nb.stem], slowest[nb.stem] = run_notebook(nb, out_dir, params, commit, ROOT, env)
         except papermill.PapermillExecutionError as err:
             sys.exit(f"run_all: {nb.name} FAILED in cell {err.exec_count} ({err.ename}: {err.evalue}).\n"
-                     f"  Executed copy with the traceback: {out.relative_to(ROOT)}\n"
+                     f"  Executed copy with the traceback: {(out_dir / nb.name).relative_to(ROOT)}\n"
                      f"  The committed notebook is unchanged. Later notebooks were not run.")
-        timings[nb.stem] = round(time.time() - start, 1)
+        except IncompleteNotebookError as err:
+            sys.exit(f"run_all: the execution of {nb.name} is incomplete ({err}).\n"
+                     f"  Executed copy: {(out_dir / nb.name).relative_to(ROOT)}\n"
+                     f"  The committed notebook is unchanged. Later notebooks were not run.")
         print(f"    done in {timings[nb.stem]:.0f} s", flush=True)
-        slowest[nb.stem] = slowest_cells(out)
         timings_path.write_text(json.dumps({"total_s": timings, "slowest_cells": slowest}, indent=2) + "\n")
-        if commit:
-            scrub(out)
-            nbformat.validate(nbformat.read(out, as_version=4))
-            if nb.with_suffix(".py").read_bytes() != source:  # edited during the run: never overwrite the edit
-                print(f"    {nb.stem}.py changed while it ran; committed outputs not updated, run it again")
-                continue
-            nb.write_bytes(out.read_bytes())
-            sync_pair(nb)
     print(f"run_all: {len(timings)} notebook(s) in {sum(timings.values()):.0f} s: {timings}")
 
 

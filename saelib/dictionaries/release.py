@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
+import os
+import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,7 +23,7 @@ import numpy as np
 import torch
 
 from saelib.activations.store import ActivationStore
-from saelib.core.artifacts import atomic_write_json, read_json
+from saelib.core.artifacts import atomic_write_json, config_hash, folder_lock, read_json, to_jsonable
 from saelib.core.paths import REPO_ROOT, artifacts_dir
 from saelib.core.profiles import PROFILES, Profile
 from saelib.dictionaries.metrics import (ce_loss_recovered, max_cosines, mmcs, reconstruction_metrics,
@@ -33,6 +37,7 @@ MLP_LAYER = 14  # Bricken et al.'s untied SAE on MLP hidden activations
 OUTLIER_NORM_RATIO = 20.0  # data-hygiene rule: rows above 20x the median norm are massive activations
 PAPER_ALPHAS = tuple(float(10 ** (-4 + 2 * k / 15)) for k in range(16))  # logspace(-4, -2, 16), IOI and Fig. 2
 DICTIONARIES_DIR = REPO_ROOT / "dictionaries"
+STAGING_PREFIX = ".export-"  # an export's temporary folder in the release folder (a killed export's: removed next time)
 MMCS_ALPHA = PAPER_ALPHAS[7]  # 8.6e-4: in both the R = 2 (Fig. 2) and the R = 4 (IOI) grids
 # resampling, shown as a controlled pair (metrics only): the MLP SAE at the release's penalties but 5x its learning
 # rate, where features go silent within a few hundred steps (exploratory runs: none at 1e-3; at 1e-2 57% by step 68
@@ -277,16 +282,28 @@ def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygie
 
     Runs not in ``done`` keep their entries, files and metrics, so a release can be built a few runs at a time
     (each from its own store); a re-exported run replaces its old entries. A manifest for another model is an
-    error, never overwritten. Stops before writing anything if the merged release is over ``max_bytes``."""
+    error, never overwritten. Stops before writing anything if the merged release is over ``max_bytes``.
+
+    Each new member is written whole into a temporary folder inside ``out``, then switched in by renames; the
+    manifest is written atomically last, and only when something in it changed (a member whose files are unchanged
+    keeps its folder and its entry's code revision). The only folders removed are members the previous manifest
+    listed and this one does not; folders it never listed (a user's own SAE) are left alone, and a member folder
+    that is a symbolic link is never written through or emptied (an error, before anything is written)."""
     from saelib.core.artifacts import as_json
     from saelib.core.revision import code_revision
     from saelib.dictionaries.sae.saelens_format import CONFIG, DTYPES, WEIGHTS, export_saelens
+    from saelib.dictionaries.shipped import plain_name
 
     old = _existing_manifest(out, train_store.config["model"], model_sha256)
+    old_entries = {plain_name(e["name"], f"{out / 'manifest.json'}: dictionary name"): e
+                   for e in old.get("dictionaries", [])}
     runs = {run.name for run, _, _ in done}
-    kept = [e for e in old.get("dictionaries", []) if e["run"] not in runs
+    kept = [e for e in old_entries.values() if e["run"] not in runs
             and _still_shipped(e, old.get("sweep", []))]  # files of members no longer shipped are removed below
     planned = [(run, res, row) for run, res, rows in done for row in rows if row["alpha"] in ship_alphas(run, rows)]
+    names = [plain_name(member_name(run, row["alpha"])) for run, _, row in planned]
+    stale = sorted(set(old_entries) - {e["name"] for e in kept} - set(names))
+    _refuse_links(out, names + stale)
     itemsize = torch.finfo(DTYPES[dtype]).bits // 8
     size = sum(2 * res.saes[row["ratio"]].cfg.n_features * res.saes[row["ratio"]].cfg.d_in * itemsize
                for _, res, row in planned)  # W_enc and W_dec; the biases are negligible
@@ -303,28 +320,58 @@ def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygie
               "context_length": train_store.context_length, "corpus": train_store.config["corpus"]}
     code = {"git_revision": git_revision(), "saes_code_revision": code_revision("saes"),
             "activations_code_revision": code_revision("activations")}
-    entries = []
-    for run, res, row in planned:
-        ensemble = res.saes[row["ratio"]]
-        member = ensemble.member(list(ensemble.cfg.alphas).index(row["alpha"]))
-        name = member_name(run, row["alpha"])
-        paths = export_saelens(member, out / name, member.cfg.model, dtype=dtype,
-                               extra_metadata={"saelib_release_name": name})
-        entries.append({"name": name, "run": run.name, "hook": row["hook"], "architecture": run.train.architecture,
-                        "ratio": row["ratio"], "alpha": row["alpha"], "d_in": member.cfg.d_in,
-                        "d_sae": member.cfg.n_features, "storage_dtype": dtype,
-                        "sha256": {f: sha256_file(Path(paths[f])) for f in (CONFIG, WEIGHTS)},
-                        "input_scale_folded": member.cfg.input_scale, "metrics": row,
-                        "train_config": as_json(run.train), "train_rows": member.cfg.extra.get("train_rows"),
-                        "steps": member.cfg.extra.get("steps"), "resampled": res.resampled.get(row["ratio"]),
-                        "revival": _member_revival(res, row),
-                        "data": stores, "code": code, "curve": training_curve(res, run, row)})
+    with folder_lock(artifacts_dir() / "locks" / f"release-export-{config_hash(str(out.resolve()))}"):
+        _remove_staging(out)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
+        try:
+            entries, changed = [], []
+            for (run, res, row), name in zip(planned, names):
+                ensemble = res.saes[row["ratio"]]
+                member = ensemble.member(list(ensemble.cfg.alphas).index(row["alpha"]))
+                paths = export_saelens(member, staging / name, member.cfg.model, dtype=dtype,
+                                       extra_metadata={"saelib_release_name": name})
+                sha = {f: sha256_file(Path(paths[f])) for f in (CONFIG, WEIGHTS)}
+                previous = old_entries.get(name)
+                unchanged = previous is not None and previous.get("sha256") == sha and _holds(out / name, sha)
+                if not unchanged:
+                    changed.append(name)
+                entries.append({"name": name, "run": run.name, "hook": row["hook"],
+                                "architecture": run.train.architecture, "ratio": row["ratio"], "alpha": row["alpha"],
+                                "d_in": member.cfg.d_in, "d_sae": member.cfg.n_features, "storage_dtype": dtype,
+                                "sha256": sha, "input_scale_folded": member.cfg.input_scale, "metrics": row,
+                                "train_config": as_json(run.train), "train_rows": member.cfg.extra.get("train_rows"),
+                                "steps": member.cfg.extra.get("steps"), "resampled": res.resampled.get(row["ratio"]),
+                                "revival": _member_revival(res, row), "data": stores,
+                                "code": previous["code"] if unchanged else code,  # the code that wrote its files
+                                "curve": training_curve(res, run, row)})
+            manifest = _merged_manifest(old, done, kept, entries, hygiene, runs, train_store, stores, code,
+                                        model_sha256)
+            if not changed and not stale and old and _same_release(manifest, old):
+                return out / "manifest.json"  # nothing changed: the manifest keeps its bytes and git revision
+            (staging / ".previous").mkdir()
+            for name in changed:  # the previous folder moves into the staging folder, removed with it below
+                if (out / name).exists():
+                    os.replace(out / name, staging / ".previous" / name)
+                os.replace(staging / name, out / name)
+            atomic_write_json(out / "manifest.json", manifest)
+            for name in stale:  # members of the previous release that this one no longer ships
+                if (out / name).is_dir() and not (out / name).is_symlink():
+                    shutil.rmtree(out / name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return out / "manifest.json"
+
+
+def _merged_manifest(old: dict, done: list[tuple[ReleaseRun, TrainResult, list[dict]]], kept: list[dict],
+                     entries: list[dict], hygiene: list[dict], runs: set[str], train_store: ActivationStore,
+                     stores: dict, code: dict, model_sha256: str) -> dict:
+    """The previous manifest ``old`` with the runs of ``done`` (their shipped ``entries``) merged in."""
     chosen = dict(old.get("chosen", {}))
     for run, _, rows in done:
         if not run.metrics_only and (run.name.endswith("tied-r2") or run.train.architecture == "untied"):
             chosen[run.train.hook] = member_name(run, choose(rows)["alpha"])
     new_hygiene = {row["hook"] for row in hygiene}
-    manifest = {
+    return {
         "description": "Release dictionaries of saelib (regenerate: .venv/bin/python scripts/release_dictionaries.py)",
         "format": "SAELens (cfg.json + sae_weights.safetensors); input scaling folded into the weights",
         "model": {"name": train_store.config["model"], "weights_sha256": model_sha256},
@@ -343,14 +390,40 @@ def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygie
         # rows of runs re-exported here are stale: the script recomputes them once both runs are trained
         "mmcs": [r for r in old.get("mmcs", []) if r["small_run"] not in runs and r["large_run"] not in runs],
     }
-    atomic_write_json(out / "manifest.json", manifest)
-    keep = {e["name"] for e in manifest["dictionaries"]}
-    for folder in out.iterdir():  # members of an older release that this one no longer ships
-        if folder.is_dir() and folder.name not in keep and (folder / CONFIG).exists():
-            for f in folder.iterdir():
-                f.unlink()
-            folder.rmdir()
-    return out / "manifest.json"
+
+
+def _same_release(manifest: dict, old: dict) -> bool:
+    """Whether ``manifest`` says what ``old`` says, the code revision of the export aside."""
+    def text(m: dict) -> str:
+        return json.dumps(to_jsonable({**m, "code": None}), sort_keys=True)
+    return text(manifest) == text(old)
+
+
+def _holds(folder: Path, sha: dict[str, str]) -> bool:
+    """Whether ``folder`` (a real folder, not a link) holds exactly the files of ``sha`` with those hashes."""
+    if not folder.is_dir() or folder.is_symlink():
+        return False
+    files = {p.name for p in folder.iterdir()}
+    return files == set(sha) and all(sha256_file(folder / f) == h for f, h in sha.items())
+
+
+def _refuse_links(out: Path, names: list[str]) -> None:
+    """An error, before anything is written, if a member folder the export writes or removes is a symbolic link."""
+    links = [name for name in names if (out / name).is_symlink()]
+    if links:
+        raise ValueError(f"{', '.join(str(out / n) for n in links)}: a member folder of the release is a symbolic "
+                         "link; the export never writes through or removes a link. Remove the link (`rm "
+                         f"{out / links[0]}` removes the link only, not what it points to) or export to another "
+                         "folder (out=...): nothing was written")
+
+
+def _remove_staging(out: Path) -> None:
+    """Remove the temporary folders that a killed export left in ``out`` (never following a link)."""
+    for folder in out.glob(f"{STAGING_PREFIX}*"):
+        if folder.is_symlink():
+            folder.unlink()
+        elif folder.is_dir():
+            shutil.rmtree(folder)
 
 
 def _sweep_row(run: ReleaseRun, result: TrainResult, row: dict, train_store: ActivationStore) -> dict:

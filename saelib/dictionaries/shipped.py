@@ -59,6 +59,17 @@ class DictionaryIntegrityError(ValueError):
     """A shipped dictionary file is missing or differs from the manifest."""
 
 
+def plain_name(name: object, what: str = "dictionary name") -> str:
+    """``name`` if it names a folder or file directly inside another: a non-empty string without ``/``, ``\\``, a
+    leading dot (``.``, ``..``, hidden files) or NUL; otherwise a :class:`DictionaryIntegrityError`."""
+    if not isinstance(name, str) or not name or name.startswith(".") or any(c in name for c in "/\\\0"):
+        raise DictionaryIntegrityError(f"{what} {name!r} is not a plain folder or file name (no '/', '\\', leading "
+                                       "'.' or empty name): a release manifest only names what lies directly in "
+                                       "dictionaries/. Restore the manifest with `git checkout -- dictionaries/` "
+                                       "or regenerate it with scripts/release_dictionaries.py")
+    return name
+
+
 def release_manifest(root: Path | None = None) -> dict:
     """``dictionaries/manifest.json``: every shipped dictionary with its files' sha256, config and metrics."""
     from saelib.dictionaries.release import DICTIONARIES_DIR
@@ -78,15 +89,22 @@ def load_release(name: str, model_name: str | None = None, hook: str | None = No
     """A shipped dictionary by name, its files checked against the manifest's sha256 first; with ``model_name``
     or ``hook`` given, a dictionary for another model or hook is an error."""
     from saelib.dictionaries.release import DICTIONARIES_DIR, sha256_file
-    from saelib.dictionaries.sae.saelens_format import load_saelens
+    from saelib.dictionaries.sae.saelens_format import CONFIG, WEIGHTS, load_saelens
 
     root = Path(root or DICTIONARIES_DIR)
     entries = {d["name"]: d for d in release_manifest(root)["dictionaries"]}
     if name not in entries:
-        raise KeyError(f"no shipped dictionary {name!r}; available: {', '.join(sorted(entries))}")
-    folder = root / name
-    for file, expected in entries[name]["sha256"].items():
-        path = folder / file
+        raise KeyError(f"no shipped dictionary {name!r}; available: {', '.join(sorted(map(str, entries)))}")
+    folder = root / plain_name(name)
+    hashes = entries[name].get("sha256")
+    missing = sorted({CONFIG, WEIGHTS} - set(hashes if isinstance(hashes, dict) else {}))
+    if missing:
+        raise DictionaryIntegrityError(f"{root / 'manifest.json'} lists no sha256 for {', '.join(missing)} of {name}: "
+                                       "every file of a shipped dictionary is checked before it loads. Restore the "
+                                       "manifest with `git checkout -- dictionaries/` or regenerate the release with "
+                                       "scripts/release_dictionaries.py")
+    for file, expected in hashes.items():
+        path = folder / plain_name(file, f"file name of {name}")
         if not path.is_file():
             raise DictionaryIntegrityError(f"{path} is missing; restore it with `git checkout -- "
                                            f"{path.relative_to(root.parent)}` or regenerate with "
@@ -94,8 +112,8 @@ def load_release(name: str, model_name: str | None = None, hook: str | None = No
         actual = sha256_file(path)
         if actual != expected:
             raise DictionaryIntegrityError(
-                f"{path} has sha256 {actual[:16]}..., the manifest says {expected[:16]}...: the file was altered or "
-                f"is from another release. Restore it with `git checkout -- {path.relative_to(root.parent)}` or "
+                f"{path} has sha256 {actual[:16]}..., the manifest says {str(expected)[:16]}...: the file was altered "
+                f"or is from another release. Restore it with `git checkout -- {path.relative_to(root.parent)}` or "
                 "regenerate the release with scripts/release_dictionaries.py")
     sae = load_saelens(folder, model_name=model_name, hook=hook)
     sae.cfg.extra.update(release=entries[name])

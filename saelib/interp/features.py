@@ -8,7 +8,6 @@ A *dictionary* here is anything that maps activations to non-negative feature ac
 from __future__ import annotations
 
 import hashlib
-import html
 import itertools
 import json
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from IPython.display import HTML
 
 from saelib.activations.store import ActivationStore
 from saelib.dictionaries.sae import SAE
-from saelib.interp.tokens import readable_tokens
+from saelib.interp.tokens import html_text, readable_tokens, visible_controls
 
 
 def feature_codes(dictionary, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
@@ -122,7 +121,7 @@ def _bundle_script() -> str:
 def _plain_context(c: Context) -> str:
     """The context as escaped text with its peak token in bold brackets: what a reader sees without JavaScript."""
     peak = int(np.argmax(c.values)) if c.values else -1
-    return "".join(f"<b>[{html.escape(t)}]</b>" if i == peak else html.escape(t) for i, t in enumerate(c.tokens))
+    return "".join(f"<b>[{html_text(t)}]</b>" if i == peak else html_text(t) for i, t in enumerate(c.tokens))
 
 
 _view_calls = itertools.count()  # ids must differ between outputs, even across notebooks: JupyterLab has one DOM
@@ -147,18 +146,19 @@ def feature_views(views: Sequence[FeatureView], max_tokens_width: str = "100%") 
                 f'<b>[brackets]</b>. Trust it with <code>.venv/bin/jupyter trust notebooks/*.ipynb</code> (or File '
                 f'&gt; Trust Notebook in JupyterLab) and reopen it.</small></p>')
     for v, view in enumerate(views):
-        body.append(f"<h4>{html.escape(view.title)}</h4>")
+        body.append(f"<h4>{html_text(view.title)}</h4>")
         if view.note:
-            body.append(f"<p>{html.escape(view.note)}</p>")
+            body.append(f"<p>{html_text(view.note)}</p>")
         if not view.contexts:
             body.append("<p><i>never active on these tokens</i></p>")
         vmax = max((c.peak for c in view.contexts), default=1.0) or 1.0
         for i, c in enumerate(view.contexts):
             div = f"saelib-view-{uid}-{v}-{i}"
             body.append(f'<div style="max-width:{max_tokens_width}"><small>peak {c.peak:.2f} · '
-                        f'{html.escape(c.source)}</small><div id="{div}"></div>'
+                        f'{html_text(c.source)}</small><div id="{div}"></div>'
                         f'<div class="saelib-fallback-{uid}"><code>{_plain_context(c)}</code></div></div>')
-            props = {"tokens": c.tokens, "values": c.values, "minValue": 0.0, "maxValue": vmax}
+            props = {"tokens": [visible_controls(t) for t in c.tokens], "values": c.values, "minValue": 0.0,
+                     "maxValue": vmax}
             calls.append(f"CircuitsVis.render({json.dumps(div)}, CircuitsVis.ColoredTokens, {json.dumps(props)});")
     hide = f"document.querySelectorAll('.saelib-fallback-{uid}').forEach(e => e.remove());"  # JS ran: views drawn
     script = _bundle_script() + "\n".join(calls) + "\n" + hide + "\n</script>" if calls else ""

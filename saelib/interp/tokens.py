@@ -3,6 +3,8 @@ a character that a byte-level tokenizer split over several tokens shown whole in
 
 from __future__ import annotations
 
+import html
+import unicodedata
 from collections.abc import Sequence
 
 NEWLINE, TAB, SPACE = "↵", "⇥", "␣"
@@ -14,6 +16,18 @@ def visible_whitespace(text: str) -> str:
     """Newlines and tabs as symbols; a token of spaces only as open boxes (it would otherwise look empty)."""
     text = text.replace("\r", "").replace("\n", NEWLINE).replace("\t", TAB)
     return SPACE * len(text) if text and not text.strip(" ") else text
+
+
+def visible_controls(text: str) -> str:
+    """Invisible format characters (Unicode category Cf: the bidirectional controls U+202A-U+202E and U+2066-U+2069,
+    marks such as U+200E, zero-width spaces and joiners, the byte-order mark) written as their code point, e.g.
+    ``⟨U+202E⟩``: shown, they never reorder or hide the text around them."""
+    return "".join(f"⟨U+{ord(c):04X}⟩" if unicodedata.category(c) == "Cf" else c for c in text)
+
+
+def html_text(text: str) -> str:
+    """``text`` (a token, a context, an explanation) for HTML: format characters made visible, then escaped."""
+    return html.escape(visible_controls(text))
 
 
 def readable_tokens(tokenizer, ids: Sequence[int]) -> list[str]:

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from IPython.display import HTML
 
+from saelib.interp.tokens import visible_controls
+
 
 def local_html(rendered: object) -> HTML:
     """Wrap a circuitsvis ``RenderedHTML`` so Jupyter shows the self-contained version."""
@@ -20,7 +22,9 @@ def local_html(rendered: object) -> HTML:
 
 
 def colored_tokens(tokens: Sequence[str], values: Sequence[float], **kwargs: object) -> HTML:
-    """Tokens coloured by a per-token value (e.g. a feature's activation)."""
+    """Tokens coloured by a per-token value (e.g. a feature's activation); format characters such as bidirectional
+    overrides are shown as their code point (``tokens.visible_controls``)."""
     import circuitsvis as cv
 
-    return local_html(cv.tokens.colored_tokens(tokens=list(tokens), values=[float(v) for v in values], **kwargs))
+    return local_html(cv.tokens.colored_tokens(tokens=[visible_controls(t) for t in tokens],
+                                               values=[float(v) for v in values], **kwargs))

@@ -85,3 +85,41 @@ def test_bad_input_is_refused_before_writing(tiny_store, tiny_model, tmp_path):
     with pytest.raises(ValueError, match=r"features must lie in \[0, 16\)"):
         export_dashboard(one, store, HOOK, tiny_model.tokenizer, tmp_path / "b", "x", features=[3, 16])
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_smaller_re_export_replaces_the_folder_as_a_whole(exported, tiny_model, tmp_path):
+    sae, store, out, _ = exported
+    export_dashboard(sae, store, HOOK, tiny_model.tokenizer, out, "tiny tied SAE", features=[1],
+                     cfg=DashboardConfig(max_rows=512))
+    assert sorted(p.name for p in (out / "features").iterdir()) == ["1.html"]  # no stale pages 0 and 2
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".dash")) == []  # no temporaries left
+
+
+def test_export_never_replaces_a_folder_that_is_not_a_dashboard(tiny_model, tiny_store, tmp_path):
+    store = tiny_store([HOOK], n=4, length=32)
+    sae = TiedSAE(SAEConfig("tied", store.width(HOOK), 16, (1e-3,), "m", HOOK, 1.0), seed=0)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="is not a dashboard export"):
+        export_dashboard(sae, store, HOOK, tiny_model.tokenizer, mine, "x", cfg=DashboardConfig(max_rows=128))
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+
+
+def test_format_characters_in_token_text_are_shown_not_applied():
+    """A right-to-left override (and the other bidirectional controls and invisible format characters) in corpus
+    text is written as its code point where tokens become HTML: in dashboards, circuitsvis views and plain views."""
+    from saelib.interp.dashboard import _tokens_html
+    from saelib.interp.features import Context, FeatureView, feature_views
+    from saelib.interp.tokens import html_text
+    from saelib.interp.viz import colored_tokens
+
+    controls = [chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200B, 0x200E, 0xFEFF)]
+    tokens = [" safe", "\u202etxt.exe<b>", *controls]
+    rendered = [_tokens_html(tokens, np.ones(len(tokens)), 1.0, 0), html_text("".join(tokens)),
+                colored_tokens(tokens, [1.0] * len(tokens)).data,
+                feature_views([FeatureView("f", [Context(tokens, [1.0] * len(tokens), 1.0, "src", 0, 0)])]).data]
+    for text in rendered:
+        assert not any(c in text for c in controls)
+        assert "U+202E" in text and "U+2066" in text
+    assert "&lt;b&gt;" in rendered[0] and "<b>" not in html_text("<b>")

@@ -76,6 +76,8 @@ def run_notebooks(tmp_path, monkeypatch):
     spec.loader.exec_module(module)
     write_notebook(tmp_path / "00_tiny.ipynb", 'PROFILE = "default"\nSEED = 0')
     (tmp_path / "00_tiny.py").write_text("# the py:percent twin (not synced in this test)\n")
+    (tmp_path / "saelib").mkdir()  # the checkout's own package, which the kernels must import
+    (tmp_path / "saelib" / "__init__.py").write_text("")
     for name, value in {"ROOT": tmp_path, "NOTEBOOKS": tmp_path, "sync_pair": lambda nb: None}.items():
         monkeypatch.setattr(module, name, value)
     ran = []

@@ -2,7 +2,9 @@
 held-out evaluation, export with a manifest, and loading back by name with the sha256 checked."""
 
 import json
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -267,3 +269,144 @@ def test_ratio_mmcs_pairs_a_layers_r2_and_r4_runs_and_merges_into_the_manifest(t
     assert data["mmcs"] == [row]  # the earlier row of the same hook is replaced
     (target,) = [t for t in release.targets(data) if t["target"].startswith("MMCS")]
     assert target["met"] == (row["mmcs_small_to_large"] >= 2 * row["random_control"])
+
+
+def _trained(train, name, alphas, batch_size=64):
+    run = release.ReleaseRun(name, TrainConfig(HOOK, ratios=(2.0,), alphas=alphas, batch_size=batch_size))
+    result = train_saes(train, run.train, name=name, progress=False)
+    rows = [{"run": name, "alpha": a, "ratio": 2.0, "hook": HOOK, "ce_recovered": 1.0,
+             "scaled_variance_per_element": 1.0} for a in alphas]
+    return run, result, rows
+
+
+def _ship_all(monkeypatch):
+    monkeypatch.setattr(release, "ship_alphas", lambda run, rows: [r["alpha"] for r in rows])
+
+
+def test_export_removes_only_members_the_previous_manifest_listed_and_never_follows_links(tiny_model, tmp_path,
+                                                                                          monkeypatch):
+    """A user's own SAE folder and a symlinked folder (both with a cfg.json, neither in the manifest) survive a
+    re-export that drops a member; a member folder that is a link is refused before anything is written."""
+    train = _store(tiny_model, 0)
+    sha = model_weights_sha256(tiny_model)
+    out = tmp_path / "dictionaries"
+    _ship_all(monkeypatch)
+    run, result, rows = _trained(train, "resid1-tied-r2", (1e-3, 1e-2))
+    release.export_release([(run, result, rows)], [], train, train, sha, out=out)
+    (out / "mine").mkdir()
+    (out / "mine" / "cfg.json").write_text("{}")
+    (out / "mine" / "sae_weights.safetensors").write_bytes(b"user's weights")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "cfg.json").write_text("{}")
+    (project / "notes.txt").write_text("keep me")
+    (out / "x").symlink_to(project, target_is_directory=True)
+
+    release.export_release([(run, result, rows[:1])], [], train, train, sha, out=out)
+    dropped = release.member_name(run, 1e-2)
+    assert not (out / dropped).exists()  # listed by the previous manifest, not by this one
+    assert sorted(p.name for p in (out / "mine").iterdir()) == ["cfg.json", "sae_weights.safetensors"]
+    assert (out / "x").is_symlink() and sorted(p.name for p in project.iterdir()) == ["cfg.json", "notes.txt"]
+    assert not list(out.glob(f"{release.STAGING_PREFIX}*"))
+
+    kept = release.member_name(run, 1e-3)
+    shutil.rmtree(out / kept)
+    (out / kept).symlink_to(project, target_is_directory=True)  # a member replaced by a link
+    before = (out / "manifest.json").read_bytes()
+    with pytest.raises(ValueError, match="symbolic link"):
+        release.export_release([(run, result, rows)], [], train, train, sha, out=out)
+    assert sorted(p.name for p in project.iterdir()) == ["cfg.json", "notes.txt"]
+    assert (out / "manifest.json").read_bytes() == before
+
+
+def test_a_killed_export_leaves_the_previous_release_loadable(tiny_model, tmp_path, monkeypatch):
+    """Members are written whole into a temporary folder before any is switched in: a kill while writing leaves
+    every member of the previous release matching its manifest; the next export removes a killed one's folder."""
+    from saelib.dictionaries.sae import saelens_format
+
+    train = _store(tiny_model, 0)
+    sha = model_weights_sha256(tiny_model)
+    out = tmp_path / "dictionaries"
+    _ship_all(monkeypatch)
+    first = _trained(train, "resid1-tied-r2", (1e-3, 1e-2))
+    release.export_release([first], [], train, train, sha, out=out)
+    names = [d["name"] for d in json.loads((out / "manifest.json").read_text())["dictionaries"]]
+    retrained = _trained(train, "resid1-tied-r2", (1e-3, 1e-2), batch_size=32)  # other weights, same names
+
+    export, calls = saelens_format.export_saelens, []
+
+    def killed_on_the_second_member(*args, **kwargs):
+        calls.append(args[1])
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+        return export(*args, **kwargs)
+
+    monkeypatch.setattr(saelens_format, "export_saelens", killed_on_the_second_member)
+    with pytest.raises(KeyboardInterrupt):
+        release.export_release([retrained], [], train, train, sha, out=out)
+    for name in names:
+        load_release(name, root=out)  # every file still matches the previous manifest
+    monkeypatch.setattr(saelens_format, "export_saelens", export)
+
+    (out / f"{release.STAGING_PREFIX}left-by-a-kill" / names[0]).mkdir(parents=True)
+    release.export_release([retrained], [], train, train, sha, out=out)
+    assert not list(out.glob(f"{release.STAGING_PREFIX}*"))
+    for name in names:
+        load_release(name, root=out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(names + ["manifest.json"])
+
+
+def test_an_export_that_changes_nothing_leaves_the_manifest_alone(tiny_model, tmp_path, monkeypatch):
+    train = _store(tiny_model, 0)
+    sha = model_weights_sha256(tiny_model)
+    out = tmp_path / "dictionaries"
+    _ship_all(monkeypatch)
+    done = _trained(train, "resid1-tied-r2", (1e-3,))
+    monkeypatch.setattr(release, "git_revision", lambda: "a" * 40)
+    release.export_release([done], [], train, train, sha, out=out)
+    name = release.member_name(done[0], 1e-3)
+    manifest, weights = (out / "manifest.json").read_bytes(), (out / name / "sae_weights.safetensors").stat()
+    monkeypatch.setattr(release, "git_revision", lambda: "b" * 40)  # a later commit, same weights
+    release.export_release([done], [], train, train, sha, out=out)
+    assert (out / "manifest.json").read_bytes() == manifest
+    assert (out / name / "sae_weights.safetensors").stat().st_ino == weights.st_ino  # the folder was kept
+    data = json.loads(manifest)
+    assert data["code"]["git_revision"] == "a" * 40
+
+
+def _hand_made_release(tmp_path, entry: dict):
+    """A release folder whose manifest holds ``entry`` and a real SAELens folder ``x`` beside it."""
+    from saelib.dictionaries.sae import SAEConfig, TiedSAE
+    from saelib.dictionaries.sae.saelens_format import export_saelens
+
+    sae = TiedSAE(SAEConfig("tied", 8, 16, (1e-3,), "m", HOOK, 1.0), seed=0)
+    paths = export_saelens(sae, tmp_path / "x", "m")
+    root = tmp_path / "dictionaries"
+    root.mkdir()
+    files = {f: release.sha256_file(Path(p)) for f, p in paths.items()}
+    (root / "manifest.json").write_text(json.dumps({"dictionaries": [{k: files if v is None else v
+                                                                      for k, v in entry.items()}]}))
+    return root
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "a\\b", ".hidden", ".", ".."])
+def test_load_release_refuses_a_name_that_is_not_a_plain_folder_name(tmp_path, name):
+    from saelib.dictionaries.shipped import DictionaryIntegrityError
+
+    root = _hand_made_release(tmp_path, {"name": name, "sha256": None})
+    with pytest.raises(DictionaryIntegrityError, match="not a plain folder or file name"):
+        load_release(name, root=root)
+
+
+@pytest.mark.parametrize("hashes", [{}, {"cfg.json": None}, {"sae_weights.safetensors": None}])
+def test_load_release_refuses_a_dictionary_whose_files_are_not_all_hashed(tmp_path, hashes):
+    from saelib.dictionaries.shipped import DictionaryIntegrityError
+
+    root = _hand_made_release(tmp_path, {"name": "x", "sha256": None})
+    (root / "x").symlink_to(tmp_path / "x")
+    entry = json.loads((root / "manifest.json").read_text())["dictionaries"][0]
+    load_release("x", root=root)  # the complete map loads
+    entry["sha256"] = {f: entry["sha256"][f] for f in hashes}
+    (root / "manifest.json").write_text(json.dumps({"dictionaries": [entry]}))
+    with pytest.raises(DictionaryIntegrityError, match="lists no sha256"):
+        load_release("x", root=root)
