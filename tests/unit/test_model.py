@@ -130,3 +130,17 @@ def test_a_full_disk_while_writing_the_cache_warns_and_goes_on(tiny_hf, monkeypa
         assert cache.save_cache(*tiny_hf, "tiny", SHA, "tiny.gguf") is None
     assert not list(cache.cache_dir("tiny", SHA).parent.iterdir())  # no folder, no temporary folder
 
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="ulimit -v is a Linux check here")
+def test_a_model_loads_under_a_virtual_memory_limit(tiny_neox_dir):
+    """pyarrow's own allocator (imported through TransformerLens) reserves about 1 GB of address space; importing
+    saelib selects the system allocator, so a model loads under a limit that fits its real needs."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    code = f"import saelib.model.loader as L; L.load_model({str(tiny_neox_dir)!r}); print('loaded')"
+    run = subprocess.run(["bash", "-c", f"ulimit -v 2000000; exec {sys.executable!r} -c {code!r}"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert "loaded" in run.stdout, run.stderr[-2000:]
