@@ -19,3 +19,11 @@ Subpackages follow the pipeline, text -> model -> activations -> dictionaries ->
 - ``core``: artifacts keyed by config and code revision, paths, profiles, notebook parameters, checks, intervals,
   verdict tables, plots, progress bars.
 """
+
+import os
+
+# pyarrow (imported by TransformerLens through ``datasets``) otherwise reserves about 1 GB of address space for its
+# own allocator's arenas; with the system allocator a model load fits ``ulimit -v 3000000`` (see
+# ``saelib.model.loader.load_model``). It is read when pyarrow is first imported, so it is set before anything else.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+

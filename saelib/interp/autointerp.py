@@ -20,7 +20,7 @@ import pandas as pd
 
 from saelib.core.artifacts import atomic_write_json, keyed_dir, read_json
 from saelib.core.stats import mean_se
-from saelib.interp.explanations import Explainer, Simulator, pearson
+from saelib.interp.explanations import Explainer, Simulator, cache_key, pearson
 from saelib.interp.fragments import Fragments, Record, select_records
 
 SCORE_COLUMNS = ("top_and_random", "top", "random")
@@ -88,8 +88,8 @@ def score_dictionary(fragments: Fragments, hook: str, dictionary, features: list
     n_fragments, length], when the caller already has ``fragments.activations(hook, dictionary, features)``, saves
     encoding the pool again."""
     key = {"dictionary": dictionary_key, "hook": hook, "fragments": fragments.store.dir.name,
-           "fragment_length": fragments.length, "features": list(features), "explainer": explainer.name,
-           "simulator": simulator.name, "protocol": asdict(cfg)}
+           "fragment_length": fragments.length, "features": list(features), "explainer": cache_key(explainer),
+           "simulator": cache_key(simulator), "protocol": asdict(cfg)}
     directory = keyed_dir("autointerp", "scores", key)
     path = directory / "scores.json"
     done: dict[int, dict] = {row["feature"]: row for row in (read_json(path) if path.exists() else [])}

@@ -41,6 +41,13 @@ class Simulator(Protocol):
         ...
 
 
+def cache_key(method: object) -> dict | str:
+    """What determines the results of an explainer, simulator or LLM backend, for keying saved scores: its ``key``
+    when it has one (an LLM backend's URL and model, or model and weights, with the method's settings), else its
+    ``name``."""
+    return getattr(method, "key", None) or method.name  # type: ignore[attr-defined]
+
+
 def discretize(records: Sequence[Record]) -> list[np.ndarray]:
     """Activations as integers 0..10 relative to the largest activation in ``records`` (Bills et al.)."""
     top = max((float(r.activations.max()) for r in records), default=0.0)

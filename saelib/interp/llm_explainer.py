@@ -14,9 +14,11 @@ the model's distribution over the digits at each ``unknown``. Unreachable endpoi
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import ipaddress
 import json
+import math
 import os
 import re
 import socket
@@ -27,7 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from saelib.interp.explanations import MAX_LEVEL, discretize
+from saelib.interp.explanations import MAX_LEVEL, cache_key, discretize
 from saelib.interp.fragments import Record
 
 EXPLAINER_SYSTEM = (
@@ -44,6 +46,9 @@ SIMULATOR_SYSTEM = (
     "activation. Most activations will be 0."
 )
 EXPLANATION_PREFIX = "the main thing this neuron does is find"
+# part of every LLM method's key: an edited prompt gives new scores, not the old prompt's
+PROMPTS_SHA256 = hashlib.sha256("\0".join((EXPLAINER_SYSTEM, SIMULATOR_SYSTEM, EXPLANATION_PREFIX)).encode()
+                                ).hexdigest()
 
 
 class BackendError(RuntimeError):
@@ -72,9 +77,22 @@ class LocalChatBackend:
         from saelib.model.loader import DEFAULT_MODEL, _load_hf
 
         self.name = f"local:{name or DEFAULT_MODEL}"
-        self.model, self.tokenizer, _ = _load_hf(name or DEFAULT_MODEL, device)
+        self._model_name = name or DEFAULT_MODEL
+        self.model, self.tokenizer, _ = _load_hf(self._model_name, device)
         self.model.eval().requires_grad_(False)
         self.device, self.max_prompt_tokens = device, max_prompt_tokens
+        self._key: dict | None = None
+
+    @property
+    def key(self) -> dict:
+        """What determines the answers: the model and the sha256 of its weights (a local folder may be retrained
+        under the same name)."""
+        if self._key is None:
+            from saelib.model.loader import _weights_file_sha256, model_weights_sha256
+
+            sha = _weights_file_sha256(self._model_name) or model_weights_sha256(self.model)
+            self._key = {"backend": "local", "model": self._model_name, "weights_sha256": sha}
+        return self._key
 
     def prompt_ids(self, messages: list[dict], generation: bool = True) -> torch.Tensor:
         ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=generation, return_tensors="pt",
@@ -124,8 +142,11 @@ class OpenAICompatibleBackend:
             raise ValueError(f"base_url must look like https://host[:port]/v1, got {base_url!r}")
         if parts.username or parts.password:  # they would be shown in every error message
             raise ValueError("base_url must not contain user:password@; pass the key as api_key")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
+                or timeout <= 0:
+            raise ValueError(f"timeout must be a positive, finite number of seconds, got {timeout!r}")
         self.url, self._parts = parts.geturl(), parts
-        self.model, self.timeout, self.max_response_bytes = model, timeout, max_response_bytes
+        self.model, self.timeout, self.max_response_bytes = model, float(timeout), max_response_bytes
         from_env = os.environ.get(api_key_env) if parts.hostname == OPENAI_HOST else None
         self._api_key = api_key if api_key is not None else from_env
         if self._api_key and parts.scheme == "http" and not is_loopback(parts.hostname):
@@ -133,6 +154,9 @@ class OpenAICompatibleBackend:
                              "can read it): use https://, or a loopback address (localhost, 127.0.0.1, ::1) for a "
                              "local server")
         self.name = f"openai-compatible:{model}"
+        # what determines the answers: the server and its model (two servers may serve different weights under one
+        # model name); scores are saved under this key, never under the name alone
+        self.key = {"backend": "openai-compatible", "url": self.url, "model": model}
 
     def __repr__(self) -> str:
         return f"OpenAICompatibleBackend({self.url!r}, {self.model!r}, key={'set' if self._api_key else 'none'})"
@@ -175,22 +199,42 @@ class OpenAICompatibleBackend:
         watchdog.daemon = True
         watchdog.start()
         try:
-            conn.connect()
+            try:
+                conn.connect()
+            except OSError as err:
+                if expired.is_set():
+                    raise BackendError(f"{self.url} gave no complete answer within timeout={self.timeout} s") \
+                        from None
+                raise BackendError(f"cannot reach {self.url} ({self._excerpt(str(err))}); check base_url and that "
+                                   "the server is running (this machine may be offline)") from err
             sockets.append(conn.sock)  # kept: the response may outlive conn.sock (Connection: close)
-            conn.request("POST", self._parts.path, body, headers)
-            response = conn.getresponse()
-            answer = response.status, response.getheader("Location"), self._read(response)
-        except (OSError, http.client.HTTPException) as err:
-            if expired.is_set():
-                raise BackendError(f"{self.url} gave no complete answer within timeout={self.timeout} s") from None
-            raise BackendError(f"cannot reach {self.url} ({self._excerpt(str(err))}); check base_url and that the "
-                               "server is running (this machine may be offline)") from err
+            try:
+                conn.request("POST", self._parts.path, body, headers)
+                response = conn.getresponse()
+                answer = response.status, response.getheader("Location"), self._read(response)
+            except (OSError, http.client.HTTPException) as err:
+                if expired.is_set():
+                    raise BackendError(f"{self.url} gave no complete answer within timeout={self.timeout} s") \
+                        from None
+                raise self._broken_answer(err) from err
         finally:
             watchdog.cancel()
             conn.close()
         if expired.is_set():
             raise BackendError(f"{self.url} gave no complete answer within timeout={self.timeout} s")
         return answer
+
+    def _broken_answer(self, err: Exception) -> BackendError:
+        """The error for a server that accepted the connection but gave no usable HTTP answer."""
+        if isinstance(err, http.client.IncompleteRead):
+            return BackendError(f"{self.url} closed the connection before the end of its answer "
+                                f"({self._excerpt(str(err), 80)}); check the server's log")
+        if isinstance(err, http.client.HTTPException) and not isinstance(err, OSError):
+            return BackendError(f"{self.url} answered something that is not an HTTP response "
+                                f"({type(err).__name__}: {self._excerpt(str(err), 80)}); check that base_url points "
+                                "to an OpenAI-compatible server and not to another service")
+        return BackendError(f"{self.url} accepted the connection but closed it without a complete answer "
+                            f"({type(err).__name__}: {self._excerpt(str(err), 80)}); check the server's log")
 
     def complete(self, messages: list[dict], max_tokens: int = 64) -> str:
         body = json.dumps({"model": self.model, "messages": messages, "max_tokens": max_tokens,
@@ -206,7 +250,7 @@ class OpenAICompatibleBackend:
             raise BackendError(f"{self.url} answered HTTP {status}: {self._excerpt(raw)}")
         try:
             content = json.loads(raw)["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
+        except (ValueError, KeyError, IndexError, TypeError, RecursionError):  # RecursionError: absurdly deep JSON
             raise BackendError(f"{self.url} answered something that is not a chat completion: "
                                f"{self._excerpt(raw)}") from None
         if not isinstance(content, str):
@@ -220,6 +264,11 @@ class LLMExplainer:
     def __init__(self, backend, max_tokens: int = 48):
         self.backend, self.max_tokens = backend, max_tokens
         self.name = f"LLM explainer ({backend.name})"
+
+    @property
+    def key(self) -> dict:
+        return {"explainer": "llm", "backend": cache_key(self.backend), "max_tokens": self.max_tokens,
+                "prompts": PROMPTS_SHA256[:16]}
 
     def explain(self, records: Sequence[Record]) -> str:
         user = (f"Neuron 1\nActivations:\n{format_records(records, discretize(records))}\n\n"
@@ -248,6 +297,11 @@ class LLMSimulator:
     def __init__(self, backend, tokens_per_line: int = 8):
         self.backend, self.tokens_per_line = backend, tokens_per_line
         self.name = f"LLM simulator ({backend.name})"
+
+    @property
+    def key(self) -> dict:
+        return {"simulator": "llm", "backend": cache_key(self.backend), "tokens_per_line": self.tokens_per_line,
+                "prompts": PROMPTS_SHA256[:16]}
 
     def _one(self, explanation: str, tokens: Sequence[str]) -> np.ndarray:
         user = (_simulation_prompt(explanation, tokens) + "\n\nReplace every \"unknown\" with your predicted "
@@ -278,6 +332,10 @@ class LogprobSimulator:
         self.name = f"logprob simulator ({backend.name})"
         tok = backend.tokenizer
         self.digit_ids = torch.tensor([tok.convert_tokens_to_ids(str(d)) for d in range(10)])
+
+    @property
+    def key(self) -> dict:
+        return {"simulator": "logprob", "backend": cache_key(self.backend), "prompts": PROMPTS_SHA256[:16]}
 
     def _encode(self, text: str) -> list[int]:
         return self.backend.tokenizer.encode(text, add_special_tokens=False)

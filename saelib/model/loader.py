@@ -122,7 +122,25 @@ def _load_hf(name: str, device: str) -> tuple[torch.nn.Module, object, str]:
 
 @functools.lru_cache(maxsize=2)
 def load_model(name: str = DEFAULT_MODEL, device: str = "cpu"):
-    """A ``TransformerBridge`` around the model: float32, eval mode, parameters frozen. Cached per process."""
+    """A ``TransformerBridge`` around the model: float32, eval mode, parameters frozen. Cached per process.
+
+    Memory, measured for the default model on CPU: 1.3 GB resident at the peak (de-quantizing the GGUF file; 0.6 GB
+    from the cache) and 2.3 GB of address space, so ``ulimit -v 3000000`` suffices as long as pyarrow uses the
+    system allocator (``ARROW_DEFAULT_MEMORY_POOL=system``, which importing ``saelib`` sets unless pyarrow, e.g.
+    through pandas, was imported first; its own allocator reserves about 1 GB more). Running out raises a
+    ``MemoryError`` that says so."""
+    try:
+        return _load_model(name, device)
+    except MemoryError as err:
+        raise MemoryError(
+            f"loading {name!r} ran out of memory ({err}). The default model needs about 1.3 GB of RAM and 2.3 GB of "
+            "address space (ulimit -v 3000000 is enough); if a virtual-memory limit is set, start Python with "
+            "ARROW_DEFAULT_MEMORY_POOL=system (or import saelib before pandas) so pyarrow does not reserve 1 GB "
+            "more, or raise the limit"
+        ) from err
+
+
+def _load_model(name: str, device: str):
     from transformer_lens.model_bridge import TransformerBridge
 
     hf_model, tokenizer, path = _load_hf(name, device)

@@ -24,6 +24,7 @@ import numpy as np
 from saelib.core.artifacts import atomic_save_npy, atomic_write_json, keyed_dir, read_json
 from saelib.core.progress import progress as progress_bar
 from saelib.text.sources import READER_REVISION, SOURCES, Source
+from saelib.text.sources.base import check_source_name
 
 # Share of packed contexts drawn from each source. Kinds: prose fiction 0.13, verse 0.20, drama 0.10,
 # scripture 0.10, encyclopedic 0.22, formal speech 0.10, technical documentation 0.15.
@@ -129,6 +130,8 @@ def _tokenize_source(source: Source, tokenizer, sep: int, fraction: float, dtype
             flush()
     if batch:
         flush()
+    if not ids:
+        raise ValueError(f"corpus source {name!r} holds no text (every document is empty); add text or leave it out")
     docs_arr = np.asarray(docs, dtype=np.int64).reshape(-1, 3)
     if len(docs_arr) > 1 and not docs_arr[:, 2].any():  # a tiny source still gets one held-out document
         docs_arr[np.argmin([int(hashlib.sha256(f"{name}/{d}".encode()).hexdigest(), 16) for d in doc_ids]), 2] = 1
@@ -178,6 +181,7 @@ def _resolve_sources(sources: Sequence[str | Source]) -> dict[str, Source]:
             raise ValueError(f"Unknown corpus source {s!r}; available: {sorted(SOURCES)}, or pass a Source such as "
                              f"saelib.text.sources.local.text_folder('path/to/folder')")
         src = SOURCES[s] if isinstance(s, str) else s
+        check_source_name(src.name)  # it names files inside the corpus folder
         if src.name in out:
             raise ValueError(f"two corpus sources are named {src.name!r}; give one another name")
         out[src.name] = src

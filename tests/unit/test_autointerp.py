@@ -384,3 +384,71 @@ def test_a_key_over_plain_http_is_refused_before_connecting(url, monkeypatch):
     OpenAICompatibleBackend(url, "m", api_key="")  # no key: nothing to protect
     with pytest.raises(ValueError, match="must not contain user:password@"):
         OpenAICompatibleBackend(f"https://user:{KEY}@example.invalid/v1", "m")
+
+
+# ------------------------------------------------------------------ LLM backend: what keys the saved scores
+
+def simulated_reply(body):
+    """An explanation, or one ``token<TAB>level`` line per ``unknown`` of the prompt."""
+    user = body["messages"][-1]["content"]
+    if "unknown" not in user:
+        return chat(" cats")
+    tokens = [line[: -len("\tunknown")] for line in user.splitlines() if line.endswith("\tunknown")]
+    return chat("\n".join(f"{t}\t{i % 3}" for i, t in enumerate(tokens)))
+
+
+def test_scores_from_another_server_with_the_same_model_name_are_not_reused(fragment_store, default_tokenizer):
+    fragments = Fragments(fragment_store, default_tokenizer, length=32)
+    d = fragment_store.width(HOOK)
+    dictionary = LinearDictionary("neurons", torch.eye(d), torch.zeros(d))
+    first, second = FakeServer(simulated_reply), FakeServer(simulated_reply)
+    try:
+        for server in (first, second):
+            backend = OpenAICompatibleBackend(server.url, "same-model")
+            score_dictionary(fragments, HOOK, dictionary, [0], LLMExplainer(backend), LLMSimulator(backend),
+                             {"test": 4})
+    finally:
+        first.close()
+        second.close()
+    assert first.requests and second.requests  # the second server was asked, not answered from the first's scores
+    a, b = (LLMExplainer(OpenAICompatibleBackend(s.url, "same-model")) for s in (first, second))
+    assert a.key != b.key and a.key["backend"]["url"] == first.url + "/chat/completions"
+
+
+# ------------------------------------------------------------------ LLM backend: settings and malformed answers
+
+@pytest.mark.parametrize("timeout", [float("inf"), float("nan"), 0, -1, "60", True])
+def test_timeout_must_be_a_positive_finite_number(timeout):
+    with pytest.raises(ValueError, match="timeout must be a positive, finite number"):
+        OpenAICompatibleBackend("http://127.0.0.1:9/v1", "m", timeout=timeout)
+
+
+def test_deeply_nested_json_is_a_malformed_answer():
+    server = FakeServer(lambda body: b"[" * 100_000 + b"]" * 100_000)
+    try:
+        with pytest.raises(BackendError, match=r"not a chat completion: '\[\[\[\["):
+            LLMExplainer(OpenAICompatibleBackend(server.url, "m")).explain(RECORD)
+    finally:
+        server.close()
+
+
+def not_http(handler, body):
+    handler.wfile.write(b"SSH-2.0-OpenSSH_9.6\r\n")
+
+
+def hang_up(handler, body):
+    handler.close_connection = True
+
+
+@pytest.mark.parametrize("respond, match", [
+    (not_http, r"answered something that is not an HTTP response \(BadStatusLine: .*SSH-2\.0-OpenSSH"),
+    (hang_up, "accepted the connection but closed it without a complete answer"),
+])
+def test_a_malformed_answer_is_not_called_unreachable(respond, match):
+    server = FakeServer(respond=respond)
+    try:
+        with pytest.raises(BackendError, match=match) as err:
+            LLMExplainer(OpenAICompatibleBackend(server.url, "m", timeout=5)).explain(RECORD)
+    finally:
+        server.close()
+    assert "cannot reach" not in str(err.value) and "offline" not in str(err.value)

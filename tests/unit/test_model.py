@@ -48,3 +48,99 @@ def test_stop_layer():
     assert hook_layer("blocks.5.mlp.hook_post") == 5 and hook_layer("hook_embed") == -1
     assert stop_layer(["blocks.1.hook_resid_post", "blocks.4.hook_resid_post"]) == 5
     assert stop_layer(["ln_final.hook_normalized"]) is None
+
+
+# ------------------------------------------------------------------ the model cache, on the tiny model
+
+@pytest.fixture()
+def tiny_hf(tiny_neox_dir, default_tokenizer):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(tiny_neox_dir, dtype=torch.float32), default_tokenizer
+
+
+SHA = "ab" * 32
+
+
+def test_model_cache_round_trip_records_the_weights_sha256(tiny_hf):
+    from saelib.core.artifacts import read_json
+    from saelib.model import cache
+
+    folder = cache.save_cache(*tiny_hf, "tiny", SHA, "tiny.gguf")
+    assert set(read_json(folder / cache.MARKER)["weights_sha256"]) == {"model.safetensors"}
+    model, _ = cache.load_cached("tiny", SHA, "cpu")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), tiny_hf[0].state_dict().values()))
+
+
+def test_modified_weights_in_the_model_cache_are_not_loaded(tiny_hf):
+    from safetensors.torch import load_file, save_file
+
+    from saelib.model import cache
+
+    folder = cache.save_cache(*tiny_hf, "tiny", SHA, "tiny.gguf")
+    weights = load_file(folder / "model.safetensors")
+    name = next(iter(weights))
+    weights[name] = weights[name] + 1  # a valid safetensors file with other weights
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    with pytest.warns(UserWarning, match="sha256 differs"):
+        assert cache.load_cached("tiny", SHA, "cpu") is None
+    assert not folder.exists()  # removed, so the next load writes it again
+    assert cache.save_cache(*tiny_hf, "tiny", SHA, "tiny.gguf") == folder and cache.load_cached("tiny", SHA, "cpu")
+
+
+def test_a_truncated_model_cache_is_rebuilt_not_an_error(tiny_hf):
+    from saelib.model import cache
+
+    folder = cache.save_cache(*tiny_hf, "tiny", SHA, "tiny.gguf")
+    path = folder / "model.safetensors"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.warns(UserWarning, match="removing it"):
+        assert cache.load_cached("tiny", SHA, "cpu") is None
+    assert not folder.exists()
+
+
+def test_stale_temporary_folders_are_removed(tiny_hf):
+    import os
+    import time
+
+    from saelib.model import cache
+
+    models = cache.cache_dir("tiny", SHA).parent
+    stale, fresh = models / ".tiny-abababababab.tmp-0000dead", models / ".tiny-abababababab.tmp-00000new"
+    for tmp in (stale, fresh):
+        tmp.mkdir(parents=True)
+        (tmp / "model.safetensors").write_bytes(b"x" * 100)
+    old = time.time() - 2 * cache.STALE_TMP_S
+    os.utime(stale, (old, old))
+    cache.save_cache(*tiny_hf, "tiny", SHA, "tiny.gguf")
+    assert not stale.exists() and fresh.exists()  # a young one may belong to a write in progress
+
+
+def test_a_full_disk_while_writing_the_cache_warns_and_goes_on(tiny_hf, monkeypatch):
+    import errno
+
+    from saelib.model import cache
+
+    def full(model, folder):
+        folder.mkdir(parents=True)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cache, "_save_dequantized", full)
+    with pytest.warns(UserWarning, match="could not write the model cache .*No space left"):
+        assert cache.save_cache(*tiny_hf, "tiny", SHA, "tiny.gguf") is None
+    assert not list(cache.cache_dir("tiny", SHA).parent.iterdir())  # no folder, no temporary folder
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="ulimit -v is a Linux check here")
+def test_a_model_loads_under_a_virtual_memory_limit(tiny_neox_dir):
+    """pyarrow's own allocator (imported through TransformerLens) reserves about 1 GB of address space; importing
+    saelib selects the system allocator, so a model loads under a limit that fits its real needs."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    code = f"import saelib.model.loader as L; L.load_model({str(tiny_neox_dir)!r}); print('loaded')"
+    run = subprocess.run(["bash", "-c", f"ulimit -v 2000000; exec {sys.executable!r} -c {code!r}"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert "loaded" in run.stdout, run.stderr[-2000:]

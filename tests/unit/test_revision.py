@@ -14,7 +14,7 @@ from saelib.text import corpus
 # kind -> the functions and classes whose code determines that kind of artifact
 SOURCES = {
     "activations": lambda: (harvest.harvest, harvest._write_rows, harvest._open_outputs, harvest._prepare,
-                            model._load_hf, model.load_model),
+                            model._load_hf, model.load_model, model._load_model),
     "saes": lambda: (train.train_saes, train._train, train._step, train._member_backward, train._backward,
                      train.row_mask, train.outlier_rows, train.input_scale, train.lr_factor, train.l1_factor,
                      train._build, train._masked_sample, train._batches, train.members_at_once, sae.SAE,
@@ -28,7 +28,8 @@ SOURCES = {
 RECORDED = {
     # + a precision option (default float32, unchanged; the config gained a field, so every key changed): no bump
     # then inputs moved to the model's device and rows back to the host (no-ops on a CPU): no bump
-    "activations": (2, "6cdd0664d17ed1a9"),
+    # then load_model's body moved into _load_model behind a MemoryError message (the same model): no bump
+    "activations": (2, "441bfc510e0b0b78"),
     # + a precision option, as for activations: no bump; then one member's gradients from leaf copies of its slices
     # (bit-identical weights: test_train.py::test_member_steps_match_autograd_through_the_shared_parameters) and the
     # input check once per batch instead of once per member: no bump
@@ -38,7 +39,9 @@ RECORDED = {
     # then TopK, BatchTopK and JumpReLU beside them: the loss reads loss_state (empty for tied and untied), the
     # class is picked by sae_class; tied and untied results unchanged (tests/unit/test_train.py): no bump
     "saes": (2, "a551974b11d58473"),
-    "corpus": (1, "82071524c6cdd0de"),  # sources may be Source objects (own text): same corpora, no bump
+    # sources may be Source objects (own text): same corpora, no bump; then a source without text is an error
+    # instead of a crash in np.concatenate: no bump
+    "corpus": (1, "bc8f5eb68810c171"),
 }
 
 

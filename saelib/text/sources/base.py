@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -62,6 +63,18 @@ class Source:
         except ArchiveNotFound as e:
             raise missing_error(self, str(e)) from e
         return itertools.chain([first], it)
+
+
+_PLAIN_NAME = re.compile(r"\w[\w .+-]*")
+
+
+def check_source_name(name: str) -> str:
+    """``name`` if it is a plain corpus source name (letters, digits, ``_ . + -`` and spaces, not starting with a dot
+    or a space): the name becomes a file name inside the corpus folder, so a path such as ``../x`` is refused."""
+    if not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name):
+        raise ValueError(f"corpus source name {name!r} is not a plain name; use letters, digits, '_', '.', '+', '-' "
+                         "and spaces, starting with a letter, digit or '_' (no '/', no '..'), e.g. 'my_texts'")
+    return name
 
 
 def missing_error(src: Source, detail: str) -> MissingSourceError:
