@@ -50,7 +50,7 @@ def test_auxk_loss_reaches_only_dead_latents():
     assert float(sae.loss_terms(x)["aux"][0]) == 0.0  # nothing dead yet
     sae.rows_since_fired[0, :10] = sae.cfg.dead_after_tokens  # latents 0-9 dead
     terms = sae.loss_terms(x)
-    assert float(terms["aux"][0]) > 0
+    assert float(terms["aux"][0].detach()) > 0
     sae.zero_grad()
     terms["aux"].sum().backward()
     grad = sae.W_enc.grad[0].abs().sum(-1)

@@ -111,7 +111,7 @@ def test_the_twin_without_resampling_is_the_same_run_until_the_first_resample(st
 @pytest.mark.parametrize("bad, message", [
     (dict(lr=float("nan")), "lr"), (dict(lr=0), "lr"), (dict(ratios=(float("inf"),)), "ratios"),
     (dict(checkpoint_every=0), "checkpoint_every"), (dict(max_rows=0), "max_rows"), (dict(max_rows=-1), "max_rows"),
-    (dict(alphas=(True,)), "alphas"), (dict(batch_size=2.5), "batch_size"), (dict(architecture="topk"), "architecture"),
+    (dict(alphas=(True,)), "alphas"), (dict(batch_size=2.5), "batch_size"), (dict(architecture="gated"), "architecture"),
     (dict(lr_warmup_fraction=0.8, lr_decay_fraction=0.5), "fractions"), (dict(outlier_norm_ratio=0.5), "outlier"),
 ])
 def test_bad_config_is_rejected_with_the_field_named(bad, message):
