@@ -13,6 +13,10 @@
     .venv/bin/python scripts/release_dictionaries.py --stage mmcs --only resid14-tied-r2 resid14-tied-r4
         # MMCS between a layer's R = 2 and R = 4 members (trained or cached) into the manifest, nothing else
 
+    .venv/bin/python scripts/release_dictionaries.py --plan comparison   # architectures at matched L0, the width
+        # ladder, seeds and the MLP layer that matters (saelib.dictionaries.release_comparison); the tied runs are
+        # calibrated by a pilot sweep first; --only resid14-tied-r8 runs its pilot too
+
 Every stage is cached by its config and code revision and resumes after an interruption: rerun the same command.
 Export merges into dictionaries/manifest.json: runs not named by --only keep their entries and files.
 """
@@ -39,6 +43,9 @@ def main() -> None:
                         help="matmuls of the training store's harvest and of every training step (evaluation is "
                              "always float32); auto: bfloat16 where this machine runs it at least 1.5x faster than "
                              "float32 (measured at start), else float32")
+    parser.add_argument("--plan", choices=["papers", "comparison"], default="papers",
+                        help="papers: the dictionaries the notebooks read (release_plan); comparison: today's "
+                             "architectures at matched L0, width ladder, seeds, MLP layer (comparison_plan)")
     parser.add_argument("--profile", choices=["release", "paper"], default="release",
                         help="release: 2,097,152 activations per hook on CPU; paper: the paper's budget on a GPU")
     parser.add_argument("--planned-hooks", action="store_true",
@@ -75,10 +82,16 @@ def main() -> None:
     speedup = bfloat16_speedup(profile.device) if args.precision == "auto" else None
     precision = pick_precision(args.precision, profile.device, speedup=speedup)
     log(f"matmul precision: {precision}" + (f" (bfloat16 {speedup:.2f}x float32 here)" if speedup else ""))
-    plan = [r for r in release_plan(profile.device, precision) if not args.only or r.name in args.only]
-    unknown = set(args.only or ()) - {r.name for r in release_plan()}
+    from saelib.dictionaries.matched_l0 import TargetL0NotReachedError, calibrated_alphas, member_at_l0
+    from saelib.dictionaries.release_comparison import TARGET_L0, calibrated_run, comparison_plan
+
+    make_plan = release_plan if args.plan == "papers" else comparison_plan
+    names = {r.name.removesuffix("-pilot") for r in make_plan()} | {r.name for r in make_plan()}
+    unknown = set(args.only or ()) - names
     if unknown:
-        parser.error(f"unknown run(s) {sorted(unknown)}; runs: {', '.join(r.name for r in release_plan())}")
+        parser.error(f"unknown run(s) {sorted(unknown)}; runs: {', '.join(sorted(names))}")
+    plan = [r for r in make_plan(profile.device, precision)
+            if not args.only or r.name in args.only or r.name.removesuffix("-pilot") in args.only]
     # one store for the whole plan: every release hook up to the deepest layer it trains on (a pass through the
     # deepest layer costs the same for one hook or six), so `--only` runs at layers <= 14 skip layers 15-26
     hooks = harvest_hooks(plan, planned_only=args.planned_hooks)
@@ -101,7 +114,9 @@ def main() -> None:
     out = None if args.profile == "release" else release_dir() / f"dictionaries-{args.profile}"
     model_sha256 = model_weights_sha256(model)
     trained = {}
-    for run in plan:
+    i = -1
+    while (i := i + 1) < len(plan):
+        run = plan[i]
         log(f"training {run.name}: {run.train.hook}, R={run.train.ratios}, alphas={run.train.alphas}")
         result = train_saes(train, run.train, name=run.name, progress=False)
         log(f"trained {run.name} in {result.seconds:.0f}s on {result.rows_seen:,} rows")
@@ -112,6 +127,17 @@ def main() -> None:
         for r in rows:
             log(f"  alpha={r['alpha']:.2e}: L0 {r['l0']:.1f}, FVU {r['fvu']:.3f}, CE rec. {r['ce_recovered']:.3f} "
                 f"(mean-abl. {r['ce_recovered_mean']:.3f}), KL {r['kl']:.3f}, dead {r['dead_fraction']:.3f}")
+        if run.name.endswith("-pilot"):  # the calibrated tied run trains next, at the alphas for the target L0s
+            alphas = calibrated_alphas(rows, TARGET_L0)
+            plan.insert(i + 1, calibrated_run(run, alphas))
+            log(f"  calibrated alphas for L0 {TARGET_L0}: {', '.join(f'{a:.3g}' for a in alphas)}")
+        elif args.plan == "comparison":
+            for target in TARGET_L0:
+                try:
+                    hit = member_at_l0(rows, target)
+                    log(f"  L0 {target:g}: alpha {hit['alpha']:.3g} at held-out L0 {hit['l0']:.1f}")
+                except TargetL0NotReachedError as err:
+                    log(f"  L0 {target:g} NOT matched: {err}")
         if not args.no_export:  # after each run, so a killed release keeps every run it finished
             path = export_release([(run, result, rows)], hygiene, train, heldout, model_sha256,
                                   **({"out": out} if out else {}))

@@ -122,11 +122,12 @@ def harvest_hooks(plan: list[ReleaseRun], planned_only: bool = False) -> list[st
     """The release hooks one store holds for ``plan``: all of them up to the deepest layer the plan trains on (a
     pass through the deepest layer costs the same for one hook or several, so any run of the plan reads it), or with
     ``planned_only`` only those the plan trains on (disk: the paper profile stores 24 GB per residual hook)."""
+    planned = {r.train.hook for r in plan}
+    extra = sorted(planned - set(release_hooks()))  # e.g. the comparison's MLP layer
     if planned_only:
-        planned = {r.train.hook for r in plan}
-        return [h for h in release_hooks() if h in planned]
+        return [h for h in release_hooks() if h in planned] + extra
     deepest = max(int(r.train.hook.split(".")[1]) for r in plan)
-    return [h for h in release_hooks() if int(h.split(".")[1]) <= deepest]
+    return [h for h in release_hooks() if int(h.split(".")[1]) <= deepest] + extra
 
 
 def hygiene_report(store: ActivationStore, hooks: list[str], ratio: float = OUTLIER_NORM_RATIO) -> list[dict]:

@@ -71,6 +71,8 @@ class TrainConfig:
     robust_scale: bool = False  # input scale from the median norm instead of the mean (outliers do not move it)
     # matmuls of each step (saelib.core.precision): "bfloat16" autocasts them; weights and Adam stay float32
     precision: str = "float32"
+    # topk and batchtopk: a latent silent for this many training rows is dead and joins the AuxK loss
+    dead_after_tokens: int = 1_000_000
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
@@ -90,7 +92,7 @@ class TrainConfig:
         if not self.alphas or bad_a:
             hint = "" if self.allow_zero_alpha else " (for the paper's non-sparse alpha=0 control pass allow_zero_alpha=True)"
             raise ValueError(f"alphas must be positive finite numbers, got {bad_a or self.alphas}{hint}")
-        for name in ("lr", "batch_size", "epochs", "checkpoint_every", "n_resamples"):
+        for name in ("lr", "batch_size", "epochs", "checkpoint_every", "n_resamples", "dead_after_tokens"):
             value = getattr(self, name)
             if not (_is_number(value) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive finite number, got {value!r}")
@@ -218,7 +220,7 @@ def l1_factor(cfg: TrainConfig, step: int, total_steps: int) -> float:
 
 def _build(cfg: TrainConfig, d_in: int, ratio: float, model: str, extra: dict, scale: float) -> SAE:
     sae_cfg = SAEConfig(cfg.architecture, d_in, n_features(d_in, ratio), tuple(float(a) for a in cfg.alphas),
-                        model, cfg.hook, scale, extra)
+                        model, cfg.hook, scale, extra, dead_after_tokens=cfg.dead_after_tokens)
     cls = sae_class(cfg.architecture)
     # the init seed depends on the size: otherwise a small dictionary's initial rows would equal the first rows of
     # a larger one, and MMCS between ratios would measure the shared initialisation, not what training found

@@ -5,6 +5,7 @@ back on the CPU wherever the model runs."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -91,3 +92,59 @@ def residual_norms(model, tokens: torch.Tensor, batch_size: int = 8, skip_first:
     return {"layer": np.arange(-1, n_layers), "mean": np.array([e.mean for e in estimates]),
             "se": np.array([e.se for e in estimates]),
             "special_mean": sp.mean(0) if len(sp) else np.full(n_layers + 1, np.nan)}
+
+
+@dataclass(frozen=True)
+class AblationCost:
+    """What replacing one hook's activation costs in next-token cross-entropy (nats), with paired per-context
+    differences: mean, standard error and t interval over contexts (the unit of independence)."""
+
+    hook: str
+    ce_clean: float
+    zero: Estimate  # CE(zero-ablated) - CE(clean)
+    mean: Estimate  # CE(mean-ablated) - CE(clean); the mean comes from other contexts
+
+
+@torch.inference_mode()
+def ablation_costs(model, hooks: Sequence[str], tokens: torch.Tensor, mean_tokens: torch.Tensor,
+                   batch_size: int = 8, exclude_positions: tuple[int, ...] = (0,)) -> list[AblationCost]:
+    """Zero- and mean-ablation ΔCE of each hook (e.g. every MLP layer's ``blocks.L.mlp.hook_post``): the hook's
+    activation is replaced at every position but ``exclude_positions`` (the attention sink, where no SAE is
+    trained) by 0 or by its mean over ``mean_tokens`` (contexts disjoint from ``tokens``), and the next-token CE of
+    ``tokens`` is compared with the clean run's, context by context."""
+    device = model_device(model)
+    means = {hook: _mean_activation(model, hook, mean_tokens, batch_size, exclude_positions) for hook in hooks}
+    clean, zero, mean = [], {h: [] for h in hooks}, {h: [] for h in hooks}
+    for batch in tokens.split(batch_size):
+        batch = batch.to(device)
+        keep = torch.ones(batch.shape[1], dtype=torch.bool, device=device)
+        keep[list(exclude_positions)] = False
+        clean.append(_context_ce(model(batch), batch))
+        for hook in hooks:
+            for values, out in ((None, zero[hook]), (means[hook].to(device), mean[hook])):
+                def replace(act, hook=None, values=values):
+                    new = torch.zeros_like(act) if values is None else values.to(act.dtype).expand_as(act)
+                    return torch.where(keep[None, :, None], new, act)
+                out.append(_context_ce(model.run_with_hooks(batch, fwd_hooks=[(hook, replace)]), batch))
+    base = torch.cat(clean)
+    return [AblationCost(h, float(base.mean()), mean_se((torch.cat(zero[h]) - base).numpy()),
+                         mean_se((torch.cat(mean[h]) - base).numpy())) for h in hooks]
+
+
+def _context_ce(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), tokens[:, 1:].flatten(), reduction="none")
+    return loss.view(len(tokens), -1).mean(1).cpu()
+
+
+def _mean_activation(model, hook: str, tokens: torch.Tensor, batch_size: int,
+                     exclude_positions: tuple[int, ...]) -> torch.Tensor:
+    total, count = None, 0
+    for batch in tokens.split(batch_size):
+        _, cache = model.run_with_cache(batch.to(model_device(model)), names_filter=[hook])
+        act = cache[hook]
+        keep = torch.ones(act.shape[1], dtype=torch.bool, device=act.device)
+        keep[list(exclude_positions)] = False
+        rows = act[:, keep].reshape(-1, act.shape[-1]).double()
+        total = rows.sum(0) if total is None else total + rows.sum(0)
+        count += len(rows)
+    return (total / count).float().cpu()

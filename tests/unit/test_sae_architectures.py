@@ -44,6 +44,22 @@ def test_topk_keeps_k_latents_per_row_and_sparse_decoding_equals_dense():
     torch.testing.assert_close(g_sparse, g_dense)
 
 
+def test_sparse_training_step_gives_the_dense_gradients():
+    sae = _sae(TopKSAE, "topk", 5, scale=1.0)
+    x = torch.randn(64, 12)
+    sae.zero_grad()
+    sae.loss_terms(x)["loss"].sum().backward()
+    sparse = {name: p.grad.clone() for name, p in sae.named_parameters()}
+    params = {name: p.detach()[0].clone().requires_grad_() for name, p in sae.named_parameters()}
+    pre = (x - params["b_dec"]) @ params["W_enc"].T + params["b_enc"]
+    values, latents = torch.relu(pre).topk(5, dim=-1)
+    codes = torch.zeros_like(pre).scatter(1, latents, values)
+    x_hat = codes @ params["W_dec"].T + params["b_dec"]
+    (x_hat - x).pow(2).sum(-1).mean().backward()
+    for name, p in params.items():
+        torch.testing.assert_close(sparse[name][0], p.grad, rtol=1e-4, atol=1e-5)
+
+
 def test_auxk_loss_reaches_only_dead_latents():
     sae = _sae(TopKSAE, "topk", 3)
     x = torch.randn(32, 12)

@@ -11,9 +11,10 @@ scaled by min(n_dead / k_aux, 1)) and dictionary_learning (``dictionary_learning
 A latent is dead once it has not fired for ``cfg.dead_after_tokens`` training rows. Each member's k is its entry of
 ``cfg.alphas``. Parameters and the unit-norm decoder constraint are the untied SAE's.
 
-Sparse decoding: in the loss, x̂ and ê are sums of k decoder columns per row, computed with ``embedding_bag`` from
-the (latent, value) pairs (B·k·d multiply-adds instead of B·n·d, and a backward pass of the same size), so only the
-encoder's matmul is dense (``bench/bench_topk_step.py`` measures the step against SAELens's TopK SAE).
+Sparse training step: the encoder's matmul runs once, without a graph; the selected pre-activations re-enter
+autograd through ``_PreActivationsAt``, whose backward pass touches only the selected entries; x̂ and ê are sums of
+k decoder columns per row, computed with ``embedding_bag``. Every part but the forward matmul costs B·k·d
+multiply-adds instead of B·n·d (``bench/bench_topk_step.py`` measures the step against SAELens's TopK SAE).
 """
 
 from __future__ import annotations
@@ -48,8 +49,38 @@ class SparseCodes:
 
 def sparse_decode(codes: SparseCodes, w_dec: Tensor) -> Tensor:
     """Σ_j f_j W_dec[:, j] per row from the sparse codes; ``w_dec`` [d_in, n_features] -> [n_rows, d_in]."""
-    return F.embedding_bag(codes.latents, w_dec.T, codes.offsets, mode="sum",
+    # rows of a contiguous [n_features, d_in] copy: gathering columns of [d_in, n_features] in place is strided
+    return F.embedding_bag(codes.latents, w_dec.T.contiguous(), codes.offsets, mode="sum",
                            per_sample_weights=codes.values.to(w_dec.dtype))
+
+
+class _PreActivationsAt(torch.autograd.Function):
+    """z[rows, latents] of z = x̄ W_encᵀ + b_enc, given those values computed without a graph; the backward pass
+    computes the gradients of x̄, W_enc and b_enc from these entries alone (sparse matmuls)."""
+
+    @staticmethod
+    def forward(ctx, x_bar: Tensor, w_enc: Tensor, b_enc: Tensor, values: Tensor, rows: Tensor,
+                latents: Tensor) -> Tensor:
+        ctx.save_for_backward(x_bar, w_enc, rows, latents)
+        return values.clone()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x_bar, w_enc, rows, latents = ctx.saved_tensors
+        grad = grad.to(x_bar.dtype)
+        picked = torch.sparse_coo_tensor(torch.stack([rows, latents]), grad, (len(x_bar), len(w_enc)),
+                                         check_invariants=False)
+        grad_x = torch.sparse.mm(picked, w_enc) if ctx.needs_input_grad[0] else None
+        grad_w = torch.sparse.mm(picked.t(), x_bar)
+        grad_b = torch.zeros(len(w_enc), dtype=grad.dtype, device=grad.device).index_add_(0, latents, grad)
+        return grad_x, grad_w, grad_b, None, None, None
+
+
+def with_gradients(codes: SparseCodes, x_bar: Tensor, w_enc: Tensor, b_enc: Tensor) -> SparseCodes:
+    """``codes`` selected from pre-activations computed without a graph, their values made differentiable with
+    respect to x̄, W_enc and b_enc (ReLU applied)."""
+    values = _PreActivationsAt.apply(x_bar, w_enc, b_enc, codes.values, codes.rows(), codes.latents)
+    return SparseCodes(codes.latents, torch.relu(values), codes.offsets, codes.n_rows)
 
 
 def topk_codes(pre: Tensor, k: int) -> SparseCodes:
@@ -99,12 +130,14 @@ class TopKSAE(UntiedSAE):
         return {key: torch.stack([part[key] for part in parts]) for key in parts[0]}
 
     def _member_loss(self, x: Tensor, p: dict[str, Tensor], sparsity: float) -> dict[str, Tensor]:
-        pre = torch.matmul(x - p["b_dec"], p["W_enc"].T) + p["b_enc"]
-        codes = self.select(pre, int(sparsity), p)
+        x_bar = x - p["b_dec"]
+        with torch.no_grad():
+            pre = torch.matmul(x_bar, p["W_enc"].T) + p["b_enc"]
+        codes = with_gradients(self.select(pre, int(sparsity), p), x_bar, p["W_enc"], p["b_enc"])
         x_hat = sparse_decode(codes, p["W_dec"]) + p["b_dec"]
         sq = (x_hat - x).pow(2).sum(-1).mean()
         dense = codes.dense(self.cfg.n_features).float()
-        aux = self._aux_loss(pre, (x - x_hat).detach(), p)
+        aux = self._aux_loss(pre, x_bar, (x - x_hat).detach(), p)
         if torch.is_grad_enabled():  # training: count rows since each latent fired
             with torch.no_grad():
                 fired = (dense > 0).any(0)
@@ -112,13 +145,14 @@ class TopKSAE(UntiedSAE):
         return {"mse": sq / self.cfg.d_in, "l1": dense.abs().sum(-1).mean(), "loss": sq + aux,
                 "codes": dense, "x_hat": x_hat, "aux": aux}
 
-    def _aux_loss(self, pre: Tensor, residual: Tensor, p: dict[str, Tensor]) -> Tensor:
+    def _aux_loss(self, pre: Tensor, x_bar: Tensor, residual: Tensor, p: dict[str, Tensor]) -> Tensor:
         dead = p["rows_since_fired"] >= self.cfg.dead_after_tokens
         n_dead = int(dead.sum())
         if n_dead == 0 or self.cfg.aux_coefficient == 0:
             return pre.new_zeros(()).float()
         k_aux = min(self.cfg.aux_k or self.cfg.d_in // 2, n_dead)
         codes = topk_codes(pre.masked_fill(~dead, float("-inf")), k_aux)
+        codes = with_gradients(codes, x_bar, p["W_enc"], p["b_enc"])
         err_hat = sparse_decode(codes, p["W_dec"])
         scale = min(n_dead / k_aux, 1.0)
         return self.cfg.aux_coefficient * scale * (err_hat - residual).pow(2).sum(-1).mean()

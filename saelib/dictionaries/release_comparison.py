@@ -1,0 +1,87 @@
+"""Release runs that let the notebooks decide the papers' claims: today's architectures beside the paper's at matched
+L0, a width ladder, seeds, and the MLP layer whose ablation costs the most.
+
+``comparison_plan`` lists them in the order they are trained; ``scripts/release_dictionaries.py --plan comparison``
+runs them through the same stages as ``release_plan`` (harvest, training, held-out evaluation, export). The tied
+ReLU-L1 runs are calibrated: a pilot sweep on the first eighth of the store (``PILOT_ROWS``) gives held-out L0
+against α, and the final run trains the α that ``matched_l0.calibrated_alphas`` interpolates for each target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from saelib.core.artifacts import read_json
+from saelib.dictionaries.release import (DICTIONARIES_DIR, RELEASE_PRECISION, ReleaseRun, _schedule, mlp_hook,
+                                         resid_hook)
+from saelib.model.loader import hook_layer as layer_of
+from saelib.dictionaries.train import TrainConfig
+
+COMPARISON_LAYERS = (8, 14, 20, 26)
+COMPARISON_RATIO = 8.0  # 4,608 latents at d = 576
+TARGET_L0 = (16.0, 32.0, 64.0)
+NEW_ARCHITECTURES = ("topk", "batchtopk", "jumprelu")
+PILOT_ALPHAS = tuple(float(10 ** (-3.5 + 0.25 * i)) for i in range(9))  # 3.2e-4 ... 3.2e-2 (tied convention)
+PILOT_ROWS = 262_144
+LADDER_LAYER = 14
+LADDER_RATIOS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # 576 ... 18,432 latents
+LADDER_L0 = 32.0
+SEEDS = (1, 2)  # beside seed 0: three seeds of the R = 8 dictionary and of the paper's tied R = 2 one
+DEAD_AFTER_TOKENS = 262_144  # AuxK's dead window: an eighth of the store (512 steps at batch 512)
+
+
+def _new_architecture(hook: str, architecture: str, ratios: tuple[float, ...], targets: tuple[float, ...],
+                      device: str, precision: str, seed: int = 0) -> TrainConfig:
+    schedule = _schedule(device, precision) | {"l1_warmup_fraction": 0.0}  # no L1 term to warm up
+    return TrainConfig(hook, architecture=architecture, ratios=ratios, alphas=targets, seed=seed,
+                       dead_after_tokens=DEAD_AFTER_TOKENS, **schedule)
+
+
+def pilot_run(layer: int, device: str = "cpu", precision: str = RELEASE_PRECISION) -> ReleaseRun:
+    """The tied ReLU-L1 pilot at R = 8 whose held-out L0s calibrate the final run's alphas (metrics only)."""
+    cfg = TrainConfig(resid_hook(layer), ratios=(COMPARISON_RATIO,), alphas=PILOT_ALPHAS, max_rows=PILOT_ROWS,
+                      **_schedule(device, precision))
+    return ReleaseRun(f"resid{layer}-tied-r8-pilot", cfg, metrics_only=True)
+
+
+def calibrated_run(pilot: ReleaseRun, alphas: list[float]) -> ReleaseRun:
+    """The final tied run at R = 8: the pilot's config on the whole store with the calibrated ``alphas``."""
+    cfg = replace(pilot.train, alphas=tuple(float(a) for a in alphas), max_rows=None)
+    return ReleaseRun(pilot.name.removesuffix("-pilot"), cfg)
+
+
+def comparison_plan(device: str = "cpu", precision: str = RELEASE_PRECISION) -> list[ReleaseRun]:
+    """The matched-L0 comparison (every layer: the tied pilot, then TopK, BatchTopK, JumpReLU at ``TARGET_L0``),
+    the width ladder at ``LADDER_LAYER`` (TopK at L0 32; R = 8 is the comparison's run), the seeds, and the MLP runs
+    at ``mlp_layer`` (Bricken et al.'s untied SAE with resampling, and TopK at R = 8)."""
+    runs = []
+    for layer in COMPARISON_LAYERS:
+        runs.append(pilot_run(layer, device, precision))
+        for arch in NEW_ARCHITECTURES:
+            cfg = _new_architecture(resid_hook(layer), arch, (COMPARISON_RATIO,), TARGET_L0, device, precision)
+            runs.append(ReleaseRun(f"resid{layer}-{arch}-r8", cfg))
+    ladder = tuple(r for r in LADDER_RATIOS if r != COMPARISON_RATIO)
+    runs.append(ReleaseRun(f"resid{LADDER_LAYER}-topk-ladder", _new_architecture(
+        resid_hook(LADDER_LAYER), "topk", ladder, (LADDER_L0,), device, precision)))
+    for seed in SEEDS:
+        runs.append(ReleaseRun(f"resid{LADDER_LAYER}-topk-r8-seed{seed}", _new_architecture(
+            resid_hook(LADDER_LAYER), "topk", (COMPARISON_RATIO,), (LADDER_L0,), device, precision, seed)))
+        tied = TrainConfig(resid_hook(LADDER_LAYER), ratios=(2.0,), alphas=(8.6e-4,), seed=seed,
+                           **_schedule(device, precision))
+        runs.append(ReleaseRun(f"resid{LADDER_LAYER}-tied-r2-seed{seed}", tied))
+    return runs + mlp_runs(mlp_comparison_layer(), device, precision)
+
+
+def mlp_comparison_layer(path: Path = DICTIONARIES_DIR / "mlp_ablation.json") -> int:
+    """The MLP layer whose mean ablation costs the most, as measured by ``scripts/measure_mlp_ablation.py``."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run .venv/bin/python scripts/measure_mlp_ablation.py first")
+    return layer_of(read_json(path)["most_costly_mean_ablation"])
+
+
+def mlp_runs(layer: int, device: str = "cpu", precision: str = RELEASE_PRECISION) -> list[ReleaseRun]:
+    untied = TrainConfig(mlp_hook(layer), architecture="untied", ratios=(COMPARISON_RATIO,), alphas=(1.0, 3.3),
+                         resample=True, **_schedule(device, precision))
+    topk = _new_architecture(mlp_hook(layer), "topk", (COMPARISON_RATIO,), TARGET_L0, device, precision)
+    return [ReleaseRun(f"mlp{layer}-untied-r8", untied), ReleaseRun(f"mlp{layer}-topk-r8", topk)]
