@@ -4,7 +4,12 @@ Each notebook executes into a temporary file of its own in build/executed/<profi
 when done; one run per notebook at a time (a lock per notebook). For the default profile (and no -p) a successful
 run replaces the committed notebook, atomically, with its execution once papermill's run metadata is stripped,
 machine paths removed and every code cell checked to have run without error, so nbval compares against exactly what
-this script produced. Stops at the first failing notebook and leaves the committed one untouched.
+this script produced, signed as trusted (Jupyter's notebook notary, this user's signature database) so that its
+interactive outputs render for whoever ran it. Stops at the first failing notebook and leaves the committed one
+untouched. Kernels talk over local IPC sockets, not TCP. While a notebook runs, each section heading is printed with
+the time elapsed when the kernel reaches it; the run ends with a table of times per notebook, also written to
+build/executed/<profile>/timings.json. With --html each notebook that ran is also exported to build/html/
+(scripts/export_html.py: offline MathJax, figures with alt text).
 The kernels import this checkout's saelib (its root leads PYTHONPATH; checked before the first notebook runs),
 whatever environment runs them. A run with -p writes its figures under build/figures/custom, never into figures/.
 Parameters (--profile, -p NAME VALUE) that a notebook's parameters cell does not declare stop the run before any
@@ -18,6 +23,7 @@ import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -27,6 +33,9 @@ from pathlib import Path
 
 import nbformat
 import papermill
+from jupyter_client.manager import AsyncKernelManager
+from nbformat.sign import NotebookNotary
+from traitlets import CaselessStrEnum, default
 
 ROOT = Path(__file__).resolve().parents[1]
 # the kernels inherit these: offline, and no progress bars (a notebook bar is saved as a widget that nbval
@@ -36,10 +45,70 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 NOTEBOOKS = ROOT / "notebooks"
 sys.path.insert(0, str(ROOT))
 from saelib.core.artifacts import folder_lock  # noqa: E402
+from saelib.core.html_export import MathJaxMissingError, export_notebooks  # noqa: E402
 from saelib.core.params import UnknownParameterError, check_parameters, execute_notebook, parse_value  # noqa: E402
 from saelib.core.profiles import get_profile  # noqa: E402
 
 STRIP = ["metadata.papermill", "cell.metadata.papermill", "cell.metadata.execution"]
+
+
+class IPCKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel listens on Unix sockets under the temporary folder (IPC transport) rather than
+    on TCP ports: nothing readable on the network, and ipykernel has no unencrypted-TCP warning to print."""
+
+    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    @default("ip")
+    def _ip_default(self) -> str:
+        # an absolute path: the kernel runs in the notebook's folder, this process elsewhere
+        return os.path.join(tempfile.gettempdir(), f"saelib-kernel-{os.getpid()}-{id(self):x}-ipc")
+
+
+class SectionProgress:
+    """An nbclient ``on_cell_start`` hook: prints each markdown heading (a line starting with ``#``) with the time
+    elapsed since the notebook started, as the kernel reaches it."""
+
+    def __init__(self, out=None) -> None:
+        self.start = time.time()
+        self.out = out
+
+    def __call__(self, cell, cell_index: int) -> None:
+        if cell.cell_type != "markdown":
+            return
+        for line in cell.source.splitlines():
+            if line.startswith("#"):
+                level = len(line) - len(line.lstrip("#"))
+                print(f"    {clock(time.time() - self.start):>7}  {'  ' * (level - 1)}{line.lstrip('#').strip()}",
+                      file=self.out or sys.stdout, flush=True)
+
+
+def clock(seconds: float) -> str:
+    """``seconds`` as m:ss (h:mm:ss from an hour)."""
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def timings_table(timings: Mapping[str, float]) -> str:
+    """The per-notebook times as an aligned text table with a total row."""
+    width = max([len("notebook"), len("total")] + [len(name) for name in timings])
+    rows = [f"  {'notebook':<{width}}  {'time':>8}"] + [f"  {name:<{width}}  {clock(s):>8}"
+                                                      for name, s in timings.items()]
+    return "\n".join(rows + [f"  {'total':<{width}}  {clock(sum(timings.values())):>8}"])
+
+
+def sign(path: Path) -> None:
+    """Record ``path``'s current content as trusted in this user's notebook signature database (what ``jupyter
+    trust`` does), so that JupyterLab renders its HTML and JavaScript outputs. A database that cannot be written is
+    reported, not raised: the notebook itself is complete."""
+    try:
+        NotebookNotary().sign(nbformat.read(path, as_version=4))
+    except (OSError, sqlite3.Error) as err:
+        print(f"    {path.name} not signed as trusted ({err}); run: jupyter trust {path}", flush=True)
+
+
+def is_trusted(path: Path) -> bool:
+    """Whether ``path``'s current content is signed in this user's notebook signature database."""
+    return NotebookNotary().check_signature(nbformat.read(path, as_version=4))
 
 
 class IncompleteNotebookError(RuntimeError):
@@ -161,7 +230,8 @@ def run_notebook(nb: Path, out_dir: Path, params: Mapping, commit: bool, root: P
         try:
             with environment(env):
                 execute_notebook(nb, executed, parameters=dict(params), kernel_name="python3", cwd=str(nb.parent),
-                                 language="python", progress_bar=False, log_output=False)
+                                 language="python", progress_bar=False, log_output=False,
+                                 kernel_manager_class=IPCKernelManager, on_cell_start=SectionProgress())
         except papermill.PapermillExecutionError:
             os.replace(executed, out)  # the copy with the traceback
             raise
@@ -177,8 +247,9 @@ def run_notebook(nb: Path, out_dir: Path, params: Mapping, commit: bool, root: P
 
 
 def commit_notebook(nb: Path, executed: Path, source: bytes | None, root: Path) -> bool:
-    """Replace ``nb`` atomically by a scrubbed copy of ``executed`` once that copy passes :func:`check_complete`;
-    not when its .py twin changed since ``source`` was read (an edit during the run). Returns whether it did."""
+    """Replace ``nb`` atomically by a scrubbed copy of ``executed`` once that copy passes :func:`check_complete`,
+    then sign it as trusted; not when its .py twin changed since ``source`` was read (an edit during the run).
+    Returns whether it did."""
     staged = _temporary(nb.parent, nb.stem)
     try:
         shutil.copyfile(executed, staged)
@@ -192,6 +263,7 @@ def commit_notebook(nb: Path, executed: Path, source: bytes | None, root: Path) 
     finally:
         staged.unlink(missing_ok=True)
     sync_pair(nb)
+    sign(nb)  # the final content: after the scrub and the pairing
     return True
 
 
@@ -209,10 +281,14 @@ def slowest_cells(executed: Path, n: int = 5) -> list[dict]:
 
 
 def sync_pair(nb: Path) -> None:
-    """Bring the .ipynb inputs up to date with its paired py:percent script (outputs are kept)."""
+    """Bring the .ipynb inputs up to date with its paired py:percent script (outputs are kept); a notebook that was
+    trusted stays trusted."""
     py = nb.with_suffix(".py")
     if py.exists():
+        trusted = nb.exists() and is_trusted(nb)
         subprocess.run([sys.executable, "-m", "jupytext", "--sync", "--quiet", str(py)], check=True)
+        if trusted:
+            sign(nb)
 
 
 def main() -> None:
@@ -222,6 +298,8 @@ def main() -> None:
     ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="a notebook parameter, as papermill -p (VALUE is read as a Python literal when it is one); "
                          "a name that a notebook does not declare stops the run")
+    ap.add_argument("--html", action="store_true",
+                    help="also export each notebook that ran to build/html/ (offline HTML, see scripts/export_html.py)")
     args = ap.parse_args()
     get_profile(args.profile)  # fail early with the list of valid names
     extra = {name: parse_value(value) for name, value in args.parameter}
@@ -257,9 +335,19 @@ def main() -> None:
             sys.exit(f"run_all: the execution of {nb.name} is incomplete ({err}).\n"
                      f"  Executed copy: {(out_dir / nb.name).relative_to(ROOT)}\n"
                      f"  The committed notebook is unchanged. Later notebooks were not run.")
-        print(f"    done in {timings[nb.stem]:.0f} s", flush=True)
+        print(f"    done in {clock(timings[nb.stem])}", flush=True)
         timings_path.write_text(json.dumps({"total_s": timings, "slowest_cells": slowest}, indent=2) + "\n")
-    print(f"run_all: {len(timings)} notebook(s) in {sum(timings.values()):.0f} s: {timings}")
+    if args.html:
+        html_dir = ROOT / "build" / "html" / ("" if commit else args.profile + ("-custom" if extra else ""))
+        sources = [nb if commit else out_dir / nb.name for nb in notebooks]
+        try:
+            pages = export_notebooks(sources, html_dir)
+        except MathJaxMissingError as err:
+            sys.exit(f"run_all: the notebooks ran, the HTML export did not: {err}")
+        for page in pages:
+            print(f"    html: {page.relative_to(ROOT)}", flush=True)
+    print(f"run_all: {len(timings)} notebook(s), profile {args.profile}\n{timings_table(timings)}\n"
+          f"  times and slowest cells: {timings_path.relative_to(ROOT)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -143,8 +143,8 @@ def feature_views(views: Sequence[FeatureView], max_tokens_width: str = "100%") 
     uid = _view_id(views)
     body.append(f'<p class="saelib-fallback-{uid}" style="color:#a00"><small>Interactive token view not shown: this '
                 f'notebook is not trusted or its JavaScript did not run. Plain text follows, peak token in '
-                f'<b>[brackets]</b>. Trust it with <code>.venv/bin/jupyter trust notebooks/*.ipynb</code> (or File '
-                f'&gt; Trust Notebook in JupyterLab) and reopen it.</small></p>')
+                f'<b>[brackets]</b>. Trust it with <code>.venv/bin/jupyter trust notebooks/*.ipynb</code> (or run '
+                f'<i>Trust Notebook</i> from the JupyterLab Command Palette, Ctrl+Shift+C) and reopen it.</small></p>')
     for v, view in enumerate(views):
         body.append(f"<h4>{html_text(view.title)}</h4>")
         if view.note:

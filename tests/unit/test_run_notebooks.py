@@ -3,6 +3,7 @@ notebook at a time, each execution in a file of its own, the committed notebook 
 execution, kernels that import the checkout's own saelib, and figures of a run with parameters kept out of figures/."""
 
 import fcntl
+import re
 import importlib.util
 import os
 import shutil
@@ -171,3 +172,31 @@ def test_a_run_with_parameters_writes_its_figures_outside_the_committed_folder(t
     main("00")  # the committed defaults: figures/ as always
     custom = str(root / "build" / "figures" / "custom")
     assert figures == [custom, custom, None]
+
+
+def test_a_run_reports_sections_and_times_quietly_and_leaves_the_committed_notebook_trusted(tmp_path, monkeypatch,
+                                                                                              capfd):
+    """A real kernel on a probe notebook with headings: each heading is printed with its elapsed time as the kernel
+    reaches it, the kernel's unencrypted-TCP warning never appears (IPC transport), the run ends with a table of
+    times (not a raw dict), and the committed notebook is signed as trusted in this user's signature database."""
+    from nbformat.sign import NotebookNotary
+
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))  # the notary's database and secret
+    root, nb = _checkout(tmp_path, cells=("x = 1",))
+    book = nbformat.read(nb, as_version=4)
+    book.cells[1:1] = [nbformat.v4.new_markdown_cell("# Setup\ntext"), nbformat.v4.new_markdown_cell("## Part two")]
+    nbformat.write(book, nb)
+    _, main = _runner(monkeypatch, root)
+    main("00")
+    out = capfd.readouterr()
+    lines = out.out.splitlines()
+    assert "without encryption" not in out.out + out.err
+    assert any(re.fullmatch(r"\s+0:\d\d  Setup", line) for line in lines), lines
+    assert any(re.fullmatch(r"\s+0:\d\d    Part two", line) for line in lines), lines
+    table = lines[lines.index("run_all: 1 notebook(s), profile default") + 1:]
+    assert re.fullmatch(r"\s+notebook\s+time", table[0]) and re.fullmatch(r"\s+00_probe\s+0:\d\d", table[1])
+    assert re.fullmatch(r"\s+total\s+0:\d\d", table[2])
+    assert lines[-1].strip() == "times and slowest cells: build/executed/default/timings.json"
+    committed = nbformat.read(nb, as_version=4)
+    assert committed.cells[1].source.startswith("# Setup") and "papermill" not in committed.metadata
+    assert NotebookNotary().check_signature(committed)
