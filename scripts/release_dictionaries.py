@@ -128,9 +128,13 @@ def main() -> None:
             log(f"  alpha={r['alpha']:.2e}: L0 {r['l0']:.1f}, FVU {r['fvu']:.3f}, CE rec. {r['ce_recovered']:.3f} "
                 f"(mean-abl. {r['ce_recovered_mean']:.3f}), KL {r['kl']:.3f}, dead {r['dead_fraction']:.3f}")
         if run.name.endswith("-pilot"):  # the calibrated tied run trains next, at the alphas for the target L0s
-            alphas = calibrated_alphas(rows, TARGET_L0)
-            plan.insert(i + 1, calibrated_run(run, alphas))
-            log(f"  calibrated alphas for L0 {TARGET_L0}: {', '.join(f'{a:.3g}' for a in alphas)}")
+            try:
+                alphas = calibrated_alphas(rows, TARGET_L0)
+            except TargetL0NotReachedError as err:
+                log(f"  calibration failed, {run.name.removesuffix('-pilot')} is not trained: {err}")
+            else:
+                plan.insert(i + 1, calibrated_run(run, alphas))
+                log(f"  calibrated alphas for L0 {TARGET_L0}: {', '.join(f'{a:.3g}' for a in alphas)}")
         elif args.plan == "comparison":
             for target in TARGET_L0:
                 try:
