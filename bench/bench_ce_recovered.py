@@ -18,7 +18,7 @@ import torch
 from saelib import dictionaries
 from saelib.activations.harvest import corpus_for_model
 from saelib.dictionaries.metrics import _ce, _patch_runner, kept_positions
-from saelib.model import load_model, model_name
+from saelib.model import load_model, model_name, resid_post
 from saelib.text.corpus import pack_contexts
 
 
@@ -47,7 +47,7 @@ def main() -> None:
     chosen = dictionaries.release_manifest()["chosen"]
     print(f"{args.contexts} contexts x 256 tokens; clean + zero ablation + {args.members} reconstruction splices")
     for layer in args.layers:
-        hook = f"blocks.{layer}.hook_resid_post"
+        hook = resid_post(layer)
         sae = dictionaries.load_release(chosen[hook], model_name=model_name(model), hook=hook)
 
         def reconstruct(act):

@@ -20,6 +20,7 @@ import torch
 from saelib import dictionaries
 from saelib.baselines.directions import LinearDictionary
 from saelib.interp.features import feature_codes
+from saelib.model.hooks import resid_post
 
 
 def encode(dictionary, x: torch.Tensor, cols: torch.Tensor, selected: bool, chunk: int = 8192) -> np.ndarray:
@@ -36,7 +37,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=131_072)
     ap.add_argument("--features", type=int, default=150)
     args = ap.parse_args()
-    hook = f"blocks.{args.layer}.hook_resid_post"
+    hook = resid_post(args.layer)
     sae = dictionaries.load_release(dictionaries.release_manifest()["chosen"][hook], hook=hook)
     gen = torch.Generator().manual_seed(0)
     d, n = sae.cfg.d_in, sae.cfg.n_features

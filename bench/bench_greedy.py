@@ -19,7 +19,7 @@ import torch
 from saelib import dictionaries
 from saelib.baselines.decompositions import sae_decomposition
 from saelib.experiments import patching as P
-from saelib.model import load_model, model_name
+from saelib.model import load_model, model_name, resid_post
 from saelib.text.tasks import make_ioi_prompts
 
 LAYER = 26
@@ -54,7 +54,7 @@ def main() -> None:
     model = load_model()
     pairs = P.ioi_pairs(model.tokenizer, make_ioi_prompts(model.tokenizer, args.prompts, seed=0))
     case = P.prepare_case(model, pairs, LAYER)
-    saes = dictionaries.release_sweep(P.resid_hook(LAYER), ratio=4.0, model_name=model_name(model))
+    saes = dictionaries.release_sweep(resid_post(LAYER), ratio=4.0, model_name=model_name(model))
     alpha = max(saes)  # the sparsest, as notebook 03
     fd = P.feature_deltas(case, sae_decomposition(saes[alpha], f"SAE α={alpha:.2g}"))
     active = torch.nonzero(fd.active).flatten()

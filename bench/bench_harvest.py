@@ -30,6 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from common import peak_rss_gib, scratch_artifacts  # noqa: E402
 
 from saelib.activations.harvest import corpus_for_model, harvest  # noqa: E402
+from saelib.model.hooks import resid_post  # noqa: E402
 from saelib.model.loader import load_model  # noqa: E402
 from saelib.text.corpus import pack_contexts  # noqa: E402
 
@@ -46,7 +47,7 @@ def throughput(layer: int, n_contexts: int, context_length: int, batch_size: int
     corpus = corpus_for_model(model)
     ctx = pack_contexts(corpus, "train", context_length, n_contexts, seed=123)
     tokens = torch.from_numpy(ctx.tokens)
-    hook = f"blocks.{layer}.hook_resid_post"
+    hook = resid_post(layer)
     n_tok = tokens.numel()
 
     @torch.inference_mode()

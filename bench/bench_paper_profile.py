@@ -33,8 +33,9 @@ from common import peak_rss_gib, scratch_artifacts  # noqa: E402
 
 from saelib.activations.harvest import corpus_for_model, harvest_profile  # noqa: E402
 from saelib.core.precision import bfloat16_speedup, pick_precision  # noqa: E402
-from saelib.dictionaries.release import release_profile, resid_hook  # noqa: E402
+from saelib.dictionaries.release import release_profile  # noqa: E402
 from saelib.dictionaries.train import TrainConfig, train_saes  # noqa: E402
+from saelib.model.hooks import resid_post  # noqa: E402
 from saelib.model.loader import DEFAULT_MODEL, load_model  # noqa: E402
 
 
@@ -70,7 +71,7 @@ def weights(result) -> dict[str, torch.Tensor]:
 def run(args: argparse.Namespace) -> dict:
     paper = release_profile("paper")
     profile = replace(paper, harvest_tokens=args.tokens, device=args.device)
-    sweep, hook = profile.sae, resid_hook(args.layer)
+    sweep, hook = profile.sae, resid_post(args.layer)
     speedup = bfloat16_speedup(args.device)
     precision = pick_precision(args.precision, args.device, speedup=speedup)
     print(f"device {args.device}, matmul precision {precision} (bfloat16 {speedup:.2f}x float32 here)", flush=True)

@@ -62,7 +62,7 @@ from saelib.core.profiles import get_profile
 from saelib.dictionaries.metrics import evaluate_ensembles, mmcs, reconstruction_metrics
 from saelib.dictionaries.sae import attach_metrics
 from saelib.dictionaries.train import TrainConfig, row_mask, train_saes
-from saelib.model import load_model
+from saelib.model import layer_of, load_model, mlp_post, resid_post
 
 profile = get_profile(PROFILE)
 sweep = profile.sae
@@ -70,8 +70,8 @@ torch.manual_seed(profile.seed)
 pd.set_option("display.width", 140)
 model = load_model(device=profile.device)
 corpus = corpus_for_model(model)
-resid_hooks = [f"blocks.{layer}.hook_resid_post" for layer in sweep.layers]
-mlp_hook = f"blocks.{sweep.mlp_layer}.mlp.hook_post"
+resid_hooks = [resid_post(layer) for layer in sweep.layers]
+mlp_hook = mlp_post(sweep.mlp_layer)
 print(sweep)
 
 # %% [markdown]
@@ -112,7 +112,7 @@ for hook in resid_hooks:
     cfg = TrainConfig(hook, ratios=(sweep.ratio,), alphas=sweep.alphas, epochs=sweep.epochs,
                       batch_size=sweep.batch_size, lr=sweep.lr, seed=profile.seed, device=profile.device)
     results[hook] = train_saes(train_store, cfg)
-sweep_hook = f"blocks.{sweep.ratio_sweep_layer}.hook_resid_post"
+sweep_hook = resid_post(sweep.ratio_sweep_layer)
 ratio_cfg = TrainConfig(sweep_hook, ratios=sweep.ratio_sweep, alphas=sweep.ratio_sweep_alphas, epochs=sweep.epochs,
                         batch_size=sweep.batch_size, lr=sweep.lr, seed=profile.seed, device=profile.device)
 ratio_result = train_saes(train_store, ratio_cfg)
@@ -125,7 +125,7 @@ ensembles = [(hook, res.directory / f"ratio{ratio:g}", ens)
 # one clean forward pass for every ensemble, one zero ablation per layer
 evaluated = evaluate_ensembles(model, [ens for *_, ens in ensembles], eval_store, ce_tokens, eval_mask,
                                corpus.separator)
-metrics = pd.DataFrame([{"layer": int(hook.split(".")[1]), "directory": str(directory), **row}
+metrics = pd.DataFrame([{"layer": layer_of(hook), "directory": str(directory), **row}
                         for (hook, directory, _), rows in zip(ensembles, evaluated) for row in rows])
 for directory, group in metrics.groupby("directory"):  # saved beside the weights, in the SAE's config.json
     attach_metrics(directory, group.drop(columns=["directory"]).to_dict("records"))
@@ -339,7 +339,7 @@ sweep_rows[release_columns].round(4)
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(15, 4))
 # one colour per hook, one line style per kind; the resampling pair (a learning rate meant to kill features) is left out
-hook_colour = {h: plt.cm.tab10(i) for i, h in enumerate(sorted(sweep_rows.hook.unique(), key=lambda h: (int(h.split(".")[1]), h)))}
+hook_colour = {h: plt.cm.tab10(i) for i, h in enumerate(sorted(sweep_rows.hook.unique(), key=lambda h: (layer_of(h), h)))}
 frontier = sweep_rows[(sweep_rows.alpha > 0) & ~sweep_rows.run.str.endswith("-resampling")]
 for run, group in frontier.groupby("run"):
     g = group.sort_values("l0")
@@ -441,14 +441,14 @@ r4_names = {d["hook"]: d["name"] for d in manifest["dictionaries"]
             if d["ratio"] == 4.0 and d["alpha"] == release.MMCS_ALPHA and d["architecture"] == "tied"}
 r2_names = {d["hook"]: d["name"] for d in manifest["dictionaries"]
             if d["ratio"] == 2.0 and d["alpha"] == release.MMCS_ALPHA and d["architecture"] == "tied"}
-pairs_ok = all(release.resid_hook(la) in r4_names and release.resid_hook(la) in r2_names for la in ioi_layers)
+pairs_ok = all(resid_post(la) in r4_names and resid_post(la) in r2_names for la in ioi_layers)
 if pairs_ok:
     def release_dictionary(name: str, hook: str) -> torch.Tensor:
         sae = dictionaries.load_release(name, model_name=train_store.config["model"], hook=hook, root=release_root)
         with torch.no_grad():
             return sae.dictionary()[0]
 
-    dicts_by_layer = {la: {r: release_dictionary(names[release.resid_hook(la)], release.resid_hook(la))
+    dicts_by_layer = {la: {r: release_dictionary(names[resid_post(la)], resid_post(la))
                            for r, names in ((2, r2_names), (4, r4_names))} for la in ioi_layers}
     for la in ioi_layers:
         other = next(o for o in ioi_layers if o != la)
@@ -482,7 +482,7 @@ else:
 # NBVAL_IGNORE_OUTPUT
 mmcs_manifest = pd.DataFrame(manifest.get("mmcs", []))
 if len(mmcs_manifest):
-    mmcs_manifest["layer"] = mmcs_manifest.hook.map(lambda h: int(h.split(".")[1]))
+    mmcs_manifest["layer"] = mmcs_manifest.hook.map(layer_of)
     print(mmcs_manifest.set_index("layer")[["small", "large", "mmcs_small_to_large", "mmcs_large_to_small",
                                             "share_cos_ge_0.9", "random_control"]].round(3).to_string())
 

@@ -75,7 +75,7 @@ from saelib.interp.features import (
     top_contexts,
 )
 from saelib.interp.fragments import Fragments
-from saelib.model import load_model
+from saelib.model import layer_of, load_model, mlp_post, resid_post
 from saelib.text.corpus import pack_contexts
 
 profile = get_profile(PROFILE)
@@ -85,7 +85,7 @@ pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 120)
 model = load_model(device=profile.device)
 corpus = corpus_for_model(model)
-hooks = [f"blocks.{layer}.hook_resid_post" for layer in profile.sae.layers]
+hooks = [resid_post(layer) for layer in profile.sae.layers]
 timings: dict[str, float] = {}
 print(sizes)
 
@@ -106,7 +106,7 @@ frag_store = harvest(model, hooks, frag_contexts, corpus_name=corpus.dir.name, s
                      seed=profile.seed + 2, batch_size=4 * profile.harvest_batch_size, name="fragments",
                      separator_id=corpus.separator)
 fragments = Fragments(frag_store, model.tokenizer, length=64)
-train_store = harvest_profile(model, hooks + [f"blocks.{profile.sae.mlp_layer}.mlp.hook_post"], profile)
+train_store = harvest_profile(model, hooks + [mlp_post(profile.sae.mlp_layer)], profile)
 timings["harvest fragments"] = time.time() - start
 windows = {(int(s), int(o)) for s, o in zip(frag_contexts.source, frag_contexts.offset)}
 print(f"{fragments.n} fragments of {fragments.length} tokens, {len(windows)} distinct windows of the held-out text "
@@ -168,16 +168,16 @@ timings["fit baselines"] = time.time() - start
 rows = []
 for hook, dicts in layer_dicts.items():
     for method, (dictionary, key) in dicts.items():
-        rows.append({"layer": int(hook.split(".")[1]), "method": method, "features": dictionary_size(dictionary),
+        rows.append({"layer": layer_of(hook), "method": method, "features": dictionary_size(dictionary),
                      "top-k": key.get("k")})
 dict_table = pd.DataFrame(rows)
-ica_keys = {int(h.split(".")[1]): d["ICA (paper)"][1] for h, d in layer_dicts.items()}
+ica_keys = {layer_of(h): d["ICA (paper)"][1] for h, d in layer_dicts.items()}
 shipped_info = {e.hook: e for e in shipped_ica_info()} if ICA == "shipped" else {}
 print("ICA: FastICA's objective (logcosh), stopped by sklearn's rule: one more FastICA step moves every component's "
       "direction by less than tol = 1e-4; the paper ran sklearn's defaults, at most 200 iterations, on ~2M rows")
 for layer, group in dict_table.groupby("layer"):
     k, key = group.set_index("method").loc["PCA top-k", "top-k"], ica_keys[layer]
-    conv = shipped_info.get(f"blocks.{layer}.hook_resid_post")
+    conv = shipped_info.get(resid_post(layer))
     detail = (f" (largest change {conv.final_change:.1e}, median {conv.median_change:.1e}; {conv.stable_share:.0%} "
               "of components settled)" if conv else "")
     print(f"layer {layer:2d}: top-k keeps k = {int(k)} features per token (the SAE's mean L0); ICA fitted on "
@@ -200,7 +200,7 @@ for hook, dicts in layer_dicts.items():
         feats = features_to_score(dictionary_size(dictionary), sizes.features, seed=profile.seed)
         acts = fragments.activations(hook, dictionary, feats)  # [features, fragments, 64]
         df = score_dictionary(fragments, hook, dictionary, feats, explainer, simulator, key, activations=acts)
-        per_feature.append(df.assign(layer=int(hook.split(".")[1]), method=method))
+        per_feature.append(df.assign(layer=layer_of(hook), method=method))
         concentrations[hook, method] = top_token_concentration(acts, fragments.tokens)
 scores = pd.concat(per_feature, ignore_index=True)
 timings["encode + score + concentration"] = time.time() - start
@@ -262,7 +262,7 @@ table.sort_values(["layer", "method"]).set_index(["layer", "method"])
 conc_rows = []
 for (hook, method), c in concentrations.items():
     est = mean_se(c[~np.isnan(c)]) if (~np.isnan(c)).sum() > 1 else None
-    conc_rows.append({"layer": int(hook.split(".")[1]), "method": method,
+    conc_rows.append({"layer": layer_of(hook), "method": method,
                       "concentration": est.mean if est else np.nan, "lo": est.lo if est else np.nan,
                       "hi": est.hi if est else np.nan, "too rare": int(np.isnan(c).sum())})
 concentration = pd.DataFrame(conc_rows)
@@ -302,7 +302,7 @@ timings["evaluator calibration"] = time.time() - start
 print(f"known-kind features at {calibration_hook}, top-and-random score, mean [95% CI] over 20 each:")
 for kind, row in known.iterrows():
     print(f"  {kind:17s} {row['mean']:.3f} [{row.ci95_low:.3f}, {row.ci95_high:.3f}]")
-layer_mid = int(calibration_hook.split(".")[1])
+layer_mid = layer_of(calibration_hook)
 print(f"for scale, at layer {layer_mid}: SAE {summary.set_index(['layer', 'method']).loc[(layer_mid, 'SAE'), 'top_and_random']:.3f}, "
       f"random (the method) {summary.set_index(['layer', 'method']).loc[(layer_mid, 'random'), 'top_and_random']:.3f}")
 
@@ -375,7 +375,7 @@ regression("ICA as released (the paper's orientation), mean over layers", float(
 # %%
 # NBVAL_IGNORE_OUTPUT
 view_layer = layers[len(layers) // 2]
-view_hook = f"blocks.{view_layer}.hook_resid_post"
+view_hook = resid_post(view_layer)
 views = []
 for method in METHODS:
     s = scores[(scores["layer"] == view_layer) & (scores["method"] == method)].sort_values("top_and_random")

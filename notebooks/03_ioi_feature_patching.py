@@ -81,7 +81,7 @@ from saelib.dictionaries.train import TrainConfig, train_saes
 from saelib.experiments import patching as P
 from saelib.experiments.greedy import greedy_key, load_greedy, replay_greedy
 from saelib.interp.features import FeatureView, feature_activations, feature_views, top_contexts
-from saelib.model import load_model, model_name
+from saelib.model import load_model, mlp_post, model_name, resid_post
 from saelib.model.loader import model_weights_sha256
 from saelib.model.behaviour import logit_difference
 from saelib.text.tasks import ioi_token_ids, make_ioi_prompts
@@ -112,7 +112,7 @@ pairs_all = P.ioi_pairs(tok, prompts)
 io_ids, s_ids, cf_ids = ioi_token_ids(tok, prompts)
 layers_all = list(sweep.layers)
 # notebook 01's stores (the same hook list, so harvest_profile returns them from the cache)
-store_hooks = [P.resid_hook(layer) for layer in layers_all] + [f"blocks.{sweep.mlp_layer}.mlp.hook_post"]
+store_hooks = [resid_post(layer) for layer in layers_all] + [mlp_post(sweep.mlp_layer)]
 resid_clean_all, logits_clean_all = P.residuals(model, pairs_all.clean, pairs_all.lengths, layers_all)
 ld = logit_difference(logits_clean_all, io_ids, s_ids).numpy()
 p_io = torch.softmax(logits_clean_all, -1).gather(1, io_ids[:, None])[:, 0].numpy()
@@ -212,7 +212,7 @@ def shipped_ica(hook):
 
 decomps = {}
 for layer in patch_layers:
-    hook = P.resid_hook(layer)
+    hook = resid_post(layer)
     base = dict(ratios=(sweep.ratio,), epochs=sweep.epochs, batch_size=sweep.batch_size, lr=sweep.lr,
                 seed=profile.seed, device=profile.device)
     if DICTIONARIES == "release":

@@ -66,7 +66,7 @@ from saelib.core.stats import mean_se
 from saelib.core.verdicts import Verdict, by_count, print_verdicts, show_verdicts
 from saelib.experiments import erasure as E
 from saelib.interp.features import FeatureView, feature_activations, feature_views, top_contexts
-from saelib.model import load_model, model_name
+from saelib.model import layer_of, load_model, mlp_post, model_name, resid_post
 from saelib.text.names import gendered_names
 
 start_all = time.time()
@@ -77,7 +77,7 @@ pd.set_option("display.width", 140)
 model = load_model(device=profile.device)
 tok = model.tokenizer
 corpus = corpus_for_model(model)
-hooks = [f"blocks.{layer}.hook_resid_post" for layer in sizes.layers]
+hooks = [resid_post(layer) for layer in sizes.layers]
 print(sizes)
 
 # %% [markdown]
@@ -149,7 +149,7 @@ print(f"{len(fit_labels)} fitting rows ({fit_labels.float().mean():.0%} female),
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-pd.concat({int(h.split(".")[1]): r.head(3) for h, r in rankings.items()}, names=["layer", "rank"]).round(3)
+pd.concat({layer_of(h): r.head(3) for h, r in rankings.items()}, names=["layer", "rank"]).round(3)
 
 # %% [markdown]
 # ## 4. Erasure and disruption, per layer and method
@@ -157,8 +157,8 @@ pd.concat({int(h.split(".")[1]): r.head(3) for h, r in rankings.items()}, names=
 # %%
 start = time.time()
 disruption_tokens = torch.from_numpy(np.array(
-    heldout_profile(model, [f"blocks.{layer}.hook_resid_post" for layer in profile.sae.layers]
-                    + [f"blocks.{profile.sae.mlp_layer}.mlp.hook_post"], profile).tokens[
+    heldout_profile(model, [resid_post(layer) for layer in profile.sae.layers]
+                    + [mlp_post(profile.sae.mlp_layer)], profile).tokens[
         : sizes.disruption_contexts, : sizes.disruption_length]))
 clean_logp = E.clean_log_probs(model, disruption_tokens)
 # each edit runs only the blocks after its layer, from the clean residual computed once per layer
@@ -167,7 +167,7 @@ disruption_resid = E.clean_residuals(model, disruption_tokens, hooks, batch_size
 rows, per_prompt = [], {}
 for hook in hooks:
     for method, eraser in erasers[hook].items():
-        row = {"layer": int(hook.split(".")[1]), "method": method}
+        row = {"layer": layer_of(hook), "method": method}
         for task, ps in tasks.items():
             s = E.task_scores(model, ps, eraser, resid=clean_resid[task][hook])
             per_prompt[(hook, method, task)] = s["p_correct"]
@@ -192,7 +192,7 @@ print(f"disruption measured on {sizes.disruption_contexts} held-out contexts x {
 # (measured table; the checks below carry the tolerances)
 columns = ["layer", "method", "class_score", "pronoun_score", "probe_accuracy", "kl", "kl_lo", "kl_hi",
            "ce_increase", "ce_increase_lo", "ce_increase_hi", "edit_norm", "edit_norm_relative", "prompt_edit_norm"]
-display(pd.DataFrame({"layer": [int(h.split(".")[1]) for h in hooks],
+display(pd.DataFrame({"layer": [layer_of(h) for h in hooks],
                       "probe accuracy before erasure": [probe_before[h] for h in hooks]}).round(3))
 results[columns].round(4)
 
@@ -214,7 +214,7 @@ for ax, task in zip(axes[:2], tasks):
 for method in methods:
     r = results[results.method == method]
     axes[2].plot(r.layer, r.probe_accuracy, marker=markers[method], color=colors[method], label=method)
-axes[2].plot([int(h.split(".")[1]) for h in hooks], [probe_before[h] for h in hooks], "k--", label="no edit")
+axes[2].plot([layer_of(h) for h in hooks], [probe_before[h] for h in hooks], "k--", label="no edit")
 axes[2].axhline(0.5, color="gray", ls=":", lw=1)
 axes[2].set(title="linear probe on held-out rows", xlabel="layer", ylabel="accuracy", ylim=(0.35, 1.02))
 axes[0].legend(fontsize=8)
@@ -264,7 +264,7 @@ def erasure_of(hook: str, method: str, task: str):
 def compare(hook: str, a: str, b: str, task: str) -> str:
     """Which of methods a, b wins at this layer for this task (dominance on erasure vs KL)."""
     ea, eb = erasure_of(hook, a, task).mean, erasure_of(hook, b, task).mean
-    ka, kb = (float(results[(results.layer == int(hook.split(".")[1])) & (results.method == m)].kl.iloc[0])
+    ka, kb = (float(results[(results.layer == layer_of(hook)) & (results.method == m)].kl.iloc[0])
               for m in (a, b))
     if ea >= eb and ka <= kb:
         return f"{a} dominates"
@@ -275,7 +275,7 @@ def compare(hook: str, a: str, b: str, task: str) -> str:
 
 rows_v = []
 for hook in hooks:
-    layer = int(hook.split(".")[1])
+    layer = layer_of(hook)
     for k in sizes.feature_counts:
         sae_m, rnd_m = f"SAE top-{k}", f"random top-{k}"
         for task in tasks:
@@ -331,10 +331,10 @@ print(f"edit size on corpus text, relative to the activation norm: LEACE {leace.
 # the gender of an unseen name is least linearly readable.)
 
 # %%
-random_change = [row.probe_accuracy - probe_before[f"blocks.{row.layer}.hook_resid_post"]
+random_change = [row.probe_accuracy - probe_before[resid_post(row.layer)]
                  for row in results[results.method.str.startswith("random")].itertuples()]
 row_tol = 2 / len(test_labels)
-check("layers where the probe falls under LEACE", sum(leace.probe_accuracy[int(h.split(".")[1])] < probe_before[h]
+check("layers where the probe falls under LEACE", sum(leace.probe_accuracy[layer_of(h)] < probe_before[h]
                                                       for h in hooks), len(hooks))
 regression("probe accuracy before erasure (best layer)", max(probe_before.values()), 0.993333, profile=PROFILE,
            atol=row_tol)
@@ -359,8 +359,8 @@ regression("KL of LEACE on corpus text (max over layers)", float(leace.kl.max())
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-heldout = heldout_profile(model, [f"blocks.{layer}.hook_resid_post" for layer in profile.sae.layers]
-                          + [f"blocks.{profile.sae.mlp_layer}.mlp.hook_post"], profile)
+heldout = heldout_profile(model, [resid_post(layer) for layer in profile.sae.layers]
+                          + [mlp_post(profile.sae.mlp_layer)], profile)
 views = []
 for hook in hooks:
     eraser = erasers[hook][f"SAE top-{sizes.feature_counts[0]}"]
@@ -413,7 +413,7 @@ pd.Series({"baseline": baseline_seconds, "fit (harvest + erasers)": fit_seconds,
 k1 = sizes.feature_counts[0]
 bound = []
 for hook in hooks:
-    layer = int(hook.split(".")[1])
+    layer = layer_of(hook)
     cos = float(rankings[hook].iloc[0].cosine)
     sae_e, md_e = erasure_of(hook, f"SAE top-{k1}", "pronoun"), erasure_of(hook, "mean difference", "pronoun")
     bound.append({"layer": layer, "cosine of the top feature": cos, "cos²": cos ** 2,

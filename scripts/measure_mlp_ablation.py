@@ -29,8 +29,9 @@ def main() -> None:
 
     from saelib.activations.harvest import corpus_for_model
     from saelib.core.artifacts import atomic_write_json
-    from saelib.dictionaries.release import DICTIONARIES_DIR, mlp_hook
+    from saelib.dictionaries.release import DICTIONARIES_DIR
     from saelib.model.behaviour import ablation_costs
+    from saelib.model.hooks import mlp_post
     from saelib.model.loader import load_model, model_name, model_weights_sha256
     from saelib.text.corpus import pack_contexts
 
@@ -39,7 +40,7 @@ def main() -> None:
     corpus = corpus_for_model(model)
     n = args.contexts + args.mean_contexts
     tokens = torch.from_numpy(pack_contexts(corpus, "heldout", args.context_length, n, seed=7).tokens)
-    hooks = [mlp_hook(layer) for layer in range(model.cfg.n_layers)]
+    hooks = [mlp_post(layer) for layer in range(model.cfg.n_layers)]
     costs = ablation_costs(model, hooks, tokens[: args.contexts], tokens[args.contexts :])
     ranked = sorted(costs, key=lambda c: c.mean.mean, reverse=True)
     for c in costs:

@@ -35,15 +35,16 @@ def main() -> None:
     from saelib.activations.harvest import harvest_profile
     from saelib.baselines.shipped import fit_release_ica, shipped_ica_info, write_shipped_ica
     from saelib.core.profiles import get_profile
-    from saelib.dictionaries.release import RESID_LAYERS, mlp_hook, resid_hook
+    from saelib.dictionaries.release import RESID_LAYERS
+    from saelib.model.hooks import mlp_post, resid_post
     from saelib.model.loader import load_model, model_name, model_weights_sha256
 
     t0 = time.perf_counter()
     profile = get_profile("default")
-    hooks = args.hooks or [resid_hook(layer) for layer in RESID_LAYERS]
+    hooks = args.hooks or [resid_post(layer) for layer in RESID_LAYERS]
     model = load_model()
     # the same store (same hooks, same key) notebooks 01-03 use, so nothing is harvested twice
-    store_hooks = [resid_hook(layer) for layer in profile.sae.layers] + [mlp_hook(profile.sae.mlp_layer)]
+    store_hooks = [resid_post(layer) for layer in profile.sae.layers] + [mlp_post(profile.sae.mlp_layer)]
     unknown = set(hooks) - set(store_hooks)
     if unknown:
         parser.error(f"hooks {sorted(unknown)} are not in the default store; choose among {store_hooks}")

@@ -31,7 +31,7 @@ def main() -> None:
     from saelib.core.profiles import get_profile
     from saelib.experiments import patching as P
     from saelib.experiments.greedy import greedy_key, greedy_path, write_greedy
-    from saelib.model import load_model, model_name
+    from saelib.model import load_model, model_name, resid_post
     from saelib.model.loader import model_weights_sha256
     from saelib.text.tasks import make_ioi_prompts
 
@@ -47,7 +47,7 @@ def main() -> None:
     clean = {k: v[: sizes.n_prompts, : pairs.clean.shape[1]] for k, v in clean.items()}
     cf = P.residuals(model, pairs.counterfactual, pairs.lengths, [args.layer])[0]
     case = P.prepare_case(model, pairs, args.layer, cache=(clean, cf))
-    saes = dictionaries.release_sweep(P.resid_hook(args.layer), ratio=4.0, model_name=model_name(model))
+    saes = dictionaries.release_sweep(resid_post(args.layer), ratio=4.0, model_name=model_name(model))
     saes.pop(0.0)
     alpha = max(saes)  # the sparsest: fewest active features, as notebook 03 chooses
     small = case.subset(range(sizes.greedy_prompts))

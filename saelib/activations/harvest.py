@@ -18,16 +18,17 @@ from saelib.activations.store import (
     CONTEXT_FILES,
     ActivationStore,
     IncompleteStoreError,
-    file_sha256,
     hook_file,
     npy_problem,
     write_checksums,
 )
-from saelib.core.artifacts import as_json, atomic_save_npy, atomic_write_bytes, atomic_write_json, keyed_dir, read_json
+from saelib.core.artifacts import (as_json, atomic_save_npy, atomic_write_bytes, atomic_write_json, file_sha256,
+                                   keyed_dir, read_json)
 from saelib.core.precision import check_precision, matmul_precision
 from saelib.core.profiles import Profile
 from saelib.core.progress import progress as progress_bar
-from saelib.model.loader import model_device, model_name, model_weights_sha256, stop_layer, validate_hooks
+from saelib.model.hooks import stop_layer
+from saelib.model.loader import model_device, model_name, model_weights_sha256, validate_hooks
 from saelib.text.corpus import MIXTURE, Corpus, PackedContexts, build_corpus, pack_contexts
 
 DTYPES = {"float16": np.float16, "float32": np.float32}

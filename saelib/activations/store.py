@@ -17,7 +17,6 @@ Layout of ``artifacts/activations/<name>-<hash of config>/``:
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from saelib.core.artifacts import atomic_write_json, read_json
+from saelib.core.artifacts import atomic_write_json, file_sha256, read_json
 
 COMPLETE = "COMPLETE"
 CHECKSUMS = "checksums.json"
@@ -65,11 +64,6 @@ def npy_problem(path: Path, shape: tuple[int, int], dtype: str) -> str | None:
         return (f"is {size} bytes, expected {expected} ({offset} bytes of header + {shape[0]} rows x {shape[1]} "
                 f"x {np.dtype(dtype).itemsize} bytes)")
     return None
-
-
-def file_sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load, save
 
-from saelib.core.artifacts import atomic_write_bytes, atomic_write_json, read_json
+from saelib.core.artifacts import atomic_write_bytes, atomic_write_json, file_sha256, read_json
+from saelib.model.hooks import layer_of
 
 FILE_DTYPE = torch.float16  # 0.66 MB per layer: the dictionaries folder stays under 100 MiB
 
@@ -90,21 +91,21 @@ def fit_release_ica(store, hook: str, rows: int, seed: int, max_iter: int, tol: 
 
 def write_shipped_ica(tensors: dict[str, torch.Tensor], entry: dict, out: Path | None = None) -> ICAFitInfo:
     """Write one fit (atomically) and merge its entry into ``manifest.json``; entries of other hooks are kept."""
-    from saelib.dictionaries.release import git_revision, sha256_file
+    from saelib.dictionaries.release import git_revision
 
     out = baselines_dir() if out is None else out
     out.mkdir(parents=True, exist_ok=True)
     path = out / ica_file_name(entry["hook"])
     atomic_write_bytes(path, save({"directions": tensors["directions"].to(FILE_DTYPE).contiguous(),
                                    "center": tensors["center"].float().contiguous()}))
-    info = ICAFitInfo(file=path.name, sha256=sha256_file(path), **entry)
+    info = ICAFitInfo(file=path.name, sha256=file_sha256(path), **entry)
     manifest_path = out / "manifest.json"
     manifest = read_json(manifest_path) if manifest_path.exists() else {"ica": []}
     manifest["description"] = ("ICA baselines (FastICA's objective) for notebooks 02 and 03 (regenerate: "
                                ".venv/bin/python scripts/release_baselines.py); sources = (x - center) @ directions.T")
     manifest["git_revision"] = git_revision()  # of the latest fit written
     manifest["ica"] = sorted([e for e in manifest["ica"] if e["hook"] != info.hook] + [asdict(info)],
-                             key=lambda e: int(e["hook"].split(".")[1]))
+                             key=lambda e: layer_of(e["hook"]))
     atomic_write_json(manifest_path, manifest)
     return info
 
@@ -122,8 +123,6 @@ def load_shipped_ica(hook: str, model_sha256: str | None = None, width: int | No
                      root: Path | None = None) -> ShippedICA:
     """The shipped ICA fit at ``hook``, checked against the manifest's sha256 and, when given, the model's
     weights hash and the activation width."""
-    from saelib.dictionaries.release import sha256_file
-
     root = baselines_dir() if root is None else root
     entries = {e.hook: e for e in shipped_ica_info(root)}
     if hook not in entries:
@@ -134,7 +133,7 @@ def load_shipped_ica(hook: str, model_sha256: str | None = None, width: int | No
     if not path.exists():
         raise BaselineIntegrityError(f"{path} is missing: restore it (git checkout -- {path}) or regenerate it "
                                      "with scripts/release_baselines.py")
-    if sha256_file(path) != info.sha256:
+    if file_sha256(path) != info.sha256:
         raise BaselineIntegrityError(f"{path} does not match the sha256 in {root / 'manifest.json'}: restore it "
                                      "(git checkout) or regenerate it with scripts/release_baselines.py")
     if model_sha256 is not None and model_sha256 != info.model_sha256:

@@ -51,6 +51,20 @@ def config_hash(config: Any, length: int = 12) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
+def update_with_file(h, path: Path) -> None:
+    """Feed the bytes of the file at ``path`` to the hashlib object ``h``, 4 MiB at a time."""
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of the bytes of the file at ``path``."""
+    h = hashlib.sha256()
+    update_with_file(h, path)
+    return h.hexdigest()
+
+
 def keyed_dir(kind: str, name: str, config: Any) -> Path:
     """``artifacts/<kind>/<name>-<hash>``: the folder that belongs to exactly this config and code revision."""
     return artifacts_dir() / kind / f"{name}-{config_hash({'code_revision': code_revision(kind), 'config': config})}"

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from saelib.activations.store import ActivationStore
 from saelib.dictionaries.sae import SAE
 from saelib.model.forward import run_blocks
-from saelib.model.loader import hook_layer
+from saelib.model.hooks import is_resid_post, layer_of
 
 DENSE_THRESHOLD = 0.10
 
@@ -211,11 +211,7 @@ def _patch_runners(model, tokens: torch.Tensor, hooks: list[str], keep: torch.Te
         where = keep if max_norm is None else keep & (act.norm(dim=-1) <= max_norm)
         return torch.where(where[..., None], fn(act), act)
 
-    def is_resid(hook: str) -> bool:
-        layer = hook_layer(hook)
-        return layer is not None and layer >= 0 and hook.endswith(".hook_resid_post")
-
-    resid = [h for h in hooks if is_resid(h)]
+    resid = [h for h in hooks if is_resid_post(h)]
     if resid:
         clean_logits, cache = model.run_with_cache(tokens, names_filter=resid)
     else:
@@ -223,7 +219,7 @@ def _patch_runners(model, tokens: torch.Tensor, hooks: list[str], keep: torch.Te
     runners = {}
     for hook in hooks:
         if hook in resid:
-            def from_cache(fn, act=cache[hook], layer=hook_layer(hook)):
+            def from_cache(fn, act=cache[hook], layer=layer_of(hook)):
                 return model.unembed(model.ln_final(run_blocks(model, splice(act, fn), layer)))
             runners[hook] = from_cache
         else:

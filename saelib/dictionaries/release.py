@@ -9,7 +9,6 @@ al.'s resampling for the MLP SAE) -> held-out evaluation -> export in SAELens's 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import shutil
@@ -23,12 +22,14 @@ import numpy as np
 import torch
 
 from saelib.activations.store import ActivationStore
-from saelib.core.artifacts import atomic_write_json, config_hash, folder_lock, read_json, to_jsonable
+from saelib.core.artifacts import atomic_write_json, config_hash, file_sha256, folder_lock, read_json, to_jsonable
 from saelib.core.paths import REPO_ROOT, artifacts_dir
 from saelib.core.profiles import PROFILES, Profile
 from saelib.dictionaries.metrics import (ce_loss_recovered, max_cosines, mmcs, reconstruction_metrics,
                                         reconstruction_sums)
+from saelib.dictionaries.shipped import choose
 from saelib.dictionaries.train import TrainConfig, TrainResult, row_mask, row_norms
+from saelib.model.hooks import layer_of, mlp_post, resid_post
 from saelib.model.loader import model_device
 
 RESID_LAYERS = (2, 8, 14, 20, 26)  # the residual layers every notebook uses
@@ -39,6 +40,7 @@ PAPER_ALPHAS = tuple(float(10 ** (-4 + 2 * k / 15)) for k in range(16))  # logsp
 DICTIONARIES_DIR = REPO_ROOT / "dictionaries"
 STAGING_PREFIX = ".export-"  # an export's temporary folder in the release folder (a killed export's: removed next time)
 MMCS_ALPHA = PAPER_ALPHAS[7]  # 8.6e-4: in both the R = 2 (Fig. 2) and the R = 4 (IOI) grids
+MIN_CE_RECOVERED = 0.9  # the chosen member of a run recovers at least 90% of the CE loss (else the best one)
 # resampling, shown as a controlled pair (metrics only): the MLP SAE at the release's penalties but 5x its learning
 # rate, where features go silent within a few hundred steps (exploratory runs: none at 1e-3; at 1e-2 57% by step 68
 # and the code collapsed), trained with and without resampling on the same rows in the same order
@@ -66,15 +68,7 @@ def release_profile(name: str = "release") -> Profile:
 
 
 def release_hooks() -> list[str]:
-    return [resid_hook(layer) for layer in RESID_LAYERS] + [mlp_hook(MLP_LAYER)]
-
-
-def resid_hook(layer: int) -> str:
-    return f"blocks.{layer}.hook_resid_post"
-
-
-def mlp_hook(layer: int) -> str:
-    return f"blocks.{layer}.mlp.hook_post"
+    return [resid_post(layer) for layer in RESID_LAYERS] + [mlp_post(MLP_LAYER)]
 
 
 @dataclass(frozen=True)
@@ -100,13 +94,13 @@ def release_plan(device: str = "cpu", precision: str = RELEASE_PRECISION) -> lis
     the matmul precision of every training step (``core.precision``; the script picks it per machine)."""
     fig2 = (MMCS_ALPHA, 2.15e-3, 4.64e-3)  # the paper's Fig. 2 alpha (8.6e-4), then sparser ones
     ioi = (0.0, PAPER_ALPHAS[3], PAPER_ALPHAS[5], MMCS_ALPHA)  # alpha = 0 control and the paper's grid <= 1e-3
-    runs = [ReleaseRun(f"resid{layer}-tied-r2", TrainConfig(resid_hook(layer), ratios=(2.0,), alphas=fig2,
+    runs = [ReleaseRun(f"resid{layer}-tied-r2", TrainConfig(resid_post(layer), ratios=(2.0,), alphas=fig2,
                                                             **_schedule(device, precision))) for layer in RESID_LAYERS]
-    runs += [ReleaseRun(f"resid{layer}-tied-r4", TrainConfig(resid_hook(layer), ratios=(4.0,), alphas=ioi,
+    runs += [ReleaseRun(f"resid{layer}-tied-r4", TrainConfig(resid_post(layer), ratios=(4.0,), alphas=ioi,
                                                              allow_zero_alpha=True, **_schedule(device, precision)),
                         metrics_only=layer not in IOI_LAYERS)  # only the IOI layers' sweeps are patched
              for layer in (*IOI_LAYERS, *(la for la in reversed(RESID_LAYERS) if la not in IOI_LAYERS))]
-    mlp = TrainConfig(mlp_hook(MLP_LAYER), architecture="untied", ratios=(2.0,), alphas=(1.0, 3.3), resample=True,
+    mlp = TrainConfig(mlp_post(MLP_LAYER), architecture="untied", ratios=(2.0,), alphas=(1.0, 3.3), resample=True,
                       **_schedule(device, precision))
     runs.append(ReleaseRun(f"mlp{MLP_LAYER}-untied-r2", mlp))
     # at the release's learning rate no feature dies within its budget, so resampling never acts there; the pair
@@ -126,8 +120,8 @@ def harvest_hooks(plan: list[ReleaseRun], planned_only: bool = False) -> list[st
     extra = sorted(planned - set(release_hooks()))  # e.g. the comparison's MLP layer
     if planned_only:
         return [h for h in release_hooks() if h in planned] + extra
-    deepest = max(int(r.train.hook.split(".")[1]) for r in plan)
-    return [h for h in release_hooks() if int(h.split(".")[1]) <= deepest] + extra
+    deepest = max(layer_of(r.train.hook) for r in plan)
+    return [h for h in release_hooks() if layer_of(h) <= deepest] + extra
 
 
 def hygiene_report(store: ActivationStore, hooks: list[str], ratio: float = OUTLIER_NORM_RATIO) -> list[dict]:
@@ -219,14 +213,6 @@ def _member(run_name: str, alpha: float) -> str:
     return f"{run_name}-a{alpha:.2e}".replace("+", "").replace(".", "p")
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def git_revision() -> str:
     """HEAD of the repository that produced the release ("+dirty" when saelib/ has uncommitted changes)."""
     try:
@@ -243,12 +229,11 @@ def release_dir() -> Path:
     return artifacts_dir() / "release"
 
 
-def choose(rows: list[dict], min_ce_recovered: float = 0.9) -> dict:
-    """The dictionary chosen among ``rows`` (one run): the sparsest (largest alpha) whose CE loss recovered against
-    zero ablation is at least ``min_ce_recovered``; if none reaches it, the one that recovers the most."""
-    sparse = [r for r in rows if r["alpha"] > 0]
-    good = [r for r in sparse if r["ce_recovered"] >= min_ce_recovered]
-    return max(good, key=lambda r: r["alpha"]) if good else max(sparse, key=lambda r: r["ce_recovered"])
+def choose_member(rows: list[dict]) -> dict:
+    """The dictionary chosen among ``rows`` (one run): ``saelib.dictionaries.shipped.choose``'s rule over its sparse
+    members (alpha > 0) with ``MIN_CE_RECOVERED``: the sparsest (largest alpha) whose CE loss recovered against zero
+    ablation is at least that; if none reaches it, the one that recovers the most."""
+    return choose([r for r in rows if r["alpha"] > 0], min_ce_recovered=MIN_CE_RECOVERED)
 
 
 def ship_alphas(run: ReleaseRun, rows: list[dict]) -> list[float]:
@@ -259,10 +244,10 @@ def ship_alphas(run: ReleaseRun, rows: list[dict]) -> list[float]:
     rest of the sweep, and every member of a ``metrics_only`` run, is only in the manifest's metrics."""
     if run.metrics_only:
         return []
-    layer = int(run.train.hook.split(".")[1])
+    layer = layer_of(run.train.hook)
     if run.train.architecture == "untied" or run.name.endswith("-r4") and layer in IOI_LAYERS:
         return [r["alpha"] for r in rows]
-    chosen = choose(rows)["alpha"]
+    chosen = choose_member(rows)["alpha"]
     if layer in IOI_LAYERS and chosen != MMCS_ALPHA and any(r["alpha"] == MMCS_ALPHA for r in rows):
         return sorted([chosen, MMCS_ALPHA])  # R = 2 beside R = 4 at the same alpha: notebook 01's MMCS across ratios
     return [chosen]
@@ -331,7 +316,7 @@ def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygie
                 member = ensemble.member(list(ensemble.cfg.alphas).index(row["alpha"]))
                 paths = export_saelens(member, staging / name, member.cfg.model, dtype=dtype,
                                        extra_metadata={"saelib_release_name": name})
-                sha = {f: sha256_file(Path(paths[f])) for f in (CONFIG, WEIGHTS)}
+                sha = {f: file_sha256(Path(paths[f])) for f in (CONFIG, WEIGHTS)}
                 previous = old_entries.get(name)
                 unchanged = previous is not None and previous.get("sha256") == sha and _holds(out / name, sha)
                 if not unchanged:
@@ -370,7 +355,7 @@ def _merged_manifest(old: dict, done: list[tuple[ReleaseRun, TrainResult, list[d
     chosen = dict(old.get("chosen", {}))
     for run, _, rows in done:
         if not run.metrics_only and (run.name.endswith("tied-r2") or run.train.architecture == "untied"):
-            chosen[run.train.hook] = member_name(run, choose(rows)["alpha"])
+            chosen[run.train.hook] = member_name(run, choose_member(rows)["alpha"])
     new_hygiene = {row["hook"] for row in hygiene}
     return {
         "description": "Release dictionaries of saelib (regenerate: .venv/bin/python scripts/release_dictionaries.py)",
@@ -405,7 +390,7 @@ def _holds(folder: Path, sha: dict[str, str]) -> bool:
     if not folder.is_dir() or folder.is_symlink():
         return False
     files = {p.name for p in folder.iterdir()}
-    return files == set(sha) and all(sha256_file(folder / f) == h for f, h in sha.items())
+    return files == set(sha) and all(file_sha256(folder / f) == h for f, h in sha.items())
 
 
 def _refuse_links(out: Path, names: list[str]) -> None:
@@ -477,7 +462,7 @@ def ratio_mmcs(trained: dict[str, tuple[ReleaseRun, TrainResult]], train_store: 
         with torch.no_grad():
             dicts = [res.sae(run.train.ratios[0], alpha).dictionary()[0] for run, res in ((small_run, small),
                                                                                        (large_run, large))]
-        rows.append({"hook": resid_hook(layer), "alpha": alpha, "small": member_name(small_run, alpha),
+        rows.append({"hook": resid_post(layer), "alpha": alpha, "small": member_name(small_run, alpha),
                      "large": member_name(large_run, alpha), "small_run": small_run.name,
                      "large_run": large_run.name, "train_store": train_store,
                      "n_small": len(dicts[0]), "n_large": len(dicts[1]),
@@ -516,7 +501,7 @@ def _existing_manifest(out: Path, model: str, model_sha256: str) -> dict:
 
 
 def _hook_order(hook: str) -> tuple[int, str]:
-    return int(hook.split(".")[1]), hook
+    return layer_of(hook), hook
 
 
 # --- the issue's targets, evaluated on a manifest (notebook 01 shows them) ---------------------------------------

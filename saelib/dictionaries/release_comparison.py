@@ -13,9 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from saelib.core.artifacts import read_json
-from saelib.dictionaries.release import (DICTIONARIES_DIR, RELEASE_PRECISION, ReleaseRun, _schedule, mlp_hook,
-                                         resid_hook)
-from saelib.model.loader import hook_layer as layer_of
+from saelib.dictionaries.release import DICTIONARIES_DIR, RELEASE_PRECISION, ReleaseRun, _schedule
+from saelib.model.hooks import layer_of, mlp_post, resid_post
 from saelib.dictionaries.train import TrainConfig
 
 COMPARISON_LAYERS = (8, 14, 20, 26)
@@ -40,7 +39,7 @@ def _new_architecture(hook: str, architecture: str, ratios: tuple[float, ...], t
 
 def pilot_run(layer: int, device: str = "cpu", precision: str = RELEASE_PRECISION) -> ReleaseRun:
     """The tied ReLU-L1 pilot at R = 8 whose held-out L0s calibrate the final run's alphas (metrics only)."""
-    cfg = TrainConfig(resid_hook(layer), ratios=(COMPARISON_RATIO,), alphas=PILOT_ALPHAS, max_rows=PILOT_ROWS,
+    cfg = TrainConfig(resid_post(layer), ratios=(COMPARISON_RATIO,), alphas=PILOT_ALPHAS, max_rows=PILOT_ROWS,
                       **_schedule(device, precision))
     return ReleaseRun(f"resid{layer}-tied-r8-pilot", cfg, metrics_only=True)
 
@@ -59,15 +58,15 @@ def comparison_plan(device: str = "cpu", precision: str = RELEASE_PRECISION) -> 
     for layer in COMPARISON_LAYERS:
         runs.append(pilot_run(layer, device, precision))
         for arch in NEW_ARCHITECTURES:
-            cfg = _new_architecture(resid_hook(layer), arch, (COMPARISON_RATIO,), TARGET_L0, device, precision)
+            cfg = _new_architecture(resid_post(layer), arch, (COMPARISON_RATIO,), TARGET_L0, device, precision)
             runs.append(ReleaseRun(f"resid{layer}-{arch}-r8", cfg))
     ladder = tuple(r for r in LADDER_RATIOS if r != COMPARISON_RATIO)
     runs.append(ReleaseRun(f"resid{LADDER_LAYER}-topk-ladder", _new_architecture(
-        resid_hook(LADDER_LAYER), "topk", ladder, (LADDER_L0,), device, precision)))
+        resid_post(LADDER_LAYER), "topk", ladder, (LADDER_L0,), device, precision)))
     for seed in SEEDS:
         runs.append(ReleaseRun(f"resid{LADDER_LAYER}-topk-r8-seed{seed}", _new_architecture(
-            resid_hook(LADDER_LAYER), "topk", (COMPARISON_RATIO,), (LADDER_L0,), device, precision, seed)))
-        tied = TrainConfig(resid_hook(LADDER_LAYER), ratios=(2.0,), alphas=(8.6e-4,), seed=seed,
+            resid_post(LADDER_LAYER), "topk", (COMPARISON_RATIO,), (LADDER_L0,), device, precision, seed)))
+        tied = TrainConfig(resid_post(LADDER_LAYER), ratios=(2.0,), alphas=(8.6e-4,), seed=seed,
                            **_schedule(device, precision))
         runs.append(ReleaseRun(f"resid{LADDER_LAYER}-tied-r2-seed{seed}", tied))
     return runs + mlp_runs(mlp_comparison_layer(), device, precision)
@@ -81,7 +80,7 @@ def mlp_comparison_layer(path: Path = DICTIONARIES_DIR / "mlp_ablation.json") ->
 
 
 def mlp_runs(layer: int, device: str = "cpu", precision: str = RELEASE_PRECISION) -> list[ReleaseRun]:
-    untied = TrainConfig(mlp_hook(layer), architecture="untied", ratios=(COMPARISON_RATIO,), alphas=(1.0, 3.3),
+    untied = TrainConfig(mlp_post(layer), architecture="untied", ratios=(COMPARISON_RATIO,), alphas=(1.0, 3.3),
                          resample=True, **_schedule(device, precision))
-    topk = _new_architecture(mlp_hook(layer), "topk", (COMPARISON_RATIO,), TARGET_L0, device, precision)
+    topk = _new_architecture(mlp_post(layer), "topk", (COMPARISON_RATIO,), TARGET_L0, device, precision)
     return [ReleaseRun(f"mlp{layer}-untied-r8", untied), ReleaseRun(f"mlp{layer}-topk-r8", topk)]

@@ -1,7 +1,8 @@
 """The dictionary chosen per layer: notebook 01 picks one SAE per hook and records it here; later notebooks load it.
 
-Rule (stated in notebook 01): at the dictionary ratio of the layer sweep, the sparsest dictionary (largest alpha)
-whose CE loss recovered is at least ``min_ce_recovered``; if none reaches it, the one that recovers the most.
+Rule (stated in notebook 01; ``choose``): at the dictionary ratio of the layer sweep, the sparsest dictionary (largest
+alpha) whose CE loss recovered is at least ``min_ce_recovered``; if none reaches it, the one that recovers the most.
+The release (``saelib.dictionaries.release``) applies the same rule to each run's sparse members.
 Records live in ``artifacts/dictionaries/<profile>.json`` (hook -> folder, ratio, alpha, member, metrics).
 """
 
@@ -9,14 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from saelib.core.artifacts import atomic_write_json, read_json
+from saelib.core.artifacts import atomic_write_json, file_sha256, read_json
 from saelib.core.paths import artifacts_dir
 from saelib.dictionaries.sae import SAE, load_sae
 
 
-def choose(rows: list[dict], ratio: float, min_ce_recovered: float = 0.8) -> dict:
-    """Pick one row (a dict with ratio, alpha, ce_recovered, ...) by the rule above."""
-    candidates = [r for r in rows if r["ratio"] == ratio]
+def choose(rows: list[dict], ratio: float | None = None, min_ce_recovered: float = 0.8) -> dict:
+    """Pick one row (a dict with alpha, ce_recovered, ...) by the rule above: among the rows at ``ratio`` (every row
+    when None), the largest alpha with ``ce_recovered >= min_ce_recovered``, else the largest ``ce_recovered``."""
+    candidates = rows if ratio is None else [r for r in rows if r["ratio"] == ratio]
     if not candidates:
         raise ValueError(f"no dictionary with ratio {ratio}; ratios present: {sorted({r['ratio'] for r in rows})}")
     good = [r for r in candidates if r["ce_recovered"] >= min_ce_recovered]
@@ -88,7 +90,7 @@ def release_names(root: Path | None = None) -> list[str]:
 def load_release(name: str, model_name: str | None = None, hook: str | None = None, root: Path | None = None) -> SAE:
     """A shipped dictionary by name, its files checked against the manifest's sha256 first; with ``model_name``
     or ``hook`` given, a dictionary for another model or hook is an error."""
-    from saelib.dictionaries.release import DICTIONARIES_DIR, sha256_file
+    from saelib.dictionaries.release import DICTIONARIES_DIR
     from saelib.dictionaries.sae.saelens_format import CONFIG, WEIGHTS, load_saelens
 
     root = Path(root or DICTIONARIES_DIR)
@@ -109,7 +111,7 @@ def load_release(name: str, model_name: str | None = None, hook: str | None = No
             raise DictionaryIntegrityError(f"{path} is missing; restore it with `git checkout -- "
                                            f"{path.relative_to(root.parent)}` or regenerate with "
                                            "scripts/release_dictionaries.py")
-        actual = sha256_file(path)
+        actual = file_sha256(path)
         if actual != expected:
             raise DictionaryIntegrityError(
                 f"{path} has sha256 {actual[:16]}..., the manifest says {str(expected)[:16]}...: the file was altered "

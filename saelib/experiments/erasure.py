@@ -299,7 +299,7 @@ def harvest_fit_activations(model, prompts: PromptSet, hooks: Sequence[str], bat
     """One pass (stopping after the deepest hook) collecting every hook's activations at the edited positions.
 
     Returns ({hook: [n_rows, d]}, labels [n_rows], prompt index [n_rows]); rows run over prompts, then positions."""
-    from saelib.model.loader import stop_layer
+    from saelib.model.hooks import stop_layer
 
     out: dict[str, list[torch.Tensor]] = {h: [] for h in hooks}
     mask = prompts.edit_mask()
@@ -320,27 +320,20 @@ def clean_residuals(model, tokens: torch.Tensor, hooks: Sequence[str], batch_siz
     """{hook: [n, pos, d]} unedited residuals of ``tokens`` at each ``blocks.N.hook_resid_post`` (one pass stopping
     after the deepest). Given to ``task_scores`` / ``disruption`` as ``resid``, an eraser's edit then runs only the
     blocks after its layer: the same numbers (up to float rounding) for about half the compute over layers 2-26."""
-    from saelib.model.loader import stop_layer
+    from saelib.model.forward import collect_activations
 
     for h in hooks:
         _resid_layer(h)
-    out: dict[str, list[torch.Tensor]] = {h: [] for h in hooks}
-    for batch in tokens.split(batch_size):
-        _, cache = model.run_with_cache(batch.to(model_device(model)), names_filter=list(hooks),
-                                        stop_at_layer=stop_layer(list(hooks)))
-        for h in hooks:
-            out[h].append(cache[h].float().cpu())  # on the CPU, as every analysis result
-    return {h: torch.cat(v) for h, v in out.items()}
+    return collect_activations(model, tokens, hooks, batch_size)[0]  # on the CPU, as every analysis result
 
 
 def _resid_layer(hook: str) -> int:
-    from saelib.model.loader import hook_layer
+    from saelib.model.hooks import is_resid_post, layer_of
 
-    layer = hook_layer(hook)
-    if layer is None or layer < 0 or not hook.endswith(".hook_resid_post"):
+    if not is_resid_post(hook):
         raise ValueError(f"running from a cached residual needs a blocks.N.hook_resid_post hook, got {hook!r}; "
                          "leave resid=None to edit other hooks with a full forward pass")
-    return layer
+    return layer_of(hook)
 
 
 def _check_resid(resid: torch.Tensor, tokens: torch.Tensor) -> None:

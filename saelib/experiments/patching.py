@@ -40,8 +40,9 @@ import torch
 import torch.nn.functional as F
 
 from saelib.baselines.decompositions import Decomposition
-from saelib.model.forward import logits_from
-from saelib.model.loader import model_device, model_name
+from saelib.model.forward import collect_activations, logits_from
+from saelib.model.hooks import resid_post
+from saelib.model.loader import model_name
 from saelib.text.tasks import IOIPrompt
 
 Tensor = torch.Tensor
@@ -94,25 +95,14 @@ def ioi_pairs(tokenizer, prompts: Sequence[IOIPrompt]) -> PromptPairs:
     return tokenize_pairs(tokenizer, [p.text for p in prompts], [p.counterfactual_text for p in prompts])
 
 
-def resid_hook(layer: int) -> str:
-    return f"blocks.{layer}.hook_resid_post"
-
-
 @torch.inference_mode()
 def residuals(model, tokens: Tensor, lengths: Tensor, layers: Sequence[int], batch_size: int = 64
               ) -> tuple[dict[int, Tensor], Tensor]:
     """({layer: resid_post [n, pos, d]}, logits [n, vocab] at each last real position), one full forward pass, on the
     CPU wherever the model runs (the decompositions they are patched with live there)."""
-    hooks = [resid_hook(layer) for layer in layers]
-    acts: dict[int, list[Tensor]] = {layer: [] for layer in layers}
-    logits = []
-    dev = model_device(model)
-    for batch, lens in zip(tokens.split(batch_size), lengths.split(batch_size)):
-        out, cache = model.run_with_cache(batch.to(dev), names_filter=lambda n: n in hooks)
-        logits.append(out[torch.arange(len(batch), device=dev), lens.to(dev) - 1].cpu())
-        for layer, hook in zip(layers, hooks):
-            acts[layer].append(cache[hook].cpu())
-    return {k: torch.cat(v) for k, v in acts.items()}, torch.cat(logits)
+    acts, logits = collect_activations(model, tokens, [resid_post(layer) for layer in layers], batch_size,
+                                       lengths=lengths, dtype=None)
+    return {layer: acts[resid_post(layer)] for layer in layers}, logits
 
 
 def final_logits_from(model, resid: Tensor, layer: int, lengths: Tensor, batch_size: int = 64) -> Tensor:
@@ -144,7 +134,7 @@ class PatchCase:
 
     @property
     def hook(self) -> str:
-        return resid_hook(self.layer)
+        return resid_post(self.layer)
 
     def subset(self, idx: Sequence[int]) -> "PatchCase":
         pairs = self.pairs.subset(idx)

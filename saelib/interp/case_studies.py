@@ -24,8 +24,8 @@ import torch
 
 from saelib.core.stats import mean_se, proportion
 from saelib.interp.tokens import readable_tokens
-from saelib.model.forward import logits_from, run_blocks
-from saelib.model.loader import model_device
+from saelib.model.forward import collect_activations, logits_from, run_blocks
+from saelib.model.hooks import layer_of, resid_post
 
 Tensor = torch.Tensor
 
@@ -176,11 +176,8 @@ def contribution(sae, x: Tensor, feature: int) -> tuple[Tensor, Tensor]:
 def residuals_at(model, tokens: Tensor, layers: Sequence[int]) -> dict[int, Tensor]:
     """{layer: resid_post [n, pos, d]} of ``tokens`` [n, pos], stopping after the deepest layer, on the CPU (where the
     SAEs are) wherever the model runs."""
-    hooks = [f"blocks.{la}.hook_resid_post" for la in layers]
-    with torch.no_grad():
-        _, cache = model.run_with_cache(tokens.to(model_device(model)), names_filter=hooks,
-                                        stop_at_layer=max(layers) + 1)
-    return {la: cache[h].float().cpu() for la, h in zip(layers, hooks)}
+    acts = collect_activations(model, tokens, [resid_post(la) for la in layers])[0]
+    return {la: acts[resid_post(la)] for la in layers}
 
 
 @dataclass
@@ -211,7 +208,7 @@ def next_token_ablation(model, sae, hook: str, tokens: Tensor, feature: int, kee
     """Remove ``feature``'s contribution at ``hook`` (a residual hook) wherever it fires among ``keep`` [n, pos]
     positions of ``tokens`` [n, pos], and compare next-token log-probabilities with the clean run; the control
     removes a random direction with the same norm at the same positions."""
-    layer = int(hook.split(".")[1])
+    layer = layer_of(hook)
     gen = torch.Generator().manual_seed(seed)
     direction = feature_directions(sae)[feature]  # once: decoding the identity is the costly part
     deltas, nxt, ctl, ctx = [], [], [], []

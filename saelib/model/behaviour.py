@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from saelib.core.progress import progress as progress_bar
 from saelib.core.stats import Estimate, mean_se
+from saelib.model.hooks import resid_post
 from saelib.model.loader import model_device
 from saelib.text.corpus import Corpus, pack_contexts
 
@@ -76,7 +77,7 @@ def residual_norms(model, tokens: torch.Tensor, batch_size: int = 8, skip_first:
     ``special_mean`` is the mean norm at ``special_token`` (e.g. the document separator), kept apart because such
     tokens can carry norms tens of times larger. The first ``skip_first`` positions are dropped (an attention sink)."""
     n_layers = model.cfg.n_layers
-    hooks = ["blocks.0.hook_resid_pre"] + [f"blocks.{i}.hook_resid_post" for i in range(n_layers)]
+    hooks = ["blocks.0.hook_resid_pre"] + [resid_post(i) for i in range(n_layers)]
     per_context, special = [], []  # [batch, L+1] per batch; [n_special, L+1] per batch
     for batch in tokens.split(batch_size):
         _, cache = model.run_with_cache(batch.to(model_device(model)), names_filter=hooks)

@@ -4,14 +4,18 @@ Rotary position embeddings and the causal mask are rebuilt as the model's own fo
 forward pass), so an edited residual at layer ``a`` gives the residual at a later layer ``b`` or the logits without
 recomputing the blocks up to ``a``. Differentiable with respect to the input residual.
 
-Both functions compute where the model is and return on the input's device: a residual kept on the CPU (as the
-analysis code keeps them, beside SAEs on the CPU) goes to a GPU model and its result comes back.
+``run_blocks`` and ``logits_from`` compute where the model is and return on the input's device: a residual kept on
+the CPU (as the analysis code keeps them, beside SAEs on the CPU) goes to a GPU model and its result comes back.
+``collect_activations`` runs the model from the tokens and returns the activations at named hooks on the CPU.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
+from saelib.model.hooks import stop_layer
 from saelib.model.loader import model_device
 
 Tensor = torch.Tensor
@@ -43,3 +47,31 @@ def logits_from(model, resid: Tensor, after_layer: int, positions: Tensor | None
         h = h[torch.arange(len(h), device=h.device), positions.to(h.device)][:, None]
     logits = model.unembed(model.ln_final(h))
     return (logits if positions is None else logits[:, 0]).to(resid.device)
+
+
+def collect_activations(model, tokens: Tensor, hooks: Sequence[str], batch_size: int | None = None,
+                        lengths: Tensor | None = None, dtype: torch.dtype | None = torch.float32,
+                        ) -> tuple[dict[str, Tensor], Tensor | None]:
+    """({hook: activations [n, pos, d]}, logits) of ``tokens`` [n, pos], on the CPU wherever the model runs (where
+    the SAEs and decompositions that read them are), without gradients.
+
+    ``batch_size`` rows per forward pass (None: all at once); ``dtype`` the activations' dtype (None: the model's).
+    Without ``lengths`` each pass stops after the deepest hook and the logits are None; with ``lengths`` [n] the
+    whole model runs and the logits are those [n, vocab] at each row's last real position (``lengths - 1``)."""
+    hooks = list(hooks)
+    dev = model_device(model)
+    acts: dict[str, list[Tensor]] = {h: [] for h in hooks}
+    logits: list[Tensor] = []
+    batches = [tokens] if batch_size is None else tokens.split(batch_size)
+    lens = [None] * len(batches) if lengths is None else (
+        [lengths] if batch_size is None else lengths.split(batch_size))
+    with torch.no_grad():
+        for batch, batch_lengths in zip(batches, lens):
+            out, cache = model.run_with_cache(batch.to(dev), names_filter=hooks,
+                                              stop_at_layer=stop_layer(hooks) if lengths is None else None)
+            if batch_lengths is not None:
+                logits.append(out[torch.arange(len(batch), device=dev), batch_lengths.to(dev) - 1].cpu())
+            for h in hooks:
+                act = cache[h] if dtype is None else cache[h].to(dtype)
+                acts[h].append(act.cpu())
+    return {h: torch.cat(v) for h, v in acts.items()}, (torch.cat(logits) if logits else None)

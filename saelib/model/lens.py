@@ -11,6 +11,7 @@ from collections.abc import Callable
 import torch
 
 from saelib.interp.tokens import readable_tokens
+from saelib.model.hooks import layer_of
 
 
 def _final_gain(model, width: int) -> torch.Tensor:
@@ -23,7 +24,7 @@ def logit_lens(model, hook: str) -> Callable[[torch.Tensor], torch.Tensor]:
     matrix W_out for an ``mlp.hook_post`` hook. Computed where the model is; returned on the directions' device."""
     w_u = model.W_U.float()  # [d_model, vocab]
     gain = _final_gain(model, w_u.shape[0])
-    w_out = model.blocks[int(hook.split(".")[1])].mlp.W_out.float() if ".mlp." in hook else None
+    w_out = model.blocks[layer_of(hook)].mlp.W_out.float() if ".mlp." in hook else None
 
     def lens(directions: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -14,14 +14,15 @@ import functools
 import hashlib
 import importlib.util
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from saelib.core.artifacts import file_sha256, update_with_file
 from saelib.model import cache as model_cache
+from saelib.model.hooks import BLOCK_PREFIX, stop_layer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may be fetched from a hub at run time
 
@@ -153,23 +154,15 @@ def _load_model(name: str, device: str):
     return bridge
 
 
-def _file_sha256(path: Path, h=None) -> str:
-    if h is None:  # a whole file: hash it once per process and version of the file
-        st = path.stat()
-        return _cached_file_sha256(str(path.resolve()), st.st_size, st.st_mtime_ns)
-    return _hash_into(path, h)
+def _file_sha256(path: Path) -> str:
+    """sha256 of a whole file, hashed once per process and version of the file (its size and mtime)."""
+    st = path.stat()
+    return _cached_file_sha256(str(path.resolve()), st.st_size, st.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=16)
 def _cached_file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    return _hash_into(Path(path), hashlib.sha256())
-
-
-def _hash_into(path: Path, h) -> str:
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_sha256(Path(path))
 
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
@@ -188,7 +181,7 @@ def _weights_file_sha256(name: str) -> str | None:
     h = hashlib.sha256()
     for p in files:
         h.update(str(p.relative_to(folder)).encode())
-        _file_sha256(p, h)
+        update_with_file(h, p)
     return h.hexdigest()
 
 
@@ -231,22 +224,8 @@ def model_info(model) -> ModelInfo:
     )
 
 
-_LAYER = re.compile(r"^blocks\.(\d+)\.")
-
-
-_BEFORE_BLOCKS = ("embed.", "hook_embed", "hook_pos_embed", "rotary_emb.")
-
-
-def hook_layer(hook: str) -> int | None:
-    """Block index of a hook (``blocks.5.hook_resid_post`` -> 5); -1 before the first block, None after the last."""
-    m = _LAYER.match(hook)
-    if m:
-        return int(m.group(1))
-    return -1 if hook.startswith(_BEFORE_BLOCKS) else None
-
-
 def _hook_families(names: list[str]) -> list[str]:
-    fams = sorted({_LAYER.sub("blocks.{layer}.", n) for n in names})
+    fams = sorted({BLOCK_PREFIX.sub("blocks.{layer}.", n) for n in names})
     return fams
 
 
@@ -271,9 +250,3 @@ def hook_width(model, hook: str) -> int:
             torch.zeros(1, 1, dtype=torch.long), names_filter=lambda n: n == hook, stop_at_layer=stop_layer([hook])
         )
     return int(cache[hook].shape[-1])
-
-
-def stop_layer(hooks: list[str]) -> int | None:
-    """``stop_at_layer`` that runs just far enough to compute every hook (None = the whole model)."""
-    layers = [hook_layer(h) for h in hooks]
-    return None if any(layer is None for layer in layers) else max(layers) + 1  # type: ignore[type-var]

@@ -10,6 +10,7 @@ import torch
 from saelib.dictionaries.sae import SAEConfig, TiedSAE, UntiedSAE
 from saelib.interp import case_studies as C
 from saelib.model.forward import run_blocks
+from saelib.model.hooks import resid_post
 from saelib.model.loader import model_name
 
 
@@ -72,7 +73,7 @@ def setting(tiny_model):
     d = tiny_model.cfg.d_model
     saes = {}
     for layer in (0, 1):
-        hook = f"blocks.{layer}.hook_resid_post"
+        hook = resid_post(layer)
         sae = TiedSAE(SAEConfig("tied", d, 2 * d, (1e-3,), model_name(tiny_model), hook, 1.0), seed=layer)
         with torch.no_grad():  # a positive bias: most features fire somewhere
             sae.encoder_bias.fill_(0.05)

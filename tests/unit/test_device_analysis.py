@@ -17,6 +17,7 @@ from saelib.experiments import steering as S
 from saelib.interp import case_studies as C
 from saelib.model import behaviour as B
 from saelib.model.forward import logits_from, run_blocks
+from saelib.model.hooks import resid_post
 from saelib.model.lens import logit_lens
 from saelib.model.loader import load_model, model_name
 from saelib.text.tasks import make_ioi_prompts
@@ -38,7 +39,7 @@ def on_cpu(*tensors: torch.Tensor) -> bool:
 
 def sae_at(model, layer: int, seed: int = 0) -> TiedSAE:
     d = model.cfg.d_model
-    sae = TiedSAE(SAEConfig("tied", d, 2 * d, (1e-3,), model_name(model), f"blocks.{layer}.hook_resid_post", 1.0),
+    sae = TiedSAE(SAEConfig("tied", d, 2 * d, (1e-3,), model_name(model), resid_post(layer), 1.0),
                   seed=seed)
     with torch.no_grad():
         sae.encoder_bias.fill_(0.05)  # most features fire somewhere

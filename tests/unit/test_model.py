@@ -6,13 +6,12 @@ import torch
 from saelib.model.loader import (
     ModelNotAvailableError,
     UnknownHookError,
-    hook_layer,
     hook_width,
     load_model,
     model_info,
-    stop_layer,
     validate_hooks,
 )
+from saelib.model.hooks import stop_layer
 
 
 def test_local_directory_loads_with_hooks(tiny_model):
@@ -45,7 +44,7 @@ def test_missing_model_says_how_to_provide_weights():
 
 
 def test_stop_layer():
-    assert hook_layer("blocks.5.mlp.hook_post") == 5 and hook_layer("hook_embed") == -1
+    assert stop_layer(["hook_embed"]) == 0
     assert stop_layer(["blocks.1.hook_resid_post", "blocks.4.hook_resid_post"]) == 5
     assert stop_layer(["ln_final.hook_normalized"]) is None
 

@@ -2,6 +2,7 @@ import pytest
 
 from saelib.core.profiles import PROFILES, UnknownProfileError, get_profile
 from saelib.dictionaries.shipped import release_manifest
+from saelib.model.hooks import mlp_post, resid_post
 
 
 def test_known_profiles():
@@ -32,11 +33,11 @@ def test_the_notebooks_release_sections_find_shipped_dictionaries_at_the_profile
     shipped = {(d["hook"], d["architecture"], d["ratio"]) for d in manifest["dictionaries"]}
     chosen = set(manifest["chosen"])
     sweep = profile.sae
-    assert (f"blocks.{sweep.mlp_layer}.mlp.hook_post", "untied", 2.0) in shipped  # notebooks 01 §7 and 06 §1
-    assert f"blocks.{profile.monosemanticity.steer_layer}.hook_resid_post" in chosen  # notebook 06 steering
-    assert {f"blocks.{la}.hook_resid_post" for la in profile.erasure.layers} <= chosen  # notebook 04
-    assert {f"blocks.{la}.hook_resid_post" for la in sweep.layers} <= chosen  # notebooks 02 and 05
+    assert (mlp_post(sweep.mlp_layer), "untied", 2.0) in shipped  # notebooks 01 §7 and 06 §1
+    assert resid_post(profile.monosemanticity.steer_layer) in chosen  # notebook 06 steering
+    assert {resid_post(la) for la in profile.erasure.layers} <= chosen  # notebook 04
+    assert {resid_post(la) for la in sweep.layers} <= chosen  # notebooks 02 and 05
     # notebook 03 patches n_layers consecutive sweep layers ending where the IO information arrives (the deepest
     # on this model): the release's R = 4 sweeps must cover them
     for layer in sweep.layers[-profile.ioi_patching.n_layers:]:
-        assert (f"blocks.{layer}.hook_resid_post", "tied", 4.0) in shipped
+        assert (resid_post(layer), "tied", 4.0) in shipped

@@ -12,9 +12,11 @@ import torch
 
 from saelib.activations.harvest import harvest
 from saelib.activations.store import hook_file
+from saelib.core.artifacts import file_sha256
 from saelib.dictionaries import release
 from saelib.dictionaries.shipped import load_release
 from saelib.dictionaries.train import TrainConfig, train_saes
+from saelib.model.hooks import mlp_post, resid_post
 from saelib.model.loader import model_weights_sha256
 from saelib.text.corpus import PackedContexts
 
@@ -181,12 +183,12 @@ def test_one_store_holds_every_release_hook_up_to_the_deepest_layer_of_the_plan(
     plan = {r.name: r for r in release.release_plan()}
     assert release.harvest_hooks(list(plan.values())) == release.release_hooks()  # the full release: one store
     shallow = [plan[n] for n in ("mlp14-untied-r2-resampling", "resid2-tied-r4")]
-    assert release.harvest_hooks(shallow) == [release.resid_hook(2), release.resid_hook(8), release.resid_hook(14),
-                                              release.mlp_hook(14)]
-    assert release.harvest_hooks([plan["resid2-tied-r2"]]) == [release.resid_hook(2)]
+    assert release.harvest_hooks(shallow) == [resid_post(2), resid_post(8), resid_post(14),
+                                              mlp_post(14)]
+    assert release.harvest_hooks([plan["resid2-tied-r2"]]) == [resid_post(2)]
     # the paper profile's disk (24 GB per residual hook): only the hooks the plan trains on
-    assert release.harvest_hooks(shallow, planned_only=True) == [release.resid_hook(2), release.mlp_hook(14)]
-    assert release.harvest_hooks([plan["resid14-tied-r2"]], planned_only=True) == [release.resid_hook(14)]
+    assert release.harvest_hooks(shallow, planned_only=True) == [resid_post(2), mlp_post(14)]
+    assert release.harvest_hooks([plan["resid14-tied-r2"]], planned_only=True) == [resid_post(14)]
 
 
 def test_targets_report_resampling_from_shipped_entries_and_metrics_only_rows():
@@ -383,7 +385,7 @@ def _hand_made_release(tmp_path, entry: dict):
     paths = export_saelens(sae, tmp_path / "x", "m")
     root = tmp_path / "dictionaries"
     root.mkdir()
-    files = {f: release.sha256_file(Path(p)) for f, p in paths.items()}
+    files = {f: file_sha256(Path(p)) for f, p in paths.items()}
     (root / "manifest.json").write_text(json.dumps({"dictionaries": [{k: files if v is None else v
                                                                       for k, v in entry.items()}]}))
     return root

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from saelib.dictionaries.release import sha256_file
+from saelib.core.artifacts import file_sha256
 from saelib.dictionaries.sae import SAEConfig, TiedSAE, UntiedSAE
 from saelib.dictionaries.sae.base import SAEMismatchError
 from saelib.dictionaries.sae.saelens_format import UnsupportedSAEError, export_saelens, load_saelens, saelens_weights
@@ -81,7 +81,7 @@ def test_bad_folders_are_named(tmp_path):
 def _shipped(root):
     export_saelens(_tied(), root / "resid0-a1", "m")
     files = ("cfg.json", "sae_weights.safetensors")
-    entry = {"name": "resid0-a1", "sha256": {f: sha256_file(root / "resid0-a1" / f) for f in files}}
+    entry = {"name": "resid0-a1", "sha256": {f: file_sha256(root / "resid0-a1" / f) for f in files}}
     (root / "manifest.json").write_text(json.dumps({"dictionaries": [entry]}))
 
 
