@@ -28,14 +28,13 @@ from saelib.core.profiles import PROFILES, Profile
 from saelib.dictionaries.metrics import (ce_loss_recovered, max_cosines, mmcs, reconstruction_metrics,
                                         reconstruction_sums)
 from saelib.dictionaries.shipped import choose
-from saelib.dictionaries.train import TrainConfig, TrainResult, row_mask, row_norms
+from saelib.dictionaries.train import OUTLIER_NORM_RATIO, TrainConfig, TrainResult, row_mask, row_norms
 from saelib.model.hooks import layer_of, mlp_post, resid_post
 from saelib.model.loader import model_device
 
 RESID_LAYERS = (2, 8, 14, 20, 26)  # the residual layers every notebook uses
 IOI_LAYERS = (20, 26)  # the layers notebook 03's position scan picks for IOI patching
 MLP_LAYER = 14  # Bricken et al.'s untied SAE on MLP hidden activations
-OUTLIER_NORM_RATIO = 20.0  # data-hygiene rule: rows above 20x the median norm are massive activations
 PAPER_ALPHAS = tuple(float(10 ** (-4 + 2 * k / 15)) for k in range(16))  # logspace(-4, -2, 16), IOI and Fig. 2
 DICTIONARIES_DIR = REPO_ROOT / "dictionaries"
 STAGING_PREFIX = ".export-"  # an export's temporary folder in the release folder (a killed export's: removed next time)

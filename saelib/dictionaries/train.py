@@ -35,6 +35,9 @@ from saelib.dictionaries.sae import SAE, SAEConfig, load_sae, save_sae
 from saelib.dictionaries.sae.base import ARCHITECTURES, K_ARCHITECTURES, sae_class
 
 
+OUTLIER_NORM_RATIO = 20.0  # data-hygiene rule: rows above 20x the median norm are massive activations
+
+
 class TrainingDivergedError(FloatingPointError):
     pass
 

@@ -3,6 +3,10 @@ them (circuitsvis, self-contained).
 
 A *dictionary* here is anything that maps activations to non-negative feature activations: a one-member ``SAE``
 (``saelib.dictionaries.sae``) or a ``LinearDictionary`` (``saelib.baselines.directions``); ``feature_codes`` hides the difference.
+
+Massive-activation rows (norm at the hook above ``OUTLIER_NORM_RATIO`` x the median norm: the rule training uses,
+``saelib.dictionaries.train.row_mask``) are left out of what is shown, as position 0 and separators are; a view says
+how many rows were left out, and flags a feature whose activation mass lies mostly on them.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from IPython.display import HTML
 
 from saelib.activations.store import ActivationStore
 from saelib.dictionaries.sae import SAE
+from saelib.dictionaries.train import OUTLIER_NORM_RATIO, TrainConfig, row_mask
 from saelib.interp.tokens import html_text, readable_tokens, visible_controls
 
 
@@ -51,18 +56,85 @@ def ordinary_rows(store: ActivationStore) -> np.ndarray:
     return (pos != 0) & (np.asarray(store.tokens).reshape(-1) != store.config.get("separator_id", -1))
 
 
+MASSIVE_RULE = f"norm at the hook above {OUTLIER_NORM_RATIO:g}x the median norm, the rule training uses"
+MASSIVE_FLAG = "fires mostly on massive-activation rows"
+MASSIVE_SHARE = 0.5  # a feature with more than this share of its activation mass on massive rows is flagged
+
+
+def shown_rows(store: ActivationStore, hook: str) -> np.ndarray:
+    """[n_rows] bool: ordinary rows that are not massive-activation rows at ``hook`` (training's row rule)."""
+    return row_mask(store, TrainConfig(hook, outlier_norm_ratio=OUTLIER_NORM_RATIO))
+
+
+def massive_share(kept: np.ndarray, on_massive: np.ndarray) -> float:
+    """Share of a feature's activation mass that lies on massive-activation rows: ``on_massive`` [m] against the
+    shown rows' ``kept`` [n] (0 for a feature that never fires)."""
+    out, inside = float(np.clip(on_massive, 0, None).sum()), float(np.clip(kept, 0, None).sum())
+    return out / (out + inside) if out + inside > 0 else 0.0
+
+
+def massive_note(kept: np.ndarray, on_massive: np.ndarray) -> str:
+    """What a reader is told about a feature's activations on the massive-activation rows left out: the flag when
+    most of its mass lies there, the left-out peak when it tops the shown ones, else ""."""
+    peak = float(np.max(on_massive, initial=0.0))
+    share = massive_share(kept, on_massive)
+    if share > MASSIVE_SHARE:
+        return f"{MASSIVE_FLAG} ({share:.0%} of its activation mass; largest there {peak:.2f}, left out)"
+    if peak > float(np.max(kept, initial=0.0)):
+        return f"its largest activation, {peak:.2f}, is on a massive-activation row (left out)"
+    return ""
+
+
+class ShownActivations(np.ndarray):
+    """Feature activations [n_rows, k] (or one column, [n_rows]) with massive-activation rows set to 0, carrying
+    what those rows hold: ``massive`` (their row indices [m]) and ``on_massive`` ([m, k], or [m] for a column).
+    Selecting columns (``acts[:, j]``) keeps both; any other operation gives an array without them."""
+
+    massive: np.ndarray | None = None
+    on_massive: np.ndarray | None = None
+
+    def __array_finalize__(self, obj: object) -> None:
+        self.massive, self.on_massive = None, None
+
+    def __getitem__(self, key: object) -> object:
+        out = super().__getitem__(key)
+        if (isinstance(out, ShownActivations) and self.on_massive is not None and self.ndim == 2
+                and isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], slice) and key[0] == slice(None)):
+            out.massive, out.on_massive = self.massive, self.on_massive[:, key[1]]
+        return out
+
+
+def _codes(store: ActivationStore, hook: str, dictionary, rows: slice | np.ndarray,
+           cols: torch.Tensor | None) -> np.ndarray:
+    x = torch.from_numpy(np.asarray(store.activations(hook)[rows], np.float32))
+    return feature_codes(dictionary, x, cols).numpy()
+
+
+def massive_activations(store: ActivationStore, hook: str, dictionary, rows: np.ndarray,
+                        features: Sequence[int] | None = None) -> np.ndarray:
+    """[len(rows), k] float32 activations of ``features`` (all when None) on ``rows`` (the massive-activation rows:
+    few, so read at once)."""
+    cols = None if features is None else torch.as_tensor(list(features), dtype=torch.long)
+    width = dictionary_size(dictionary) if features is None else len(features)
+    if len(rows) == 0:
+        return np.zeros((0, width), np.float32)
+    return _codes(store, hook, dictionary, np.sort(rows), cols)
+
+
 def feature_activations(store: ActivationStore, hook: str, dictionary, features: Sequence[int] | None = None,
                         row_mask: np.ndarray | None = None, batch_rows: int = 8192) -> np.ndarray:
     """[n_rows, n_selected] float32 activations of ``features`` (all when None) at every row of ``store``; rows
-    outside ``row_mask`` (default: ``ordinary_rows``) are 0."""
-    arr = store.activations(hook)
-    mask = ordinary_rows(store) if row_mask is None else row_mask
+    outside ``row_mask`` are 0. By default the mask is ``shown_rows`` and the result a ``ShownActivations`` that
+    carries the activations on the massive-activation rows left out (``top_contexts`` reports them)."""
+    mask = shown_rows(store, hook) if row_mask is None else row_mask
     cols = None if features is None else torch.as_tensor(list(features), dtype=torch.long)
-    chunks = []
-    for start in range(0, store.n_rows, batch_rows):
-        x = torch.from_numpy(np.asarray(arr[start : start + batch_rows], np.float32))
-        chunks.append(feature_codes(dictionary, x, cols).numpy())
-    out = np.concatenate(chunks)
+    out = np.concatenate([_codes(store, hook, dictionary, slice(start, start + batch_rows), cols)
+                          for start in range(0, store.n_rows, batch_rows)])
+    if row_mask is None:
+        massive = np.flatnonzero(ordinary_rows(store) & ~mask)
+        on_massive = out[massive].copy()
+        out = out.view(ShownActivations)
+        out.massive, out.on_massive = massive, on_massive
     out[~mask] = 0.0
     return out
 
@@ -79,10 +151,21 @@ class Context:
     position: int  # position of the peak in that context
 
 
+class TopContexts(list):
+    """``top_contexts``' list of ``Context``, with what the view says about the rows left out: ``excluded``, the
+    number of massive-activation rows left out (None when unknown), and ``note`` (``massive_note``)."""
+
+    def __init__(self, contexts: Sequence[Context], excluded: int | None = None, note: str = "") -> None:
+        super().__init__(contexts)
+        self.excluded, self.note = excluded, note
+
+
 def top_contexts(store: ActivationStore, acts: np.ndarray, tokenizer, k: int = 5, before: int = 24,
-                 after: int = 8) -> list[Context]:
+                 after: int = 8) -> TopContexts:
     """The ``k`` highest activations of one feature (``acts`` [n_rows], e.g. a column of ``feature_activations``),
-    at most one per packed context, each with ``before`` tokens of context and ``after`` tokens following."""
+    at most one per packed context, each with ``before`` tokens of context and ``after`` tokens following. From a
+    ``ShownActivations`` column, the result also counts and describes the massive-activation rows left out."""
+    massive, on_massive = getattr(acts, "massive", None), getattr(acts, "on_massive", None)
     acts = np.asarray(acts, dtype=np.float32)
     if acts.shape != (store.n_rows,):
         raise ValueError(f"acts has shape {acts.shape}; expected one value per store row ({store.n_rows},)")
@@ -97,7 +180,14 @@ def top_contexts(store: ActivationStore, acts: np.ndarray, tokenizer, k: int = 5
         prov = store.provenance(np.array([c * store.context_length + p]))
         out.append(Context(readable_tokens(tokenizer, store.tokens[c, lo:hi]), per_ctx[c, lo:hi].tolist(),
                            float(best[c]), prov.source[0], c, p))
-    return out
+    if massive is None or on_massive is None or np.ndim(on_massive) != 1:
+        return TopContexts(out)
+    return TopContexts(out, len(massive), massive_note(acts, np.asarray(on_massive, np.float32)))
+
+
+def excluded_line(excluded: int) -> str:
+    """The sentence a view or a dashboard page states about the rows left out."""
+    return f"{excluded:,} massive-activation row{'s' if excluded != 1 else ''} left out ({MASSIVE_RULE})."
 
 
 @dataclass(frozen=True)
@@ -149,6 +239,10 @@ def feature_views(views: Sequence[FeatureView], max_tokens_width: str = "100%") 
         body.append(f"<h4>{html_text(view.title)}</h4>")
         if view.note:
             body.append(f"<p>{html_text(view.note)}</p>")
+        if getattr(view.contexts, "note", ""):
+            body.append(f'<p class="massive"><b>{html_text(view.contexts.note)}</b></p>')
+        if getattr(view.contexts, "excluded", None) is not None:
+            body.append(f'<p class="excluded"><small>{html_text(excluded_line(view.contexts.excluded))}</small></p>')
         if not view.contexts:
             body.append("<p><i>never active on these tokens</i></p>")
         vmax = max((c.peak for c in view.contexts), default=1.0) or 1.0

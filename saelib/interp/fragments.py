@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from saelib.activations.store import ActivationStore
-from saelib.interp.features import dictionary_width, feature_activations
+from saelib.interp.features import dictionary_width, feature_activations, ordinary_rows
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class Fragments:
         if dictionary_width(dictionary) != self.store.width(hook):
             raise ValueError(f"the dictionary expects activations of width {dictionary_width(dictionary)}, but "
                              f"{hook} has width {self.store.width(hook)}: use a dictionary trained on {hook}")
-        acts = feature_activations(self.store, hook, dictionary, features)  # [n_rows, n_features]
+        acts = feature_activations(self.store, hook, dictionary, features, row_mask=ordinary_rows(self.store))
         return acts.T.reshape(len(features), self.n, self.length)
 
     def records(self, idx: np.ndarray, acts: np.ndarray) -> list[Record]:

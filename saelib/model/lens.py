@@ -13,6 +13,9 @@ import torch
 from saelib.interp.tokens import readable_tokens
 from saelib.model.hooks import layer_of
 
+NORM_HANDLING = ("direct path through the unembedding: the final RMSNorm's gain is applied and its scale ignored "
+                 "(linearised), and the layers after the hook are skipped")
+
 
 def _final_gain(model, width: int) -> torch.Tensor:
     norm = getattr(model.ln_final, "original_component", None)

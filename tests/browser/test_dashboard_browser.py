@@ -1,5 +1,6 @@
-"""The exported dashboard in a real browser (Debian's headless Chromium, installed by ./run_tests.sh): the list and a
-feature page render with their data, offline. Set SAELIB_NO_BROWSER=1 to skip on a machine without Chromium."""
+"""The exported dashboard in a real browser (Debian's headless Chromium, installed by ./run_tests.sh): the list, its
+search box and a feature page render with their data, offline. Set SAELIB_NO_BROWSER=1 to skip on a machine without
+Chromium."""
 
 import os
 import re
@@ -54,6 +55,8 @@ def test_a_feature_page_renders_its_histogram_examples_and_logits(dashboard, tmp
     page = dashboard.parent / "features" / f"{f}.html"
     dom = chromium("--dump-dom", page.as_uri())
     assert f"<h1>Feature {f}</h1>" in dom and "<rect" in dom and 'class="ex"' in dom and "boosts" in dom
+    assert 'class="logit-histogram"' in dom and "quantile group 1 of" in dom and 'class="related"' in dom
+    assert "Best-aligned residual-stream dimension" in dom and re.search(r"Statistics over <b[^>]*>[\d,]+</b>", dom)
     shot = tmp_path / "page.png"
     chromium(f"--screenshot={shot}", "--window-size=1000,900", page.as_uri())
     import matplotlib.image
@@ -61,3 +64,17 @@ def test_a_feature_page_renders_its_histogram_examples_and_logits(dashboard, tmp
     pixels = matplotlib.image.imread(shot)[..., :3]
     orange = (np.abs(pixels - np.array([0xE6, 0x5A, 0x14]) / 255).max(-1) < 0.05).sum()
     assert orange > 200  # the histogram's bars were drawn, not only the text
+
+
+def test_the_search_box_filters_the_rows_in_the_page(dashboard):
+    import json
+
+    stats = json.loads((dashboard.parent / "features.json").read_text())
+    words = {w for s in stats for w in re.findall(r"[a-z]{4,}", s["summary"].lower())}
+    count = {w: sum(w in s["summary"].lower() for s in stats) for w in words}
+    word = min(sorted(words), key=count.get)  # the rarest word of the summaries
+    expected = count[word]
+    dom = chromium("--dump-dom", dashboard.as_uri() + "#q=" + word)
+    visible = re.findall(r'<tr class="feature">', dom)
+    assert 0 < len(visible) == expected < len(stats)  # hidden rows carry the hidden attribute
+    assert f'<span id="shown">{expected}</span>' in dom
