@@ -9,7 +9,8 @@ interactive outputs render for whoever ran it. Stops at the first failing notebo
 untouched. Kernels talk over local IPC sockets, not TCP. While a notebook runs, each section heading is printed with
 the time elapsed when the kernel reaches it; the run ends with a table of times per notebook, also written to
 build/executed/<profile>/timings.json. With --html each notebook that ran is also exported to build/html/
-(scripts/export_html.py: offline MathJax, figures with alt text).
+(scripts/export_html.py: offline MathJax, figures with alt text). A run that commits notebooks then regenerates
+README's verdict table from them (scripts/readme_verdicts.py).
 The kernels import this checkout's saelib (its root leads PYTHONPATH; checked before the first notebook runs),
 whatever environment runs them. A run with -p writes its figures under build/figures/custom, never into figures/.
 Parameters (--profile, -p NAME VALUE) that a notebook's parameters cell does not declare stop the run before any
@@ -48,6 +49,7 @@ from saelib.core.artifacts import folder_lock  # noqa: E402
 from saelib.core.html_export import MathJaxMissingError, export_notebooks  # noqa: E402
 from saelib.core.params import UnknownParameterError, check_parameters, execute_notebook, parse_value  # noqa: E402
 from saelib.core.profiles import get_profile  # noqa: E402
+from saelib.core.readme_verdicts import MarkersError, MissingVerdictsError, update_readme  # noqa: E402
 
 STRIP = ["metadata.papermill", "cell.metadata.papermill", "cell.metadata.execution"]
 
@@ -291,6 +293,19 @@ def sync_pair(nb: Path) -> None:
             sign(nb)
 
 
+def write_readme_verdicts(root: Path) -> None:
+    """Regenerate README's verdict table from the committed notebooks (as scripts/readme_verdicts.py --write)."""
+    readme = root / "README.md"
+    if not readme.exists():
+        return
+    try:
+        changed = update_readme(readme, root / "notebooks")
+    except (MarkersError, MissingVerdictsError) as err:
+        print(f"    README verdicts not updated: {err}", flush=True)
+        return
+    print(f"    README verdicts: {'updated' if changed else 'unchanged'}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("notebooks", nargs="*", help="numbers or names, e.g. 00 or 00_model_and_data (default: all)")
@@ -337,6 +352,8 @@ def main() -> None:
                      f"  The committed notebook is unchanged. Later notebooks were not run.")
         print(f"    done in {clock(timings[nb.stem])}", flush=True)
         timings_path.write_text(json.dumps({"total_s": timings, "slowest_cells": slowest}, indent=2) + "\n")
+    if commit:
+        write_readme_verdicts(ROOT)
     if args.html:
         html_dir = ROOT / "build" / "html" / ("" if commit else args.profile + ("-custom" if extra else ""))
         sources = [nb if commit else out_dir / nb.name for nb in notebooks]
