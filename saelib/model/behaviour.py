@@ -114,7 +114,7 @@ def ablation_costs(model, hooks: Sequence[str], tokens: torch.Tensor, mean_token
     trained) by 0 or by its mean over ``mean_tokens`` (contexts disjoint from ``tokens``), and the next-token CE of
     ``tokens`` is compared with the clean run's, context by context."""
     device = model_device(model)
-    means = {hook: _mean_activation(model, hook, mean_tokens, batch_size, exclude_positions) for hook in hooks}
+    means = _mean_activations(model, list(hooks), mean_tokens, batch_size, exclude_positions)
     clean, zero, mean = [], {h: [] for h in hooks}, {h: [] for h in hooks}
     for batch in tokens.split(batch_size):
         batch = batch.to(device)
@@ -137,15 +137,18 @@ def _context_ce(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     return loss.view(len(tokens), -1).mean(1).cpu()
 
 
-def _mean_activation(model, hook: str, tokens: torch.Tensor, batch_size: int,
-                     exclude_positions: tuple[int, ...]) -> torch.Tensor:
-    total, count = None, 0
+def _mean_activations(model, hooks: list[str], tokens: torch.Tensor, batch_size: int,
+                      exclude_positions: tuple[int, ...]) -> dict[str, torch.Tensor]:
+    """Mean activation of each hook over ``tokens`` (one cached forward pass per batch for every hook)."""
+    totals: dict[str, torch.Tensor] = {}
+    count = 0
     for batch in tokens.split(batch_size):
-        _, cache = model.run_with_cache(batch.to(model_device(model)), names_filter=[hook])
-        act = cache[hook]
-        keep = torch.ones(act.shape[1], dtype=torch.bool, device=act.device)
+        _, cache = model.run_with_cache(batch.to(model_device(model)), names_filter=hooks)
+        keep = torch.ones(batch.shape[1], dtype=torch.bool)
         keep[list(exclude_positions)] = False
-        rows = act[:, keep].reshape(-1, act.shape[-1]).double()
-        total = rows.sum(0) if total is None else total + rows.sum(0)
-        count += len(rows)
-    return (total / count).float().cpu()
+        for hook in hooks:
+            act = cache[hook][:, keep.to(cache[hook].device)]
+            rows = act.reshape(-1, act.shape[-1]).double().sum(0).cpu()
+            totals[hook] = rows if hook not in totals else totals[hook] + rows
+        count += int(keep.sum()) * len(batch)
+    return {hook: (total / count).float() for hook, total in totals.items()}

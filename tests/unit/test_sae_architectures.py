@@ -243,3 +243,9 @@ def test_topk_recovers_the_known_features_and_an_untrained_dictionary_does_not()
     x, codes = truth.sample(8192, seed=2)
     untrained = recovery_scores(TopKSAE(SAEConfig("topk", 32, 128, (4.0,))), truth, x, codes)
     assert untrained.mcc < 0.75
+
+
+def test_a_config_prints_on_one_line_without_its_training_log():
+    cfg = SAEConfig("topk", 12, 48, (5.0,), "m", HOOK, 2.0, {"curve": list(range(170)), "seed": 0})
+    text = repr(cfg)
+    assert "\n" not in text and "169" not in text and "extra keys=['curve', 'seed']" in text and "topk" in text

@@ -72,6 +72,13 @@ class SAEConfig:
                              f"non-negative and aux_k in [0, n_features]; got {self.bandwidth}, {self.threshold_init}, "
                              f"{self.dead_after_tokens}, {self.aux_coefficient}, {self.aux_k}")
 
+    def __repr__(self) -> str:
+        """One line: the fields that define the SAE; ``extra`` (training log, metrics, provenance) by its keys only."""
+        alphas = ", ".join(f"{a:g}" for a in self.alphas)
+        return (f"SAEConfig({self.architecture}, d_in={self.d_in}, n_features={self.n_features}, alphas=({alphas}), "
+                f"model={self.model!r}, hook={self.hook!r}, input_scale={self.input_scale:.4g}, "
+                f"extra keys={sorted(self.extra)})")
+
     @property
     def ratio(self) -> float:
         return self.n_features / self.d_in
