@@ -34,7 +34,8 @@ scratch() { mktemp -d "$1/.partial.XXXXXX"; }
 apt_download() {  # apt_download DIR PKG
   local tmp; tmp="$(scratch "$1")"
   local rc=0
-  (cd "$tmp" && apt-get download -q "$2") && mv "$tmp"/*.deb "$1"/ || rc=$?
+  # the sandbox user is whoever runs this (as root, apt would warn that _apt cannot write to the scratch folder)
+  (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User="$(id -un)" "$2") && mv "$tmp"/*.deb "$1"/ || rc=$?
   rm -rf "$tmp"
   return "$rc"
 }
@@ -46,7 +47,7 @@ fetch_deb() {
   # A failure here usually means the package lists are missing (a fresh container): update once and retry.
   if ! apt_download "$dir" "$pkg"; then
     log "apt-get download failed; running apt-get update once and retrying"
-    if [ "${APT_UPDATED:-0}" != 1 ]; then as_root apt-get update -q; APT_UPDATED=1; fi
+    if [ "${APT_UPDATED:-0}" != 1 ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
     apt_download "$dir" "$pkg"
   fi
 }
