@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -76,7 +77,8 @@ class ReleaseRun:
 
     name: str  # e.g. resid14-tied-r2: the prefix of every exported member's folder name
     train: TrainConfig
-    metrics_only: bool = False  # evaluated into the manifest's sweep, no weights shipped (the 100 MB cap)
+    metrics_only: bool = False  # evaluated into the manifest's sweep, no weights shipped (the 200 MB cap)
+    ship_l0: float | None = None  # ship only the member whose held-out L0 is nearest this (the comparison runs)
 
 
 def _schedule(device: str = "cpu", precision: str = RELEASE_PRECISION, **kw) -> dict:
@@ -236,13 +238,16 @@ def choose_member(rows: list[dict]) -> dict:
 
 
 def ship_alphas(run: ReleaseRun, rows: list[dict]) -> list[float]:
-    """Members of ``run`` shipped in dictionaries/ (what the notebooks read, under 100 MB): every member of the IOI
+    """Members of ``run`` shipped in dictionaries/ (what the notebooks read, under 200 MB): every member of the IOI
     sweep (R = 4 at the IOI layers, alpha = 0 control included: notebook 03) and of Bricken et al.'s untied MLP run
     (notebook 06 reads its sparser member, notebook 01 the chosen one), the chosen member elsewhere (notebooks 02,
     04-06), and at the IOI layers the R = 2 member at ``MMCS_ALPHA`` too (notebook 01 compares it with R = 4); the
-    rest of the sweep, and every member of a ``metrics_only`` run, is only in the manifest's metrics."""
+    rest of the sweep, and every member of a ``metrics_only`` run, is only in the manifest's metrics. A run with
+    ``ship_l0`` ships the one member whose held-out L0 is nearest it on a log scale."""
     if run.metrics_only:
         return []
+    if run.ship_l0 is not None:
+        return [min(rows, key=lambda r: abs(math.log(max(r["l0"], 1e-9) / run.ship_l0)))["alpha"]]
     layer = layer_of(run.train.hook)
     if run.train.architecture == "untied" or run.name.endswith("-r4") and layer in IOI_LAYERS:
         return [r["alpha"] for r in rows]
@@ -255,13 +260,14 @@ def ship_alphas(run: ReleaseRun, rows: list[dict]) -> list[float]:
 def _still_shipped(entry: dict, sweep: list[dict]) -> bool:
     """Whether an entry of an earlier export is shipped under today's rule (its run's metrics are in ``sweep``)."""
     rows = [r for r in sweep if r["run"] == entry["run"]]
-    run = ReleaseRun(entry["run"], TrainConfig(entry["hook"], architecture=entry["architecture"]))
+    run = ReleaseRun(entry["run"], TrainConfig(entry["hook"], architecture=entry["architecture"]),
+                     ship_l0=entry.get("ship_l0"))
     return not rows or entry["alpha"] in ship_alphas(run, rows)
 
 
 def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygiene: list[dict],
                    train_store: ActivationStore, eval_store: ActivationStore, model_sha256: str,
-                   out: Path = DICTIONARIES_DIR, dtype: str = "float16", max_bytes: int = 100 * 2**20) -> Path:
+                   out: Path = DICTIONARIES_DIR, dtype: str = "float16", max_bytes: int = 200 * 2**20) -> Path:
     """Write the shipped members of ``done`` in SAELens's format and merge them into ``manifest.json`` (sha256 of
     each file, training config, data budget and stores, code revision, held-out metrics of the whole sweep).
 
@@ -328,7 +334,8 @@ def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygie
                                 "steps": member.cfg.extra.get("steps"), "resampled": res.resampled.get(row["ratio"]),
                                 "revival": _member_revival(res, row), "data": stores,
                                 "code": previous["code"] if unchanged else code,  # the code that wrote its files
-                                "curve": training_curve(res, run, row)})
+                                "curve": training_curve(res, run, row),
+                                **({"ship_l0": run.ship_l0} if run.ship_l0 is not None else {})})
             manifest = _merged_manifest(old, done, kept, entries, hygiene, runs, train_store, stores, code,
                                         model_sha256)
             if not changed and not stale and old and _same_release(manifest, old):

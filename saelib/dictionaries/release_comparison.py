@@ -28,6 +28,8 @@ LADDER_RATIOS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # 576 ... 18,432 latents
 LADDER_L0 = 32.0
 SEEDS = (1, 2)  # beside seed 0: three seeds of the R = 8 dictionary and of the paper's tied R = 2 one
 DEAD_AFTER_TOKENS = 262_144  # AuxK's dead window: an eighth of the store (512 steps at batch 512)
+SHIP_L0 = 32.0  # the one member of a comparison run that ships weights (the rest: metrics in the manifest)
+SHIP_TOPK_LAYERS = (20, 26)  # beside the ladder layer, TopK ships at the IOI layers (notebook 03)
 
 
 def _new_architecture(hook: str, architecture: str, ratios: tuple[float, ...], targets: tuple[float, ...],
@@ -47,22 +49,28 @@ def pilot_run(layer: int, device: str = "cpu", precision: str = RELEASE_PRECISIO
 def calibrated_run(pilot: ReleaseRun, alphas: list[float]) -> ReleaseRun:
     """The final tied run at R = 8: the pilot's config on the whole store with the calibrated ``alphas``."""
     cfg = replace(pilot.train, alphas=tuple(float(a) for a in alphas), max_rows=None)
-    return ReleaseRun(pilot.name.removesuffix("-pilot"), cfg)
+    layer = layer_of(cfg.hook)
+    return ReleaseRun(pilot.name.removesuffix("-pilot"), cfg, metrics_only=layer != LADDER_LAYER, ship_l0=SHIP_L0)
 
 
 def comparison_plan(device: str = "cpu", precision: str = RELEASE_PRECISION) -> list[ReleaseRun]:
     """The matched-L0 comparison (every layer: the tied pilot, then TopK, BatchTopK, JumpReLU at ``TARGET_L0``),
     the width ladder at ``LADDER_LAYER`` (TopK at L0 32; R = 8 is the comparison's run), the seeds, and the MLP runs
-    at ``mlp_layer`` (Bricken et al.'s untied SAE with resampling, and TopK at R = 8)."""
+    at ``mlp_layer`` (Bricken et al.'s untied SAE with resampling, and TopK at R = 8).
+
+    What ships weights (under the 200 MB cap, beside the papers' release): the member nearest L0 ``SHIP_L0`` of
+    every architecture at ``LADDER_LAYER``, of TopK at ``SHIP_TOPK_LAYERS``, and the seeds; the pilots, the ladder,
+    the other layers and the MLP runs (12,288 latents a member) are metrics only."""
     runs = []
     for layer in COMPARISON_LAYERS:
         runs.append(pilot_run(layer, device, precision))
         for arch in NEW_ARCHITECTURES:
             cfg = _new_architecture(resid_post(layer), arch, (COMPARISON_RATIO,), TARGET_L0, device, precision)
-            runs.append(ReleaseRun(f"resid{layer}-{arch}-r8", cfg))
+            ships = layer == LADDER_LAYER or arch == "topk" and layer in SHIP_TOPK_LAYERS
+            runs.append(ReleaseRun(f"resid{layer}-{arch}-r8", cfg, metrics_only=not ships, ship_l0=SHIP_L0))
     ladder = tuple(r for r in LADDER_RATIOS if r != COMPARISON_RATIO)
     runs.append(ReleaseRun(f"resid{LADDER_LAYER}-topk-ladder", _new_architecture(
-        resid_post(LADDER_LAYER), "topk", ladder, (LADDER_L0,), device, precision)))
+        resid_post(LADDER_LAYER), "topk", ladder, (LADDER_L0,), device, precision), metrics_only=True))
     for seed in SEEDS:
         runs.append(ReleaseRun(f"resid{LADDER_LAYER}-topk-r8-seed{seed}", _new_architecture(
             resid_post(LADDER_LAYER), "topk", (COMPARISON_RATIO,), (LADDER_L0,), device, precision, seed)))
@@ -83,4 +91,5 @@ def mlp_runs(layer: int, device: str = "cpu", precision: str = RELEASE_PRECISION
     untied = TrainConfig(mlp_post(layer), architecture="untied", ratios=(COMPARISON_RATIO,), alphas=(1.0, 3.3),
                          resample=True, **_schedule(device, precision))
     topk = _new_architecture(mlp_post(layer), "topk", (COMPARISON_RATIO,), TARGET_L0, device, precision)
-    return [ReleaseRun(f"mlp{layer}-untied-r8", untied), ReleaseRun(f"mlp{layer}-topk-r8", topk)]
+    return [ReleaseRun(f"mlp{layer}-untied-r8", untied, metrics_only=True),
+            ReleaseRun(f"mlp{layer}-topk-r8", topk, metrics_only=True)]

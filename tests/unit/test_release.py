@@ -157,7 +157,7 @@ def test_export_merges_runs_and_never_overwrites_another_models_release(tiny_mod
 
 def test_what_ships_is_what_the_notebooks_read():
     """Every member of the IOI sweep (alpha = 0 control included) and of the untied MLP run; elsewhere only the
-    chosen member (the sparsest with CE recovered >= 0.9), so the folder stays under 100 MB."""
+    chosen member (the sparsest with CE recovered >= 0.9), so the folder stays under 200 MB."""
     plan = {r.name: r for r in release.release_plan()}
 
     def rows(run):
@@ -177,6 +177,22 @@ def test_what_ships_is_what_the_notebooks_read():
     mlp = f"mlp{release.MLP_LAYER}-untied-r2"
     assert release.ship_alphas(plan[mlp], rows(mlp)) == list(plan[mlp].train.alphas)
     assert release.ship_alphas(plan[mlp + "-resampling"], rows(mlp + "-resampling")) == []
+
+
+def test_the_comparison_ships_one_member_near_l0_32_where_a_notebook_reads_it():
+    from saelib.dictionaries.release_comparison import LADDER_LAYER, SHIP_L0, calibrated_run, comparison_plan
+    plan = {r.name: r for r in comparison_plan()}
+    rows = [{"alpha": a, "l0": l0} for a, l0 in ((16.0, 15.1), (32.0, 35.0), (64.0, 61.0))]
+    for arch in ("topk", "batchtopk", "jumprelu"):
+        assert release.ship_alphas(plan[f"resid{LADDER_LAYER}-{arch}-r8"], rows) == [32.0]
+        assert release.ship_alphas(plan[f"resid8-{arch}-r8"], rows) == []  # metrics only away from the analysed layers
+    assert release.ship_alphas(plan["resid26-topk-r8"], rows) == [32.0]
+    tied = calibrated_run(plan[f"resid{LADDER_LAYER}-tied-r8-pilot"], [1e-3, 2e-3, 4e-3])
+    assert tied.ship_l0 == SHIP_L0 and not tied.metrics_only
+    assert release.ship_alphas(tied, [{"alpha": 1e-3, "l0": 70.0}, {"alpha": 2e-3, "l0": 30.0},
+                                      {"alpha": 4e-3, "l0": 14.0}]) == [2e-3]
+    assert calibrated_run(plan["resid8-tied-r8-pilot"], [1e-3]).metrics_only
+    assert all(plan[n].metrics_only for n in plan if n.endswith(("-pilot", "-ladder")) or n.startswith("mlp"))
 
 
 def test_one_store_holds_every_release_hook_up_to_the_deepest_layer_of_the_plan():
