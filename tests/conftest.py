@@ -11,6 +11,10 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
+# the simulated accelerator registers its backend at import: before the first backward pass of the session, since
+# autograd's engine sizes its per-device queues then and a backend registered later fails an internal assert
+import simulated_device  # noqa: E402,F401
+
 
 @pytest.fixture(autouse=True)
 def isolated_artifacts(tmp_path, monkeypatch):

@@ -127,8 +127,10 @@ def ce_loss_recovered(model, sae: SAE, hook: str, tokens: torch.Tensor, separato
     """Splice each member's reconstruction into ``hook`` (at the positions the SAE was trained on; excluded
     positions keep their real activation) and measure next-token CE and KL against the clean run.
 
-    Returns per member: ce_clean, ce_sae, ce_zero, ce_recovered, kl, and the standard error of ce_sae across
-    contexts (ce_sae_se); with ``mean_activation`` [d_in] also ce_mean and ce_recovered_mean. Rows with norm above
+    Returns per member: ce_clean, ce_sae, ce_zero, ce_recovered = (ce_zero - ce_sae) / (ce_zero - ce_clean), kl
+    (mean KL(clean || patched) per next-token prediction), kl_zero (the same under zero ablation), kl_recovered =
+    1 - kl / kl_zero, and the standard error of ce_sae across contexts (ce_sae_se); with ``mean_activation`` [d_in]
+    also ce_mean, ce_recovered_mean, kl_mean and kl_recovered_mean against mean ablation. Rows with norm above
     ``max_norm`` (outliers the SAE was not trained on) keep their real activation too."""
     return ce_loss_recovered_many(model, [sae], tokens, separator_id, exclude_positions, batch_size,
                                   {hook: mean_activation} if mean_activation is not None else None, max_norm,
@@ -157,36 +159,47 @@ def ce_loss_recovered_many(model, saes: list[SAE], tokens: torch.Tensor, separat
         clean_logits, runners = _patch_runners(model, batch, sorted(set(hooks)), keep, max_norm)
         clean_logp = clean_logits.log_softmax(-1)
         per_ctx.setdefault("clean", []).append(_ce(clean_logits, batch))
+        def record(key, logits):
+            per_ctx.setdefault(key, []).append(_ce(logits, batch))
+            kls.setdefault(key, []).append(_kl(clean_logp, logits))
+
         for hook, run_patched in runners.items():
-            per_ctx.setdefault(("zero", hook), []).append(_ce(run_patched(lambda act: torch.zeros_like(act)), batch))
+            record(("zero", hook), run_patched(lambda act: torch.zeros_like(act)))
             if hook in means:
-                per_ctx.setdefault(("mean", hook), []).append(
-                    _ce(run_patched(lambda act, m=means[hook]: m.expand_as(act)), batch))
+                record(("mean", hook), run_patched(lambda act, m=means[hook]: m.expand_as(act)))
         for j, (sae, hook) in enumerate(zip(saes, hooks)):
             for i in range(sae.cfg.n_models):
                 def replace(act, i=i, sae=sae):
                     rows = act.reshape(-1, act.shape[-1]).to(sae.device)
                     return sae.decode(sae.encode(rows))[i].reshape(act.shape).to(act.device)
-                logits = runners[hook](replace)
-                per_ctx.setdefault((j, i), []).append(_ce(logits, batch))
-                logp = logits.log_softmax(-1)
-                kls.setdefault((j, i), []).append((clean_logp.exp() * (clean_logp - logp)).sum(-1)[:, :-1].mean(1))
+                record((j, i), runners[hook](replace))
     ce = {k: torch.cat(v) for k, v in per_ctx.items()}
     clean = ce["clean"].mean().item()
     out = []
     for j, (sae, hook) in enumerate(zip(saes, hooks)):
         zero, rows = ce[("zero", hook)].mean().item(), []
+        kl_zero = torch.cat(kls[("zero", hook)]).mean().item()
         for i in range(sae.cfg.n_models):
-            ce_sae = ce[(j, i)].mean().item()
+            ce_sae, kl = ce[(j, i)].mean().item(), torch.cat(kls[(j, i)]).mean().item()
             row = {"ce_clean": clean, "ce_sae": ce_sae, "ce_zero": zero,
-                   "ce_recovered": (zero - ce_sae) / (zero - clean), "kl": torch.cat(kls[(j, i)]).mean().item(),
-                   "ce_sae_se": (ce[(j, i)].std() / len(ce[(j, i)]) ** 0.5).item()}
+                   "ce_recovered": (zero - ce_sae) / (zero - clean), "kl": kl,
+                   "ce_sae_se": (ce[(j, i)].std() / len(ce[(j, i)]) ** 0.5).item(),
+                   "kl_zero": kl_zero, "kl_recovered": 1 - kl / kl_zero}
             if hook in means:
                 mean = ce[("mean", hook)].mean().item()
-                row.update(ce_mean=mean, ce_recovered_mean=(mean - ce_sae) / (mean - clean))
+                kl_mean = torch.cat(kls[("mean", hook)]).mean().item()
+                row.update(ce_mean=mean, ce_recovered_mean=(mean - ce_sae) / (mean - clean),
+                           kl_mean=kl_mean, kl_recovered_mean=1 - kl / kl_mean)
             rows.append(row)
         out.append(rows)
     return out
+
+
+def _kl(clean_logp: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Per-context mean KL(clean || patched) over next-token predictions, [batch] (the last position predicts
+    nothing scored, as in ``_ce``)."""
+    logp = logits.log_softmax(-1)
+    return (clean_logp.exp() * (clean_logp - logp)).sum(-1)[:, :-1].mean(1)
 
 
 def _ce(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:

@@ -191,8 +191,10 @@ def test_metrics_on_known_answers(store, tiny_model):
     tokens = torch.from_numpy(np.array(store.tokens[:4]))
     ce = ce_loss_recovered(tiny_model, perfect, HOOK, tokens, separator_id=3)[0]
     assert ce["ce_recovered"] == pytest.approx(1.0, abs=1e-4) and ce["kl"] == pytest.approx(0.0, abs=1e-5)
+    assert ce["kl_recovered"] == pytest.approx(1.0, abs=1e-4) and ce["kl_zero"] > 0
     ce0 = ce_loss_recovered(tiny_model, off, HOOK, tokens, separator_id=3)[0]
     assert ce0["ce_recovered"] == pytest.approx(0.0, abs=1e-4)
+    assert ce0["kl_recovered"] == pytest.approx(0.0, abs=1e-4)  # an SAE that outputs zeros is the zero ablation
     eye = torch.eye(4)
     assert mmcs(eye, eye) == pytest.approx(1.0) and mmcs(eye, -eye) < 0.01
 
