@@ -79,6 +79,7 @@ class ReleaseRun:
     train: TrainConfig
     metrics_only: bool = False  # evaluated into the manifest's sweep, no weights shipped (the 200 MB cap)
     ship_l0: float | None = None  # ship only the member whose held-out L0 is nearest this (the comparison runs)
+    sweep_curve: bool = False  # keep each member's training curve in the manifest's sweep (no weights ship)
 
 
 def _schedule(device: str = "cpu", precision: str = RELEASE_PRECISION, **kw) -> dict:
@@ -420,7 +421,8 @@ def _remove_staging(out: Path) -> None:
 
 def _sweep_row(run: ReleaseRun, result: TrainResult, row: dict, train_store: ActivationStore) -> dict:
     """A member's held-out metrics plus what the sweep table needs when no weights ship: its store, training rows
-    and, where the run resamples, the member's resampling counts (and the ensemble's per resample point)."""
+    and, where the run resamples, the member's resampling counts (and the ensemble's per resample point); with
+    ``run.sweep_curve`` its training curve (``training_curve``)."""
     ensemble = result.saes[row["ratio"]]
     member = ensemble.member(list(ensemble.cfg.alphas).index(row["alpha"]))
     extra = {"train_store": train_store.dir.name, "train_rows": member.cfg.extra.get("train_rows")}
@@ -429,6 +431,8 @@ def _sweep_row(run: ReleaseRun, result: TrainResult, row: dict, train_store: Act
     if run.train.architecture == "untied" and result.silent.get(row["ratio"]):
         i = list(ensemble.cfg.alphas).index(row["alpha"])  # this member's count at each resample point
         extra["silent_at_resample_points"] = [point[i] for point in result.silent[row["ratio"]]]
+    if run.sweep_curve:
+        extra["curve"] = training_curve(result, run, row)
     return {**row, **extra}
 
 

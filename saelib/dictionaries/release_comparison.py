@@ -70,7 +70,8 @@ def comparison_plan(device: str = "cpu", precision: str = RELEASE_PRECISION) -> 
             runs.append(ReleaseRun(f"resid{layer}-{arch}-r8", cfg, metrics_only=not ships, ship_l0=SHIP_L0))
     ladder = tuple(r for r in LADDER_RATIOS if r != COMPARISON_RATIO)
     runs.append(ReleaseRun(f"resid{LADDER_LAYER}-topk-ladder", _new_architecture(
-        resid_post(LADDER_LAYER), "topk", ladder, (LADDER_L0,), device, precision), metrics_only=True))
+        resid_post(LADDER_LAYER), "topk", ladder, (LADDER_L0,), device, precision), metrics_only=True,
+        sweep_curve=True))  # the convergence curves: does the widest dictionary plateau?
     for seed in SEEDS:
         runs.append(ReleaseRun(f"resid{LADDER_LAYER}-topk-r8-seed{seed}", _new_architecture(
             resid_post(LADDER_LAYER), "topk", (COMPARISON_RATIO,), (LADDER_L0,), device, precision, seed)))
