@@ -9,7 +9,8 @@ against α, and the final run trains the α that ``matched_l0.calibrated_alphas`
 
 from __future__ import annotations
 
-from dataclasses import replace
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from saelib.core.artifacts import read_json
@@ -94,3 +95,83 @@ def mlp_runs(layer: int, device: str = "cpu", precision: str = RELEASE_PRECISION
     topk = _new_architecture(mlp_post(layer), "topk", (COMPARISON_RATIO,), TARGET_L0, device, precision)
     return [ReleaseRun(f"mlp{layer}-untied-r8", untied, metrics_only=True),
             ReleaseRun(f"mlp{layer}-topk-r8", topk, metrics_only=True)]
+
+
+# --- Reading the comparison back from a manifest --------------------------------------------------------------------
+
+
+def comparison_run_names() -> set[str]:
+    """Every run name the comparison plan can export (the calibrated tied runs included)."""
+    names = {r.name for r in comparison_plan()}
+    return names | {n.removesuffix("-pilot") for n in names}
+
+
+def papers_only(manifest: dict) -> dict:
+    """``manifest`` without the comparison's runs: the papers' release, as notebook 01's release report reads it."""
+    names = comparison_run_names()
+    return {**manifest, "dictionaries": [d for d in manifest["dictionaries"] if d["run"] not in names],
+            "sweep": [r for r in manifest["sweep"] if r["run"] not in names]}
+
+
+@dataclass(frozen=True)
+class MatchedL0Row:
+    """One architecture at one target L0 and layer: the member whose held-out L0 is nearest the target."""
+
+    layer: int
+    architecture: str
+    target_l0: float
+    member: str  # run and setting, e.g. resid14-topk-r8 k=32
+    l0: float  # held-out L0 of that member
+    matched: bool  # within ±10% of the target (matched_l0.L0_TOLERANCE)
+    fvu: float  # Σ‖x − x̂‖² / Σ‖x − x̄‖² on held-out tokens, massive-activation rows excluded
+    ce_recovered: float  # (CE_zero − CE_sae) / (CE_zero − CE_clean)
+    ce_recovered_mean: float  # the same against mean ablation
+    kl_recovered: float  # 1 − KL_sae / KL_zero (NaN where the run predates the KL columns)
+    kl_recovered_mean: float  # 1 − KL_sae / KL_mean
+    dead_fraction: float  # latents that never fired over ``dead_tokens`` training tokens
+    dense_fraction: float  # latents firing on more than 10% of those tokens
+
+
+def matched_l0_table(manifest: dict, targets: tuple[float, ...] = TARGET_L0) -> list[MatchedL0Row]:
+    """For each layer and architecture of the comparison at R = 8 (tied ReLU-L1 calibrated, TopK, BatchTopK,
+    JumpReLU) that the manifest holds, the member nearest each target L0; runs not yet trained are absent."""
+    from saelib.dictionaries.matched_l0 import within
+
+    out = []
+    for layer in COMPARISON_LAYERS:
+        for arch in ("tied", *NEW_ARCHITECTURES):
+            run = f"resid{layer}-{arch}-r8"
+            rows = [r for r in manifest["sweep"] if r["run"] == run]
+            for target in targets if rows else ():
+                r = min(rows, key=lambda r: abs(math.log(max(r["l0"], 1e-9) / target)))
+                setting = f"alpha={r['alpha']:.3g}" if arch == "tied" else \
+                    f"k={r['alpha']:g}" if arch in ("topk", "batchtopk") else f"target L0={r['alpha']:g}"
+                out.append(MatchedL0Row(
+                    layer, arch, target, f"{run} {setting}", r["l0"], within(r["l0"], target), r["fvu"],
+                    r["ce_recovered"], r["ce_recovered_mean"], r.get("kl_recovered", math.nan),
+                    r.get("kl_recovered_mean", math.nan), r["dead_fraction"], r["dense_fraction"]))
+    return out
+
+
+@dataclass(frozen=True)
+class LadderRow:
+    """One width of the TopK ladder at ``LADDER_LAYER`` and L0 ``LADDER_L0``."""
+
+    ratio: float
+    d_sae: int
+    l0: float
+    fvu: float
+    ce_recovered: float
+    dead_fraction: float
+    curve: list[dict]  # training curve: activations seen, FVU on unseen batches
+
+
+def ladder_table(manifest: dict) -> list[LadderRow]:
+    """The ladder's widths that the manifest holds, R = 8 taken from the comparison's TopK run at k = 32."""
+    rows = [r for r in manifest["sweep"] if r["run"] == f"resid{LADDER_LAYER}-topk-ladder"]
+    r8 = [e for e in manifest["dictionaries"]
+          if e["run"] == f"resid{LADDER_LAYER}-topk-r8" and e["alpha"] == LADDER_L0]
+    rows += [{**e["metrics"], "curve": e["curve"]} for e in r8]
+    d = next((e["d_in"] for e in manifest["dictionaries"] if e["hook"] == resid_post(LADDER_LAYER)), 576)
+    return sorted((LadderRow(r["ratio"], round(r["ratio"] * d), r["l0"], r["fvu"], r["ce_recovered"],
+                             r["dead_fraction"], r.get("curve", [])) for r in rows), key=lambda r: r.ratio)

@@ -123,11 +123,12 @@ def load_release(name: str, model_name: str | None = None, hook: str | None = No
 
 
 def release_sweep(hook: str, ratio: float = 2.0, model_name: str | None = None, architecture: str = "tied",
-                  root: Path | None = None) -> dict[float, SAE]:
-    """alpha -> every shipped dictionary of ``hook`` at ``ratio`` (e.g. the R = 2 sweep of a residual layer), each
-    checked against the manifest; a clear error when the release has none for that hook and ratio."""
+                  root: Path | None = None, seed: int = 0) -> dict[float, SAE]:
+    """alpha -> every shipped dictionary of ``hook`` at ``ratio`` trained with ``seed`` (e.g. the R = 2 sweep of a
+    residual layer), each checked against the manifest; a clear error when the release has none for that hook and
+    ratio."""
     entries = [d for d in release_manifest(root)["dictionaries"] if d["hook"] == hook and d["ratio"] == ratio
-               and d["architecture"] == architecture]
+               and d["architecture"] == architecture and d["train_config"].get("seed", 0) == seed]
     if not entries:
         have = sorted({(d["hook"], d["ratio"]) for d in release_manifest(root)["dictionaries"]})
         raise KeyError(f"the release ships no {architecture} dictionary for {hook} at ratio {ratio:g}; it has "

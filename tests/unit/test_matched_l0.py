@@ -77,3 +77,23 @@ def test_ablation_costs_are_paired_per_context_and_zero_for_a_hook_that_does_not
     same = ablation_costs(tiny_model, ["blocks.0.mlp.hook_post"], tokens[:4], tokens[:4], batch_size=2,
                           exclude_positions=tuple(range(12)))
     assert same[0].zero.mean == 0 and same[0].mean.mean == 0
+
+
+def test_the_matched_l0_table_picks_the_member_nearest_each_target_and_flags_misses():
+    from saelib.dictionaries.release_comparison import ladder_table, matched_l0_table, papers_only
+
+    def row(run, alpha, l0, **kw):
+        return {"run": run, "alpha": alpha, "l0": l0, "fvu": 0.1, "ce_recovered": 0.9, "ce_recovered_mean": 0.8,
+                "dead_fraction": 0.0, "dense_fraction": 0.0, "ratio": 8.0, **kw}
+
+    sweep = [row("resid14-topk-r8", k, k) for k in (16.0, 32.0, 64.0)]
+    sweep += [row("resid14-tied-r8", a, l0) for a, l0 in ((1e-3, 70.0), (2e-3, 40.0), (4e-3, 15.5))]
+    sweep += [row("resid14-tied-r2", 8.6e-4, 120.0), row("resid14-topk-ladder", 32.0, 32.0, ratio=2.0, curve=[])]
+    manifest = {"sweep": sweep, "dictionaries": []}
+    table = {(r.architecture, r.target_l0): r for r in matched_l0_table(manifest)}
+    assert set(table) == {(a, t) for a in ("tied", "topk") for t in (16.0, 32.0, 64.0)}  # untrained runs absent
+    assert table["topk", 32.0].matched and table["topk", 32.0].member == "resid14-topk-r8 k=32"
+    assert table["tied", 32.0].l0 == 40.0 and not table["tied", 32.0].matched  # 25% off: flagged, not hidden
+    assert table["tied", 16.0].matched and table["tied", 64.0].matched
+    assert [r.ratio for r in ladder_table(manifest)] == [2.0]
+    assert [r["run"] for r in papers_only(manifest)["sweep"]] == ["resid14-tied-r2"]
