@@ -83,7 +83,8 @@ def main() -> None:
     precision = pick_precision(args.precision, profile.device, speedup=speedup)
     log(f"matmul precision: {precision}" + (f" (bfloat16 {speedup:.2f}x float32 here)" if speedup else ""))
     from saelib.dictionaries.matched_l0 import TargetL0NotReachedError, calibrated_alphas, member_at_l0
-    from saelib.dictionaries.release_comparison import TARGET_L0, calibrated_run, comparison_plan
+    from saelib.dictionaries.release_comparison import (PILOT_EVAL_ROWS, TARGET_L0, calibrated_run,
+                                                        comparison_plan)
 
     make_plan = release_plan if args.plan == "papers" else comparison_plan
     names = {r.name.removesuffix("-pilot") for r in make_plan()} | {r.name for r in make_plan()}
@@ -123,7 +124,8 @@ def main() -> None:
         trained[run.name] = (run, result)
         if args.stage in ("train", "mmcs"):
             continue
-        rows = evaluate_run(model, result, run, train, heldout, ce_tokens)
+        pilot = {"dead_rows": PILOT_EVAL_ROWS, "heldout_rows": PILOT_EVAL_ROWS} if run.name.endswith("-pilot") else {}
+        rows = evaluate_run(model, result, run, train, heldout, ce_tokens, **pilot)
         for r in rows:
             log(f"  alpha={r['alpha']:.2e}: L0 {r['l0']:.1f}, FVU {r['fvu']:.3f}, CE rec. {r['ce_recovered']:.3f} "
                 f"(mean-abl. {r['ce_recovered_mean']:.3f}), KL {r['kl']:.3f}, dead {r['dead_fraction']:.3f}")

@@ -150,12 +150,14 @@ def mean_activation(store: ActivationStore, hook: str, mask: np.ndarray, n: int 
 
 
 def evaluate_run(model, result: TrainResult, run: ReleaseRun, train_store: ActivationStore,
-                 eval_store: ActivationStore, ce_tokens: torch.Tensor, dead_rows: int = 1_048_576) -> list[dict]:
+                 eval_store: ActivationStore, ce_tokens: torch.Tensor, dead_rows: int = 1_048_576,
+                 heldout_rows: int | None = None) -> list[dict]:
     """Held-out metrics of every member of ``run`` (cached beside the weights in ``release_metrics.json``).
 
     L0 and pooled FVU on the held-out store (outlier rows excluded as in training; FVU with them included is
     reported too); dead and dense over ``dead_rows`` training tokens; CE loss recovered against zero and mean
-    ablation and KL on ``ce_tokens`` held-out contexts (outlier rows keep their real activation)."""
+    ablation and KL on ``ce_tokens`` held-out contexts (outlier rows keep their real activation). ``heldout_rows``:
+    only the first that many held-out rows (a pilot sweep that needs L0, not the last digit of FVU)."""
     path = result.directory / "release_metrics.json"
     if path.exists():
         return read_json(path)
@@ -163,6 +165,9 @@ def evaluate_run(model, result: TrainResult, run: ReleaseRun, train_store: Activ
     cfg, hook = run.train, run.train.hook
     eval_mask = row_mask(eval_store, cfg)
     all_rows = row_mask(eval_store, replace(cfg, outlier_norm_ratio=None))
+    if heldout_rows is not None:
+        eval_mask, all_rows = eval_mask.copy(), all_rows.copy()
+        eval_mask[heldout_rows:] = all_rows[heldout_rows:] = False
     outliers = all_rows & ~eval_mask  # few rows (none at most hooks): FVU with them adds their sums to the rest
     train_mask = row_mask(train_store, cfg)
     max_norm = OUTLIER_NORM_RATIO * float(np.median(row_norms(eval_store, hook)[all_rows]))

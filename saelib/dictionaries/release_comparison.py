@@ -24,6 +24,8 @@ TARGET_L0 = (16.0, 32.0, 64.0)
 NEW_ARCHITECTURES = ("topk", "batchtopk", "jumprelu")
 PILOT_ALPHAS = tuple(float(10 ** (-3.5 + 0.25 * i)) for i in range(9))  # 3.2e-4 ... 3.2e-2 (tied convention)
 PILOT_ROWS = 262_144
+PILOT_EVAL_ROWS = 65_536  # the pilot's L0s and FVUs are read on this many held-out rows, dead/dense on as many
+# training rows: it calibrates alphas, and 9 members of 4,608 latents over the full stores cost about 25 minutes
 LADDER_LAYER = 14
 LADDER_RATIOS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # 576 ... 18,432 latents
 LADDER_L0 = 32.0

@@ -49,6 +49,12 @@ def test_release_pipeline_on_the_tiny_model(tiny_model, tmp_path, monkeypatch):
     assert rows[0]["l0"] >= rows[1]["l0"]  # a larger penalty never buys a denser code
     assert all(0 <= r["dead_fraction"] <= 1 and r["dead_tokens"] <= 400 and "ce_recovered_mean" in r for r in rows)
     assert all(r["train_seconds"] == result.seconds > 0 and r["eval_seconds"] > 0 for r in rows)  # stage costs
+    assert all(r["kl_recovered"] <= 1 and "kl_recovered_mean" in r for r in rows)
+    (result.directory / "release_metrics.json").rename(result.directory / "full_metrics.json")
+    pilot = release.evaluate_run(tiny_model, result, run, train, heldout, torch.from_numpy(heldout.tokens[:2].copy()),
+                                 dead_rows=400, heldout_rows=50)  # a pilot reads L0 on the first rows only
+    assert all(p["eval_tokens"] <= 50 < r["eval_tokens"] for p, r in zip(pilot, rows))
+    (result.directory / "full_metrics.json").replace(result.directory / "release_metrics.json")
 
     out = tmp_path / "dictionaries"
     monkeypatch.setattr(release, "ship_alphas", lambda run, rows: [rows[0]["alpha"]])
