@@ -6,4 +6,8 @@ cd "$(dirname "$0")"
 ./scripts/bootstrap.sh
 ./scripts/ensure_chromium.sh  # the dashboard browser test (tests/browser)
 export HF_HUB_OFFLINE=1 TQDM_DISABLE=1
-exec "${SAELIB_VENV:-.venv}/bin/python" -m pytest "$@"
+VENV="${SAELIB_VENV:-.venv}"
+# habits first (seconds): lint and formatting; settings in pyproject.toml
+"$VENV/bin/ruff" check --quiet .
+"$VENV/bin/ruff" format --check --quiet .
+exec "$VENV/bin/python" -m pytest "$@"

@@ -24,8 +24,10 @@ from saelib.text.corpus import pack_contexts
 
 def full_forward_path(model, tokens, hook, keep, fns):
     def run(fn):
-        return model.run_with_hooks(tokens, fwd_hooks=[(hook, lambda act, hook=None: torch.where(
-            keep[..., None], fn(act), act))])
+        return model.run_with_hooks(
+            tokens, fwd_hooks=[(hook, lambda act, hook=None: torch.where(keep[..., None], fn(act), act))]
+        )
+
     return [model(tokens)] + [run(fn) for fn in fns]
 
 
@@ -52,6 +54,7 @@ def main() -> None:
 
         def reconstruct(act):
             return sae.decode(sae.encode(act.reshape(-1, act.shape[-1])))[0].reshape(act.shape)
+
         fns = [torch.zeros_like] + [reconstruct] * args.members
         with torch.no_grad():
             t0 = time.perf_counter()
@@ -61,8 +64,10 @@ def main() -> None:
             got = cached_path(model, tokens, hook, keep, fns)
             t_cached = time.perf_counter() - t0
         diff = max(float((_ce(a, tokens) - _ce(b, tokens)).abs().max()) for a, b in zip(want, got))
-        print(f"  layer {layer:2d}: full forward {t_full:6.1f} s, from the cached residual {t_cached:6.1f} s, "
-              f"speed-up {t_full / t_cached:.2f}x; largest |CE difference| {diff:.1e} nats")
+        print(
+            f"  layer {layer:2d}: full forward {t_full:6.1f} s, from the cached residual {t_cached:6.1f} s, "
+            f"speed-up {t_full / t_cached:.2f}x; largest |CE difference| {diff:.1e} nats"
+        )
 
 
 if __name__ == "__main__":

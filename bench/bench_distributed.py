@@ -47,15 +47,32 @@ def worker(args: argparse.Namespace) -> None:
         run(x, i + 3)
     seconds = time.perf_counter() - start
     if group is None or group.writer:
-        print(json.dumps({"ranks": 1 if group is None else group.world, "threads": torch.get_num_threads(),
-                          "activations_per_s": b * args.steps / seconds}))
+        print(
+            json.dumps(
+                {
+                    "ranks": 1 if group is None else group.world,
+                    "threads": torch.get_num_threads(),
+                    "activations_per_s": b * args.steps / seconds,
+                }
+            )
+        )
     if group is not None:
         torch.distributed.destroy_process_group()
 
 
 def launch(args: argparse.Namespace, nproc: int) -> dict:
-    common = [str(Path(__file__).resolve()), "--worker", "--steps", str(args.steps), "--batch-size",
-              str(args.batch_size), "--width", str(args.width), "--ratio", str(args.ratio)]
+    common = [
+        str(Path(__file__).resolve()),
+        "--worker",
+        "--steps",
+        str(args.steps),
+        "--batch-size",
+        str(args.batch_size),
+        "--width",
+        str(args.width),
+        "--ratio",
+        str(args.ratio),
+    ]
     env = dict(os.environ)
     if nproc == 1:
         cmd = [sys.executable, *common]
@@ -79,8 +96,10 @@ def main() -> None:
     args = ap.parse_args()
     if args.worker:
         return worker(args)
-    print(f"tied SAE, d={args.width}, R={args.ratio:g}, batch {args.batch_size}, {args.steps} steps, "
-          f"{os.cpu_count()} CPU cores")
+    print(
+        f"tied SAE, d={args.width}, R={args.ratio:g}, batch {args.batch_size}, {args.steps} steps, "
+        f"{os.cpu_count()} CPU cores"
+    )
     one, many = [], []
     for _ in range(2):  # interleaved repeats, best of each: machine noise hits both alike
         one.append(launch(args, 1))
@@ -88,8 +107,10 @@ def main() -> None:
     best_one = max(r["activations_per_s"] for r in one)
     best_many = max(r["activations_per_s"] for r in many)
     print(f"  1 process ({one[0]['threads']} threads):            {best_one:10,.0f} activations/s")
-    print(f"  {args.nproc} processes, data parallel ({many[0]['threads']} thread(s) each): "
-          f"{best_many:10,.0f} activations/s")
+    print(
+        f"  {args.nproc} processes, data parallel ({many[0]['threads']} thread(s) each): "
+        f"{best_many:10,.0f} activations/s"
+    )
     print(f"  ratio {args.nproc} processes / 1: {best_many / best_one:.2f}x")
 
 

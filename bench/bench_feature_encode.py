@@ -26,8 +26,9 @@ from saelib.model.hooks import resid_post
 def encode(dictionary, x: torch.Tensor, cols: torch.Tensor, selected: bool, chunk: int = 8192) -> np.ndarray:
     out = []
     for part in x.split(chunk):
-        out.append((feature_codes(dictionary, part, cols) if selected else feature_codes(dictionary, part)[:, cols])
-                   .numpy())
+        out.append(
+            (feature_codes(dictionary, part, cols) if selected else feature_codes(dictionary, part)[:, cols]).numpy()
+        )
     return np.concatenate(out)
 
 
@@ -54,9 +55,11 @@ def main() -> None:
             times[selected] = time.perf_counter() - t0
             if not selected:
                 want = got
-        print(f"  {name}: every feature then columns {times[False]:5.2f} s, selected columns only "
-              f"{times[True]:5.2f} s, speed-up {times[False] / times[True]:.1f}x; largest |difference| "
-              f"{np.abs(got - want).max():.1e}")
+        print(
+            f"  {name}: every feature then columns {times[False]:5.2f} s, selected columns only "
+            f"{times[True]:5.2f} s, speed-up {times[False] / times[True]:.1f}x; largest |difference| "
+            f"{np.abs(got - want).max():.1e}"
+        )
 
 
 if __name__ == "__main__":

@@ -56,11 +56,14 @@ def main() -> None:
             t0 = time.perf_counter()
             results[reconstruct] = reconstruction_metrics(sae, store, "", reconstruct=reconstruct)
             times[reconstruct].append(time.perf_counter() - t0)
-    same = all(a[k] == b[k] for a, b in zip(results[True], results[False])
-               for k in ("l0", "dead_fraction", "dense_fraction"))
+    same = all(
+        a[k] == b[k] for a, b in zip(results[True], results[False]) for k in ("l0", "dead_fraction", "dense_fraction")
+    )
     full, counts = min(times[True]), min(times[False])
-    print(f"{torch.get_num_threads()} threads; {args.rows:,} rows, d = {d}, {sae.cfg.n_features} features x "
-          f"{args.alphas} members; L0 {results[False][0]['l0']:.0f} per member")
+    print(
+        f"{torch.get_num_threads()} threads; {args.rows:,} rows, d = {d}, {sae.cfg.n_features} features x "
+        f"{args.alphas} members; L0 {results[False][0]['l0']:.0f} per member"
+    )
     print(f"  encode + decode + error: {full:6.2f} s ({args.rows / full:,.0f} rows/s)")
     print(f"  encode + count only:     {counts:6.2f} s ({args.rows / counts:,.0f} rows/s)")
     print(f"  speed-up {full / counts:.2f}x; L0, dead and dense identical: {same}")

@@ -26,8 +26,9 @@ LAYER = 26
 THRESHOLDS = (1e-4, 1e-2)
 
 
-def greedy_every_prompt(case: P.PatchCase, fd: P.FeatureDeltas, candidates: torch.Tensor,
-                        thresholds, seed: int) -> list[int]:
+def greedy_every_prompt(
+    case: P.PatchCase, fd: P.FeatureDeltas, candidates: torch.Tensor, thresholds, seed: int
+) -> list[int]:
     """The reference: each visit evaluates the mean KL over all prompts."""
     mask = candidates.float().clone()
     gen = torch.Generator().manual_seed(seed)
@@ -62,8 +63,10 @@ def main() -> None:
     candidates = torch.zeros_like(fd.active)
     candidates[pick] = True
     touched = (fd.delta_codes != 0).any(1)[:, pick].float().mean()
-    print(f"layer {LAYER}, {args.prompts} prompts, SAE alpha {alpha:.2g}: {int(fd.active.sum())} active features, "
-          f"{len(pick)} candidates touching {touched:.0%} of the prompts on average; thresholds {THRESHOLDS}")
+    print(
+        f"layer {LAYER}, {args.prompts} prompts, SAE alpha {alpha:.2g}: {int(fd.active.sum())} active features, "
+        f"{len(pick)} candidates touching {touched:.0%} of the prompts on average; thresholds {THRESHOLDS}"
+    )
 
     t0 = time.perf_counter()
     want = greedy_every_prompt(case, fd, candidates, THRESHOLDS, seed=0)

@@ -73,8 +73,10 @@ def throughput(layer: int, n_contexts: int, context_length: int, batch_size: int
         times["naive"].append(timed(naive))
     best = {k: min(v) for k, v in times.items()}
     tps = {k: n_tok / v for k, v in best.items()}
-    print(f"throughput, {hook}, {n_contexts} contexts x {context_length} tokens, batch {batch_size}, "
-          f"{torch.get_num_threads()} threads (best of 2):")
+    print(
+        f"throughput, {hook}, {n_contexts} contexts x {context_length} tokens, batch {batch_size}, "
+        f"{torch.get_num_threads()} threads (best of 2):"
+    )
     for k in ("plain", "harvest", "naive"):
         print(f"  {k:8s} {tps[k]:8.0f} tokens/s")
     print(f"  harvest / plain stopped at layer {layer}: {tps['harvest'] / tps['plain']:.2f}x (target >= 0.9)")
@@ -88,12 +90,16 @@ def memory_child(n_tokens: int, context_length: int) -> None:
     corpus = corpus_for_model(model)
     ctx = pack_contexts(corpus, "train", context_length, -(-n_tokens // context_length), seed=7)
     start = time.perf_counter()
-    store = harvest(model, ["blocks.0.hook_resid_post"], ctx, corpus_name=corpus.dir.name, batch_size=16,
-                    progress=False)
+    store = harvest(
+        model, ["blocks.0.hook_resid_post"], ctx, corpus_name=corpus.dir.name, batch_size=16, progress=False
+    )
     dt = time.perf_counter() - start
     peak = peak_rss_gib()
-    print(f"  {store.n_rows:>10,} tokens: peak {peak:.2f} GiB ({peak / 4:.2f}x the 4 GiB target); after loading "
-          f"the model ({load_s:.0f} s) {after_load:.2f} GiB; harvest {store.n_rows / dt:.0f} tokens/s", flush=True)
+    print(
+        f"  {store.n_rows:>10,} tokens: peak {peak:.2f} GiB ({peak / 4:.2f}x the 4 GiB target); after loading "
+        f"the model ({load_s:.0f} s) {after_load:.2f} GiB; harvest {store.n_rows / dt:.0f} tokens/s",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -113,8 +119,18 @@ def main() -> None:
         print("memory of the harvest alone (a fresh process per row; VmHWM), blocks.0.hook_resid_post:")
     for n in args.memory_tokens:
         with scratch_artifacts():  # each store is written to a throwaway folder
-            subprocess.run([sys.executable, __file__, "--memory-child", "--memory-tokens", str(n),
-                            "--context-length", str(args.context_length)], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--memory-child",
+                    "--memory-tokens",
+                    str(n),
+                    "--context-length",
+                    str(args.context_length),
+                ],
+                check=True,
+            )
 
 
 if __name__ == "__main__":

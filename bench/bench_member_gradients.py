@@ -49,8 +49,10 @@ def main() -> None:
     args = ap.parse_args()
     tied = SAEConfig("tied", 576, 2304, (0.0, 2.2e-4, 4.6e-4, 8.6e-4))
     untied = SAEConfig("untied", 1536, 3072, (1.0, 3.3))
-    ensembles = {"tied R = 4, d = 576, 4 members": (lambda: TiedSAE(tied, 1), 576),
-                 "untied MLP, d = 1536, 3,072 features, 2 members": (lambda: UntiedSAE(untied, 1), 1536)}
+    ensembles = {
+        "tied R = 4, d = 576, 4 members": (lambda: TiedSAE(tied, 1), 576),
+        "untied MLP, d = 1536, 3,072 features, 2 members": (lambda: UntiedSAE(untied, 1), 1536),
+    }
     print(f"{torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}, batch 512")
     for name, (make, d) in ensembles.items():
         gen = torch.Generator().manual_seed(0)
@@ -60,8 +62,11 @@ def main() -> None:
             times["leaf slices"].append(ms_per_step(make, _step, batches))
             times["through slices"].append(ms_per_step(make, step_through_slices, batches))
         best = {k: min(v) for k, v in times.items()}
-        print(f"{name}: leaf slices {best['leaf slices']:.0f} ms a step, through slices "
-              f"{best['through slices']:.0f} ms: {best['through slices'] / best['leaf slices']:.2f}x", flush=True)
+        print(
+            f"{name}: leaf slices {best['leaf slices']:.0f} ms a step, through slices "
+            f"{best['through slices']:.0f} ms: {best['through slices'] / best['leaf slices']:.2f}x",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

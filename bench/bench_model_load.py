@@ -35,10 +35,20 @@ print(json.dumps({{"seconds": seconds, "peak_gib": peak_rss_gib()}}))
 
 
 def load_once(model: str, artifacts: Path, cache: bool) -> dict:
-    env = os.environ | {"SAELIB_ARTIFACTS": str(artifacts), "SAELIB_MODEL_CACHE": "1" if cache else "0",
-                        "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
-    out = subprocess.run([sys.executable, "-c", CHILD.format(bench=str(ROOT / "bench"), model=model)], env=env,
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    env = os.environ | {
+        "SAELIB_ARTIFACTS": str(artifacts),
+        "SAELIB_MODEL_CACHE": "1" if cache else "0",
+        "HF_HUB_OFFLINE": "1",
+        "TQDM_DISABLE": "1",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD.format(bench=str(ROOT / "bench"), model=model)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 

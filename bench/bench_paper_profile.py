@@ -58,8 +58,12 @@ def stage(name: str, device: str, fn):
     out = fn()
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
-    record = {"stage": name, "seconds": time.perf_counter() - start, "host_peak_gib": peak_rss_gib(),
-              "gpu_peak_gib": gpu_peak_gib(device)}
+    record = {
+        "stage": name,
+        "seconds": time.perf_counter() - start,
+        "host_peak_gib": peak_rss_gib(),
+        "gpu_peak_gib": gpu_peak_gib(device),
+    }
     print(json.dumps(record), flush=True)
     return out, record
 
@@ -77,39 +81,82 @@ def run(args: argparse.Namespace) -> dict:
     print(f"device {args.device}, matmul precision {precision} (bfloat16 {speedup:.2f}x float32 here)", flush=True)
     model, load = stage("load model", args.device, lambda: load_model(args.model, device=args.device))
     stage("corpus (tokenized once, then cached)", args.device, lambda: corpus_for_model(model))
-    store, harvest = stage("harvest", args.device, lambda: harvest_profile(model, [hook], profile, precision=precision,
-                                                                          progress=False))
-    harvest |= {"tokens": store.n_rows, "tokens_per_s": store.n_rows / harvest["seconds"],
-                "store_gb": sum(f.stat().st_size for f in store.files()) / 1e9}
-    cfg = TrainConfig(hook, ratios=(sweep.ratio,), alphas=sweep.alphas, batch_size=sweep.batch_size, lr=sweep.lr,
-                      epochs=sweep.epochs, device=args.device, precision=precision, checkpoint_every=1000)
-    full, train = stage("train (rows on the device where they fit)", args.device,
-                        lambda: train_saes(store, cfg, name="paper-full", progress=False))
+    store, harvest = stage(
+        "harvest", args.device, lambda: harvest_profile(model, [hook], profile, precision=precision, progress=False)
+    )
+    harvest |= {
+        "tokens": store.n_rows,
+        "tokens_per_s": store.n_rows / harvest["seconds"],
+        "store_gb": sum(f.stat().st_size for f in store.files()) / 1e9,
+    }
+    cfg = TrainConfig(
+        hook,
+        ratios=(sweep.ratio,),
+        alphas=sweep.alphas,
+        batch_size=sweep.batch_size,
+        lr=sweep.lr,
+        epochs=sweep.epochs,
+        device=args.device,
+        precision=precision,
+        checkpoint_every=1000,
+    )
+    full, train = stage(
+        "train (rows on the device where they fit)",
+        args.device,
+        lambda: train_saes(store, cfg, name="paper-full", progress=False),
+    )
     members = len(cfg.alphas)
-    train |= {"rows": full.rows_seen, "members": members, "activations_per_s": full.rows_seen / train["seconds"],
-              "member_activations_per_s": members * full.rows_seen / train["seconds"],
-              "rows_on_device": json.loads((full.directory / "DONE.json").read_text())["rows_on_device"]}
+    train |= {
+        "rows": full.rows_seen,
+        "members": members,
+        "activations_per_s": full.rows_seen / train["seconds"],
+        "member_activations_per_s": members * full.rows_seen / train["seconds"],
+        "rows_on_device": json.loads((full.directory / "DONE.json").read_text())["rows_on_device"],
+    }
     small = replace(cfg, max_rows=args.compare_rows)
-    held, on_device = stage("train, rows on the device", args.device,
-                            lambda: train_saes(store, small, name="paper-held", progress=False, rows_on_device=True))
-    read, from_disk = stage("train, batches read from the disk", args.device,
-                            lambda: train_saes(store, small, name="paper-read", progress=False, rows_on_device=False))
+    held, on_device = stage(
+        "train, rows on the device",
+        args.device,
+        lambda: train_saes(store, small, name="paper-held", progress=False, rows_on_device=True),
+    )
+    read, from_disk = stage(
+        "train, batches read from the disk",
+        args.device,
+        lambda: train_saes(store, small, name="paper-read", progress=False, rows_on_device=False),
+    )
     same = all(torch.equal(a, b) for a, b in zip(weights(held).values(), weights(read).values()))
-    result = {"device": args.device, "device_name": torch.cuda.get_device_name(args.device)
-              if torch.device(args.device).type == "cuda" else "cpu", "threads": torch.get_num_threads(),
-              "precision": precision, "bfloat16_speedup": speedup, "hook": hook, "model": args.model,
-              "load": load, "harvest": harvest, "train": train,
-              "rows_on_device_vs_disk": {"rows": held.rows_seen, "on_device_s": on_device["seconds"],
-                                         "from_disk_s": from_disk["seconds"],
-                                         "speedup": from_disk["seconds"] / on_device["seconds"],
-                                         "identical_weights": same}}
-    print(f"harvest {harvest['tokens']:,} tokens of {hook}: {harvest['seconds']:.0f} s, "
-          f"{harvest['tokens_per_s']:,.0f} tokens/s, store {harvest['store_gb']:.1f} GB")
-    print(f"train {members} members at R = {sweep.ratio:g} on {train['rows']:,} rows: {train['seconds']:.0f} s, "
-          f"{train['activations_per_s']:,.0f} activations/s ({train['member_activations_per_s']:,.0f} per member "
-          f"summed), rows on the device: {train['rows_on_device']}")
-    print(f"rows on the device vs read from the disk, {held.rows_seen:,} rows: {on_device['seconds']:.1f} s vs "
-          f"{from_disk['seconds']:.1f} s, {result['rows_on_device_vs_disk']['speedup']:.2f}x; identical weights: {same}")
+    result = {
+        "device": args.device,
+        "device_name": torch.cuda.get_device_name(args.device) if torch.device(args.device).type == "cuda" else "cpu",
+        "threads": torch.get_num_threads(),
+        "precision": precision,
+        "bfloat16_speedup": speedup,
+        "hook": hook,
+        "model": args.model,
+        "load": load,
+        "harvest": harvest,
+        "train": train,
+        "rows_on_device_vs_disk": {
+            "rows": held.rows_seen,
+            "on_device_s": on_device["seconds"],
+            "from_disk_s": from_disk["seconds"],
+            "speedup": from_disk["seconds"] / on_device["seconds"],
+            "identical_weights": same,
+        },
+    }
+    print(
+        f"harvest {harvest['tokens']:,} tokens of {hook}: {harvest['seconds']:.0f} s, "
+        f"{harvest['tokens_per_s']:,.0f} tokens/s, store {harvest['store_gb']:.1f} GB"
+    )
+    print(
+        f"train {members} members at R = {sweep.ratio:g} on {train['rows']:,} rows: {train['seconds']:.0f} s, "
+        f"{train['activations_per_s']:,.0f} activations/s ({train['member_activations_per_s']:,.0f} per member "
+        f"summed), rows on the device: {train['rows_on_device']}"
+    )
+    print(
+        f"rows on the device vs read from the disk, {held.rows_seen:,} rows: {on_device['seconds']:.1f} s vs "
+        f"{from_disk['seconds']:.1f} s, {result['rows_on_device_vs_disk']['speedup']:.2f}x; identical weights: {same}"
+    )
     return result
 
 

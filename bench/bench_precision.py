@@ -66,47 +66,72 @@ def harvests(n_contexts: int) -> None:
         for rep in range(2):
             for p in PRECISIONS:
                 start = time.perf_counter()
-                stores[p] = harvest(model, hooks, ctx, corpus_name=corpus.dir.name, separator_id=corpus.separator,
-                                    progress=False, precision=p, name=f"bench{rep}")
+                stores[p] = harvest(
+                    model,
+                    hooks,
+                    ctx,
+                    corpus_name=corpus.dir.name,
+                    separator_id=corpus.separator,
+                    progress=False,
+                    precision=p,
+                    name=f"bench{rep}",
+                )
                 seconds[p].append(time.perf_counter() - start)
         tok = {p: n_contexts * 256 / min(s) for p, s in seconds.items()}
-        print(f"harvest through layer 26, {len(hooks)} hooks, {n_contexts} x 256 tokens: float32 {tok['float32']:,.0f} "
-              f"tok/s, bfloat16 {tok['bfloat16']:,.0f} tok/s: {tok['bfloat16'] / tok['float32']:.2f}x")
+        print(
+            f"harvest through layer 26, {len(hooks)} hooks, {n_contexts} x 256 tokens: float32 {tok['float32']:,.0f} "
+            f"tok/s, bfloat16 {tok['bfloat16']:,.0f} tok/s: {tok['bfloat16'] / tok['float32']:.2f}x"
+        )
         for hook in hooks:
             a = np.asarray(stores["float32"].activations(hook), dtype=np.float32)
             b = np.asarray(stores["bfloat16"].activations(hook), dtype=np.float32)
             rel = np.linalg.norm(a - b, axis=1) / np.maximum(np.linalg.norm(a, axis=1), 1e-12)
-            print(f"  {hook:28s} bfloat16 rows vs float32: relative error median {np.median(rel):.4f}, "
-                  f"99th percentile {np.quantile(rel, 0.99):.4f}")
+            print(
+                f"  {hook:28s} bfloat16 rows vs float32: relative error median {np.median(rel):.4f}, "
+                f"99th percentile {np.quantile(rel, 0.99):.4f}"
+            )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--contexts", type=int, default=16, help="contexts of 256 tokens to harvest (0 skips it)")
     ap.add_argument("--steps", type=int, default=15)
-    ap.add_argument("--force", action="store_true", help="run the step and harvest benchmarks even where bfloat16 "
-                    "is emulated (hours on an AVX2-only CPU)")
+    ap.add_argument(
+        "--force",
+        action="store_true",
+        help="run the step and harvest benchmarks even where bfloat16 is emulated (hours on an AVX2-only CPU)",
+    )
     args = ap.parse_args()
     print(f"{torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}")
     flops = {p: max(matmul_gflops(p) for _ in range(2)) for p in PRECISIONS}
-    print(f"matmul [512, 576] x [576, 2304]: float32 {flops['float32']:.0f} GFLOP/s, bfloat16 "
-          f"{flops['bfloat16']:.0f} GFLOP/s: {flops['bfloat16'] / flops['float32']:.2f}x")
+    print(
+        f"matmul [512, 576] x [576, 2304]: float32 {flops['float32']:.0f} GFLOP/s, bfloat16 "
+        f"{flops['bfloat16']:.0f} GFLOP/s: {flops['bfloat16'] / flops['float32']:.2f}x"
+    )
     if flops["bfloat16"] < 0.5 * flops["float32"] and not args.force:
-        print("bfloat16 is emulated on this CPU (no AVX512-BF16 / AMX): the release trains in float32 here "
-              "(--precision auto); the step and harvest benchmarks would take hours, skipped (--force runs them)")
+        print(
+            "bfloat16 is emulated on this CPU (no AVX512-BF16 / AMX): the release trains in float32 here "
+            "(--precision auto); the step and harvest benchmarks would take hours, skipped (--force runs them)"
+        )
         return
-    ensembles = {"tied R = 4, d = 576, 4 members": lambda: TiedSAE(SAEConfig("tied", 576, 2304,
-                                                                             (0.0, 2.5e-4, 4.6e-4, 8.6e-4)), 1),
-                 "untied MLP, d = 1536, 3,072 features, 2 members": lambda: UntiedSAE(
-                     SAEConfig("untied", 1536, 3072, (1.0, 3.3)), 1)}
+    ensembles = {
+        "tied R = 4, d = 576, 4 members": lambda: TiedSAE(
+            SAEConfig("tied", 576, 2304, (0.0, 2.5e-4, 4.6e-4, 8.6e-4)), 1
+        ),
+        "untied MLP, d = 1536, 3,072 features, 2 members": lambda: UntiedSAE(
+            SAEConfig("untied", 1536, 3072, (1.0, 3.3)), 1
+        ),
+    }
     for name, make in ensembles.items():
         ms = {p: [] for p in PRECISIONS}
         for _ in range(2):
             for p in PRECISIONS:
                 ms[p].append(step_ms(make, p, args.steps))
         best = {p: min(v) for p, v in ms.items()}
-        print(f"training step, {name}, batch 512: float32 {best['float32']:.0f} ms, bfloat16 "
-              f"{best['bfloat16']:.0f} ms: {best['float32'] / best['bfloat16']:.2f}x")
+        print(
+            f"training step, {name}, batch 512: float32 {best['float32']:.0f} ms, bfloat16 "
+            f"{best['bfloat16']:.0f} ms: {best['float32'] / best['bfloat16']:.2f}x"
+        )
     if args.contexts:
         harvests(args.contexts)
 

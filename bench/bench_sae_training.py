@@ -75,8 +75,10 @@ def main() -> None:
     for _ in range(2):  # interleaved repeats, best of each: machine noise hits both alike
         t_ens.append(train_time(TiedSAE(SAEConfig("tied", d, n, alphas)), batches))
         t_seq.append(sum(train_time(TiedSAE(SAEConfig("tied", d, n, (a,))), batches) for a in alphas))
-    print(f"  {args.alphas} alphas, batches in memory: one pass {min(t_ens):.2f} s, one after another "
-          f"{min(t_seq):.2f} s: speed-up {min(t_seq) / min(t_ens):.2f}x")
+    print(
+        f"  {args.alphas} alphas, batches in memory: one pass {min(t_ens):.2f} s, one after another "
+        f"{min(t_seq):.2f} s: speed-up {min(t_seq) / min(t_ens):.2f}x"
+    )
     if args.store_tokens:
         from_store(alphas, args.store_tokens, args.batch_size, args.ratio)
 
@@ -93,13 +95,15 @@ def from_store(alphas: tuple[float, ...], n_tokens: int, batch_size: int, ratio:
         model = load_model()
         corpus = corpus_for_model(model)
         ctx = pack_contexts(corpus, "train", 256, n_tokens // 256, seed=11)
-        store = harvest(model, [hook], ctx, corpus_name=corpus.dir.name, separator_id=corpus.separator,
-                        progress=False)
+        store = harvest(model, [hook], ctx, corpus_name=corpus.dir.name, separator_id=corpus.separator, progress=False)
 
         def run(a: tuple[float, ...]) -> float:
             start = time.perf_counter()
-            train_saes(store, TrainConfig(hook, ratios=(ratio,), alphas=a, batch_size=batch_size,
-                                          checkpoint_every=10**9), progress=False)
+            train_saes(
+                store,
+                TrainConfig(hook, ratios=(ratio,), alphas=a, batch_size=batch_size, checkpoint_every=10**9),
+                progress=False,
+            )
             return time.perf_counter() - start
 
         t_ens, t_seq = [], []
@@ -107,8 +111,10 @@ def from_store(alphas: tuple[float, ...], n_tokens: int, batch_size: int, ratio:
             shift = (rep * 1e-9,)  # a new config each repeat, so nothing is served from the cache
             t_ens.append(run(tuple(a + shift[0] for a in alphas)))
             t_seq.append(sum(run((a + shift[0],)) for a in alphas))
-        print(f"  {len(alphas)} alphas, {store.n_rows:,} activations from a store on disk: one pass "
-              f"{min(t_ens):.1f} s, one after another {min(t_seq):.1f} s: speed-up {min(t_seq) / min(t_ens):.2f}x")
+        print(
+            f"  {len(alphas)} alphas, {store.n_rows:,} activations from a store on disk: one pass "
+            f"{min(t_ens):.1f} s, one after another {min(t_seq):.1f} s: speed-up {min(t_seq) / min(t_ens):.2f}x"
+        )
 
 
 if __name__ == "__main__":

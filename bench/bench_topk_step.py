@@ -70,9 +70,17 @@ def main() -> None:
     x = torch.randn(args.batch, d)
     ours = median_seconds(saelib_step(d, n, k, args.batch), x, args.steps)
     theirs = median_seconds(saelens_step(d, n, k, args.batch), x, args.steps)
-    print(json.dumps({"shape": {"d_in": d, "d_sae": n, "k": k, "batch": args.batch}, "threads": torch.get_num_threads(),
-                      "saelib_s": round(ours, 4), "saelens_s": round(theirs, 4),
-                      "saelens_over_saelib": round(theirs / ours, 2)}))
+    print(
+        json.dumps(
+            {
+                "shape": {"d_in": d, "d_sae": n, "k": k, "batch": args.batch},
+                "threads": torch.get_num_threads(),
+                "saelib_s": round(ours, 4),
+                "saelens_s": round(theirs, 4),
+                "saelens_over_saelib": round(theirs / ours, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

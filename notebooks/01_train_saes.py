@@ -59,7 +59,7 @@ from saelib.activations.harvest import corpus_for_model, harvest_profile, heldou
 from saelib.core.check import check, check_between, regression
 from saelib.core.plots import savefig
 from saelib.core.profiles import get_profile
-from saelib.dictionaries.metrics import evaluate_ensembles, mmcs, reconstruction_metrics
+from saelib.dictionaries.metrics import evaluate_ensembles, mmcs
 from saelib.dictionaries.sae import attach_metrics
 from saelib.dictionaries.train import TrainConfig, row_mask, train_saes
 from saelib.model import layer_of, load_model, mlp_post, resid_post

@@ -63,7 +63,6 @@ GREEDY: str = "shipped"  # §5: "shipped" (searched by scripts/release_greedy.py
 import time
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display

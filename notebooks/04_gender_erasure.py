@@ -284,8 +284,8 @@ for hook in hooks:
                 "layer": layer, "k": k, "task": task,
                 "erasure LEACE": str(erasure_of(hook, "LEACE", task)),
                 "erasure mean diff": str(erasure_of(hook, "mean difference", task)),
-                f"erasure SAE": str(erasure_of(hook, sae_m, task)),
-                f"erasure random": str(erasure_of(hook, rnd_m, task)),
+                "erasure SAE": str(erasure_of(hook, sae_m, task)),
+                "erasure random": str(erasure_of(hook, rnd_m, task)),
                 "SAE beats random control": bool(diff.lo > 0),
                 "SAE vs LEACE": compare(hook, sae_m, "LEACE", task),
             })

@@ -55,7 +55,7 @@ from IPython.display import display
 
 from saelib import dictionaries
 from saelib.activations.harvest import fragments_profile
-from saelib.core.check import check, check_between, regression
+from saelib.core.check import check_between, regression
 from saelib.core.plots import savefig
 from saelib.core.profiles import get_profile
 from saelib.core.verdicts import Verdict, print_verdicts, show_verdicts

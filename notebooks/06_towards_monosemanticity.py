@@ -42,7 +42,7 @@ from IPython.display import display
 from saelib import dictionaries
 from saelib.activations.harvest import corpus_for_model, fragments_profile, harvest_profile, heldout_profile
 from saelib.baselines.directions import random_directions
-from saelib.core.check import check, check_between, regression
+from saelib.core.check import check_between, regression
 from saelib.core.plots import savefig
 from saelib.core.profiles import get_profile
 from saelib.core.stats import mean_se, proportion
@@ -336,7 +336,7 @@ by_size = {sweep.ratio: seed_a, **{r: ratio_result.sae(r, alpha) for r in sweep.
 by_size = dict(sorted(by_size.items()))
 size_acts = {r: acts(d) for r, d in by_size.items()}
 decoders = {r: d.dictionary()[0] if d.dictionary().dim() == 3 else d.dictionary() for r, d in by_size.items()}
-print(f"sizes: " + ", ".join(f"R={r:g} ({d.cfg.n_features})" for r, d in by_size.items())
+print("sizes: " + ", ".join(f"R={r:g} ({d.cfg.n_features})" for r, d in by_size.items())
       + f"; {time.time() - start:.0f}s")
 smallest = min(by_size)
 live_small = np.flatnonzero((size_acts[smallest] > 0).sum(0) >= sizes.min_fires)

@@ -26,4 +26,3 @@ import os
 # own allocator's arenas; with the system allocator a model load fits ``ulimit -v 3000000`` (see
 # ``saelib.model.loader.load_model``). It is read when pyarrow is first imported, so it is set before anything else.
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
-

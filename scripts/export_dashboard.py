@@ -21,7 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def parse_features(text: str | None) -> list[int] | None:
-    """"0-99,250" -> [0..99, 250]; None -> every feature."""
+    """ "0-99,250" -> [0..99, 250]; None -> every feature."""
     if not text:
         return None
     out: list[int] = []
@@ -63,11 +63,16 @@ def load_dictionary(text: str):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, epilog=shipped_names(),
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, epilog=shipped_names(), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("dictionary", help="a shipped dictionary's name (listed below) or a SAELens folder")
-    parser.add_argument("--out", type=Path, help="output folder, replaced as a whole: new, empty or an earlier "
-                        "dashboard (default: build/dashboards/<name>)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="output folder, replaced as a whole: new, empty or an earlier "
+        "dashboard (default: build/dashboards/<name>)",
+    )
     parser.add_argument("--features", help="features given a page, e.g. 0-99,250 (default: all)")
     parser.add_argument("--max-rows", type=int, default=65_536, help="held-out tokens read (whole contexts)")
     args = parser.parse_args()
@@ -90,9 +95,17 @@ def main() -> None:
     sae.check_compatible(model_name(model), hook, sae.cfg.d_in)
     store = heldout_profile(model, [hook], get_profile("default"), progress=False)
     out = args.out or REPO_ROOT / "build" / "dashboards" / name
-    index = export_dashboard(sae, store, hook, model.tokenizer, out, f"{name} ({hook})",
-                             features=parse_features(args.features), lens=logit_lens(model, hook),
-                             cfg=DashboardConfig(max_rows=args.max_rows))
+    index = export_dashboard(
+        sae,
+        store,
+        hook,
+        model.tokenizer,
+        out,
+        f"{name} ({hook})",
+        features=parse_features(args.features),
+        lens=logit_lens(model, hook),
+        cfg=DashboardConfig(max_rows=args.max_rows),
+    )
     print(f"wrote {index} in {time.perf_counter() - t0:.0f} s")
 
 

@@ -29,8 +29,11 @@ def main() -> None:
     committed = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     paths = []
     for name in args.notebooks or [p.stem for p in committed]:
-        hits = [Path(name)] if name.endswith(".ipynb") else [p for p in committed if p.stem == name
-                                                             or p.stem.startswith(f"{name}_")]
+        hits = (
+            [Path(name)]
+            if name.endswith(".ipynb")
+            else [p for p in committed if p.stem == name or p.stem.startswith(f"{name}_")]
+        )
         if not hits or not hits[0].exists():
             sys.exit(f"export_html: no notebook matches {name!r}")
         paths += hits

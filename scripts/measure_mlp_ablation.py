@@ -46,12 +46,19 @@ def main() -> None:
     for c in costs:
         print(f"{c.hook:28s} zero {c.zero.mean:+.3f} ± {c.zero.se:.3f}   mean {c.mean.mean:+.3f} ± {c.mean.se:.3f}")
     print(f"most costly under mean ablation: {ranked[0].hook} ({ranked[0].mean.mean:+.3f} nats)")
-    atomic_write_json(DICTIONARIES_DIR / "mlp_ablation.json", {
-        "description": "Zero- and mean-ablation dCE (nats) of every MLP layer's hook_post (scripts/measure_mlp_ablation.py)",
-        "model": {"name": model_name(model), "weights_sha256": model_weights_sha256(model)},
-        "contexts": args.contexts, "mean_contexts": args.mean_contexts, "context_length": args.context_length,
-        "seconds": round(time.perf_counter() - start, 1), "layers": [asdict(c) for c in costs],
-        "most_costly_mean_ablation": ranked[0].hook})
+    atomic_write_json(
+        DICTIONARIES_DIR / "mlp_ablation.json",
+        {
+            "description": "Zero- and mean-ablation dCE (nats) of every MLP layer's hook_post (scripts/measure_mlp_ablation.py)",
+            "model": {"name": model_name(model), "weights_sha256": model_weights_sha256(model)},
+            "contexts": args.contexts,
+            "mean_contexts": args.mean_contexts,
+            "context_length": args.context_length,
+            "seconds": round(time.perf_counter() - start, 1),
+            "layers": [asdict(c) for c in costs],
+            "most_costly_mean_ablation": ranked[0].hook,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from saelib.core.readme_verdicts import (  # noqa: E402
-    MarkersError, MissingVerdictsError, block_diff, collect, markdown_table, update_readme)
+    MarkersError,
+    MissingVerdictsError,
+    block_diff,
+    collect,
+    markdown_table,
+    update_readme,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,8 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.check:
         if diff:
-            print(f"readme_verdicts: {args.readme.name}'s verdict table differs from the notebooks' "
-                  f"(scripts/readme_verdicts.py --write updates it)\n{diff}", file=sys.stderr)
+            print(
+                f"readme_verdicts: {args.readme.name}'s verdict table differs from the notebooks' "
+                f"(scripts/readme_verdicts.py --write updates it)\n{diff}",
+                file=sys.stderr,
+            )
         return 1 if diff else 0
     changed = bool(diff) and update_readme(args.readme, args.notebooks)
     print(f"readme_verdicts: {args.readme.name} {'updated' if changed else 'already agrees'}")

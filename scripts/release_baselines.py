@@ -20,16 +20,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hooks", nargs="*", help="hooks to fit (default: the release's residual layers)")
-    parser.add_argument("--rows", type=int, default=32_768,
-                        help="training rows per hook (the paper: about 2M)")
+    parser.add_argument("--rows", type=int, default=32_768, help="training rows per hook (the paper: about 2M)")
     parser.add_argument("--max-iter", type=int, default=500, help="iterations at most (sklearn's FastICA: 200)")
     parser.add_argument("--tol", type=float, default=1e-4, help="FastICA's stopping tolerance (sklearn's default)")
-    parser.add_argument("--solver", choices=["picard", "fastica"], default="picard",
-                        help="picard: Picard-O on FastICA's objective, stopped by FastICA's rule (converges at "
-                             "d = 576); fastica: sklearn's fixed-point iteration, as the paper's code")
+    parser.add_argument(
+        "--solver",
+        choices=["picard", "fastica"],
+        default="picard",
+        help="picard: Picard-O on FastICA's objective, stopped by FastICA's rule (converges at "
+        "d = 576); fastica: sklearn's fixed-point iteration, as the paper's code",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--skip-done", action="store_true",
-                        help="leave hooks that already have a converged fit of the same settings")
+    parser.add_argument(
+        "--skip-done", action="store_true", help="leave hooks that already have a converged fit of the same settings"
+    )
     args = parser.parse_args()
 
     from saelib.activations.harvest import harvest_profile
@@ -57,18 +61,33 @@ def main() -> None:
             pass
     for hook in hooks:
         prev = done.get(hook)
-        if prev and prev.converged and (prev.rows, prev.max_iter, prev.tol, prev.seed, prev.store, prev.solver) == (
-                args.rows, args.max_iter, args.tol, args.seed, store.dir.name, args.solver):
+        if (
+            prev
+            and prev.converged
+            and (prev.rows, prev.max_iter, prev.tol, prev.seed, prev.store, prev.solver)
+            == (args.rows, args.max_iter, args.tol, args.seed, store.dir.name, args.solver)
+        ):
             print(f"[{time.perf_counter() - t0:6.0f}s] {hook}: kept ({prev.n_iter} iterations)", flush=True)
             continue
-        tensors, entry = fit_release_ica(store, hook, args.rows, args.seed, args.max_iter, args.tol,
-                                         model=model_name(model), model_sha256=model_weights_sha256(model),
-                                         solver=args.solver)
+        tensors, entry = fit_release_ica(
+            store,
+            hook,
+            args.rows,
+            args.seed,
+            args.max_iter,
+            args.tol,
+            model=model_name(model),
+            model_sha256=model_weights_sha256(model),
+            solver=args.solver,
+        )
         info = write_shipped_ica(tensors, entry)
-        print(f"[{time.perf_counter() - t0:6.0f}s] {hook}: {info.solver}, {info.rows:,} rows, {info.n_iter} iterations "
-              f"({'converged' if info.converged else 'NOT converged'}: final change {info.final_change:.2e} vs "
-              f"tol {info.tol:g}; median {info.median_change:.2e}, {info.stable_share:.0%} of components settled), "
-              f"{info.seconds:.0f} s", flush=True)
+        print(
+            f"[{time.perf_counter() - t0:6.0f}s] {hook}: {info.solver}, {info.rows:,} rows, {info.n_iter} iterations "
+            f"({'converged' if info.converged else 'NOT converged'}: final change {info.final_change:.2e} vs "
+            f"tol {info.tol:g}; median {info.median_change:.2e}, {info.stable_share:.0%} of components settled), "
+            f"{info.seconds:.0f} s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -32,25 +32,45 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stage", choices=["harvest", "train", "mmcs", "all"], default="all",
-                        help="stop after this stage (train: no evaluation or export; mmcs: train, then write only "
-                             "the MMCS between R = 2 and R = 4 to the manifest)")
-    parser.add_argument("--only", nargs="*",
-                        help="train only these runs (names from saelib.dictionaries.release.release_plan)")
+    parser.add_argument(
+        "--stage",
+        choices=["harvest", "train", "mmcs", "all"],
+        default="all",
+        help="stop after this stage (train: no evaluation or export; mmcs: train, then write only "
+        "the MMCS between R = 2 and R = 4 to the manifest)",
+    )
+    parser.add_argument(
+        "--only", nargs="*", help="train only these runs (names from saelib.dictionaries.release.release_plan)"
+    )
     parser.add_argument("--no-export", action="store_true", help="evaluate but do not write dictionaries/")
     parser.add_argument("--ce-contexts", type=int, default=16, help="held-out contexts for CE loss recovered")
-    parser.add_argument("--precision", choices=["auto", "bfloat16", "float32"], default="auto",
-                        help="matmuls of the training store's harvest and of every training step (evaluation is "
-                             "always float32); auto: bfloat16 where this machine runs it at least 1.5x faster than "
-                             "float32 (measured at start), else float32")
-    parser.add_argument("--plan", choices=["papers", "comparison"], default="papers",
-                        help="papers: the dictionaries the notebooks read (release_plan); comparison: today's "
-                             "architectures at matched L0, width ladder, seeds, MLP layer (comparison_plan)")
-    parser.add_argument("--profile", choices=["release", "paper"], default="release",
-                        help="release: 2,097,152 activations per hook on CPU; paper: the paper's budget on a GPU")
-    parser.add_argument("--planned-hooks", action="store_true",
-                        help="store only the hooks the runs train on, not every release hook up to the deepest "
-                             "(the paper profile's store is 24 GB per residual hook; the stores are keyed apart)")
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "bfloat16", "float32"],
+        default="auto",
+        help="matmuls of the training store's harvest and of every training step (evaluation is "
+        "always float32); auto: bfloat16 where this machine runs it at least 1.5x faster than "
+        "float32 (measured at start), else float32",
+    )
+    parser.add_argument(
+        "--plan",
+        choices=["papers", "comparison"],
+        default="papers",
+        help="papers: the dictionaries the notebooks read (release_plan); comparison: today's "
+        "architectures at matched L0, width ladder, seeds, MLP layer (comparison_plan)",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=["release", "paper"],
+        default="release",
+        help="release: 2,097,152 activations per hook on CPU; paper: the paper's budget on a GPU",
+    )
+    parser.add_argument(
+        "--planned-hooks",
+        action="store_true",
+        help="store only the hooks the runs train on, not every release hook up to the deepest "
+        "(the paper profile's store is 24 GB per residual hook; the stores are keyed apart)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -83,16 +103,18 @@ def main() -> None:
     precision = pick_precision(args.precision, profile.device, speedup=speedup)
     log(f"matmul precision: {precision}" + (f" (bfloat16 {speedup:.2f}x float32 here)" if speedup else ""))
     from saelib.dictionaries.matched_l0 import TargetL0NotReachedError, calibrated_alphas, member_at_l0
-    from saelib.dictionaries.release_comparison import (PILOT_EVAL_ROWS, TARGET_L0, calibrated_run,
-                                                        comparison_plan)
+    from saelib.dictionaries.release_comparison import PILOT_EVAL_ROWS, TARGET_L0, calibrated_run, comparison_plan
 
     make_plan = release_plan if args.plan == "papers" else comparison_plan
     names = {r.name.removesuffix("-pilot") for r in make_plan()} | {r.name for r in make_plan()}
     unknown = set(args.only or ()) - names
     if unknown:
         parser.error(f"unknown run(s) {sorted(unknown)}; runs: {', '.join(sorted(names))}")
-    plan = [r for r in make_plan(profile.device, precision)
-            if not args.only or r.name in args.only or r.name.removesuffix("-pilot") in args.only]
+    plan = [
+        r
+        for r in make_plan(profile.device, precision)
+        if not args.only or r.name in args.only or r.name.removesuffix("-pilot") in args.only
+    ]
     # one store for the whole plan: every release hook up to the deepest layer it trains on (a pass through the
     # deepest layer costs the same for one hook or six), so `--only` runs at layers <= 14 skip layers 15-26
     hooks = harvest_hooks(plan, planned_only=args.planned_hooks)
@@ -108,8 +130,10 @@ def main() -> None:
         atomic_write_json(hygiene_path, hygiene_report(train, hooks))
     hygiene = __import__("json").loads(hygiene_path.read_text())
     for row in hygiene:
-        log(f"hygiene {row['hook']}: top 0.1% of rows hold {row['share_top_0.1pct']:.1%} of sum |x|^2, top 1% "
-            f"{row['share_top_1pct']:.1%}; {row['outlier_rows']} outlier rows ({row['outlier_share_of_sq_norm']:.1%})")
+        log(
+            f"hygiene {row['hook']}: top 0.1% of rows hold {row['share_top_0.1pct']:.1%} of sum |x|^2, top 1% "
+            f"{row['share_top_1pct']:.1%}; {row['outlier_rows']} outlier rows ({row['outlier_share_of_sq_norm']:.1%})"
+        )
 
     ce_tokens = torch.from_numpy(heldout.tokens[: args.ce_contexts].copy())
     out = None if args.profile == "release" else release_dir() / f"dictionaries-{args.profile}"
@@ -127,8 +151,10 @@ def main() -> None:
         pilot = {"dead_rows": PILOT_EVAL_ROWS, "heldout_rows": PILOT_EVAL_ROWS} if run.name.endswith("-pilot") else {}
         rows = evaluate_run(model, result, run, train, heldout, ce_tokens, **pilot)
         for r in rows:
-            log(f"  alpha={r['alpha']:.2e}: L0 {r['l0']:.1f}, FVU {r['fvu']:.3f}, CE rec. {r['ce_recovered']:.3f} "
-                f"(mean-abl. {r['ce_recovered_mean']:.3f}), KL {r['kl']:.3f}, dead {r['dead_fraction']:.3f}")
+            log(
+                f"  alpha={r['alpha']:.2e}: L0 {r['l0']:.1f}, FVU {r['fvu']:.3f}, CE rec. {r['ce_recovered']:.3f} "
+                f"(mean-abl. {r['ce_recovered_mean']:.3f}), KL {r['kl']:.3f}, dead {r['dead_fraction']:.3f}"
+            )
         if run.name.endswith("-pilot"):  # the calibrated tied run trains next, at the alphas for the target L0s
             try:
                 alphas = calibrated_alphas(rows, TARGET_L0)
@@ -145,17 +171,20 @@ def main() -> None:
                 except TargetL0NotReachedError as err:
                     log(f"  L0 {target:g} NOT matched: {err}")
         if not args.no_export:  # after each run, so a killed release keeps every run it finished
-            path = export_release([(run, result, rows)], hygiene, train, heldout, model_sha256,
-                                  **({"out": out} if out else {}))
+            path = export_release(
+                [(run, result, rows)], hygiene, train, heldout, model_sha256, **({"out": out} if out else {})
+            )
             log(f"wrote {path}")
     if args.stage == "train":
         return
     # after every run is exported: re-exporting a run drops the MMCS rows computed from its earlier weights
     mmcs_rows = ratio_mmcs(trained, train.dir.name)
     for r in mmcs_rows:
-        log(f"MMCS {r['small']} -> {r['large']}: {r['mmcs_small_to_large']:.3f} "
+        log(
+            f"MMCS {r['small']} -> {r['large']}: {r['mmcs_small_to_large']:.3f} "
             f"(reverse {r['mmcs_large_to_small']:.3f}, "
-            f"cos >= 0.9: {r['share_cos_ge_0.9']:.1%}; random control {r['random_control']:.3f})")
+            f"cos >= 0.9: {r['share_cos_ge_0.9']:.1%}; random control {r['random_control']:.3f})"
+        )
     if mmcs_rows and not args.no_export:
         log(f"wrote {merge_mmcs(mmcs_rows, train.config['model'], model_sha256, **({'out': out} if out else {}))}")
 

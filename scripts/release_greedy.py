@@ -52,8 +52,11 @@ def main() -> None:
     alpha = max(saes)  # the sparsest: fewest active features, as notebook 03 chooses
     small = case.subset(range(sizes.greedy_prompts))
     small_fd = P.feature_deltas(small, sae_decomposition(saes[alpha], f"SAE α={alpha:.2g}"))
-    print(f"layer {args.layer}, {small_fd.name}, {sizes.greedy_prompts} prompts, {int(small_fd.active.sum())} active "
-          f"features, thresholds {list(sizes.greedy_thresholds)}", flush=True)
+    print(
+        f"layer {args.layer}, {small_fd.name}, {sizes.greedy_prompts} prompts, {int(small_fd.active.sum())} active "
+        f"features, thresholds {list(sizes.greedy_thresholds)}",
+        flush=True,
+    )
     start = time.perf_counter()
     table = P.greedy_elimination(small, small_fd, sizes.greedy_thresholds, seed=profile.seed)
     seconds = time.perf_counter() - start

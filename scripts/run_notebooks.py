@@ -80,8 +80,11 @@ class SectionProgress:
         for line in cell.source.splitlines():
             if line.startswith("#"):
                 level = len(line) - len(line.lstrip("#"))
-                print(f"    {clock(time.time() - self.start):>7}  {'  ' * (level - 1)}{line.lstrip('#').strip()}",
-                      file=self.out or sys.stdout, flush=True)
+                print(
+                    f"    {clock(time.time() - self.start):>7}  {'  ' * (level - 1)}{line.lstrip('#').strip()}",
+                    file=self.out or sys.stdout,
+                    flush=True,
+                )
 
 
 def clock(seconds: float) -> str:
@@ -93,8 +96,9 @@ def clock(seconds: float) -> str:
 def timings_table(timings: Mapping[str, float]) -> str:
     """The per-notebook times as an aligned text table with a total row."""
     width = max([len("notebook"), len("total")] + [len(name) for name in timings])
-    rows = [f"  {'notebook':<{width}}  {'time':>8}"] + [f"  {name:<{width}}  {clock(s):>8}"
-                                                      for name, s in timings.items()]
+    rows = [f"  {'notebook':<{width}}  {'time':>8}"] + [
+        f"  {name:<{width}}  {clock(s):>8}" for name, s in timings.items()
+    ]
     return "\n".join(rows + [f"  {'total':<{width}}  {clock(sum(timings.values())):>8}"])
 
 
@@ -137,8 +141,19 @@ def select(names: list[str]) -> list[Path]:
 
 def scrub(path: Path, root: Path = ROOT) -> None:
     """Strip papermill metadata (nbstripout keeps outputs and counts) and replace machine paths in outputs."""
-    subprocess.run([sys.executable, "-m", "nbstripout", "--keep-output", "--keep-count", "--extra-keys",
-                    " ".join(STRIP), str(path)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nbstripout",
+            "--keep-output",
+            "--keep-count",
+            "--extra-keys",
+            " ".join(STRIP),
+            str(path),
+        ],
+        check=True,
+    )
     text = path.read_text()
     for local in {str(root), str(Path.home())}:
         text = text.replace(local + "/", "").replace(local, ".")
@@ -166,7 +181,8 @@ def check_complete(path: Path) -> None:
         if cell.get("execution_count") is None:
             problems.append(f"code cell {i} was not executed")
         if "raises-exception" not in cell.metadata.get("tags", []) and any(
-                o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            o.get("output_type") == "error" for o in cell.get("outputs", [])
+        ):
             problems.append(f"code cell {i} raised an error")
     if problems:
         raise IncompleteNotebookError(f"{path.name}: {'; '.join(problems)}")
@@ -186,14 +202,20 @@ def kernel_env(root: Path = ROOT, custom: bool = False) -> dict[str, str]:
 def check_own_saelib(root: Path, env: Mapping[str, str], cwd: Path) -> None:
     """Raise :class:`ForeignSaelibError` unless a Python started like the kernels (this interpreter, ``env``,
     ``cwd``) imports saelib from inside ``root``."""
-    found = subprocess.run([sys.executable, "-c", "import saelib; print(saelib.__file__)"], env=dict(env), cwd=cwd,
-                           capture_output=True, text=True)
+    found = subprocess.run(
+        [sys.executable, "-c", "import saelib; print(saelib.__file__)"],
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
     where = Path(found.stdout.strip()).resolve() if found.returncode == 0 and found.stdout.strip() else None
     if where is None or not where.is_relative_to(Path(root).resolve()):
         raise ForeignSaelibError(
             f"the notebook kernels would import saelib from {where or 'nowhere (' + found.stderr.strip()[-300:] + ')'}"
             f", not from this checkout ({root}): their results would be another checkout's. Run ./run_all.sh with "
-            f"this checkout's environment (unset SAELIB_VENV, or point it at an environment without another saelib)")
+            f"this checkout's environment (unset SAELIB_VENV, or point it at an environment without another saelib)"
+        )
 
 
 @contextlib.contextmanager
@@ -217,8 +239,9 @@ def _temporary(folder: Path, stem: str) -> Path:
     return Path(name)
 
 
-def run_notebook(nb: Path, out_dir: Path, params: Mapping, commit: bool, root: Path, env: Mapping[str, str]
-                 ) -> tuple[float, list[dict]]:
+def run_notebook(
+    nb: Path, out_dir: Path, params: Mapping, commit: bool, root: Path, env: Mapping[str, str]
+) -> tuple[float, list[dict]]:
     """Execute ``nb`` under a per-notebook lock into a temporary file, renamed to ``out_dir / nb.name`` when done
     (a failed run's copy too, with its traceback); with ``commit``, then replace ``nb`` by its complete, scrubbed
     execution. Returns the seconds it ran and its slowest cells. Raises papermill's error for a failing cell and
@@ -231,9 +254,18 @@ def run_notebook(nb: Path, out_dir: Path, params: Mapping, commit: bool, root: P
         start = time.time()
         try:
             with environment(env):
-                execute_notebook(nb, executed, parameters=dict(params), kernel_name="python3", cwd=str(nb.parent),
-                                 language="python", progress_bar=False, log_output=False,
-                                 kernel_manager_class=IPCKernelManager, on_cell_start=SectionProgress())
+                execute_notebook(
+                    nb,
+                    executed,
+                    parameters=dict(params),
+                    kernel_name="python3",
+                    cwd=str(nb.parent),
+                    language="python",
+                    progress_bar=False,
+                    log_output=False,
+                    kernel_manager_class=IPCKernelManager,
+                    on_cell_start=SectionProgress(),
+                )
         except papermill.PapermillExecutionError:
             os.replace(executed, out)  # the copy with the traceback
             raise
@@ -275,10 +307,17 @@ def slowest_cells(executed: Path, n: int = 5) -> list[dict]:
     if not executed.exists():
         return []
     cells = nbformat.read(executed, as_version=4).cells
-    timed = [{"cell": i, "s": round(c.metadata.get("papermill", {}).get("duration") or 0.0, 1),
-              "first_line": next((line[:80] for line in c.source.splitlines() if line.strip()
-                                  and not line.startswith("#")), "")}
-             for i, c in enumerate(cells) if c.cell_type == "code"]
+    timed = [
+        {
+            "cell": i,
+            "s": round(c.metadata.get("papermill", {}).get("duration") or 0.0, 1),
+            "first_line": next(
+                (line[:80] for line in c.source.splitlines() if line.strip() and not line.startswith("#")), ""
+            ),
+        }
+        for i, c in enumerate(cells)
+        if c.cell_type == "code"
+    ]
     return sorted(timed, key=lambda c: -c["s"])[:n]
 
 
@@ -310,11 +349,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("notebooks", nargs="*", help="numbers or names, e.g. 00 or 00_model_and_data (default: all)")
     ap.add_argument("--profile", default="default", help="dev, default or paper")
-    ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                    help="a notebook parameter, as papermill -p (VALUE is read as a Python literal when it is one); "
-                         "a name that a notebook does not declare stops the run")
-    ap.add_argument("--html", action="store_true",
-                    help="also export each notebook that ran to build/html/ (offline HTML, see scripts/export_html.py)")
+    ap.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a notebook parameter, as papermill -p (VALUE is read as a Python literal when it is one); "
+        "a name that a notebook does not declare stops the run",
+    )
+    ap.add_argument(
+        "--html",
+        action="store_true",
+        help="also export each notebook that ran to build/html/ (offline HTML, see scripts/export_html.py)",
+    )
     args = ap.parse_args()
     get_profile(args.profile)  # fail early with the list of valid names
     extra = {name: parse_value(value) for name, value in args.parameter}
@@ -343,13 +392,17 @@ def main() -> None:
         try:
             timings[nb.stem], slowest[nb.stem] = run_notebook(nb, out_dir, params, commit, ROOT, env)
         except papermill.PapermillExecutionError as err:
-            sys.exit(f"run_all: {nb.name} FAILED in cell {err.exec_count} ({err.ename}: {err.evalue}).\n"
-                     f"  Executed copy with the traceback: {(out_dir / nb.name).relative_to(ROOT)}\n"
-                     f"  The committed notebook is unchanged. Later notebooks were not run.")
+            sys.exit(
+                f"run_all: {nb.name} FAILED in cell {err.exec_count} ({err.ename}: {err.evalue}).\n"
+                f"  Executed copy with the traceback: {(out_dir / nb.name).relative_to(ROOT)}\n"
+                f"  The committed notebook is unchanged. Later notebooks were not run."
+            )
         except IncompleteNotebookError as err:
-            sys.exit(f"run_all: the execution of {nb.name} is incomplete ({err}).\n"
-                     f"  Executed copy: {(out_dir / nb.name).relative_to(ROOT)}\n"
-                     f"  The committed notebook is unchanged. Later notebooks were not run.")
+            sys.exit(
+                f"run_all: the execution of {nb.name} is incomplete ({err}).\n"
+                f"  Executed copy: {(out_dir / nb.name).relative_to(ROOT)}\n"
+                f"  The committed notebook is unchanged. Later notebooks were not run."
+            )
         print(f"    done in {clock(timings[nb.stem])}", flush=True)
         timings_path.write_text(json.dumps({"total_s": timings, "slowest_cells": slowest}, indent=2) + "\n")
     if commit:
@@ -363,8 +416,11 @@ def main() -> None:
             sys.exit(f"run_all: the notebooks ran, the HTML export did not: {err}")
         for page in pages:
             print(f"    html: {page.relative_to(ROOT)}", flush=True)
-    print(f"run_all: {len(timings)} notebook(s), profile {args.profile}\n{timings_table(timings)}\n"
-          f"  times and slowest cells: {timings_path.relative_to(ROOT)}", flush=True)
+    print(
+        f"run_all: {len(timings)} notebook(s), profile {args.profile}\n{timings_table(timings)}\n"
+        f"  times and slowest cells: {timings_path.relative_to(ROOT)}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

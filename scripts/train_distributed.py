@@ -44,13 +44,27 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="rank 0 writes {hook: result folder} here")
     args = ap.parse_args()
     if not (args.store / "config.json").exists():
-        sys.exit(f"{args.store} is not an activation store (no config.json): pass a folder under "
-                 "artifacts/activations/ that a harvest finished")
+        sys.exit(
+            f"{args.store} is not an activation store (no config.json): pass a folder under "
+            "artifacts/activations/ that a harvest finished"
+        )
     store = ActivationStore(args.store)
     group = init_from_env(args.device)
-    cfgs = [TrainConfig(hook, architecture=args.architecture, ratios=tuple(args.ratios), alphas=tuple(args.alphas),
-                        batch_size=args.batch_size, lr=args.lr, epochs=args.epochs, seed=args.seed,
-                        resample=args.resample, device=args.device) for hook in args.hooks]
+    cfgs = [
+        TrainConfig(
+            hook,
+            architecture=args.architecture,
+            ratios=tuple(args.ratios),
+            alphas=tuple(args.alphas),
+            batch_size=args.batch_size,
+            lr=args.lr,
+            epochs=args.epochs,
+            seed=args.seed,
+            resample=args.resample,
+            device=args.device,
+        )
+        for hook in args.hooks
+    ]
     if args.mode == "per-rank":
         results = train_per_rank(store, cfgs, group)
     else:
@@ -58,8 +72,15 @@ def main() -> None:
     if args.json and (group is None or group.writer):
         atomic_write_json(args.json, {cfg.hook: str(res.directory) for cfg, res in zip(cfgs, results)})
     if group is None or group.writer:
-        print(json.dumps({"ranks": 1 if group is None else group.world, "mode": args.mode,
-                          "seconds": {cfg.hook: round(res.seconds, 2) for cfg, res in zip(cfgs, results)}}))
+        print(
+            json.dumps(
+                {
+                    "ranks": 1 if group is None else group.world,
+                    "mode": args.mode,
+                    "seconds": {cfg.hook: round(res.seconds, 2) for cfg, res in zip(cfgs, results)},
+                }
+            )
+        )
     if group is not None:
         import torch.distributed as dist
 

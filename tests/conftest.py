@@ -41,8 +41,14 @@ def tiny_neox_dir(tmp_path_factory, default_tokenizer):
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
     torch.manual_seed(0)
-    cfg = GPTNeoXConfig(vocab_size=len(default_tokenizer), hidden_size=64, num_hidden_layers=2,
-                        num_attention_heads=4, intermediate_size=256, max_position_embeddings=512)
+    cfg = GPTNeoXConfig(
+        vocab_size=len(default_tokenizer),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=256,
+        max_position_embeddings=512,
+    )
     path = tmp_path_factory.mktemp("tiny-neox")
     GPTNeoXForCausalLM(cfg).save_pretrained(path)
     default_tokenizer.save_pretrained(path)
@@ -66,16 +72,25 @@ def tiny_store(tiny_model):
 
     def make(hooks: list[str], n: int, length: int, seed: int = 0):
         rng = np.random.default_rng(seed)
-        ctx = PackedContexts(tokens=rng.integers(5, 1000, size=(n, length)), source=np.zeros(n, dtype=int),
-                             offset=np.arange(n) * length, sources=("toy",), repeats={"toy": 1.0})
+        ctx = PackedContexts(
+            tokens=rng.integers(5, 1000, size=(n, length)),
+            source=np.zeros(n, dtype=int),
+            offset=np.arange(n) * length,
+            sources=("toy",),
+            repeats={"toy": 1.0},
+        )
         return harvest(tiny_model, hooks, ctx, corpus_name="toy", batch_size=8, progress=False)
 
     return make
 
 
-@pytest.fixture(params=["cpu", "simulated",
-                        pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
-                                                                      reason="needs a CUDA device"))])
+@pytest.fixture(
+    params=[
+        "cpu",
+        "simulated",
+        pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")),
+    ]
+)
 def device(request):
     """Where a device test puts the model and the SAEs: the CPU; a simulated accelerator (``simulated_device.py``:
     real numbers computed on the CPU, and the errors a GPU raises when a tensor is left on the wrong side), named

@@ -24,19 +24,21 @@ import torch
 
 matplotlib.use("Agg")  # before any notebook imports pyplot
 
-from simulated_device import NAME, simulated_device  # tests/ is this script's folder
+from simulated_device import NAME, simulated_device  # noqa: E402  (tests/ is this script's folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from run_notebooks import select  # ./run_all.sh's choice of notebooks; also sets HF_HUB_OFFLINE, TQDM_DISABLE
+from run_notebooks import select  # noqa: E402  ./run_all.sh's choice of notebooks; also sets HF_HUB_OFFLINE, TQDM_DISABLE
 
-from saelib.core import profiles
+from saelib.core import profiles  # noqa: E402
 
 
 def on_simulated_device(get_profile):
     """``get_profile`` with the device of every profile replaced by the simulator's."""
+
     def wrapped(name: str) -> profiles.Profile:
         return dataclasses.replace(get_profile(name), device=NAME)
+
     return wrapped
 
 

@@ -21,8 +21,14 @@ from torch.utils._pytree import tree_map
 NAME = "simgpu"
 aten = torch.ops.aten
 # ops that a CUDA device accepts with CPU tensors among their arguments (indices, copies)
-MIXING_ALLOWED = {aten.copy_.default, aten._to_copy.default, aten.index.Tensor, aten.index_put_.default,
-                  aten.index_put.default, aten._index_put_impl_.default}
+MIXING_ALLOWED = {
+    aten.copy_.default,
+    aten._to_copy.default,
+    aten.index.Tensor,
+    aten.index_put_.default,
+    aten.index_put.default,
+    aten._index_put_impl_.default,
+}
 
 
 class DeviceMismatchError(RuntimeError):
@@ -77,10 +83,16 @@ class SimulatedTensor(torch.Tensor):
 
     @staticmethod
     def __new__(cls, elem: torch.Tensor):
-        return torch.Tensor._make_wrapper_subclass(cls, elem.size(), strides=elem.stride(),
-                                                   storage_offset=elem.storage_offset(), dtype=elem.dtype,
-                                                   layout=elem.layout, device=SIMULATED,
-                                                   requires_grad=elem.requires_grad)
+        return torch.Tensor._make_wrapper_subclass(
+            cls,
+            elem.size(),
+            strides=elem.stride(),
+            storage_offset=elem.storage_offset(),
+            dtype=elem.dtype,
+            layout=elem.layout,
+            device=SIMULATED,
+            requires_grad=elem.requires_grad,
+        )
 
     def __init__(self, elem: torch.Tensor):
         self.elem = elem
@@ -173,8 +185,10 @@ class simulated_device(TorchDispatchMode):
 
         a, kw = tree_map(unwrap, (args, kwargs or {}))
         if on_device and on_host and func not in MIXING_ALLOWED:
-            raise DeviceMismatchError(f"{func}: a tensor on the simulated device and a CPU tensor "
-                                      f"{tuple(on_host[0].shape)} in one op (a GPU would refuse it)")
+            raise DeviceMismatchError(
+                f"{func}: a tensor on the simulated device and a CPU tensor "
+                f"{tuple(on_host[0].shape)} in one op (a GPU would refuse it)"
+            )
         out = func(*a, **kw)
         in_place = func.overloadpacket.__name__.endswith("_")
         to_device = NAME in moves or (bool(on_device) and "cpu" not in moves)

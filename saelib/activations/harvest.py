@@ -22,8 +22,15 @@ from saelib.activations.store import (
     npy_problem,
     write_checksums,
 )
-from saelib.core.artifacts import (as_json, atomic_save_npy, atomic_write_bytes, atomic_write_json, file_sha256,
-                                   keyed_dir, read_json)
+from saelib.core.artifacts import (
+    as_json,
+    atomic_save_npy,
+    atomic_write_bytes,
+    atomic_write_json,
+    file_sha256,
+    keyed_dir,
+    read_json,
+)
 from saelib.core.precision import check_precision, matmul_precision
 from saelib.core.profiles import Profile
 from saelib.core.progress import progress as progress_bar
@@ -60,8 +67,9 @@ def corpus_for_model(model) -> Corpus:
 
 def _widths(model, hooks: list[str], tokens: torch.Tensor) -> dict[str, int]:
     with torch.inference_mode():
-        _, cache = model.run_with_cache(tokens[:1, :2].to(model_device(model)), names_filter=list(hooks),
-                                        stop_at_layer=stop_layer(hooks))
+        _, cache = model.run_with_cache(
+            tokens[:1, :2].to(model_device(model)), names_filter=list(hooks), stop_at_layer=stop_layer(hooks)
+        )
     return {h: int(cache[h].shape[-1]) for h in hooks}
 
 
@@ -100,8 +108,10 @@ def _prefix_sha256(fd: int, size: int):
     while pos < size:
         chunk = os.pread(fd, min(1 << 24, size - pos), pos)
         if not chunk:
-            raise IncompleteStoreError(f"a hook file ends at byte {pos}, before the {size} bytes already harvested; "
-                                       "delete the partial store folder and harvest again")
+            raise IncompleteStoreError(
+                f"a hook file ends at byte {pos}, before the {size} bytes already harvested; "
+                "delete the partial store folder and harvest again"
+            )
         sha.update(chunk)
         pos += len(chunk)
     return sha
@@ -110,13 +120,28 @@ def _prefix_sha256(fd: int, size: int):
 def _hook_problems(directory, cfg: HarvestConfig) -> list[str]:
     """What is wrong with the hook files of a partial store: each must exist with its full (sparse) size."""
     shapes = {hook: (cfg.n_contexts * cfg.context_length, cfg.widths[hook]) for hook in cfg.hooks}
-    return [f"{hook_file(directory, h).name} {p}" for h, shape in shapes.items()
-            if (p := npy_problem(hook_file(directory, h), shape, cfg.dtype))]
+    return [
+        f"{hook_file(directory, h).name} {p}"
+        for h, shape in shapes.items()
+        if (p := npy_problem(hook_file(directory, h), shape, cfg.dtype))
+    ]
 
 
-def harvest(model, hooks: list[str], contexts: PackedContexts, *, corpus_name: str, split: str = "train",
-            seed: int = 0, dtype: str = "float16", batch_size: int = 8, name: str = "harvest",
-            separator_id: int = -1, progress: bool = True, precision: str = "float32") -> ActivationStore:
+def harvest(
+    model,
+    hooks: list[str],
+    contexts: PackedContexts,
+    *,
+    corpus_name: str,
+    split: str = "train",
+    seed: int = 0,
+    dtype: str = "float16",
+    batch_size: int = 8,
+    name: str = "harvest",
+    separator_id: int = -1,
+    progress: bool = True,
+    precision: str = "float32",
+) -> ActivationStore:
     """Run ``model`` over ``contexts`` and store every hook's activations; returns the finished store.
     ``precision="bfloat16"`` runs the forward matmuls in bfloat16 (see ``saelib.core.precision``).
 
@@ -127,14 +152,28 @@ def harvest(model, hooks: list[str], contexts: PackedContexts, *, corpus_name: s
     check_precision(precision)
     n_ctx, length = max_context_length(model), contexts.tokens.shape[1]
     if n_ctx is not None and length > n_ctx:  # later positions have no trained embedding: activations mean nothing
-        raise ValueError(f"contexts of {length} tokens are longer than the model's maximum of {n_ctx} positions "
-                         f"(max_position_embeddings); use a context length of at most {n_ctx}")
+        raise ValueError(
+            f"contexts of {length} tokens are longer than the model's maximum of {n_ctx} positions "
+            f"(max_position_embeddings); use a context length of at most {n_ctx}"
+        )
     tokens = torch.from_numpy(contexts.tokens)
-    cfg = HarvestConfig(model_name(model), model_weights_sha256(model), tuple(hooks), _widths(model, hooks, tokens),
-                        corpus_name,
-                        contexts.sources, {s: MIXTURE.get(s, 0.0) for s in contexts.sources}, split,
-                        tokens.shape[1], tokens.shape[0], hashlib.sha256(contexts.tokens.tobytes()).hexdigest(),
-                        separator_id, seed, dtype, precision)
+    cfg = HarvestConfig(
+        model_name(model),
+        model_weights_sha256(model),
+        tuple(hooks),
+        _widths(model, hooks, tokens),
+        corpus_name,
+        contexts.sources,
+        {s: MIXTURE.get(s, 0.0) for s in contexts.sources},
+        split,
+        tokens.shape[1],
+        tokens.shape[0],
+        hashlib.sha256(contexts.tokens.tobytes()).hexdigest(),
+        separator_id,
+        seed,
+        dtype,
+        precision,
+    )
     directory = keyed_dir("activations", name, cfg)
     if (directory / COMPLETE).exists():
         return ActivationStore(directory)
@@ -149,16 +188,23 @@ def harvest(model, hooks: list[str], contexts: PackedContexts, *, corpus_name: s
     outputs = _open_outputs(directory, cfg, DTYPES[dtype], done)
     stop = stop_layer(hooks)
     try:
-        bar = progress_bar(total=cfg.n_contexts * cfg.context_length, initial=done * cfg.context_length,
-                           enabled=progress, unit="tok", unit_scale=True, desc=f"harvest {','.join(hooks)}")
+        bar = progress_bar(
+            total=cfg.n_contexts * cfg.context_length,
+            initial=done * cfg.context_length,
+            enabled=progress,
+            unit="tok",
+            unit_scale=True,
+            desc=f"harvest {','.join(hooks)}",
+        )
         device = model_device(model)
         with torch.inference_mode(), matmul_precision(precision, device):
             for start in range(done, cfg.n_contexts, batch_size):
                 batch = tokens[start : start + batch_size]
                 _, cache = model.run_with_cache(batch.to(device), names_filter=list(hooks), stop_at_layer=stop)
                 for hook, out in outputs.items():
-                    out.sha.update(_write_rows(out.fd, out.offset, start * cfg.context_length, cache[hook],
-                                               DTYPES[dtype], hook))
+                    out.sha.update(
+                        _write_rows(out.fd, out.offset, start * cfg.context_length, cache[hook], DTYPES[dtype], hook)
+                    )
                 for out in outputs.values():
                     os.fsync(out.fd)
                 atomic_write_json(directory / "progress.json", {"contexts_done": start + len(batch)})
@@ -169,8 +215,11 @@ def harvest(model, hooks: list[str], contexts: PackedContexts, *, corpus_name: s
             os.close(out.fd)
     if problems := _hook_problems(directory, cfg):  # a file deleted or cut while the harvest ran
         raise IncompleteStoreError(f"{directory}: {'; '.join(problems)}. Run the harvest again: it starts over.")
-    write_checksums(directory, {hook_file(directory, h).name: out.sha.hexdigest() for h, out in outputs.items()}
-                    | {name: file_sha256(directory / name) for name in CONTEXT_FILES})
+    write_checksums(
+        directory,
+        {hook_file(directory, h).name: out.sha.hexdigest() for h, out in outputs.items()}
+        | {name: file_sha256(directory / name) for name in CONTEXT_FILES},
+    )
     atomic_write_bytes(directory / COMPLETE, b"")
     return ActivationStore(directory)
 
@@ -199,32 +248,57 @@ def _write_rows(fd: int, offset: int, row: int, acts: torch.Tensor, np_dtype, ho
     src = acts.reshape(-1, acts.shape[-1]).float().cpu().numpy()  # a model on a GPU: rows come back to the host
     kept = "Rows already on disk are kept; nothing is marked complete."
     if (nan := np.isnan(src)).any():  # never an overflow of the stored dtype: the model computed NaN
-        raise FloatingPointError(f"NaN activations at {hook}, {_first_bad(nan, row, acts)}: the model itself "
-                                 "produced NaN, a model or input problem (check the weights and the token ids), "
-                                 f"which another dtype will not fix. {kept}")
+        raise FloatingPointError(
+            f"NaN activations at {hook}, {_first_bad(nan, row, acts)}: the model itself "
+            "produced NaN, a model or input problem (check the weights and the token ids), "
+            f"which another dtype will not fix. {kept}"
+        )
     if (inf := np.isinf(src)).any():
-        raise FloatingPointError(f"Infinite activations at {hook}, {_first_bad(inf, row, acts)}: the model itself "
-                                 f"produced inf, a model or input problem. {kept}")
+        raise FloatingPointError(
+            f"Infinite activations at {hook}, {_first_bad(inf, row, acts)}: the model itself "
+            f"produced inf, a model or input problem. {kept}"
+        )
     with np.errstate(over="ignore"):  # overflow is detected just below, with a clearer message
         arr = src.astype(np_dtype)
     if (inf := np.isinf(arr)).any():
-        raise FloatingPointError(f"Activations at {hook} overflow {np.dtype(np_dtype).name}, "
-                                 f"{_first_bad(inf, row, acts)}: harvest again with dtype='float32'. {kept}")
+        raise FloatingPointError(
+            f"Activations at {hook} overflow {np.dtype(np_dtype).name}, "
+            f"{_first_bad(inf, row, acts)}: harvest again with dtype='float32'. {kept}"
+        )
     data = arr.tobytes()
     if os.pwrite(fd, data, offset + row * arr.shape[1] * arr.itemsize) != len(data):  # a short write leaves zeros
         raise OSError(f"short write to the {hook} file (disk full?). {kept}")
     return data
 
 
-def harvest_profile(model, hooks: list[str], profile: Profile, split: str = "train", dtype: str = "float16",
-                    name: str = "harvest", progress: bool = True, precision: str = "float32") -> ActivationStore:
+def harvest_profile(
+    model,
+    hooks: list[str],
+    profile: Profile,
+    split: str = "train",
+    dtype: str = "float16",
+    name: str = "harvest",
+    progress: bool = True,
+    precision: str = "float32",
+) -> ActivationStore:
     """Harvest ``profile.harvest_tokens`` activations per hook from the default corpus mixture."""
     corpus = corpus_for_model(model)
     n_contexts = -(-profile.harvest_tokens // profile.context_length)
     contexts = pack_contexts(corpus, split, profile.context_length, n_contexts, seed=profile.seed)
-    return harvest(model, hooks, contexts, corpus_name=corpus.dir.name, split=split, seed=profile.seed,
-                   dtype=dtype, batch_size=profile.harvest_batch_size, name=name, separator_id=corpus.separator,
-                   progress=progress, precision=precision)
+    return harvest(
+        model,
+        hooks,
+        contexts,
+        corpus_name=corpus.dir.name,
+        split=split,
+        seed=profile.seed,
+        dtype=dtype,
+        batch_size=profile.harvest_batch_size,
+        name=name,
+        separator_id=corpus.separator,
+        progress=progress,
+        precision=precision,
+    )
 
 
 def heldout_profile(model, hooks: list[str], profile: Profile, progress: bool = True) -> ActivationStore:
@@ -233,17 +307,36 @@ def heldout_profile(model, hooks: list[str], profile: Profile, progress: bool = 
     corpus = corpus_for_model(model)
     n_contexts = -(-profile.sae.eval_rows // profile.context_length)
     contexts = pack_contexts(corpus, "heldout", profile.context_length, n_contexts, seed=profile.seed + 1)
-    return harvest(model, hooks, contexts, corpus_name=corpus.dir.name, split="heldout", seed=profile.seed + 1,
-                   batch_size=profile.harvest_batch_size, separator_id=corpus.separator, progress=progress)
+    return harvest(
+        model,
+        hooks,
+        contexts,
+        corpus_name=corpus.dir.name,
+        split="heldout",
+        seed=profile.seed + 1,
+        batch_size=profile.harvest_batch_size,
+        separator_id=corpus.separator,
+        progress=progress,
+    )
 
 
-def fragments_profile(model, hooks: list[str], profile: Profile, length: int = 64,
-                      progress: bool = True) -> ActivationStore:
+def fragments_profile(
+    model, hooks: list[str], profile: Profile, length: int = 64, progress: bool = True
+) -> ActivationStore:
     """Notebook 02's fragment pool: ``profile.interp.fragments`` windows of ``length`` tokens drawn at random without
     overlap from held-out text (seed ``profile.seed + 2``), each run through the model on its own (the paper's
     protocol). Notebook 05 reads its case studies from the same pool."""
     corpus = corpus_for_model(model)
     contexts = pack_contexts(corpus, "heldout", length, profile.interp.fragments, seed=profile.seed + 2)
-    return harvest(model, hooks, contexts, corpus_name=corpus.dir.name, split="heldout", seed=profile.seed + 2,
-                   batch_size=4 * profile.harvest_batch_size, name="fragments", separator_id=corpus.separator,
-                   progress=progress)
+    return harvest(
+        model,
+        hooks,
+        contexts,
+        corpus_name=corpus.dir.name,
+        split="heldout",
+        seed=profile.seed + 2,
+        batch_size=4 * profile.harvest_batch_size,
+        name="fragments",
+        separator_id=corpus.separator,
+        progress=progress,
+    )

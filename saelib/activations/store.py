@@ -61,8 +61,10 @@ def npy_problem(path: Path, shape: tuple[int, int], dtype: str) -> str | None:
         return f"holds {header_dtype} {header_shape}, expected {dtype} {tuple(shape)}"
     expected = offset + math.prod(shape) * np.dtype(dtype).itemsize
     if (size := Path(path).stat().st_size) != expected:
-        return (f"is {size} bytes, expected {expected} ({offset} bytes of header + {shape[0]} rows x {shape[1]} "
-                f"x {np.dtype(dtype).itemsize} bytes)")
+        return (
+            f"is {size} bytes, expected {expected} ({offset} bytes of header + {shape[0]} rows x {shape[1]} "
+            f"x {np.dtype(dtype).itemsize} bytes)"
+        )
     return None
 
 
@@ -93,13 +95,14 @@ class ActivationStore:
         self.context_length = int(self.config["context_length"])
         self.n_rows = self.tokens.shape[0] * self.context_length
         for hook in self.hooks:
-            if problem := npy_problem(hook_file(self.dir, hook), (self.n_rows, self.width(hook)),
-                                      self.config["dtype"]):
+            if problem := npy_problem(hook_file(self.dir, hook), (self.n_rows, self.width(hook)), self.config["dtype"]):
                 raise self._damaged(f"{hook_file(self.dir, hook).name} {problem}")
 
     def _damaged(self, problem: str, error: type[IncompleteStoreError] = IncompleteStoreError) -> Exception:
-        return error(f"Activation store {self.dir} is damaged: {problem} (a file was deleted, truncated or changed "
-                     "after the harvest). Delete the folder and run the harvest again.")
+        return error(
+            f"Activation store {self.dir} is damaged: {problem} (a file was deleted, truncated or changed "
+            "after the harvest). Delete the folder and run the harvest again."
+        )
 
     def files(self) -> list[Path]:
         """Every data file: the hook arrays and the context arrays."""
@@ -109,9 +112,11 @@ class ActivationStore:
         """Reread every data file and check it against ``checksums.json`` (slow: reads the whole store); raises
         :class:`CorruptStoreError` naming the first file whose contents changed since the harvest."""
         if not (self.dir / CHECKSUMS).exists():
-            raise IncompleteStoreError(f"Activation store {self.dir} has no {CHECKSUMS} (it was harvested before "
-                                       "checksums were recorded), so it cannot be verified. Call record_checksums() "
-                                       "once to record its current contents, or delete the folder and harvest again.")
+            raise IncompleteStoreError(
+                f"Activation store {self.dir} has no {CHECKSUMS} (it was harvested before "
+                "checksums were recorded), so it cannot be verified. Call record_checksums() "
+                "once to record its current contents, or delete the folder and harvest again."
+            )
         recorded = read_json(self.dir / CHECKSUMS)["sha256"]
         for path in self.files():
             if file_sha256(path) != recorded.get(path.name):
@@ -140,9 +145,17 @@ class ActivationStore:
         names = self.config["sources"]
         return Provenance(ctx, pos, np.asarray(self.tokens[ctx, pos]), [names[i] for i in src_idx])
 
-    def batches(self, hook: str, batch_size: int, seed: int = 0, block_rows: int = 8192, buffer_blocks: int = 8,
-                max_rows: int | None = None, row_mask: np.ndarray | None = None,
-                dtype: torch.dtype = torch.float32) -> Iterator[torch.Tensor]:
+    def batches(
+        self,
+        hook: str,
+        batch_size: int,
+        seed: int = 0,
+        block_rows: int = 8192,
+        buffer_blocks: int = 8,
+        max_rows: int | None = None,
+        row_mask: np.ndarray | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> Iterator[torch.Tensor]:
         """One shuffled pass over the rows, as [batch_size, width] tensors (the last batch may be smaller).
 
         Never loads the store: a buffer of ``buffer_blocks`` randomly chosen contiguous blocks is read, shuffled
@@ -154,16 +167,24 @@ class ActivationStore:
             buf = np.concatenate([np.asarray(arr[b]) for b in blocks])[order]
             yield from torch.from_numpy(buf).to(dtype).split(batch_size)
 
-    def batch_rows(self, batch_size: int, seed: int = 0, block_rows: int = 8192, buffer_blocks: int = 8,
-                   max_rows: int | None = None, row_mask: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    def batch_rows(
+        self,
+        batch_size: int,
+        seed: int = 0,
+        block_rows: int = 8192,
+        buffer_blocks: int = 8,
+        max_rows: int | None = None,
+        row_mask: np.ndarray | None = None,
+    ) -> Iterator[np.ndarray]:
         """The row indices [batch] of each batch ``batches`` yields with these arguments, without reading any
         activation (training from rows held on a GPU gathers them: the same batches as reading the disk)."""
         for blocks, order in self._buffers(seed, block_rows, buffer_blocks, max_rows, row_mask):
             rows = np.concatenate([np.arange(b.start, b.stop) for b in blocks])[order]
             yield from (rows[i : i + batch_size] for i in range(0, len(rows), batch_size))
 
-    def _buffers(self, seed: int, block_rows: int, buffer_blocks: int, max_rows: int | None,
-                 row_mask: np.ndarray | None) -> Iterator[tuple[list[slice], np.ndarray]]:
+    def _buffers(
+        self, seed: int, block_rows: int, buffer_blocks: int, max_rows: int | None, row_mask: np.ndarray | None
+    ) -> Iterator[tuple[list[slice], np.ndarray]]:
         """Per buffer: its blocks, and the shuffled order of its kept rows as positions in the blocks' concatenation
         (buffers with no kept rows are skipped, as ``saelib.dictionaries.train.count_batches`` counts them)."""
         n = min(self.n_rows, max_rows or self.n_rows)
@@ -178,8 +199,9 @@ class ActivationStore:
             if len(order):
                 yield blocks, order
 
-    def rows_on(self, hook: str, device: str | torch.device, max_rows: int | None = None,
-                block_rows: int = 65_536) -> torch.Tensor:
+    def rows_on(
+        self, hook: str, device: str | torch.device, max_rows: int | None = None, block_rows: int = 65_536
+    ) -> torch.Tensor:
         """The first ``max_rows`` (default all) rows of ``hook`` copied to ``device`` [n, width] in the store's dtype
         (float16: half the memory of float32), block by block so host memory holds one block at a time."""
         arr = self.activations(hook)

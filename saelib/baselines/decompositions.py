@@ -67,8 +67,11 @@ class Decomposition:
         if model_name != self.model:
             problems.append(f"model {model_name!r} != the decomposition's model {self.model!r}")
         if problems:
-            raise SAEMismatchError(f"{self.name} does not fit: " + "; ".join(problems) +
-                                   ". Use a dictionary trained on this layer of this model.")
+            raise SAEMismatchError(
+                f"{self.name} does not fit: "
+                + "; ".join(problems)
+                + ". Use a dictionary trained on this layer of this model."
+            )
 
 
 def sae_decomposition(sae: SAE, name: str | None = None) -> Decomposition:
@@ -91,15 +94,24 @@ def rotation(name: str, basis: Tensor, center: Tensor, hook: str, model: str) ->
     if basis.shape[0] != basis.shape[1]:
         raise ValueError(f"a rotation needs a square basis, got {tuple(basis.shape)}")
     decoder = torch.linalg.inv(basis).T  # x - center = c @ inv(B)ᵀ
-    return Decomposition(name, hook, model, decoder.float(), center.float(), "rotation", basis=basis.float(),
-                         center=center.float())
+    return Decomposition(
+        name, hook, model, decoder.float(), center.float(), "rotation", basis=basis.float(), center=center.float()
+    )
 
 
 def signed_directions(name: str, basis: Tensor, center: Tensor, hook: str, model: str) -> Decomposition:
     """Each direction of an invertible ``basis`` as two features ReLU(c) and ReLU(-c): 2d features."""
     rot = rotation(name, basis, center, hook, model)
-    return Decomposition(name, hook, model, torch.cat([rot.decoder, -rot.decoder]), rot.bias, "signed",
-                         basis=rot.basis, center=rot.center)
+    return Decomposition(
+        name,
+        hook,
+        model,
+        torch.cat([rot.decoder, -rot.decoder]),
+        rot.bias,
+        "signed",
+        basis=rot.basis,
+        center=rot.center,
+    )
 
 
 def _half(d: LinearDictionary) -> Tensor:
@@ -110,8 +122,7 @@ def _half(d: LinearDictionary) -> Tensor:
     return d.directions[:m]
 
 
-def from_baseline(d: LinearDictionary, hook: str, model: str, signed: bool, name: str | None = None
-                  ) -> Decomposition:
+def from_baseline(d: LinearDictionary, hook: str, model: str, signed: bool, name: str | None = None) -> Decomposition:
     """A full-rank both-signs baseline of ``saelib.baselines.directions`` (``fit_pca``, ``fit_ica(orient="both")``,
     ``neuron_basis``) as a rotation (``signed=False``) or as ±directions (``signed=True``)."""
     if d.k is not None:
@@ -121,8 +132,9 @@ def from_baseline(d: LinearDictionary, hook: str, model: str, signed: bool, name
     return build(name or d.name, basis, d.center, hook, model)
 
 
-def fitted_baselines(store, hook: str, model: str, n_rows: int, seed: int = 0, ica_max_iter: int = 200,
-                     shipped_ica=None) -> dict[str, Decomposition]:
+def fitted_baselines(
+    store, hook: str, model: str, n_rows: int, seed: int = 0, ica_max_iter: int = 200, shipped_ica=None
+) -> dict[str, Decomposition]:
     """PCA (rotation and ±), ICA (signed sources) and the neuron basis, fitted on ``n_rows`` training activations of
     ``hook`` drawn as notebook 02 draws them (``saelib.interp.comparison``), so the cached FastICA fit is shared;
     ``shipped_ica`` (``saelib.baselines.shipped``) replaces the ICA fit with the shipped one."""
@@ -132,7 +144,9 @@ def fitted_baselines(store, hook: str, model: str, n_rows: int, seed: int = 0, i
     x = fit_sample(store, hook, n_rows, seed)
     pca = fit_pca(x)
     directions, center, _ = ica_unmixing(store, hook, x, seed, ica_max_iter, shipped_ica)
-    return {"PCA rotation": rotation("PCA rotation", pca.directions[: pca.n_features // 2], pca.center, hook, model),
-            "PCA ±": signed_directions("PCA ±", pca.directions[: pca.n_features // 2], pca.center, hook, model),
-            "ICA": rotation("ICA", directions, center, hook, model),
-            "neuron basis": rotation("neuron basis", torch.eye(x.shape[1]), torch.zeros(x.shape[1]), hook, model)}
+    return {
+        "PCA rotation": rotation("PCA rotation", pca.directions[: pca.n_features // 2], pca.center, hook, model),
+        "PCA ±": signed_directions("PCA ±", pca.directions[: pca.n_features // 2], pca.center, hook, model),
+        "ICA": rotation("ICA", directions, center, hook, model),
+        "neuron basis": rotation("neuron basis", torch.eye(x.shape[1]), torch.zeros(x.shape[1]), hook, model),
+    }

@@ -77,8 +77,12 @@ def fit_pca(x: torch.Tensor, n_components: int | None = None) -> LinearDictionar
 ICA_ORIENTATIONS = ("paper", "heavy_tail", "both")
 
 
-def fit_ica_unmixing(x: torch.Tensor, seed: int, max_iter: int, tol: float = 1e-4,
-                     ) -> tuple[torch.Tensor, torch.Tensor, int]:
+def fit_ica_unmixing(
+    x: torch.Tensor,
+    seed: int,
+    max_iter: int,
+    tol: float = 1e-4,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """FastICA on standardised activations (as the paper's code did), folded back to raw activation space:
     sources = (x - center) @ directions.T. Returns (directions, center, iterations run); ``iterations == max_iter``
     means it stopped before sklearn's tolerance was met (the ConvergenceWarning is silenced; report the count)."""
@@ -89,8 +93,9 @@ def fit_ica_unmixing(x: torch.Tensor, seed: int, max_iter: int, tol: float = 1e-
 ICA_SOLVERS = ("fastica", "picard")
 
 
-def fit_ica_with_convergence(x: torch.Tensor, seed: int, max_iter: int, tol: float = 1e-4,
-                             solver: str = "fastica") -> dict:
+def fit_ica_with_convergence(
+    x: torch.Tensor, seed: int, max_iter: int, tol: float = 1e-4, solver: str = "fastica"
+) -> dict:
     """``fit_ica_unmixing`` plus how far from convergence it stopped: ``final_change`` is FastICA's own stopping
     statistic (max over components of | |w_new . w| - 1 |) for one more iteration from the returned unmixing;
     sklearn stops when it falls below ``tol``. Per component the same change says which directions have settled:
@@ -111,14 +116,19 @@ def fit_ica_with_convergence(x: torch.Tensor, seed: int, max_iter: int, tol: flo
     data = x.float().numpy()
     scaler = StandardScaler().fit(data)
     z = scaler.transform(data)
-    fit = (_fastica(z, seed, max_iter, tol) if solver == "fastica" else _picard(z, seed, max_iter, tol))
+    fit = _fastica(z, seed, max_iter, tol) if solver == "fastica" else _picard(z, seed, max_iter, tol)
     change = fit.pop("change")
     # sources = ((x - mu) / sigma - mean) @ W.T  ==  (x - center) @ (W / sigma).T
     unmix = fit.pop("components") / scaler.scale_[None, :]
     center = scaler.mean_ + fit.pop("mean") * scaler.scale_
-    return {"directions": torch.from_numpy(unmix).float(), "center": torch.from_numpy(center).float(),
-            "final_change": float(change.max()), "median_change": float(np.median(change)),
-            "stable_share": float((change < tol).mean()), **fit}
+    return {
+        "directions": torch.from_numpy(unmix).float(),
+        "center": torch.from_numpy(center).float(),
+        "final_change": float(change.max()),
+        "median_change": float(np.median(change)),
+        "stable_share": float((change < tol).mean()),
+        **fit,
+    }
 
 
 def _fastica_change(w, white):
@@ -128,7 +138,7 @@ def _fastica_change(w, white):
 
     w = w / np.linalg.norm(w, axis=1, keepdims=True)
     g = np.tanh(w @ white)
-    step = g @ white.T / white.shape[1] - (1 - g ** 2).mean(1)[:, None] * w
+    step = g @ white.T / white.shape[1] - (1 - g**2).mean(1)[:, None] * w
     s, u = np.linalg.eigh(step @ step.T)
     w1 = (u * (1.0 / np.sqrt(np.clip(s, 1e-30, None)))) @ u.T @ step  # symmetric decorrelation, as sklearn
     return np.abs(np.abs(np.einsum("ij,ij->i", w1, w)) - 1)
@@ -150,8 +160,14 @@ def _fastica(z, seed: int, max_iter: int, tol: float) -> dict:
         w = ica._unmixing / np.linalg.norm(ica._unmixing, axis=1, keepdims=True)
         white = np.sqrt(len(z)) * (ica.whitening_ @ (z - ica.mean_).T)  # [components, n], as FastICA saw it
         change = _fastica_change(w, white)
-    return {"components": ica.components_, "mean": ica.mean_, "change": change, "n_iter": int(ica.n_iter_),
-            "converged": bool(ica.n_iter_ < max_iter), "trace": []}
+    return {
+        "components": ica.components_,
+        "mean": ica.mean_,
+        "change": change,
+        "n_iter": int(ica.n_iter_),
+        "converged": bool(ica.n_iter_ < max_iter),
+        "trace": [],
+    }
 
 
 PICARD_BLOCK = 25  # iterations between checks of FastICA's stopping rule (L-BFGS memory restarts at each)
@@ -169,16 +185,31 @@ def _picard(z, seed: int, max_iter: int, tol: float) -> dict:
     while n_iter < max_iter:
         with warnings.catch_warnings():  # "did not converge": Picard's own gradient tolerance, not the rule used
             warnings.simplefilter("ignore", UserWarning)
-            _, w, _, ran = picard(white, ortho=True, extended=True, fun="tanh", whiten=False, w_init=w,
-                                  max_iter=min(PICARD_BLOCK, max_iter - n_iter), tol=1e-9, random_state=seed,
-                                  return_n_iter=True)
+            _, w, _, ran = picard(
+                white,
+                ortho=True,
+                extended=True,
+                fun="tanh",
+                whiten=False,
+                w_init=w,
+                max_iter=min(PICARD_BLOCK, max_iter - n_iter),
+                tol=1e-9,
+                random_state=seed,
+                return_n_iter=True,
+            )
         n_iter += max(int(ran), 1)
         change = _fastica_change(w, white)
         trace.append([n_iter, float(change.max()), float(np.median(change))])
         if change.max() < tol:
             break
-    return {"components": w @ whitening, "mean": mean, "change": change, "n_iter": n_iter,
-            "converged": bool(change.max() < tol), "trace": trace}
+    return {
+        "components": w @ whitening,
+        "mean": mean,
+        "change": change,
+        "n_iter": n_iter,
+        "converged": bool(change.max() < tol),
+        "trace": trace,
+    }
 
 
 def orient_ica(directions: torch.Tensor, center: torch.Tensor, x: torch.Tensor, orient: str) -> LinearDictionary:
@@ -218,4 +249,3 @@ def mean_l0(dictionary, x: torch.Tensor) -> float:
     with torch.no_grad():
         acts = dictionary.encode(x)
     return float((acts > 0).float().sum(-1).mean())
-

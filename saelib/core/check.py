@@ -27,8 +27,7 @@ def check(name: str, value: float, expected: float, rtol: float = 0.0, atol: flo
 RECORDED_ON = "default"  # the profile of the committed notebooks, whose run the regression values come from
 
 
-def regression(name: str, value: float, expected: float, *, profile: str, rtol: float = 0.0,
-               atol: float = 0.0) -> None:
+def regression(name: str, value: float, expected: float, *, profile: str, rtol: float = 0.0, atol: float = 0.0) -> None:
     """``check`` against a value recorded by the committed notebooks' run, on that run's profile; on another
     profile, print the measurement beside the recorded value and compare nothing (a NaN still raises)."""
     if profile == RECORDED_ON:

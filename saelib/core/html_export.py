@@ -46,8 +46,10 @@ def copy_mathjax(out_dir: Path) -> str:
     """Copy the parts of Debian's MathJax that the pages use into ``out_dir / "mathjax"`` (once) and return the
     pages' relative URL for it. Raises :class:`MathJaxMissingError` without libjs-mathjax."""
     if not (MATHJAX / "MathJax.js").exists():
-        raise MathJaxMissingError(f"{MATHJAX / 'MathJax.js'} is missing: install Debian's MathJax "
-                                  f"(apt-get install libjs-mathjax; scripts/ensure_chromium.sh does it as root)")
+        raise MathJaxMissingError(
+            f"{MATHJAX / 'MathJax.js'} is missing: install Debian's MathJax "
+            f"(apt-get install libjs-mathjax; scripts/ensure_chromium.sh does it as root)"
+        )
     target = out_dir / "mathjax"
     if not (target / "MathJax.js").exists():
         shutil.copytree(MATHJAX, target, ignore=_mathjax_ignore, dirs_exist_ok=True)
@@ -80,8 +82,9 @@ def add_alt_text(nb: nbformat.NotebookNode) -> int:
             mime = next(m for m in _IMAGES if m in output.data)
             data = output.data.pop(mime)
             data = data if isinstance(data, str) else "".join(data)
-            output.data["text/html"] = (f'<img alt="{html.escape(alt)}" style="max-width:100%" '
-                                        f'src="data:{mime};base64,{data.strip()}">')
+            output.data["text/html"] = (
+                f'<img alt="{html.escape(alt)}" style="max-width:100%" src="data:{mime};base64,{data.strip()}">'
+            )
             count += 1
     return count
 

@@ -22,8 +22,14 @@ class ParameterTypeError(TypeError):
 
 
 # annotation (as papermill reports it) -> accepted Python types; unannotated parameters are not checked
-_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,),
-                                       "list": (list, tuple), "dict": (dict,)}
+_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "list": (list, tuple),
+    "dict": (dict,),
+}
 
 
 def declared_parameters(notebook: str | Path, language: str = "python") -> dict[str, dict[str, Any]]:
@@ -70,8 +76,9 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def execute_notebook(input_path: str | Path, output_path: str | Path, parameters: Mapping[str, Any] | None = None,
-                     **kwargs: Any) -> Any:
+def execute_notebook(
+    input_path: str | Path, output_path: str | Path, parameters: Mapping[str, Any] | None = None, **kwargs: Any
+) -> Any:
     """``papermill.execute_notebook`` after :func:`check_parameters`: an unknown parameter runs nothing."""
     import papermill
 

@@ -22,8 +22,10 @@ PRECISIONS = ("float32", "bfloat16")
 
 def check_precision(precision: str) -> None:
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r} (bfloat16: matmuls under "
-                         "torch.autocast, weights and optimizer state in float32)")
+        raise ValueError(
+            f"precision must be one of {PRECISIONS}, got {precision!r} (bfloat16: matmuls under "
+            "torch.autocast, weights and optimizer state in float32)"
+        )
 
 
 def matmul_precision(precision: str, device: str | torch.device) -> contextlib.AbstractContextManager:
@@ -34,8 +36,9 @@ def matmul_precision(precision: str, device: str | torch.device) -> contextlib.A
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
-def matmul_seconds(precision: str, device: str | torch.device = "cpu", shape: tuple[int, int, int] = (256, 576, 1152),
-                   repeats: int = 3) -> float:
+def matmul_seconds(
+    precision: str, device: str | torch.device = "cpu", shape: tuple[int, int, int] = (256, 576, 1152), repeats: int = 3
+) -> float:
     """Best-of-``repeats`` seconds of one float32 [m, k] x [k, n] matmul under ``matmul_precision`` on ``device``
     (the path training takes: autocast's casts included), after one warm-up call."""
     m, k, n = shape
@@ -61,8 +64,9 @@ def bfloat16_speedup(device: str | torch.device = "cpu", repeats: int = 3) -> fl
     return matmul_seconds("float32", device, repeats=repeats) / matmul_seconds("bfloat16", device, repeats=repeats)
 
 
-def pick_precision(requested: str, device: str | torch.device = "cpu", speedup: float | None = None,
-                   min_speedup: float = 1.5) -> str:
+def pick_precision(
+    requested: str, device: str | torch.device = "cpu", speedup: float | None = None, min_speedup: float = 1.5
+) -> str:
     """``requested`` if it names a precision; for ``"auto"``, bfloat16 where its matmuls run at least
     ``min_speedup`` times faster than float32 on ``device`` (``speedup``, measured now if not given), else float32,
     so a machine that only emulates bfloat16 keeps the exact path instead of running ~75x slower."""

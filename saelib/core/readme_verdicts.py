@@ -72,8 +72,12 @@ def html_tables(html: str) -> list[list[list[str]]]:
 
 def is_verdict_table(rows: Sequence[Sequence[str]]) -> bool:
     """True for pandas' rendering of ``verdict_table``: the fields as columns, then a row naming the ``claim`` index."""
-    return (len(rows) >= 2 and list(rows[0]) == ["", *FIELDS[1:]]
-            and list(rows[1][:1]) == [FIELDS[0]] and not any(rows[1][1:]))
+    return (
+        len(rows) >= 2
+        and list(rows[0]) == ["", *FIELDS[1:]]
+        and list(rows[1][:1]) == [FIELDS[0]]
+        and not any(rows[1][1:])
+    )
 
 
 def verdicts_in_html(html: str) -> list[Verdict]:
@@ -92,8 +96,10 @@ def notebook_verdicts(path: Path) -> list[Verdict]:
     cells = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
     found = [v for cell in cells for html in _html_outputs(cell) for v in verdicts_in_html(html)]
     if not found and any("show_verdicts(" in "".join(c["source"]) for c in cells):
-        raise MissingVerdictsError(f"{path.name} calls show_verdicts but its saved outputs hold no verdict table; "
-                                   f"execute it (./run_all.sh {path.name[:2]}) first")
+        raise MissingVerdictsError(
+            f"{path.name} calls show_verdicts but its saved outputs hold no verdict table; "
+            f"execute it (./run_all.sh {path.name[:2]}) first"
+        )
     return found
 
 
@@ -139,9 +145,14 @@ def with_block(readme: str, table: str) -> str:
 
 def block_diff(readme: str, table: str) -> str:
     """A unified diff from README's table to ``table``; empty when they agree."""
-    return "".join(difflib.unified_diff((readme_block(readme) + "\n").splitlines(keepends=True),
-                                        (table + "\n").splitlines(keepends=True),
-                                        "README.md (verdicts)", "notebooks (verdicts)"))
+    return "".join(
+        difflib.unified_diff(
+            (readme_block(readme) + "\n").splitlines(keepends=True),
+            (table + "\n").splitlines(keepends=True),
+            "README.md (verdicts)",
+            "notebooks (verdicts)",
+        )
+    )
 
 
 def update_readme(readme: Path, notebooks: Path = REPO_ROOT / "notebooks") -> bool:

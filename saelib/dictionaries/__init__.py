@@ -15,5 +15,14 @@ from saelib.dictionaries.shipped import (
     release_sweep,
 )
 
-__all__ = ["DictionaryIntegrityError", "choose", "chosen", "load_chosen", "load_release", "record", "release_manifest",
-           "release_names", "release_sweep"]
+__all__ = [
+    "DictionaryIntegrityError",
+    "choose",
+    "chosen",
+    "load_chosen",
+    "load_release",
+    "record",
+    "release_manifest",
+    "release_names",
+    "release_sweep",
+]

@@ -37,8 +37,7 @@ def member_at_l0(rows: Sequence[dict], target: float, tolerance: float = L0_TOLE
         hint = f"train alpha {calibrated_alphas(rows, [target])[0]:.4g} (log-log interpolation)"
     except TargetL0NotReachedError as err:
         hint = str(err)
-    raise TargetL0NotReachedError(
-        f"{run}: no member within ±{tolerance:.0%} of L0 = {target:g} ({reached}); {hint}")
+    raise TargetL0NotReachedError(f"{run}: no member within ±{tolerance:.0%} of L0 = {target:g} ({reached}); {hint}")
 
 
 def calibrated_alphas(rows: Sequence[dict], targets: Sequence[float]) -> list[float]:
@@ -50,13 +49,14 @@ def calibrated_alphas(rows: Sequence[dict], targets: Sequence[float]) -> list[fl
         raise TargetL0NotReachedError("calibration needs at least two pilot members with alpha > 0 and L0 > 0")
     out = []
     for target in targets:
-        pair = next(((a, b) for a, b in zip(points, points[1:]) if min(a[1], b[1]) <= target <= max(a[1], b[1])),
-                    None)
+        pair = next(((a, b) for a, b in zip(points, points[1:]) if min(a[1], b[1]) <= target <= max(a[1], b[1])), None)
         if pair is None:
             low, high = min(p[1] for p in points), max(p[1] for p in points)
             side = "smaller alphas (denser)" if target > high else "larger alphas (sparser)"
-            raise TargetL0NotReachedError(f"L0 = {target:g} lies outside the pilot's L0 range [{low:.1f}, {high:.1f}]:"
-                                          f" extend the pilot grid to {side}")
+            raise TargetL0NotReachedError(
+                f"L0 = {target:g} lies outside the pilot's L0 range [{low:.1f}, {high:.1f}]:"
+                f" extend the pilot grid to {side}"
+            )
         (a0, l0), (a1, l1) = pair
         if l0 == l1:
             out.append(math.sqrt(a0 * a1))

@@ -44,34 +44,54 @@ class ReconstructionSums:
     reconstructed: bool
 
     def __add__(self, other: "ReconstructionSums") -> "ReconstructionSums":
-        return ReconstructionSums(self.sq_err + other.sq_err, self.fired + other.fired, self.sum_x + other.sum_x,
-                                  self.sum_x2 + other.sum_x2, self.n + other.n,
-                                  self.reconstructed and other.reconstructed)
+        return ReconstructionSums(
+            self.sq_err + other.sq_err,
+            self.fired + other.fired,
+            self.sum_x + other.sum_x,
+            self.sum_x2 + other.sum_x2,
+            self.n + other.n,
+            self.reconstructed and other.reconstructed,
+        )
 
     def metrics(self) -> list[dict[str, float]]:
         if self.n == 0:
             raise ValueError("no rows were evaluated: the row mask (or max_rows) leaves none")
         total_var = self.sum_x2 - self.sum_x.pow(2).sum() / self.n  # Σ‖x − x̄‖²
         freq = self.fired.double() / self.n
-        return [{"l0": float(self.fired[i].sum()) / self.n,
-                 **({"fvu": float(self.sq_err[i] / total_var)} if self.reconstructed else {}),
-                 "dead_fraction": float((freq[i] == 0).double().mean()),
-                 "dense_fraction": float((freq[i] > DENSE_THRESHOLD).double().mean()), "eval_tokens": self.n}
-                for i in range(len(self.fired))]
+        return [
+            {
+                "l0": float(self.fired[i].sum()) / self.n,
+                **({"fvu": float(self.sq_err[i] / total_var)} if self.reconstructed else {}),
+                "dead_fraction": float((freq[i] == 0).double().mean()),
+                "dense_fraction": float((freq[i] > DENSE_THRESHOLD).double().mean()),
+                "eval_tokens": self.n,
+            }
+            for i in range(len(self.fired))
+        ]
 
 
 @torch.no_grad()
-def reconstruction_sums(sae: SAE, store: ActivationStore, hook: str, row_mask: np.ndarray | None = None,
-                        max_rows: int | None = None, batch_size: int = 4096,
-                        reconstruct: bool = True) -> ReconstructionSums:
+def reconstruction_sums(
+    sae: SAE,
+    store: ActivationStore,
+    hook: str,
+    row_mask: np.ndarray | None = None,
+    max_rows: int | None = None,
+    batch_size: int = 4096,
+    reconstruct: bool = True,
+) -> ReconstructionSums:
     """The sums behind ``reconstruction_metrics``, over the (masked) rows of ``store``, computed on the SAE's
     device (the sums stay there)."""
     sae.check_compatible(store.config["model"], hook, store.width(hook))
     m, n_feat, d, dev = sae.cfg.n_models, sae.cfg.n_features, store.width(hook), sae.device
-    sums = ReconstructionSums(torch.zeros(m, dtype=torch.float64, device=dev),
-                              torch.zeros(m, n_feat, dtype=torch.int64, device=dev),
-                              torch.zeros(d, dtype=torch.float64, device=dev),
-                              torch.tensor(0.0, dtype=torch.float64, device=dev), 0, reconstruct)
+    sums = ReconstructionSums(
+        torch.zeros(m, dtype=torch.float64, device=dev),
+        torch.zeros(m, n_feat, dtype=torch.int64, device=dev),
+        torch.zeros(d, dtype=torch.float64, device=dev),
+        torch.tensor(0.0, dtype=torch.float64, device=dev),
+        0,
+        reconstruct,
+    )
     for x in store.batches(hook, batch_size, seed=0, max_rows=max_rows, row_mask=row_mask):
         x = x.to(dev)
         codes = sae.encode(x)
@@ -84,9 +104,15 @@ def reconstruction_sums(sae: SAE, store: ActivationStore, hook: str, row_mask: n
     return sums
 
 
-def reconstruction_metrics(sae: SAE, store: ActivationStore, hook: str, row_mask: np.ndarray | None = None,
-                           max_rows: int | None = None, batch_size: int = 4096,
-                           reconstruct: bool = True) -> list[dict[str, float]]:
+def reconstruction_metrics(
+    sae: SAE,
+    store: ActivationStore,
+    hook: str,
+    row_mask: np.ndarray | None = None,
+    max_rows: int | None = None,
+    batch_size: int = 4096,
+    reconstruct: bool = True,
+) -> list[dict[str, float]]:
     """L0, pooled FVU, dead and dense fractions of every member over the (masked) rows of ``store``.
 
     ``reconstruct=False`` only encodes (no FVU in the result): for the release's dead count, 1.7x faster on a
@@ -110,8 +136,7 @@ def mmcs(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(max_cosines(a, b).mean())
 
 
-def kept_positions(tokens: torch.Tensor, separator_id: int,
-                   exclude_positions: tuple[int, ...] = (0,)) -> torch.Tensor:
+def kept_positions(tokens: torch.Tensor, separator_id: int, exclude_positions: tuple[int, ...] = (0,)) -> torch.Tensor:
     """[n, pos] bool: positions that are neither excluded (default: position 0) nor the document separator; their
     norms are tens of times an ordinary token's (notebook 00), so splices and edits leave them alone."""
     keep = torch.ones_like(tokens, dtype=torch.bool)
@@ -120,10 +145,17 @@ def kept_positions(tokens: torch.Tensor, separator_id: int,
 
 
 @torch.no_grad()
-def ce_loss_recovered(model, sae: SAE, hook: str, tokens: torch.Tensor, separator_id: int = -1,
-                      exclude_positions: tuple[int, ...] = (0,), batch_size: int = 4,
-                      mean_activation: torch.Tensor | None = None,
-                      max_norm: float | None = None) -> list[dict[str, float]]:
+def ce_loss_recovered(
+    model,
+    sae: SAE,
+    hook: str,
+    tokens: torch.Tensor,
+    separator_id: int = -1,
+    exclude_positions: tuple[int, ...] = (0,),
+    batch_size: int = 4,
+    mean_activation: torch.Tensor | None = None,
+    max_norm: float | None = None,
+) -> list[dict[str, float]]:
     """Splice each member's reconstruction into ``hook`` (at the positions the SAE was trained on; excluded
     positions keep their real activation) and measure next-token CE and KL against the clean run.
 
@@ -132,16 +164,31 @@ def ce_loss_recovered(model, sae: SAE, hook: str, tokens: torch.Tensor, separato
     1 - kl / kl_zero, and the standard error of ce_sae across contexts (ce_sae_se); with ``mean_activation`` [d_in]
     also ce_mean, ce_recovered_mean, kl_mean and kl_recovered_mean against mean ablation. Rows with norm above
     ``max_norm`` (outliers the SAE was not trained on) keep their real activation too."""
-    return ce_loss_recovered_many(model, [sae], tokens, separator_id, exclude_positions, batch_size,
-                                  {hook: mean_activation} if mean_activation is not None else None, max_norm,
-                                  hooks=[hook])[0]
+    return ce_loss_recovered_many(
+        model,
+        [sae],
+        tokens,
+        separator_id,
+        exclude_positions,
+        batch_size,
+        {hook: mean_activation} if mean_activation is not None else None,
+        max_norm,
+        hooks=[hook],
+    )[0]
 
 
 @torch.no_grad()
-def ce_loss_recovered_many(model, saes: list[SAE], tokens: torch.Tensor, separator_id: int = -1,
-                           exclude_positions: tuple[int, ...] = (0,), batch_size: int = 4,
-                           mean_activations: dict[str, torch.Tensor] | None = None,
-                           max_norm: float | None = None, hooks: list[str] | None = None) -> list[list[dict]]:
+def ce_loss_recovered_many(
+    model,
+    saes: list[SAE],
+    tokens: torch.Tensor,
+    separator_id: int = -1,
+    exclude_positions: tuple[int, ...] = (0,),
+    batch_size: int = 4,
+    mean_activations: dict[str, torch.Tensor] | None = None,
+    max_norm: float | None = None,
+    hooks: list[str] | None = None,
+) -> list[list[dict]]:
     """``ce_loss_recovered`` for several SAEs at once (each at ``hooks[i]``, default its own ``cfg.hook``): one
     clean forward pass per batch caches every residual hook, and the zero (and mean) ablation runs once per hook,
     instead of once per SAE; the numbers are the same as calling ``ce_loss_recovered`` on each."""
@@ -159,6 +206,7 @@ def ce_loss_recovered_many(model, saes: list[SAE], tokens: torch.Tensor, separat
         clean_logits, runners = _patch_runners(model, batch, sorted(set(hooks)), keep, max_norm)
         clean_logp = clean_logits.log_softmax(-1)
         per_ctx.setdefault("clean", []).append(_ce(clean_logits, batch))
+
         def record(key, logits):
             per_ctx.setdefault(key, []).append(_ce(logits, batch))
             kls.setdefault(key, []).append(_kl(clean_logp, logits))
@@ -169,9 +217,11 @@ def ce_loss_recovered_many(model, saes: list[SAE], tokens: torch.Tensor, separat
                 record(("mean", hook), run_patched(lambda act, m=means[hook]: m.expand_as(act)))
         for j, (sae, hook) in enumerate(zip(saes, hooks)):
             for i in range(sae.cfg.n_models):
+
                 def replace(act, i=i, sae=sae):
                     rows = act.reshape(-1, act.shape[-1]).to(sae.device)
                     return sae.decode(sae.encode(rows))[i].reshape(act.shape).to(act.device)
+
                 record((j, i), runners[hook](replace))
     ce = {k: torch.cat(v) for k, v in per_ctx.items()}
     clean = ce["clean"].mean().item()
@@ -181,15 +231,25 @@ def ce_loss_recovered_many(model, saes: list[SAE], tokens: torch.Tensor, separat
         kl_zero = torch.cat(kls[("zero", hook)]).mean().item()
         for i in range(sae.cfg.n_models):
             ce_sae, kl = ce[(j, i)].mean().item(), torch.cat(kls[(j, i)]).mean().item()
-            row = {"ce_clean": clean, "ce_sae": ce_sae, "ce_zero": zero,
-                   "ce_recovered": (zero - ce_sae) / (zero - clean), "kl": kl,
-                   "ce_sae_se": (ce[(j, i)].std() / len(ce[(j, i)]) ** 0.5).item(),
-                   "kl_zero": kl_zero, "kl_recovered": 1 - kl / kl_zero}
+            row = {
+                "ce_clean": clean,
+                "ce_sae": ce_sae,
+                "ce_zero": zero,
+                "ce_recovered": (zero - ce_sae) / (zero - clean),
+                "kl": kl,
+                "ce_sae_se": (ce[(j, i)].std() / len(ce[(j, i)]) ** 0.5).item(),
+                "kl_zero": kl_zero,
+                "kl_recovered": 1 - kl / kl_zero,
+            }
             if hook in means:
                 mean = ce[("mean", hook)].mean().item()
                 kl_mean = torch.cat(kls[("mean", hook)]).mean().item()
-                row.update(ce_mean=mean, ce_recovered_mean=(mean - ce_sae) / (mean - clean),
-                           kl_mean=kl_mean, kl_recovered_mean=1 - kl / kl_mean)
+                row.update(
+                    ce_mean=mean,
+                    ce_recovered_mean=(mean - ce_sae) / (mean - clean),
+                    kl_mean=kl_mean,
+                    kl_recovered_mean=1 - kl / kl_mean,
+                )
             rows.append(row)
         out.append(rows)
     return out
@@ -220,6 +280,7 @@ def _patch_runners(model, tokens: torch.Tensor, hooks: list[str], keep: torch.Te
     At residual hooks, one clean run caches every activation and each patched run starts from it, running only the
     blocks after the hook's layer (the same logits as a full hooked forward up to float order; tested): most of the
     cost of CE recovered at deep layers. Other hooks (e.g. an MLP's inside its block) rerun the whole model."""
+
     def splice(act, fn):
         where = keep if max_norm is None else keep & (act.norm(dim=-1) <= max_norm)
         return torch.where(where[..., None], fn(act), act)
@@ -232,18 +293,29 @@ def _patch_runners(model, tokens: torch.Tensor, hooks: list[str], keep: torch.Te
     runners = {}
     for hook in hooks:
         if hook in resid:
+
             def from_cache(fn, act=cache[hook], layer=layer_of(hook)):
                 return model.unembed(model.ln_final(run_blocks(model, splice(act, fn), layer)))
+
             runners[hook] = from_cache
         else:
+
             def rerun(fn, hook=hook):
                 return model.run_with_hooks(tokens, fwd_hooks=[(hook, lambda act, hook=None: splice(act, fn))])
+
             runners[hook] = rerun
     return clean_logits, runners
 
 
-def evaluate_ensemble(model, sae: SAE, eval_store: ActivationStore, ce_tokens: torch.Tensor, row_mask: np.ndarray,
-                      separator_id: int, max_rows: int | None = None) -> list[dict[str, float]]:
+def evaluate_ensemble(
+    model,
+    sae: SAE,
+    eval_store: ActivationStore,
+    ce_tokens: torch.Tensor,
+    row_mask: np.ndarray,
+    separator_id: int,
+    max_rows: int | None = None,
+) -> list[dict[str, float]]:
     """All metrics for every member: L0, FVU, dead, dense on ``eval_store``; CE recovered and KL on ``ce_tokens``."""
     hook = sae.cfg.hook
     recon = reconstruction_metrics(sae, eval_store, hook, row_mask=row_mask, max_rows=max_rows)
@@ -251,22 +323,40 @@ def evaluate_ensemble(model, sae: SAE, eval_store: ActivationStore, ce_tokens: t
     return [{"hook": hook, "ratio": sae.cfg.ratio, "alpha": a, **r, **c} for a, r, c in zip(sae.cfg.alphas, recon, ce)]
 
 
-def evaluate_ensembles(model, saes: list[SAE], eval_store: ActivationStore, ce_tokens: torch.Tensor,
-                       row_mask: np.ndarray, separator_id: int, max_rows: int | None = None) -> list[list[dict]]:
+def evaluate_ensembles(
+    model,
+    saes: list[SAE],
+    eval_store: ActivationStore,
+    ce_tokens: torch.Tensor,
+    row_mask: np.ndarray,
+    separator_id: int,
+    max_rows: int | None = None,
+) -> list[list[dict]]:
     """``evaluate_ensemble`` for several ensembles (any hooks): the same numbers, with one clean forward pass for all
     of them and one zero ablation per hook (notebook 01's sweep: 8 ensembles at 5 layers)."""
     ces = ce_loss_recovered_many(model, saes, ce_tokens, separator_id=separator_id)
     out = []
     for sae, ce in zip(saes, ces):
         recon = reconstruction_metrics(sae, eval_store, sae.cfg.hook, row_mask=row_mask, max_rows=max_rows)
-        out.append([{"hook": sae.cfg.hook, "ratio": sae.cfg.ratio, "alpha": a, **r, **c}
-                    for a, r, c in zip(sae.cfg.alphas, recon, ce)])
+        out.append(
+            [
+                {"hook": sae.cfg.hook, "ratio": sae.cfg.ratio, "alpha": a, **r, **c}
+                for a, r, c in zip(sae.cfg.alphas, recon, ce)
+            ]
+        )
     return out
 
 
 @torch.no_grad()
-def fvu_interval(sae: SAE, store: ActivationStore, hook: str, row_mask: np.ndarray, n_boot: int = 2000,
-                 level: float = 0.99, seed: int = 0) -> tuple[float, float, float]:
+def fvu_interval(
+    sae: SAE,
+    store: ActivationStore,
+    hook: str,
+    row_mask: np.ndarray,
+    n_boot: int = 2000,
+    level: float = 0.99,
+    seed: int = 0,
+) -> tuple[float, float, float]:
     """Pooled FVU of a one-member SAE on the masked rows of ``store`` with a percentile bootstrap interval over
     contexts (rows of one context are correlated, so contexts are the resampled unit): (fvu, low, high)."""
     rows = np.flatnonzero(row_mask)

@@ -26,8 +26,13 @@ from saelib.activations.store import ActivationStore
 from saelib.core.artifacts import atomic_write_json, config_hash, file_sha256, folder_lock, read_json, to_jsonable
 from saelib.core.paths import REPO_ROOT, artifacts_dir
 from saelib.core.profiles import PROFILES, Profile
-from saelib.dictionaries.metrics import (ce_loss_recovered, max_cosines, mmcs, reconstruction_metrics,
-                                        reconstruction_sums)
+from saelib.dictionaries.metrics import (
+    ce_loss_recovered,
+    max_cosines,
+    mmcs,
+    reconstruction_metrics,
+    reconstruction_sums,
+)
 from saelib.dictionaries.shipped import choose
 from saelib.dictionaries.train import OUTLIER_NORM_RATIO, TrainConfig, TrainResult, row_mask, row_norms
 from saelib.model.hooks import layer_of, mlp_post, resid_post
@@ -59,8 +64,13 @@ def release_profile(name: str = "release") -> Profile:
     CPU cores, about 3 hours). ``paper``: the paper's budget (10 x 2,097,152 activations per hook) on a GPU."""
     default = PROFILES["default"]
     if name == "release":
-        return replace(default, name="release", harvest_tokens=2_097_152, harvest_batch_size=8,
-                       sae=replace(default.sae, eval_rows=262_144))
+        return replace(
+            default,
+            name="release",
+            harvest_tokens=2_097_152,
+            harvest_batch_size=8,
+            sae=replace(default.sae, eval_rows=262_144),
+        )
     if name == "paper":
         paper = PROFILES["paper"]
         return replace(paper, sae=replace(paper.sae, eval_rows=1_048_576))
@@ -86,9 +96,20 @@ def _schedule(device: str = "cpu", precision: str = RELEASE_PRECISION, **kw) -> 
     """The training recipe shared by every release run: one epoch, Adam at 1e-3 with 2% warm-up and a linear decay
     over the last 20%, L1 warm-up over 5% (SAELens, dictionary_learning), robust input scale, outliers excluded,
     bfloat16 matmuls unless ``precision`` says otherwise."""
-    return dict(batch_size=512, lr=1e-3, epochs=1, lr_warmup_fraction=0.02, lr_decay_fraction=0.2,
-                l1_warmup_fraction=0.05, outlier_norm_ratio=OUTLIER_NORM_RATIO, robust_scale=True,
-                checkpoint_every=256, device=device, precision=precision, **kw)
+    return dict(
+        batch_size=512,
+        lr=1e-3,
+        epochs=1,
+        lr_warmup_fraction=0.02,
+        lr_decay_fraction=0.2,
+        l1_warmup_fraction=0.05,
+        outlier_norm_ratio=OUTLIER_NORM_RATIO,
+        robust_scale=True,
+        checkpoint_every=256,
+        device=device,
+        precision=precision,
+        **kw,
+    )
 
 
 def release_plan(device: str = "cpu", precision: str = RELEASE_PRECISION) -> list[ReleaseRun]:
@@ -96,21 +117,39 @@ def release_plan(device: str = "cpu", precision: str = RELEASE_PRECISION) -> lis
     the matmul precision of every training step (``core.precision``; the script picks it per machine)."""
     fig2 = (MMCS_ALPHA, 2.15e-3, 4.64e-3)  # the paper's Fig. 2 alpha (8.6e-4), then sparser ones
     ioi = (0.0, PAPER_ALPHAS[3], PAPER_ALPHAS[5], MMCS_ALPHA)  # alpha = 0 control and the paper's grid <= 1e-3
-    runs = [ReleaseRun(f"resid{layer}-tied-r2", TrainConfig(resid_post(layer), ratios=(2.0,), alphas=fig2,
-                                                            **_schedule(device, precision))) for layer in RESID_LAYERS]
-    runs += [ReleaseRun(f"resid{layer}-tied-r4", TrainConfig(resid_post(layer), ratios=(4.0,), alphas=ioi,
-                                                             allow_zero_alpha=True, **_schedule(device, precision)),
-                        metrics_only=layer not in IOI_LAYERS)  # only the IOI layers' sweeps are patched
-             for layer in (*IOI_LAYERS, *(la for la in reversed(RESID_LAYERS) if la not in IOI_LAYERS))]
-    mlp = TrainConfig(mlp_post(MLP_LAYER), architecture="untied", ratios=(2.0,), alphas=(1.0, 3.3), resample=True,
-                      **_schedule(device, precision))
+    runs = [
+        ReleaseRun(
+            f"resid{layer}-tied-r2",
+            TrainConfig(resid_post(layer), ratios=(2.0,), alphas=fig2, **_schedule(device, precision)),
+        )
+        for layer in RESID_LAYERS
+    ]
+    runs += [
+        ReleaseRun(
+            f"resid{layer}-tied-r4",
+            TrainConfig(
+                resid_post(layer), ratios=(4.0,), alphas=ioi, allow_zero_alpha=True, **_schedule(device, precision)
+            ),
+            metrics_only=layer not in IOI_LAYERS,
+        )  # only the IOI layers' sweeps are patched
+        for layer in (*IOI_LAYERS, *(la for la in reversed(RESID_LAYERS) if la not in IOI_LAYERS))
+    ]
+    mlp = TrainConfig(
+        mlp_post(MLP_LAYER),
+        architecture="untied",
+        ratios=(2.0,),
+        alphas=(1.0, 3.3),
+        resample=True,
+        **_schedule(device, precision),
+    )
     runs.append(ReleaseRun(f"mlp{MLP_LAYER}-untied-r2", mlp))
     # at the release's learning rate no feature dies within its budget, so resampling never acts there; the pair
     # below makes features die (a higher learning rate) and measures what resampling changes, everything else equal
     stressed = replace(mlp, lr=RESAMPLING_LR, max_rows=RESAMPLING_ROWS)
     runs.append(ReleaseRun(f"mlp{MLP_LAYER}-untied-r2-resampling", stressed, metrics_only=True))
-    runs.append(ReleaseRun(f"mlp{MLP_LAYER}-untied-r2-no-resampling", replace(stressed, resample=False),
-                           metrics_only=True))
+    runs.append(
+        ReleaseRun(f"mlp{MLP_LAYER}-untied-r2-no-resampling", replace(stressed, resample=False), metrics_only=True)
+    )
     return runs
 
 
@@ -136,11 +175,19 @@ def hygiene_report(store: ActivationStore, hooks: list[str], ratio: float = OUTL
         sq = np.sort(norms**2)[::-1]
         median = float(np.median(norms))
         out = norms > ratio * median
-        rows.append({"hook": hook, "rows": int(base.sum()), "median_norm": median, "max_norm": float(norms.max()),
-                     "share_top_0.1pct": float(sq[: max(1, len(sq) // 1000)].sum() / sq.sum()),
-                     "share_top_1pct": float(sq[: max(1, len(sq) // 100)].sum() / sq.sum()),
-                     "outlier_rows": int(out.sum()), "outlier_fraction": float(out.mean()),
-                     "outlier_share_of_sq_norm": float((norms[out] ** 2).sum() / sq.sum())})
+        rows.append(
+            {
+                "hook": hook,
+                "rows": int(base.sum()),
+                "median_norm": median,
+                "max_norm": float(norms.max()),
+                "share_top_0.1pct": float(sq[: max(1, len(sq) // 1000)].sum() / sq.sum()),
+                "share_top_1pct": float(sq[: max(1, len(sq) // 100)].sum() / sq.sum()),
+                "outlier_rows": int(out.sum()),
+                "outlier_fraction": float(out.mean()),
+                "outlier_share_of_sq_norm": float((norms[out] ** 2).sum() / sq.sum()),
+            }
+        )
     return rows
 
 
@@ -149,9 +196,16 @@ def mean_activation(store: ActivationStore, hook: str, mask: np.ndarray, n: int 
     return next(store.batches(hook, n, seed=54321, row_mask=mask)).mean(0)
 
 
-def evaluate_run(model, result: TrainResult, run: ReleaseRun, train_store: ActivationStore,
-                 eval_store: ActivationStore, ce_tokens: torch.Tensor, dead_rows: int = 1_048_576,
-                 heldout_rows: int | None = None) -> list[dict]:
+def evaluate_run(
+    model,
+    result: TrainResult,
+    run: ReleaseRun,
+    train_store: ActivationStore,
+    eval_store: ActivationStore,
+    ce_tokens: torch.Tensor,
+    dead_rows: int = 1_048_576,
+    heldout_rows: int | None = None,
+) -> list[dict]:
     """Held-out metrics of every member of ``run`` (cached beside the weights in ``release_metrics.json``).
 
     L0 and pooled FVU on the held-out store (outlier rows excluded as in training; FVU with them included is
@@ -185,17 +239,37 @@ def evaluate_run(model, result: TrainResult, run: ReleaseRun, train_store: Activ
         else:
             held_sums_all = held_sums
         held, with_outliers = held_sums.metrics(), held_sums_all.metrics()
-        dead = reconstruction_metrics(ensemble, train_store, hook, row_mask=train_mask, max_rows=dead_rows,
-                                      reconstruct=False)  # counts need only the codes
-        ce = ce_loss_recovered(model, ensemble, hook, ce_tokens, separator_id=eval_store.config["separator_id"],
-                               mean_activation=mean, max_norm=max_norm)
+        dead = reconstruction_metrics(
+            ensemble, train_store, hook, row_mask=train_mask, max_rows=dead_rows, reconstruct=False
+        )  # counts need only the codes
+        ce = ce_loss_recovered(
+            model,
+            ensemble,
+            hook,
+            ce_tokens,
+            separator_id=eval_store.config["separator_id"],
+            mean_activation=mean,
+            max_norm=max_norm,
+        )
         for i, alpha in enumerate(ensemble.cfg.alphas):
-            rows.append({"run": run.name, "hook": hook, "architecture": cfg.architecture, "ratio": ratio,
-                         "alpha": alpha, "l0": held[i]["l0"], "fvu": held[i]["fvu"],
-                         "eval_tokens": held[i]["eval_tokens"],
-                         "fvu_with_outliers": with_outliers[i]["fvu"],
-                         "dead_fraction": dead[i]["dead_fraction"], "dense_fraction": dead[i]["dense_fraction"],
-                         "dead_tokens": dead[i]["eval_tokens"], "scaled_variance_per_element": variance, **ce[i]})
+            rows.append(
+                {
+                    "run": run.name,
+                    "hook": hook,
+                    "architecture": cfg.architecture,
+                    "ratio": ratio,
+                    "alpha": alpha,
+                    "l0": held[i]["l0"],
+                    "fvu": held[i]["fvu"],
+                    "eval_tokens": held[i]["eval_tokens"],
+                    "fvu_with_outliers": with_outliers[i]["fvu"],
+                    "dead_fraction": dead[i]["dead_fraction"],
+                    "dense_fraction": dead[i]["dense_fraction"],
+                    "dead_tokens": dead[i]["eval_tokens"],
+                    "scaled_variance_per_element": variance,
+                    **ce[i],
+                }
+            )
     for row in rows:  # the run's cost, so a release reports its own stages (per run, not per member)
         row |= {"train_seconds": result.seconds, "eval_seconds": time.perf_counter() - start}
     atomic_write_json(path, rows)
@@ -208,8 +282,16 @@ def training_curve(result: TrainResult, run: ReleaseRun, row: dict) -> list[dict
     validation; the documents are from the training split). FVU = the batch's per-element MSE / the held-out
     per-element variance, both on scaled activations."""
     batch = run.train.batch_size
-    return [{"step": h["step"], "activations": h["step"] * batch, "fvu": h["mse"] / row["scaled_variance_per_element"],
-             "l0": h["l0"]} for h in result.history if h["ratio"] == row["ratio"] and h["alpha"] == row["alpha"]]
+    return [
+        {
+            "step": h["step"],
+            "activations": h["step"] * batch,
+            "fvu": h["mse"] / row["scaled_variance_per_element"],
+            "l0": h["l0"],
+        }
+        for h in result.history
+        if h["ratio"] == row["ratio"] and h["alpha"] == row["alpha"]
+    ]
 
 
 def member_name(run: ReleaseRun, alpha: float) -> str:
@@ -223,10 +305,12 @@ def _member(run_name: str, alpha: float) -> str:
 def git_revision() -> str:
     """HEAD of the repository that produced the release ("+dirty" when saelib/ has uncommitted changes)."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "saelib"], cwd=REPO_ROOT, capture_output=True,
-                               text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "saelib"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
         return head + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -266,14 +350,22 @@ def ship_alphas(run: ReleaseRun, rows: list[dict]) -> list[float]:
 def _still_shipped(entry: dict, sweep: list[dict]) -> bool:
     """Whether an entry of an earlier export is shipped under today's rule (its run's metrics are in ``sweep``)."""
     rows = [r for r in sweep if r["run"] == entry["run"]]
-    run = ReleaseRun(entry["run"], TrainConfig(entry["hook"], architecture=entry["architecture"]),
-                     ship_l0=entry.get("ship_l0"))
+    run = ReleaseRun(
+        entry["run"], TrainConfig(entry["hook"], architecture=entry["architecture"]), ship_l0=entry.get("ship_l0")
+    )
     return not rows or entry["alpha"] in ship_alphas(run, rows)
 
 
-def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygiene: list[dict],
-                   train_store: ActivationStore, eval_store: ActivationStore, model_sha256: str,
-                   out: Path = DICTIONARIES_DIR, dtype: str = "float16", max_bytes: int = 200 * 2**20) -> Path:
+def export_release(
+    done: list[tuple[ReleaseRun, TrainResult, list[dict]]],
+    hygiene: list[dict],
+    train_store: ActivationStore,
+    eval_store: ActivationStore,
+    model_sha256: str,
+    out: Path = DICTIONARIES_DIR,
+    dtype: str = "float16",
+    max_bytes: int = 200 * 2**20,
+) -> Path:
     """Write the shipped members of ``done`` in SAELens's format and merge them into ``manifest.json`` (sha256 of
     each file, training config, data budget and stores, code revision, held-out metrics of the whole sweep).
 
@@ -292,31 +384,45 @@ def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygie
     from saelib.dictionaries.shipped import plain_name
 
     old = _existing_manifest(out, train_store.config["model"], model_sha256)
-    old_entries = {plain_name(e["name"], f"{out / 'manifest.json'}: dictionary name"): e
-                   for e in old.get("dictionaries", [])}
+    old_entries = {
+        plain_name(e["name"], f"{out / 'manifest.json'}: dictionary name"): e for e in old.get("dictionaries", [])
+    }
     runs = {run.name for run, _, _ in done}
-    kept = [e for e in old_entries.values() if e["run"] not in runs
-            and _still_shipped(e, old.get("sweep", []))]  # files of members no longer shipped are removed below
+    kept = [
+        e for e in old_entries.values() if e["run"] not in runs and _still_shipped(e, old.get("sweep", []))
+    ]  # files of members no longer shipped are removed below
     planned = [(run, res, row) for run, res, rows in done for row in rows if row["alpha"] in ship_alphas(run, rows)]
     names = [plain_name(member_name(run, row["alpha"])) for run, _, row in planned]
     stale = sorted(set(old_entries) - {e["name"] for e in kept} - set(names))
     _refuse_links(out, names + stale)
     itemsize = torch.finfo(DTYPES[dtype]).bits // 8
-    size = sum(2 * res.saes[row["ratio"]].cfg.n_features * res.saes[row["ratio"]].cfg.d_in * itemsize
-               for _, res, row in planned)  # W_enc and W_dec; the biases are negligible
+    size = sum(
+        2 * res.saes[row["ratio"]].cfg.n_features * res.saes[row["ratio"]].cfg.d_in * itemsize
+        for _, res, row in planned
+    )  # W_enc and W_dec; the biases are negligible
     size += sum((out / e["name"] / WEIGHTS).stat().st_size for e in kept if (out / e["name"] / WEIGHTS).exists())
     size += sum(f.stat().st_size for f in (out / "baselines").glob("*") if f.is_file())  # shipped ICA fits
     if size > max_bytes:
-        raise ValueError(f"the planned release is {size / 2**20:.0f} MiB, over {max_bytes / 2**20:.0f} MiB: ship fewer "
-                         "members (saelib.dictionaries.release.ship_alphas) or store float16")
+        raise ValueError(
+            f"the planned release is {size / 2**20:.0f} MiB, over {max_bytes / 2**20:.0f} MiB: ship fewer "
+            "members (saelib.dictionaries.release.ship_alphas) or store float16"
+        )
     out.mkdir(parents=True, exist_ok=True)
-    stores = {"train_store": train_store.dir.name, "train_tokens": train_store.n_rows,
-              "train_precision": train_store.config.get("precision", "float32"),
-              "heldout_store": eval_store.dir.name, "heldout_tokens": eval_store.n_rows,
-              "heldout_precision": eval_store.config.get("precision", "float32"),
-              "context_length": train_store.context_length, "corpus": train_store.config["corpus"]}
-    code = {"git_revision": git_revision(), "saes_code_revision": code_revision("saes"),
-            "activations_code_revision": code_revision("activations")}
+    stores = {
+        "train_store": train_store.dir.name,
+        "train_tokens": train_store.n_rows,
+        "train_precision": train_store.config.get("precision", "float32"),
+        "heldout_store": eval_store.dir.name,
+        "heldout_tokens": eval_store.n_rows,
+        "heldout_precision": eval_store.config.get("precision", "float32"),
+        "context_length": train_store.context_length,
+        "corpus": train_store.config["corpus"],
+    }
+    code = {
+        "git_revision": git_revision(),
+        "saes_code_revision": code_revision("saes"),
+        "activations_code_revision": code_revision("activations"),
+    }
     with folder_lock(artifacts_dir() / "locks" / f"release-export-{config_hash(str(out.resolve()))}"):
         _remove_staging(out)
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
@@ -325,25 +431,42 @@ def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygie
             for (run, res, row), name in zip(planned, names):
                 ensemble = res.saes[row["ratio"]]
                 member = ensemble.member(list(ensemble.cfg.alphas).index(row["alpha"]))
-                paths = export_saelens(member, staging / name, member.cfg.model, dtype=dtype,
-                                       extra_metadata={"saelib_release_name": name})
+                paths = export_saelens(
+                    member, staging / name, member.cfg.model, dtype=dtype, extra_metadata={"saelib_release_name": name}
+                )
                 sha = {f: file_sha256(Path(paths[f])) for f in (CONFIG, WEIGHTS)}
                 previous = old_entries.get(name)
                 unchanged = previous is not None and previous.get("sha256") == sha and _holds(out / name, sha)
                 if not unchanged:
                     changed.append(name)
-                entries.append({"name": name, "run": run.name, "hook": row["hook"],
-                                "architecture": run.train.architecture, "ratio": row["ratio"], "alpha": row["alpha"],
-                                "d_in": member.cfg.d_in, "d_sae": member.cfg.n_features, "storage_dtype": dtype,
-                                "sha256": sha, "input_scale_folded": member.cfg.input_scale, "metrics": row,
-                                "train_config": as_json(run.train), "train_rows": member.cfg.extra.get("train_rows"),
-                                "steps": member.cfg.extra.get("steps"), "resampled": res.resampled.get(row["ratio"]),
-                                "revival": _member_revival(res, row), "data": stores,
-                                "code": previous["code"] if unchanged else code,  # the code that wrote its files
-                                "curve": training_curve(res, run, row),
-                                **({"ship_l0": run.ship_l0} if run.ship_l0 is not None else {})})
-            manifest = _merged_manifest(old, done, kept, entries, hygiene, runs, train_store, stores, code,
-                                        model_sha256)
+                entries.append(
+                    {
+                        "name": name,
+                        "run": run.name,
+                        "hook": row["hook"],
+                        "architecture": run.train.architecture,
+                        "ratio": row["ratio"],
+                        "alpha": row["alpha"],
+                        "d_in": member.cfg.d_in,
+                        "d_sae": member.cfg.n_features,
+                        "storage_dtype": dtype,
+                        "sha256": sha,
+                        "input_scale_folded": member.cfg.input_scale,
+                        "metrics": row,
+                        "train_config": as_json(run.train),
+                        "train_rows": member.cfg.extra.get("train_rows"),
+                        "steps": member.cfg.extra.get("steps"),
+                        "resampled": res.resampled.get(row["ratio"]),
+                        "revival": _member_revival(res, row),
+                        "data": stores,
+                        "code": previous["code"] if unchanged else code,  # the code that wrote its files
+                        "curve": training_curve(res, run, row),
+                        **({"ship_l0": run.ship_l0} if run.ship_l0 is not None else {}),
+                    }
+                )
+            manifest = _merged_manifest(
+                old, done, kept, entries, hygiene, runs, train_store, stores, code, model_sha256
+            )
             if not changed and not stale and old and _same_release(manifest, old):
                 return out / "manifest.json"  # nothing changed: the manifest keeps its bytes and git revision
             (staging / ".previous").mkdir()
@@ -360,9 +483,18 @@ def export_release(done: list[tuple[ReleaseRun, TrainResult, list[dict]]], hygie
     return out / "manifest.json"
 
 
-def _merged_manifest(old: dict, done: list[tuple[ReleaseRun, TrainResult, list[dict]]], kept: list[dict],
-                     entries: list[dict], hygiene: list[dict], runs: set[str], train_store: ActivationStore,
-                     stores: dict, code: dict, model_sha256: str) -> dict:
+def _merged_manifest(
+    old: dict,
+    done: list[tuple[ReleaseRun, TrainResult, list[dict]]],
+    kept: list[dict],
+    entries: list[dict],
+    hygiene: list[dict],
+    runs: set[str],
+    train_store: ActivationStore,
+    stores: dict,
+    code: dict,
+    model_sha256: str,
+) -> dict:
     """The previous manifest ``old`` with the runs of ``done`` (their shipped ``entries``) merged in."""
     chosen = dict(old.get("chosen", {}))
     for run, _, rows in done:
@@ -375,16 +507,21 @@ def _merged_manifest(old: dict, done: list[tuple[ReleaseRun, TrainResult, list[d
         "model": {"name": train_store.config["model"], "weights_sha256": model_sha256},
         "code": code,
         "data": old.get("data", stores),  # the first export's (residual) stores; each entry names its own
-        "hygiene": {"rule": f"exclude rows with norm > {OUTLIER_NORM_RATIO:g} x the layer's median norm (besides "
-                            "position 0 and document separators); scale inputs by the median norm",
-                    "per_hook": sorted([h for h in old.get("hygiene", {}).get("per_hook", [])
-                                        if h["hook"] not in new_hygiene] + hygiene,
-                                       key=lambda h: _hook_order(h["hook"]))},
+        "hygiene": {
+            "rule": f"exclude rows with norm > {OUTLIER_NORM_RATIO:g} x the layer's median norm (besides "
+            "position 0 and document separators); scale inputs by the median norm",
+            "per_hook": sorted(
+                [h for h in old.get("hygiene", {}).get("per_hook", []) if h["hook"] not in new_hygiene] + hygiene,
+                key=lambda h: _hook_order(h["hook"]),
+            ),
+        },
         "chosen": dict(sorted(chosen.items(), key=lambda kv: _hook_order(kv[0]))),
         "dictionaries": sorted(kept + entries, key=lambda e: (_run_order(e["run"]), e["alpha"])),
-        "sweep": sorted([r for r in old.get("sweep", []) if r["run"] not in runs]
-                        + [_sweep_row(run, res, row, train_store) for run, res, rows in done for row in rows],
-                        key=lambda r: (_run_order(r["run"]), r["alpha"])),
+        "sweep": sorted(
+            [r for r in old.get("sweep", []) if r["run"] not in runs]
+            + [_sweep_row(run, res, row, train_store) for run, res, rows in done for row in rows],
+            key=lambda r: (_run_order(r["run"]), r["alpha"]),
+        ),
         # rows of runs re-exported here are stale: the script recomputes them once both runs are trained
         "mmcs": [r for r in old.get("mmcs", []) if r["small_run"] not in runs and r["large_run"] not in runs],
     }
@@ -392,8 +529,10 @@ def _merged_manifest(old: dict, done: list[tuple[ReleaseRun, TrainResult, list[d
 
 def _same_release(manifest: dict, old: dict) -> bool:
     """Whether ``manifest`` says what ``old`` says, the code revision of the export aside."""
+
     def text(m: dict) -> str:
         return json.dumps(to_jsonable({**m, "code": None}), sort_keys=True)
+
     return text(manifest) == text(old)
 
 
@@ -409,10 +548,12 @@ def _refuse_links(out: Path, names: list[str]) -> None:
     """An error, before anything is written, if a member folder the export writes or removes is a symbolic link."""
     links = [name for name in names if (out / name).is_symlink()]
     if links:
-        raise ValueError(f"{', '.join(str(out / n) for n in links)}: a member folder of the release is a symbolic "
-                         "link; the export never writes through or removes a link. Remove the link (`rm "
-                         f"{out / links[0]}` removes the link only, not what it points to) or export to another "
-                         "folder (out=...): nothing was written")
+        raise ValueError(
+            f"{', '.join(str(out / n) for n in links)}: a member folder of the release is a symbolic "
+            "link; the export never writes through or removes a link. Remove the link (`rm "
+            f"{out / links[0]}` removes the link only, not what it points to) or export to another "
+            "folder (out=...): nothing was written"
+        )
 
 
 def _remove_staging(out: Path) -> None:
@@ -452,19 +593,24 @@ def _member_revival(result: TrainResult, row: dict) -> dict | None:
 
 # --- MMCS between the R = 2 and R = 4 dictionaries of a layer (Cunningham et al.'s comparison across sizes) ------
 
+
 def mmcs_across_ratios(small: torch.Tensor, large: torch.Tensor, seed: int = 0) -> dict:
     """MMCS between a layer's smaller dictionary ``small`` [n_small, d] and larger one ``large`` [n_large, d] (rows
     are features), the share of small features with a large partner at cosine >= 0.9, and the random control: MMCS
     between Gaussian directions of the same shapes (what two unrelated dictionaries of these sizes score)."""
     best = max_cosines(small, large)
     gen = torch.Generator().manual_seed(seed)
-    return {"mmcs_small_to_large": float(best.mean()), "mmcs_large_to_small": mmcs(large, small),
-            "share_cos_ge_0.9": float((best >= 0.9).float().mean()),
-            "random_control": mmcs(torch.randn(*small.shape, generator=gen), torch.randn(*large.shape, generator=gen))}
+    return {
+        "mmcs_small_to_large": float(best.mean()),
+        "mmcs_large_to_small": mmcs(large, small),
+        "share_cos_ge_0.9": float((best >= 0.9).float().mean()),
+        "random_control": mmcs(torch.randn(*small.shape, generator=gen), torch.randn(*large.shape, generator=gen)),
+    }
 
 
-def ratio_mmcs(trained: dict[str, tuple[ReleaseRun, TrainResult]], train_store: str,
-               alpha: float = MMCS_ALPHA) -> list[dict]:
+def ratio_mmcs(
+    trained: dict[str, tuple[ReleaseRun, TrainResult]], train_store: str, alpha: float = MMCS_ALPHA
+) -> list[dict]:
     """One row per residual layer whose R = 2 and R = 4 tied runs are both in ``trained`` (run name -> run, result):
     MMCS between their members at ``alpha`` (in both grids), both trained on ``train_store``. Needs only the trained
     weights, so it covers the metrics-only R = 4 sweeps below the IOI layers too."""
@@ -475,15 +621,28 @@ def ratio_mmcs(trained: dict[str, tuple[ReleaseRun, TrainResult]], train_store: 
             continue
         (small_run, small), (large_run, large) = pair
         with torch.no_grad():
-            dicts = [res.sae(run.train.ratios[0], alpha).dictionary()[0] for run, res in ((small_run, small),
-                                                                                       (large_run, large))]
-        rows.append({"hook": resid_post(layer), "alpha": alpha, "small": member_name(small_run, alpha),
-                     "large": member_name(large_run, alpha), "small_run": small_run.name,
-                     "large_run": large_run.name, "train_store": train_store,
-                     "n_small": len(dicts[0]), "n_large": len(dicts[1]),
-                     "train_rows": [res.saes[run.train.ratios[0]].cfg.extra.get("train_rows")
-                                    for run, res in ((small_run, small), (large_run, large))],
-                     **mmcs_across_ratios(*dicts)})
+            dicts = [
+                res.sae(run.train.ratios[0], alpha).dictionary()[0]
+                for run, res in ((small_run, small), (large_run, large))
+            ]
+        rows.append(
+            {
+                "hook": resid_post(layer),
+                "alpha": alpha,
+                "small": member_name(small_run, alpha),
+                "large": member_name(large_run, alpha),
+                "small_run": small_run.name,
+                "large_run": large_run.name,
+                "train_store": train_store,
+                "n_small": len(dicts[0]),
+                "n_large": len(dicts[1]),
+                "train_rows": [
+                    res.saes[run.train.ratios[0]].cfg.extra.get("train_rows")
+                    for run, res in ((small_run, small), (large_run, large))
+                ],
+                **mmcs_across_ratios(*dicts),
+            }
+        )
     return rows
 
 
@@ -493,11 +652,13 @@ def merge_mmcs(rows: list[dict], model: str, model_sha256: str, out: Path = DICT
     path = out / "manifest.json"
     manifest = _existing_manifest(out, model, model_sha256)
     if not manifest:
-        raise FileNotFoundError(f"{path} does not exist: export the release runs first "
-                                "(scripts/release_dictionaries.py)")
+        raise FileNotFoundError(
+            f"{path} does not exist: export the release runs first (scripts/release_dictionaries.py)"
+        )
     hooks = {r["hook"] for r in rows}
-    manifest["mmcs"] = sorted([r for r in manifest.get("mmcs", []) if r["hook"] not in hooks] + rows,
-                              key=lambda r: _hook_order(r["hook"]))
+    manifest["mmcs"] = sorted(
+        [r for r in manifest.get("mmcs", []) if r["hook"] not in hooks] + rows, key=lambda r: _hook_order(r["hook"])
+    )
     atomic_write_json(path, manifest)
     return path
 
@@ -509,9 +670,11 @@ def _existing_manifest(out: Path, model: str, model_sha256: str) -> dict:
         return {}
     old = read_json(path)
     if old.get("model") != {"name": model, "weights_sha256": model_sha256}:
-        raise ValueError(f"{path} belongs to another model ({old.get('model')}); this release is for {model} "
-                         f"(weights sha256 {model_sha256[:12]}...). Export to an empty folder (out=...) or move "
-                         "the old release away first: nothing was written")
+        raise ValueError(
+            f"{path} belongs to another model ({old.get('model')}); this release is for {model} "
+            f"(weights sha256 {model_sha256[:12]}...). Export to an empty folder (out=...) or move "
+            "the old release away first: nothing was written"
+        )
     return old
 
 
@@ -520,6 +683,7 @@ def _hook_order(hook: str) -> tuple[int, str]:
 
 
 # --- the issue's targets, evaluated on a manifest (notebook 01 shows them) ---------------------------------------
+
 
 def fvu_at_l0(rows: list[dict], l0: float = 32.0) -> float | None:
     """FVU at ``l0`` by linear interpolation in log L0 along one sweep; None if ``l0`` is outside its L0 range
@@ -541,7 +705,7 @@ def monotone(rows: list[dict], key: str, direction: int) -> bool:
 def _run_order(name: str) -> tuple[str, str, int]:
     """resid2-tied-r2 < resid8-tied-r2 < ... < resid2-tied-r4 < ... (by kind, then layer)."""
     head, _, kind = name.partition("-")
-    return kind, head.rstrip("0123456789"), int(head[len(head.rstrip("0123456789")):] or 0)
+    return kind, head.rstrip("0123456789"), int(head[len(head.rstrip("0123456789")) :] or 0)
 
 
 def targets(manifest: dict) -> list[dict]:
@@ -550,47 +714,95 @@ def targets(manifest: dict) -> list[dict]:
     out = []
     for run in sorted({r["run"] for r in sweep}, key=_run_order):
         rows = [r for r in sweep if r["run"] == run]
-        out.append({"target": "FVU non-decreasing in alpha", "run": run, "measured": " ".join(
-            f"{r['fvu']:.3f}" for r in sorted(rows, key=lambda r: r["alpha"]) if r["alpha"] > 0),
-            "met": monotone(rows, "fvu", +1)})
-        out.append({"target": "L0 non-increasing in alpha", "run": run, "measured": " ".join(
-            f"{r['l0']:.1f}" for r in sorted(rows, key=lambda r: r["alpha"]) if r["alpha"] > 0),
-            "met": monotone(rows, "l0", -1)})
+        out.append(
+            {
+                "target": "FVU non-decreasing in alpha",
+                "run": run,
+                "measured": " ".join(
+                    f"{r['fvu']:.3f}" for r in sorted(rows, key=lambda r: r["alpha"]) if r["alpha"] > 0
+                ),
+                "met": monotone(rows, "fvu", +1),
+            }
+        )
+        out.append(
+            {
+                "target": "L0 non-increasing in alpha",
+                "run": run,
+                "measured": " ".join(
+                    f"{r['l0']:.1f}" for r in sorted(rows, key=lambda r: r["alpha"]) if r["alpha"] > 0
+                ),
+                "met": monotone(rows, "l0", -1),
+            }
+        )
         if run.startswith("resid") and run.endswith("-tied-r2"):  # a residual layer's Fig. 2 sweep
             layer = _run_order(run)[2]
             limit = 0.20 if layer <= 14 else 0.30
             fvu = fvu_at_l0(rows)
             l0s = sorted(r["l0"] for r in rows)
-            out.append({"target": f"FVU at L0 = 32 <= {limit:.2f}", "run": run,
-                        "measured": f"{fvu:.3f}" if fvu is not None else f"L0 = 32 outside the sweep's range "
-                                                                         f"[{l0s[0]:.1f}, {l0s[-1]:.1f}]",
-                        "met": fvu is not None and fvu <= limit})
-    revivals = {(e["run"], e["alpha"]): e["revival"] for e in manifest["dictionaries"]
-                if e.get("revival") and e["train_config"].get("resample")}
+            out.append(
+                {
+                    "target": f"FVU at L0 = 32 <= {limit:.2f}",
+                    "run": run,
+                    "measured": f"{fvu:.3f}"
+                    if fvu is not None
+                    else f"L0 = 32 outside the sweep's range [{l0s[0]:.1f}, {l0s[-1]:.1f}]",
+                    "met": fvu is not None and fvu <= limit,
+                }
+            )
+    revivals = {
+        (e["run"], e["alpha"]): e["revival"]
+        for e in manifest["dictionaries"]
+        if e.get("revival") and e["train_config"].get("resample")
+    }
     revivals.update({(r["run"], r["alpha"]): r["revival"] for r in sweep if r.get("revival")})
     for (run, alpha), rev in sorted(revivals.items(), key=lambda kv: (_run_order(kv[0][0]), kv[0][1])):
-        out.append({"target": "resampling revives dead features (> 0 fire again)", "run": _member(run, alpha),
-                    "measured": f"{rev['fired_after_resample']} of {rev['resampled_features']} re-initialised "
-                                "features fired again" + (" (none died)" if not rev["resampled_features"] else ""),
-                    "met": rev["fired_after_resample"] > 0})
+        out.append(
+            {
+                "target": "resampling revives dead features (> 0 fire again)",
+                "run": _member(run, alpha),
+                "measured": f"{rev['fired_after_resample']} of {rev['resampled_features']} re-initialised "
+                "features fired again" + (" (none died)" if not rev["resampled_features"] else ""),
+                "met": rev["fired_after_resample"] > 0,
+            }
+        )
     twins = {(r["run"], r["alpha"]): r for r in sweep if r["run"].endswith("-no-resampling")}
     for r in sorted(sweep, key=lambda r: (_run_order(r["run"]), r["alpha"])):
         twin = twins.get((r["run"].replace("-resampling", "-no-resampling"), r["alpha"]))
         if r["run"].endswith("-untied-r2-resampling") and twin:  # the controlled pair: only resampling differs
-            out.append({"target": "resampling leaves fewer dead features than without",
-                        "run": _member(r["run"], r["alpha"]),
-                        "measured": f"dead {r['dead_fraction']:.1%} with, {twin['dead_fraction']:.1%} without "
-                                    f"(over {r['dead_tokens']:,} tokens)",
-                        "met": r["dead_fraction"] < twin["dead_fraction"]})
+            out.append(
+                {
+                    "target": "resampling leaves fewer dead features than without",
+                    "run": _member(r["run"], r["alpha"]),
+                    "measured": f"dead {r['dead_fraction']:.1%} with, {twin['dead_fraction']:.1%} without "
+                    f"(over {r['dead_tokens']:,} tokens)",
+                    "met": r["dead_fraction"] < twin["dead_fraction"],
+                }
+            )
     for row in manifest.get("mmcs", []):  # "clearly above the random baseline", read as at least twice it
-        out.append({"target": "MMCS R2 -> R4 >= 2 x random control", "run": f"{row['small']} -> {row['large']}",
-                    "measured": f"{row['mmcs_small_to_large']:.3f} (random {row['random_control']:.3f})",
-                    "met": row["mmcs_small_to_large"] >= 2 * row["random_control"]})
+        out.append(
+            {
+                "target": "MMCS R2 -> R4 >= 2 x random control",
+                "run": f"{row['small']} -> {row['large']}",
+                "measured": f"{row['mmcs_small_to_large']:.3f} (random {row['random_control']:.3f})",
+                "met": row["mmcs_small_to_large"] >= 2 * row["random_control"],
+            }
+        )
     for hook, name in manifest["chosen"].items():
         row = next(d for d in manifest["dictionaries"] if d["name"] == name)["metrics"]
-        out.append({"target": "chosen: CE loss recovered (zero ablation) >= 0.90", "run": name,
-                    "measured": f"{row['ce_recovered']:.3f}", "met": row["ce_recovered"] >= 0.90})
-        out.append({"target": "chosen: dead <= 10% over >= 1M tokens", "run": name,
-                    "measured": f"{row['dead_fraction']:.3f} over {row['dead_tokens']:,} tokens",
-                    "met": row["dead_fraction"] <= 0.10 and row["dead_tokens"] >= 1_000_000})
+        out.append(
+            {
+                "target": "chosen: CE loss recovered (zero ablation) >= 0.90",
+                "run": name,
+                "measured": f"{row['ce_recovered']:.3f}",
+                "met": row["ce_recovered"] >= 0.90,
+            }
+        )
+        out.append(
+            {
+                "target": "chosen: dead <= 10% over >= 1M tokens",
+                "run": name,
+                "measured": f"{row['dead_fraction']:.3f} over {row['dead_tokens']:,} tokens",
+                "met": row["dead_fraction"] <= 0.10 and row["dead_tokens"] >= 1_000_000,
+            }
+        )
     return out

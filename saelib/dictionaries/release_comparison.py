@@ -35,17 +35,36 @@ SHIP_L0 = 32.0  # the one member of a comparison run that ships weights (the res
 SHIP_TOPK_LAYERS = (20, 26)  # beside the ladder layer, TopK ships at the IOI layers (notebook 03)
 
 
-def _new_architecture(hook: str, architecture: str, ratios: tuple[float, ...], targets: tuple[float, ...],
-                      device: str, precision: str, seed: int = 0) -> TrainConfig:
+def _new_architecture(
+    hook: str,
+    architecture: str,
+    ratios: tuple[float, ...],
+    targets: tuple[float, ...],
+    device: str,
+    precision: str,
+    seed: int = 0,
+) -> TrainConfig:
     schedule = _schedule(device, precision) | {"l1_warmup_fraction": 0.0}  # no L1 term to warm up
-    return TrainConfig(hook, architecture=architecture, ratios=ratios, alphas=targets, seed=seed,
-                       dead_after_tokens=DEAD_AFTER_TOKENS, **schedule)
+    return TrainConfig(
+        hook,
+        architecture=architecture,
+        ratios=ratios,
+        alphas=targets,
+        seed=seed,
+        dead_after_tokens=DEAD_AFTER_TOKENS,
+        **schedule,
+    )
 
 
 def pilot_run(layer: int, device: str = "cpu", precision: str = RELEASE_PRECISION) -> ReleaseRun:
     """The tied ReLU-L1 pilot at R = 8 whose held-out L0s calibrate the final run's alphas (metrics only)."""
-    cfg = TrainConfig(resid_post(layer), ratios=(COMPARISON_RATIO,), alphas=PILOT_ALPHAS, max_rows=PILOT_ROWS,
-                      **_schedule(device, precision))
+    cfg = TrainConfig(
+        resid_post(layer),
+        ratios=(COMPARISON_RATIO,),
+        alphas=PILOT_ALPHAS,
+        max_rows=PILOT_ROWS,
+        **_schedule(device, precision),
+    )
     return ReleaseRun(f"resid{layer}-tied-r8-pilot", cfg, metrics_only=True)
 
 
@@ -72,14 +91,26 @@ def comparison_plan(device: str = "cpu", precision: str = RELEASE_PRECISION) -> 
             ships = layer == LADDER_LAYER or arch == "topk" and layer in SHIP_TOPK_LAYERS
             runs.append(ReleaseRun(f"resid{layer}-{arch}-r8", cfg, metrics_only=not ships, ship_l0=SHIP_L0))
     ladder = tuple(r for r in LADDER_RATIOS if r != COMPARISON_RATIO)
-    runs.append(ReleaseRun(f"resid{LADDER_LAYER}-topk-ladder", _new_architecture(
-        resid_post(LADDER_LAYER), "topk", ladder, (LADDER_L0,), device, precision), metrics_only=True,
-        sweep_curve=True))  # the convergence curves: does the widest dictionary plateau?
+    runs.append(
+        ReleaseRun(
+            f"resid{LADDER_LAYER}-topk-ladder",
+            _new_architecture(resid_post(LADDER_LAYER), "topk", ladder, (LADDER_L0,), device, precision),
+            metrics_only=True,
+            sweep_curve=True,
+        )
+    )  # the convergence curves: does the widest dictionary plateau?
     for seed in SEEDS:
-        runs.append(ReleaseRun(f"resid{LADDER_LAYER}-topk-r8-seed{seed}", _new_architecture(
-            resid_post(LADDER_LAYER), "topk", (COMPARISON_RATIO,), (LADDER_L0,), device, precision, seed)))
-        tied = TrainConfig(resid_post(LADDER_LAYER), ratios=(2.0,), alphas=(8.6e-4,), seed=seed,
-                           **_schedule(device, precision))
+        runs.append(
+            ReleaseRun(
+                f"resid{LADDER_LAYER}-topk-r8-seed{seed}",
+                _new_architecture(
+                    resid_post(LADDER_LAYER), "topk", (COMPARISON_RATIO,), (LADDER_L0,), device, precision, seed
+                ),
+            )
+        )
+        tied = TrainConfig(
+            resid_post(LADDER_LAYER), ratios=(2.0,), alphas=(8.6e-4,), seed=seed, **_schedule(device, precision)
+        )
         runs.append(ReleaseRun(f"resid{LADDER_LAYER}-tied-r2-seed{seed}", tied))
     return runs + mlp_runs(mlp_comparison_layer(), device, precision)
 
@@ -92,11 +123,19 @@ def mlp_comparison_layer(path: Path = DICTIONARIES_DIR / "mlp_ablation.json") ->
 
 
 def mlp_runs(layer: int, device: str = "cpu", precision: str = RELEASE_PRECISION) -> list[ReleaseRun]:
-    untied = TrainConfig(mlp_post(layer), architecture="untied", ratios=(COMPARISON_RATIO,), alphas=(1.0, 3.3),
-                         resample=True, **_schedule(device, precision))
+    untied = TrainConfig(
+        mlp_post(layer),
+        architecture="untied",
+        ratios=(COMPARISON_RATIO,),
+        alphas=(1.0, 3.3),
+        resample=True,
+        **_schedule(device, precision),
+    )
     topk = _new_architecture(mlp_post(layer), "topk", (COMPARISON_RATIO,), TARGET_L0, device, precision)
-    return [ReleaseRun(f"mlp{layer}-untied-r8", untied, metrics_only=True),
-            ReleaseRun(f"mlp{layer}-topk-r8", topk, metrics_only=True)]
+    return [
+        ReleaseRun(f"mlp{layer}-untied-r8", untied, metrics_only=True),
+        ReleaseRun(f"mlp{layer}-topk-r8", topk, metrics_only=True),
+    ]
 
 
 # --- Reading the comparison back from a manifest --------------------------------------------------------------------
@@ -111,8 +150,11 @@ def comparison_run_names() -> set[str]:
 def papers_only(manifest: dict) -> dict:
     """``manifest`` without the comparison's runs: the papers' release, as notebook 01's release report reads it."""
     names = comparison_run_names()
-    return {**manifest, "dictionaries": [d for d in manifest["dictionaries"] if d["run"] not in names],
-            "sweep": [r for r in manifest["sweep"] if r["run"] not in names]}
+    return {
+        **manifest,
+        "dictionaries": [d for d in manifest["dictionaries"] if d["run"] not in names],
+        "sweep": [r for r in manifest["sweep"] if r["run"] not in names],
+    }
 
 
 @dataclass(frozen=True)
@@ -146,12 +188,30 @@ def matched_l0_table(manifest: dict, targets: tuple[float, ...] = TARGET_L0) -> 
             rows = [r for r in manifest["sweep"] if r["run"] == run]
             for target in targets if rows else ():
                 r = min(rows, key=lambda r: abs(math.log(max(r["l0"], 1e-9) / target)))
-                setting = f"alpha={r['alpha']:.3g}" if arch == "tied" else \
-                    f"k={r['alpha']:g}" if arch in ("topk", "batchtopk") else f"target L0={r['alpha']:g}"
-                out.append(MatchedL0Row(
-                    layer, arch, target, f"{run} {setting}", r["l0"], within(r["l0"], target), r["fvu"],
-                    r["ce_recovered"], r["ce_recovered_mean"], r.get("kl_recovered", math.nan),
-                    r.get("kl_recovered_mean", math.nan), r["dead_fraction"], r["dense_fraction"]))
+                setting = (
+                    f"alpha={r['alpha']:.3g}"
+                    if arch == "tied"
+                    else f"k={r['alpha']:g}"
+                    if arch in ("topk", "batchtopk")
+                    else f"target L0={r['alpha']:g}"
+                )
+                out.append(
+                    MatchedL0Row(
+                        layer,
+                        arch,
+                        target,
+                        f"{run} {setting}",
+                        r["l0"],
+                        within(r["l0"], target),
+                        r["fvu"],
+                        r["ce_recovered"],
+                        r["ce_recovered_mean"],
+                        r.get("kl_recovered", math.nan),
+                        r.get("kl_recovered_mean", math.nan),
+                        r["dead_fraction"],
+                        r["dense_fraction"],
+                    )
+                )
     return out
 
 
@@ -171,9 +231,21 @@ class LadderRow:
 def ladder_table(manifest: dict) -> list[LadderRow]:
     """The ladder's widths that the manifest holds, R = 8 taken from the comparison's TopK run at k = 32."""
     rows = [r for r in manifest["sweep"] if r["run"] == f"resid{LADDER_LAYER}-topk-ladder"]
-    r8 = [e for e in manifest["dictionaries"]
-          if e["run"] == f"resid{LADDER_LAYER}-topk-r8" and e["alpha"] == LADDER_L0]
+    r8 = [e for e in manifest["dictionaries"] if e["run"] == f"resid{LADDER_LAYER}-topk-r8" and e["alpha"] == LADDER_L0]
     rows += [{**e["metrics"], "curve": e["curve"]} for e in r8]
     d = next((e["d_in"] for e in manifest["dictionaries"] if e["hook"] == resid_post(LADDER_LAYER)), 576)
-    return sorted((LadderRow(r["ratio"], round(r["ratio"] * d), r["l0"], r["fvu"], r["ce_recovered"],
-                             r["dead_fraction"], r.get("curve", [])) for r in rows), key=lambda r: r.ratio)
+    return sorted(
+        (
+            LadderRow(
+                r["ratio"],
+                round(r["ratio"] * d),
+                r["l0"],
+                r["fvu"],
+                r["ce_recovered"],
+                r["dead_fraction"],
+                r.get("curve", []),
+            )
+            for r in rows
+        ),
+        key=lambda r: r.ratio,
+    )

@@ -38,8 +38,9 @@ class ResampleSchedule:
 
 
 @torch.no_grad()
-def resample_dead(sae: UntiedSAE, optimizer: torch.optim.Adam, dead: torch.Tensor, inputs: torch.Tensor,
-                  generator: torch.Generator) -> int:
+def resample_dead(
+    sae: UntiedSAE, optimizer: torch.optim.Adam, dead: torch.Tensor, inputs: torch.Tensor, generator: torch.Generator
+) -> int:
     """Resample the features marked in ``dead`` [model, n_features] from ``inputs`` [n, d_in]; returns how many."""
     total = 0
     inputs = inputs * sae.cfg.input_scale  # the SAE's parameters live in the scaled space
@@ -53,8 +54,9 @@ def resample_dead(sae: UntiedSAE, optimizer: torch.optim.Adam, dead: torch.Tenso
         if not torch.isfinite(weights).all() or weights.sum() <= 0:
             continue
         # drawn on the CPU with its generator (a CUDA draw needs a CUDA generator): the same picks on any device
-        pick = torch.multinomial((weights / weights.sum()).cpu(), len(idx), replacement=len(idx) > len(inputs),
-                                 generator=generator).to(inputs.device)
+        pick = torch.multinomial(
+            (weights / weights.sum()).cpu(), len(idx), replacement=len(idx) > len(inputs), generator=generator
+        ).to(inputs.device)
         directions = inputs[pick] - sae.b_dec[m]
         directions = directions / directions.norm(dim=-1, keepdim=True).clamp(min=1e-8)
         alive = ~dead[m]

@@ -40,8 +40,10 @@ def record(profile: str, hook: str, directory: Path, row: dict) -> None:
 def chosen(profile: str) -> dict[str, dict]:
     path = _registry(profile)
     if not path.exists():
-        raise FileNotFoundError(f"No dictionaries recorded for profile {profile!r}: run notebook 01 first "
-                                f"(./run_all.sh 01{'' if profile == 'default' else ' --profile ' + profile})")
+        raise FileNotFoundError(
+            f"No dictionaries recorded for profile {profile!r}: run notebook 01 first "
+            f"(./run_all.sh 01{'' if profile == 'default' else ' --profile ' + profile})"
+        )
     return read_json(path)
 
 
@@ -57,6 +59,7 @@ def load_chosen(profile: str, hook: str, model_name: str | None = None) -> SAE:
 
 # --- the release dictionaries shipped in dictionaries/ (SAELens format, see saelib.dictionaries.release) ---------------------
 
+
 class DictionaryIntegrityError(ValueError):
     """A shipped dictionary file is missing or differs from the manifest."""
 
@@ -65,10 +68,12 @@ def plain_name(name: object, what: str = "dictionary name") -> str:
     """``name`` if it names a folder or file directly inside another: a non-empty string without ``/``, ``\\``, a
     leading dot (``.``, ``..``, hidden files) or NUL; otherwise a :class:`DictionaryIntegrityError`."""
     if not isinstance(name, str) or not name or name.startswith(".") or any(c in name for c in "/\\\0"):
-        raise DictionaryIntegrityError(f"{what} {name!r} is not a plain folder or file name (no '/', '\\', leading "
-                                       "'.' or empty name): a release manifest only names what lies directly in "
-                                       "dictionaries/. Restore the manifest with `git checkout -- dictionaries/` "
-                                       "or regenerate it with scripts/release_dictionaries.py")
+        raise DictionaryIntegrityError(
+            f"{what} {name!r} is not a plain folder or file name (no '/', '\\', leading "
+            "'.' or empty name): a release manifest only names what lies directly in "
+            "dictionaries/. Restore the manifest with `git checkout -- dictionaries/` "
+            "or regenerate it with scripts/release_dictionaries.py"
+        )
     return name
 
 
@@ -78,8 +83,10 @@ def release_manifest(root: Path | None = None) -> dict:
 
     path = Path(root or DICTIONARIES_DIR) / "manifest.json"
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: restore it with `git checkout -- dictionaries/` or regenerate "
-                                "the release with `.venv/bin/python scripts/release_dictionaries.py`")
+        raise FileNotFoundError(
+            f"{path} is missing: restore it with `git checkout -- dictionaries/` or regenerate "
+            "the release with `.venv/bin/python scripts/release_dictionaries.py`"
+        )
     return read_json(path)
 
 
@@ -101,38 +108,59 @@ def load_release(name: str, model_name: str | None = None, hook: str | None = No
     hashes = entries[name].get("sha256")
     missing = sorted({CONFIG, WEIGHTS} - set(hashes if isinstance(hashes, dict) else {}))
     if missing:
-        raise DictionaryIntegrityError(f"{root / 'manifest.json'} lists no sha256 for {', '.join(missing)} of {name}: "
-                                       "every file of a shipped dictionary is checked before it loads. Restore the "
-                                       "manifest with `git checkout -- dictionaries/` or regenerate the release with "
-                                       "scripts/release_dictionaries.py")
+        raise DictionaryIntegrityError(
+            f"{root / 'manifest.json'} lists no sha256 for {', '.join(missing)} of {name}: "
+            "every file of a shipped dictionary is checked before it loads. Restore the "
+            "manifest with `git checkout -- dictionaries/` or regenerate the release with "
+            "scripts/release_dictionaries.py"
+        )
     for file, expected in hashes.items():
         path = folder / plain_name(file, f"file name of {name}")
         if not path.is_file():
-            raise DictionaryIntegrityError(f"{path} is missing; restore it with `git checkout -- "
-                                           f"{path.relative_to(root.parent)}` or regenerate with "
-                                           "scripts/release_dictionaries.py")
+            raise DictionaryIntegrityError(
+                f"{path} is missing; restore it with `git checkout -- "
+                f"{path.relative_to(root.parent)}` or regenerate with "
+                "scripts/release_dictionaries.py"
+            )
         actual = file_sha256(path)
         if actual != expected:
             raise DictionaryIntegrityError(
                 f"{path} has sha256 {actual[:16]}..., the manifest says {str(expected)[:16]}...: the file was altered "
                 f"or is from another release. Restore it with `git checkout -- {path.relative_to(root.parent)}` or "
-                "regenerate the release with scripts/release_dictionaries.py")
+                "regenerate the release with scripts/release_dictionaries.py"
+            )
     sae = load_saelens(folder, model_name=model_name, hook=hook)
     sae.cfg.extra.update(release=entries[name])
     return sae
 
 
-def release_sweep(hook: str, ratio: float = 2.0, model_name: str | None = None, architecture: str = "tied",
-                  root: Path | None = None, seed: int = 0) -> dict[float, SAE]:
+def release_sweep(
+    hook: str,
+    ratio: float = 2.0,
+    model_name: str | None = None,
+    architecture: str = "tied",
+    root: Path | None = None,
+    seed: int = 0,
+) -> dict[float, SAE]:
     """alpha -> every shipped dictionary of ``hook`` at ``ratio`` trained with ``seed`` (e.g. the R = 2 sweep of a
     residual layer), each checked against the manifest; a clear error when the release has none for that hook and
     ratio."""
-    entries = [d for d in release_manifest(root)["dictionaries"] if d["hook"] == hook and d["ratio"] == ratio
-               and d["architecture"] == architecture and d["train_config"].get("seed", 0) == seed]
+    entries = [
+        d
+        for d in release_manifest(root)["dictionaries"]
+        if d["hook"] == hook
+        and d["ratio"] == ratio
+        and d["architecture"] == architecture
+        and d["train_config"].get("seed", 0) == seed
+    ]
     if not entries:
         have = sorted({(d["hook"], d["ratio"]) for d in release_manifest(root)["dictionaries"]})
-        raise KeyError(f"the release ships no {architecture} dictionary for {hook} at ratio {ratio:g}; it has "
-                       f"{have}. Train your own (DICTIONARIES='profile' in the notebooks) or run "
-                       "scripts/release_dictionaries.py")
-    return {float(d["alpha"]): load_release(d["name"], model_name=model_name, hook=hook, root=root)
-            for d in sorted(entries, key=lambda d: d["alpha"])}
+        raise KeyError(
+            f"the release ships no {architecture} dictionary for {hook} at ratio {ratio:g}; it has "
+            f"{have}. Train your own (DICTIONARIES='profile' in the notebooks) or run "
+            "scripts/release_dictionaries.py"
+        )
+    return {
+        float(d["alpha"]): load_release(d["name"], model_name=model_name, hook=hook, root=root)
+        for d in sorted(entries, key=lambda d: d["alpha"])
+    }

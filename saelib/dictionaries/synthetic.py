@@ -17,8 +17,9 @@ class SyntheticData:
     codes: torch.Tensor  # [n_samples, n_features], the true sparse coefficients
 
 
-def sparse_superposition(d: int = 32, n_features: int = 64, n_samples: int = 20_000, mean_active: float = 3.0,
-                         seed: int = 0) -> SyntheticData:
+def sparse_superposition(
+    d: int = 32, n_features: int = 64, n_samples: int = 20_000, mean_active: float = 3.0, seed: int = 0
+) -> SyntheticData:
     """Each feature fires independently with probability mean_active / n_features, with a Uniform(0, 1) magnitude;
     features are random unit directions in R^d (n_features > d: superposition)."""
     if n_features <= 0 or d <= 0 or not (0 < mean_active <= n_features):
@@ -48,8 +49,12 @@ class GroundTruthConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not (0 < self.d and self.n_features > self.n_parents * (1 + self.children_per_parent)
-                and 0 < self.mean_active < self.n_features and 0 <= self.magnitude_spread < 1):
+        if not (
+            0 < self.d
+            and self.n_features > self.n_parents * (1 + self.children_per_parent)
+            and 0 < self.mean_active < self.n_features
+            and 0 <= self.magnitude_spread < 1
+        ):
             raise ValueError(f"inconsistent ground truth: {self}")
 
 
@@ -121,10 +126,13 @@ def recovery_scores(sae, truth: GroundTruth, x: torch.Tensor, codes: torch.Tenso
         fvu=float((x_hat - x).pow(2).sum() / (x - x.mean(0)).pow(2).sum()),
         mcc=float(cos[rows, cols].mean()),
         f1=float(f1[frequent].mean()),
-        shrinkage=float(x_hat.norm(dim=-1).sum() / x.norm(dim=-1).sum()))
+        shrinkage=float(x_hat.norm(dim=-1).sum() / x.norm(dim=-1).sum()),
+    )
 
 
-L1_GRID = tuple(float(a) for a in torch.logspace(-3, -0.5, 16))  # ratio 1.47 between neighbours  # tied alphas; untied uses alpha · d
+L1_GRID = tuple(
+    float(a) for a in torch.logspace(-3, -0.5, 16)
+)  # ratio 1.47 between neighbours  # tied alphas; untied uses alpha · d
 
 
 @dataclass(frozen=True)
@@ -134,10 +142,17 @@ class ArchitectureResult:
     scores: RecoveryScores
 
 
-def compare_architectures(truth: GroundTruth, target_l0: float, ratio: float = 1.0, n_train: int = 65_536,
-                          epochs: int = 8, batch_size: int = 256, lr: float = 1e-2, seed: int = 0,
-                          architectures: tuple[str, ...] = ("tied", "untied", "topk", "batchtopk", "jumprelu"),
-                          ) -> list[ArchitectureResult]:
+def compare_architectures(
+    truth: GroundTruth,
+    target_l0: float,
+    ratio: float = 1.0,
+    n_train: int = 65_536,
+    epochs: int = 8,
+    batch_size: int = 256,
+    lr: float = 1e-2,
+    seed: int = 0,
+    architectures: tuple[str, ...] = ("tied", "untied", "topk", "batchtopk", "jumprelu"),
+) -> list[ArchitectureResult]:
     """Train each architecture at ``target_l0`` on ``n_train`` rows of ``truth`` and score it on 8,192 other rows.
     k-architectures use k = target; JumpReLU targets it in its loss; the L1 architectures train the ``L1_GRID``
     ensemble and report the member whose evaluation L0 is nearest the target (check ``scores.l0``)."""
@@ -146,13 +161,14 @@ def compare_architectures(truth: GroundTruth, target_l0: float, ratio: float = 1
 
     x_train, _ = truth.sample(n_train, seed=seed * 2 + 1)
     x_eval, codes_eval = truth.sample(8192, seed=seed * 2 + 2)
-    scale = truth.cfg.d ** 0.5 / float(x_train.norm(dim=-1).mean())
+    scale = truth.cfg.d**0.5 / float(x_train.norm(dim=-1).mean())
     n = max(1, round(truth.cfg.n_features * ratio))
     out = []
     for arch in architectures:
         settings = {"tied": L1_GRID, "untied": tuple(a * truth.cfg.d for a in L1_GRID)}.get(arch, (float(target_l0),))
-        cfg = SAEConfig(arch, truth.cfg.d, n, settings, input_scale=scale,
-                        dead_after_tokens=max(batch_size, n_train // 4))
+        cfg = SAEConfig(
+            arch, truth.cfg.d, n, settings, input_scale=scale, dead_after_tokens=max(batch_size, n_train // 4)
+        )
         torch.manual_seed(seed)
         sae = sae_class(arch)(cfg, seed=seed)
         if arch != "tied":

@@ -82,18 +82,26 @@ class TrainConfig:
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}, got {self.architecture!r}")
         if self.architecture not in L1_ARCHITECTURES and (self.resample or self.l1_warmup_fraction):
-            raise ValueError(f"resample and l1_warmup_fraction apply to the L1 architectures {L1_ARCHITECTURES}; "
-                             f"{self.architecture!r} has its own sparsity mechanism: leave them at False / 0")
-        if self.architecture in K_ARCHITECTURES and not all(_is_number(k) and float(k).is_integer() and k >= 1
-                                                             for k in self.alphas):
-            raise ValueError(f"for {self.architecture!r} the alphas are k, whole numbers of active latents >= 1; "
-                             f"got {self.alphas}")
+            raise ValueError(
+                f"resample and l1_warmup_fraction apply to the L1 architectures {L1_ARCHITECTURES}; "
+                f"{self.architecture!r} has its own sparsity mechanism: leave them at False / 0"
+            )
+        if self.architecture in K_ARCHITECTURES and not all(
+            _is_number(k) and float(k).is_integer() and k >= 1 for k in self.alphas
+        ):
+            raise ValueError(
+                f"for {self.architecture!r} the alphas are k, whole numbers of active latents >= 1; got {self.alphas}"
+            )
         if not self.ratios or not all(_is_number(r) and math.isfinite(r) and r > 0 for r in self.ratios):
             raise ValueError(f"dictionary ratios must be positive finite numbers, got {self.ratios}")
         floor_ok = (lambda a: a >= 0) if self.allow_zero_alpha else (lambda a: a > 0)
         bad_a = [a for a in self.alphas if not (_is_number(a) and math.isfinite(a) and floor_ok(a))]
         if not self.alphas or bad_a:
-            hint = "" if self.allow_zero_alpha else " (for the paper's non-sparse alpha=0 control pass allow_zero_alpha=True)"
+            hint = (
+                ""
+                if self.allow_zero_alpha
+                else " (for the paper's non-sparse alpha=0 control pass allow_zero_alpha=True)"
+            )
             raise ValueError(f"alphas must be positive finite numbers, got {bad_a or self.alphas}{hint}")
         for name in ("lr", "batch_size", "epochs", "checkpoint_every", "n_resamples", "dead_after_tokens"):
             value = getattr(self, name)
@@ -107,10 +115,13 @@ class TrainConfig:
         fractions = (self.lr_warmup_fraction, self.lr_decay_fraction, self.l1_warmup_fraction)
         if not all(_is_number(f) and 0 <= f <= 1 for f in fractions) or fractions[0] + fractions[1] > 1:
             raise ValueError(f"warm-up and decay fractions must be in [0, 1] (warm-up + decay <= 1), got {fractions}")
-        if self.outlier_norm_ratio is not None and not (_is_number(self.outlier_norm_ratio)
-                                                        and self.outlier_norm_ratio > 1):
-            raise ValueError(f"outlier_norm_ratio must be a number > 1 (a multiple of the median norm) or None, "
-                             f"got {self.outlier_norm_ratio!r}")
+        if self.outlier_norm_ratio is not None and not (
+            _is_number(self.outlier_norm_ratio) and self.outlier_norm_ratio > 1
+        ):
+            raise ValueError(
+                f"outlier_norm_ratio must be a number > 1 (a multiple of the median norm) or None, "
+                f"got {self.outlier_norm_ratio!r}"
+            )
 
 
 L1_ARCHITECTURES = ("tied", "untied")
@@ -159,8 +170,12 @@ def row_mask(store: ActivationStore, cfg: TrainConfig) -> np.ndarray:
 def row_norms(store: ActivationStore, hook: str, block_rows: int = 65_536) -> np.ndarray:
     """‖x‖ of every row of ``hook`` [n_rows], float32, read block by block."""
     arr = store.activations(hook)
-    return np.concatenate([np.linalg.norm(np.asarray(arr[i : i + block_rows], dtype=np.float32), axis=1)
-                           for i in range(0, store.n_rows, block_rows)])
+    return np.concatenate(
+        [
+            np.linalg.norm(np.asarray(arr[i : i + block_rows], dtype=np.float32), axis=1)
+            for i in range(0, store.n_rows, block_rows)
+        ]
+    )
 
 
 def outlier_rows(store: ActivationStore, hook: str, mask: np.ndarray, ratio: float) -> np.ndarray:
@@ -174,27 +189,40 @@ def input_scale(store: ActivationStore, hook: str, mask: np.ndarray, n: int = 16
     so one alpha grid gives comparable sparsity across layers (SAELens' "expected_average_only_in"). ``robust``
     uses the median norm, which a few massive-activation rows cannot move."""
     if not mask.any():
-        raise ValueError(f"no rows of {hook} are left to train on after the row mask (positions, separators, "
-                         f"outliers); the store {store.dir.name} has {store.n_rows} rows: harvest more contexts")
+        raise ValueError(
+            f"no rows of {hook} are left to train on after the row mask (positions, separators, "
+            f"outliers); the store {store.dir.name} has {store.n_rows} rows: harvest more contexts"
+        )
     x = next(store.batches(hook, n, seed=12345, row_mask=mask))
     norms = x.norm(dim=-1)
     if not torch.isfinite(norms).all():
-        raise FloatingPointError(f"non-finite activations in {store.dir.name}, hook {hook}: the store is corrupt; "
-                                 "delete the folder and harvest again")
+        raise FloatingPointError(
+            f"non-finite activations in {store.dir.name}, hook {hook}: the store is corrupt; "
+            "delete the folder and harvest again"
+        )
     centre = norms.median() if robust else norms.mean()
     return float(x.shape[1] ** 0.5 / centre)
 
 
-def count_batches(store: ActivationStore, batch_size: int, seed: int, max_rows: int | None = None,
-                  row_mask: np.ndarray | None = None, block_rows: int = 8192, buffer_blocks: int = 8) -> int:
+def count_batches(
+    store: ActivationStore,
+    batch_size: int,
+    seed: int,
+    max_rows: int | None = None,
+    row_mask: np.ndarray | None = None,
+    block_rows: int = 8192,
+    buffer_blocks: int = 8,
+) -> int:
     """How many batches ``store.batches`` yields with these arguments, without reading any activation: each buffer
     of blocks ends with a short batch, so the count is a sum over buffers (the schedules need the exact total)."""
     n = min(store.n_rows, max_rows or store.n_rows)
     starts = np.random.default_rng(seed).permutation(np.arange(0, n, block_rows))  # the same draw as batches()
     total = 0
     for i in range(0, len(starts), buffer_blocks):
-        rows = sum(int(row_mask[s : min(s + block_rows, n)].sum()) if row_mask is not None
-                   else min(s + block_rows, n) - s for s in starts[i : i + buffer_blocks])
+        rows = sum(
+            int(row_mask[s : min(s + block_rows, n)].sum()) if row_mask is not None else min(s + block_rows, n) - s
+            for s in starts[i : i + buffer_blocks]
+        )
         total += math.ceil(rows / batch_size)
     return total
 
@@ -222,17 +250,32 @@ def l1_factor(cfg: TrainConfig, step: int, total_steps: int) -> float:
 
 
 def _build(cfg: TrainConfig, d_in: int, ratio: float, model: str, extra: dict, scale: float) -> SAE:
-    sae_cfg = SAEConfig(cfg.architecture, d_in, n_features(d_in, ratio), tuple(float(a) for a in cfg.alphas),
-                        model, cfg.hook, scale, extra, dead_after_tokens=cfg.dead_after_tokens)
+    sae_cfg = SAEConfig(
+        cfg.architecture,
+        d_in,
+        n_features(d_in, ratio),
+        tuple(float(a) for a in cfg.alphas),
+        model,
+        cfg.hook,
+        scale,
+        extra,
+        dead_after_tokens=cfg.dead_after_tokens,
+    )
     cls = sae_class(cfg.architecture)
     # the init seed depends on the size: otherwise a small dictionary's initial rows would equal the first rows of
     # a larger one, and MMCS between ratios would measure the shared initialisation, not what training found
     return cls(sae_cfg, seed=cfg.seed * 100_003 + sae_cfg.n_features)
 
 
-def train_saes(store: ActivationStore, cfg: TrainConfig, name: str = "sae", progress: bool = True,
-               log_every: int = 25, data_parallel: DataParallel | None = None,
-               rows_on_device: bool | None = None) -> TrainResult:
+def train_saes(
+    store: ActivationStore,
+    cfg: TrainConfig,
+    name: str = "sae",
+    progress: bool = True,
+    log_every: int = 25,
+    data_parallel: DataParallel | None = None,
+    rows_on_device: bool | None = None,
+) -> TrainResult:
     """Train every (ratio, alpha) of ``cfg`` on ``store``'s rows of ``cfg.hook``; resumes and caches by config.
     With ``data_parallel`` (every rank of a torchrun group calls this), each rank trains on its share of every
     batch (see ``saelib.dictionaries.distributed``); the result is cached apart from one-process runs.
@@ -251,8 +294,9 @@ def train_saes(store: ActivationStore, cfg: TrainConfig, name: str = "sae", prog
     directory.mkdir(parents=True, exist_ok=True)
     if data_parallel is not None:  # the ranks train together: a lock would make them wait for each other forever
         data_parallel.barrier()
-        return _train(store, cfg, directory, width, progress and data_parallel.writer, log_every, data_parallel,
-                      rows_on_device)
+        return _train(
+            store, cfg, directory, width, progress and data_parallel.writer, log_every, data_parallel, rows_on_device
+        )
     with folder_lock(directory):  # a second process with this config waits here, then finds DONE.json
         if (directory / "DONE.json").exists():
             return _load_result(directory)
@@ -281,22 +325,42 @@ def _batches(store: ActivationStore, cfg: TrainConfig, epoch: int, mask: np.ndar
         yield resident[torch.from_numpy(rows).to(resident.device)].float()
 
 
-def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int, progress: bool,
-           log_every: int, data_parallel: DataParallel | None = None,
-           rows_on_device: bool | None = None) -> TrainResult:
+def _train(
+    store: ActivationStore,
+    cfg: TrainConfig,
+    directory: Path,
+    width: int,
+    progress: bool,
+    log_every: int,
+    data_parallel: DataParallel | None = None,
+    rows_on_device: bool | None = None,
+) -> TrainResult:
     writer = data_parallel is None or data_parallel.writer
     torch.manual_seed(cfg.seed)
     mask = row_mask(store, cfg)
     n_rows = int(mask[: cfg.max_rows].sum()) if cfg.max_rows else int(mask.sum())
     if n_rows == 0:
-        raise ValueError(f"no rows to train on: the store {store.dir.name} has {store.n_rows} rows, none left after "
-                         f"max_rows={cfg.max_rows} and the row mask; harvest more contexts")
-    total_steps = sum(count_batches(store, cfg.batch_size, seed=cfg.seed * 1000 + epoch, max_rows=cfg.max_rows,
-                                    row_mask=mask) for epoch in range(cfg.epochs))
-    extra = {"store": store.dir.name, "train_rows": n_rows, "epochs": cfg.epochs, "lr": cfg.lr,
-             "batch_size": cfg.batch_size, "seed": cfg.seed, "exclude_positions": list(cfg.exclude_positions),
-             "exclude_separator": cfg.exclude_separator, "outlier_norm_ratio": cfg.outlier_norm_ratio,
-             "steps": total_steps, "code_revision": code_revision("saes")}
+        raise ValueError(
+            f"no rows to train on: the store {store.dir.name} has {store.n_rows} rows, none left after "
+            f"max_rows={cfg.max_rows} and the row mask; harvest more contexts"
+        )
+    total_steps = sum(
+        count_batches(store, cfg.batch_size, seed=cfg.seed * 1000 + epoch, max_rows=cfg.max_rows, row_mask=mask)
+        for epoch in range(cfg.epochs)
+    )
+    extra = {
+        "store": store.dir.name,
+        "train_rows": n_rows,
+        "epochs": cfg.epochs,
+        "lr": cfg.lr,
+        "batch_size": cfg.batch_size,
+        "seed": cfg.seed,
+        "exclude_positions": list(cfg.exclude_positions),
+        "exclude_separator": cfg.exclude_separator,
+        "outlier_norm_ratio": cfg.outlier_norm_ratio,
+        "steps": total_steps,
+        "code_revision": code_revision("saes"),
+    }
     scale = input_scale(store, cfg.hook, mask, robust=cfg.robust_scale) if cfg.normalize else 1.0
     saes = {r: _build(cfg, width, r, store.config["model"], extra, scale).to(cfg.device) for r in cfg.ratios}
     if cfg.architecture != "tied":  # every other architecture has the untied SAE's decoder bias
@@ -305,18 +369,25 @@ def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int
             sae.init_decoder_bias(sample)
     opts = {r: torch.optim.Adam(s.parameters(), lr=cfg.lr) for r, s in saes.items()}
     schedule = ResampleSchedule.scaled(total_steps, cfg.n_resamples)  # silent features are counted either way
-    last_fired = {r: torch.zeros(s.cfg.n_models, s.cfg.n_features, dtype=torch.long, device=cfg.device)
-                  for r, s in saes.items()}
+    last_fired = {
+        r: torch.zeros(s.cfg.n_models, s.cfg.n_features, dtype=torch.long, device=cfg.device) for r, s in saes.items()
+    }
     resampled_at = {r: torch.zeros_like(f) for r, f in last_fired.items()}  # last step each feature was resampled
-    state = {"step": 0, "history": [], "resampled": {str(r): [] for r in cfg.ratios}, "seconds": 0.0,
-             "silent": {str(r): [] for r in cfg.ratios}}
+    state = {
+        "step": 0,
+        "history": [],
+        "resampled": {str(r): [] for r in cfg.ratios},
+        "seconds": 0.0,
+        "silent": {str(r): [] for r in cfg.ratios},
+    }
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     if (directory / "checkpoint.pt").exists():
         state = _restore(directory, cfg, saes, opts, last_fired, resampled_at, gen)
         state.setdefault("silent", {str(r): [] for r in cfg.ratios})  # checkpoints from before it was counted
     elif writer:
-        atomic_write_json(directory / "config.json", {"train": cfg, "store": store.dir.name,
-                                                      "code_revision": code_revision("saes")})
+        atomic_write_json(
+            directory / "config.json", {"train": cfg, "store": store.dir.name, "code_revision": code_revision("saes")}
+        )
     if rows_on_device is None:
         rows_on_device = rows_fit_on_device(store, cfg)
     resident = store.rows_on(cfg.hook, cfg.device, cfg.max_rows) if rows_on_device else None
@@ -341,8 +412,16 @@ def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int
                 if step % log_every == 0 or step == total_steps:
                     l0 = terms["l0"]
                     for i, a in enumerate(sae.cfg.alphas):
-                        state["history"].append({"step": step, "ratio": r, "alpha": a, "mse": float(terms["mse"][i]),
-                                                 "l1": float(terms["l1"][i]), "l0": float(l0[i])})
+                        state["history"].append(
+                            {
+                                "step": step,
+                                "ratio": r,
+                                "alpha": a,
+                                "mse": float(terms["mse"][i]),
+                                "l1": float(terms["l1"][i]),
+                                "l0": float(l0[i]),
+                            }
+                        )
                 if step in schedule.steps:
                     dead = last_fired[r] <= step - schedule.window
                     state["silent"][str(r)].append(dead.sum(1).tolist())
@@ -359,18 +438,31 @@ def _train(store: ActivationStore, cfg: TrainConfig, directory: Path, width: int
     if writer:
         for r, sae in saes.items():
             save_sae(sae.cpu(), directory / f"ratio{r:g}")
-        atomic_write_json(directory / "DONE.json", {**state, "rows_seen": n_rows * cfg.epochs,
-                                                    "revival": revival(last_fired, resampled_at),
-                                                    "rows_on_device": resident is not None})
+        atomic_write_json(
+            directory / "DONE.json",
+            {
+                **state,
+                "rows_seen": n_rows * cfg.epochs,
+                "revival": revival(last_fired, resampled_at),
+                "rows_on_device": resident is not None,
+            },
+        )
         (directory / "checkpoint.pt").unlink(missing_ok=True)
     if data_parallel is not None:
         data_parallel.barrier()  # the other ranks read what rank 0 wrote
     return _load_result(directory)
 
 
-def _step(sae: SAE, opt: torch.optim.Adam, x: torch.Tensor, step: int, l1_scale: float = 1.0,
-          data_parallel: DataParallel | None = None, n_batch: int = 0,
-          precision: str = "float32") -> dict[str, torch.Tensor]:
+def _step(
+    sae: SAE,
+    opt: torch.optim.Adam,
+    x: torch.Tensor,
+    step: int,
+    l1_scale: float = 1.0,
+    data_parallel: DataParallel | None = None,
+    n_batch: int = 0,
+    precision: str = "float32",
+) -> dict[str, torch.Tensor]:
     """One Adam step for every member. On a CPU the members run one at a time (a small working set that stays in
     cache: batching them was ~20% slower per member here); on a GPU they run as one batched matmul. ``l1_scale``
     < 1 during an L1 warm-up. With ``data_parallel``, ``x`` is this rank's share of a batch of ``n_batch`` rows and
@@ -385,12 +477,19 @@ def _step(sae: SAE, opt: torch.optim.Adam, x: torch.Tensor, step: int, l1_scale:
         opt.step()
         sae.after_step()
         none = torch.zeros(sae.cfg.n_models, device=x.device)
-        return {"loss": none, "mse": none, "l1": none, "l0": none,
-                "fired": torch.zeros(sae.cfg.n_models, sae.cfg.n_features, dtype=torch.bool, device=x.device)}
+        return {
+            "loss": none,
+            "mse": none,
+            "l1": none,
+            "l0": none,
+            "fired": torch.zeros(sae.cfg.n_models, sae.cfg.n_features, dtype=torch.bool, device=x.device),
+        }
     if not torch.isfinite(x).all():  # once per batch, before any member trains on it
         bad = int((~torch.isfinite(x)).any(-1).nonzero()[0])
-        raise TrainingDivergedError(f"non-finite input activation in row {bad} of the batch at step {step}: "
-                                    "the activation store is corrupt; delete it and harvest again")
+        raise TrainingDivergedError(
+            f"non-finite input activation in row {bad} of the batch at step {step}: "
+            "the activation store is corrupt; delete it and harvest again"
+        )
     if one_pass:
         parts = [_backward(sae, x, None, dict(sae.named_parameters()), step, l1_scale, precision)]
     else:
@@ -409,8 +508,9 @@ def members_at_once(sae: SAE, x: torch.Tensor) -> bool:
     return x.is_cuda or sae.cfg.n_models == 1
 
 
-def _member_backward(sae: SAE, x: torch.Tensor, i: int, step: int, l1_scale: float,
-                     precision: str) -> dict[str, torch.Tensor]:
+def _member_backward(
+    sae: SAE, x: torch.Tensor, i: int, step: int, l1_scale: float, precision: str
+) -> dict[str, torch.Tensor]:
     """Member ``i``'s loss and gradients, computed on leaf copies of its parameter slices and written into its slice
     of each parameter's ``.grad``: autograd through a slice of the shared tensor would zero-fill a full-size gradient
     per member and add them up (untied MLP step 1.2x faster, gradients bit-identical: tests/unit/test_train.py)."""
@@ -427,8 +527,15 @@ def _member_backward(sae: SAE, x: torch.Tensor, i: int, step: int, l1_scale: flo
     return part
 
 
-def _backward(sae: SAE, x: torch.Tensor, i: int | None, params: dict[str, torch.Tensor], step: int,
-              l1_scale: float, precision: str) -> dict[str, torch.Tensor]:
+def _backward(
+    sae: SAE,
+    x: torch.Tensor,
+    i: int | None,
+    params: dict[str, torch.Tensor],
+    step: int,
+    l1_scale: float,
+    precision: str,
+) -> dict[str, torch.Tensor]:
     """Forward and backward of member ``i`` (None: every member at once) from ``params``; the terms to log."""
     members = slice(None) if i is None else slice(i, i + 1)
     alphas = sae.alphas[members]
@@ -441,11 +548,17 @@ def _backward(sae: SAE, x: torch.Tensor, i: int | None, params: dict[str, torch.
         bad = [a for a, ok in zip(names, torch.isfinite(terms["loss"]).tolist()) if not ok]
         raise TrainingDivergedError(
             f"non-finite loss at step {step} for alpha={bad} (ratio {sae.cfg.ratio:g}); training stopped. "
-            "The last good checkpoint is kept; try a smaller learning rate.")
+            "The last good checkpoint is kept; try a smaller learning rate."
+        )
     terms["loss"].sum().backward()  # members are independent: each gradient lands in its own slice
     on = terms["codes"].detach() > 0
-    return {"loss": terms["loss"].detach(), "mse": terms["mse"].detach(), "l1": terms["l1"].detach(),
-            "fired": on.any(1), "l0": on.sum(-1).float().mean(-1)}
+    return {
+        "loss": terms["loss"].detach(),
+        "mse": terms["mse"].detach(),
+        "l1": terms["l1"].detach(),
+        "fired": on.any(1),
+        "l0": on.sum(-1).float().mean(-1),
+    }
 
 
 def revival(last_fired: dict, resampled_at: dict) -> dict[str, dict[str, list[int]]]:
@@ -454,14 +567,22 @@ def revival(last_fired: dict, resampled_at: dict) -> dict[str, dict[str, list[in
     out = {}
     for r, at in resampled_at.items():
         hit = at > 0
-        out[str(r)] = {"resampled_features": hit.sum(1).tolist(),
-                       "fired_after_resample": (hit & (last_fired[r] > at)).sum(1).tolist()}
+        out[str(r)] = {
+            "resampled_features": hit.sum(1).tolist(),
+            "fired_after_resample": (hit & (last_fired[r] > at)).sum(1).tolist(),
+        }
     return out
 
 
 def _checkpoint(directory: Path, saes, opts, last_fired, resampled_at, state, gen: torch.Generator) -> None:
-    blob = {"saes": {r: s.state_dict() for r, s in saes.items()}, "opts": {r: o.state_dict() for r, o in opts.items()},
-            "last_fired": last_fired, "resampled_at": resampled_at, "state": state, "resample_rng": gen.get_state()}
+    blob = {
+        "saes": {r: s.state_dict() for r, s in saes.items()},
+        "opts": {r: o.state_dict() for r, o in opts.items()},
+        "last_fired": last_fired,
+        "resampled_at": resampled_at,
+        "state": state,
+        "resample_rng": gen.get_state(),
+    }
     atomic_torch_save(blob, directory / "checkpoint.pt")
 
 
@@ -472,8 +593,10 @@ def _restore(directory: Path, cfg: TrainConfig, saes, opts, last_fired, resample
     try:  # weights_only: a planted checkpoint.pt cannot run code
         blob = torch.load(directory / "checkpoint.pt", weights_only=True)
     except Exception as err:
-        raise RuntimeError(f"{directory / 'checkpoint.pt'} is not a checkpoint this code wrote ({err}); delete it "
-                           "to restart training from the beginning") from err
+        raise RuntimeError(
+            f"{directory / 'checkpoint.pt'} is not a checkpoint this code wrote ({err}); delete it "
+            "to restart training from the beginning"
+        ) from err
     for r in saes:
         saes[r].load_state_dict(blob["saes"][r])
         opts[r].load_state_dict(blob["opts"][r])
@@ -488,14 +611,21 @@ def _load_result(directory: Path) -> TrainResult:
     done = read_json(directory / "DONE.json")
     cfg = read_json(directory / "config.json")["train"]
     saes = {float(r): load_sae(directory / f"ratio{float(r):g}") for r in cfg["ratios"]}
-    return TrainResult(directory, saes, done["history"], {float(k): v for k, v in done["resampled"].items()},
-                       done["seconds"], done["rows_seen"], {float(k): v for k, v in done.get("revival", {}).items()},
-                       {float(k): v for k, v in done.get("silent", {}).items()})
+    return TrainResult(
+        directory,
+        saes,
+        done["history"],
+        {float(k): v for k, v in done["resampled"].items()},
+        done["seconds"],
+        done["rows_seen"],
+        {float(k): v for k, v in done.get("revival", {}).items()},
+        {float(k): v for k, v in done.get("silent", {}).items()},
+    )
 
 
-
-def fit_tensor(sae: SAE, x: torch.Tensor, epochs: int = 10, batch_size: int = 256, lr: float = 1e-3,
-               seed: int = 0) -> SAE:
+def fit_tensor(
+    sae: SAE, x: torch.Tensor, epochs: int = 10, batch_size: int = 256, lr: float = 1e-3, seed: int = 0
+) -> SAE:
     """Train an ensemble on an in-memory tensor [n, d_in] (synthetic benchmarks, small experiments)."""
     opt = torch.optim.Adam(sae.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)

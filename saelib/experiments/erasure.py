@@ -45,8 +45,12 @@ from saelib.text.tasks import (
 
 
 def split_single_token_names(
-    tokenizer, names_by_gender: Mapping[str, Sequence[str]], n_per_gender: int, test_fraction: float,
-    min_train: int = 1, seed: int = 0,
+    tokenizer,
+    names_by_gender: Mapping[str, Sequence[str]],
+    n_per_gender: int,
+    test_fraction: float,
+    min_train: int = 1,
+    seed: int = 0,
 ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """Keep the first ``n_per_gender`` single-token names of each gender (input order, e.g. by frequency) and split
     them by name into (train, test), stratified and balanced.
@@ -59,13 +63,17 @@ def split_single_token_names(
     single = {g: single_token_names(tokenizer, list(dict.fromkeys(names_by_gender[g]))) for g in GENDERS}
     counts = {g: f"{len(single[g])} single-token of {len(set(names_by_gender[g]))}" for g in GENDERS}
     if min(len(v) for v in single.values()) < n_per_gender:
-        raise ValueError(f"Too few single-token names for the split: need {n_per_gender} per gender, have {counts}. "
-                         "Lower n_per_gender or give a longer name list.")
+        raise ValueError(
+            f"Too few single-token names for the split: need {n_per_gender} per gender, have {counts}. "
+            "Lower n_per_gender or give a longer name list."
+        )
     n_test = round(n_per_gender * test_fraction)
     if n_test < 1 or n_per_gender - n_test < min_train:
-        raise ValueError(f"Too few single-token names for the split: {n_per_gender} per gender with test_fraction="
-                         f"{test_fraction} gives {n_per_gender - n_test} train (need >= {min_train}) and {n_test} "
-                         f"test (need >= 1) names per gender; available: {counts}.")
+        raise ValueError(
+            f"Too few single-token names for the split: {n_per_gender} per gender with test_fraction="
+            f"{test_fraction} gives {n_per_gender - n_test} train (need >= {min_train}) and {n_test} "
+            f"test (need >= 1) names per gender; available: {counts}."
+        )
     return split_names_by_gender({g: single[g][:n_per_gender] for g in GENDERS}, test_fraction, seed)
 
 
@@ -109,21 +117,36 @@ def _tokenise(tokenizer, task: str, prompts, answer_ids: Mapping[str, int]) -> P
             raise ValueError(f"name {p.name!r} not found as a token in {p.text!r}")
         starts.append(where[-1])  # the query name is the last name (shot names never equal it)
     labels = torch.tensor([GENDERS.index(p.gender) for p in prompts])
-    return PromptSet(task, [p.text for p in prompts], [p.name for p in prompts], tokens, lengths,
-                     torch.tensor(starts), labels, torch.tensor([answer_ids[g] for g in GENDERS]))
+    return PromptSet(
+        task,
+        [p.text for p in prompts],
+        [p.name for p in prompts],
+        tokens,
+        lengths,
+        torch.tensor(starts),
+        labels,
+        torch.tensor([answer_ids[g] for g in GENDERS]),
+    )
 
 
-def class_prompts(tokenizer, names_by_gender: Mapping[str, Sequence[str]], shot_names: Mapping[str, Sequence[str]],
-                  n_shots: int, seed: int = 0) -> PromptSet:
+def class_prompts(
+    tokenizer,
+    names_by_gender: Mapping[str, Sequence[str]],
+    shot_names: Mapping[str, Sequence[str]],
+    n_shots: int,
+    seed: int = 0,
+) -> PromptSet:
     """Few-shot " My name is X and I am a male/female." prompts, one per query name, shots from ``shot_names``."""
-    prompts = make_gender_class_prompts(tokenizer, names_by_gender, n_shots=n_shots, seed=seed,
-                                        shot_names_by_gender=shot_names)
+    prompts = make_gender_class_prompts(
+        tokenizer, names_by_gender, n_shots=n_shots, seed=seed, shot_names_by_gender=shot_names
+    )
     return _tokenise(tokenizer, "class", prompts, gender_class_token_ids(tokenizer))
 
 
-def pronoun_prompts(tokenizer, names_by_gender: Mapping[str, Sequence[str]], n_templates: int,
-                    seed: int = 0) -> PromptSet:
-    """"... X went to the store, and" -> " he"/" she" prompts: every name with the first ``n_templates`` templates."""
+def pronoun_prompts(
+    tokenizer, names_by_gender: Mapping[str, Sequence[str]], n_templates: int, seed: int = 0
+) -> PromptSet:
+    """ "... X went to the store, and" -> " he"/" she" prompts: every name with the first ``n_templates`` templates."""
     prompts = make_pronoun_prompts(tokenizer, names_by_gender, templates=PRONOUN_TEMPLATES[:n_templates], seed=seed)
     return _tokenise(tokenizer, "pronoun", prompts, pronoun_token_ids(tokenizer))
 
@@ -148,8 +171,10 @@ class Eraser:
     def apply(self, x: torch.Tensor, hook: str) -> torch.Tensor:
         """``transform(x)`` after checking that ``hook`` is the hook this eraser was fitted at."""
         if hook != self.hook:
-            raise EraserHookError(f"{self.method} eraser was fitted at {self.hook!r} and cannot be applied at "
-                                  f"{hook!r}; fit one at {hook!r} instead.")
+            raise EraserHookError(
+                f"{self.method} eraser was fitted at {self.hook!r} and cannot be applied at "
+                f"{hook!r}; fit one at {hook!r} instead."
+            )
         return self.transform(x)
 
 
@@ -192,8 +217,10 @@ def check_labels(x: torch.Tensor, labels: torch.Tensor) -> None:
     if not values <= {0, 1}:
         raise ValueError(f"labels must be class codes 0 (male) / 1 (female); got values {sorted(values)}")
     if len(values) < 2:
-        raise ValueError(f"all {len(labels)} labels are class {values.pop() if values else None}: erasing a concept "
-                         "needs examples of both classes (check the name split and the label column).")
+        raise ValueError(
+            f"all {len(labels)} labels are class {values.pop() if values else None}: erasing a concept "
+            "needs examples of both classes (check the name split and the label column)."
+        )
 
 
 def mean_difference(x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -232,15 +259,28 @@ def rank_features(sae, x: torch.Tensor, labels: torch.Tensor, min_frequency: flo
     keep = torch.nonzero(freq > min_frequency)[:, 0]
     if len(keep) == 0:
         raise ValueError(f"no SAE feature is active on more than {min_frequency:.1%} of the {len(x)} fitting rows")
-    df = pd.DataFrame({"feature": keep.numpy(), "cosine": cos[keep].numpy(), "frequency": freq[keep].numpy(),
-                       "mean_male": codes[labels == 0][:, keep].mean(0).numpy(),
-                       "mean_female": codes[labels == 1][:, keep].mean(0).numpy()})
+    df = pd.DataFrame(
+        {
+            "feature": keep.numpy(),
+            "cosine": cos[keep].numpy(),
+            "frequency": freq[keep].numpy(),
+            "mean_male": codes[labels == 0][:, keep].mean(0).numpy(),
+            "mean_female": codes[labels == 1][:, keep].mean(0).numpy(),
+        }
+    )
     df["abs_cosine"] = df.cosine.abs()
     return df.sort_values("abs_cosine", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def fit_sae_features(sae, x: torch.Tensor, labels: torch.Tensor, hook: str, k: int = 1,
-                     min_frequency: float = 0.01, ranking: pd.DataFrame | None = None) -> ProjectionEraser:
+def fit_sae_features(
+    sae,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    hook: str,
+    k: int = 1,
+    min_frequency: float = 0.01,
+    ranking: pd.DataFrame | None = None,
+) -> ProjectionEraser:
     """Project out the decoder directions of the ``k`` features ranked first by ``rank_features``."""
     ranking = rank_features(sae, x, labels, min_frequency) if ranking is None else ranking
     chosen = tuple(int(f) for f in ranking.feature[:k])
@@ -257,23 +297,33 @@ def fit_random_features(sae, ranking: pd.DataFrame, hook: str, k: int = 1, seed:
     return ProjectionEraser(f"random top-{k}", hook, _decoder(sae)[list(chosen)], chosen)
 
 
-def fit_erasers(x: torch.Tensor, labels: torch.Tensor, hook: str, sae, ks: Sequence[int] = (1,),
-                min_frequency: float = 0.01, seed: int = 0) -> tuple[dict[str, Eraser], pd.DataFrame]:
+def fit_erasers(
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    hook: str,
+    sae,
+    ks: Sequence[int] = (1,),
+    min_frequency: float = 0.01,
+    seed: int = 0,
+) -> tuple[dict[str, Eraser], pd.DataFrame]:
     """Every method fitted on the same rows: ({method name: eraser}, the SAE feature ranking)."""
     check_labels(x, labels)
     if sae.cfg.hook != hook:
         raise EraserHookError(f"the SAE was trained at {sae.cfg.hook!r}, not at {hook!r}")
     ranking = rank_features(sae, x, labels, min_frequency)
-    erasers: dict[str, Eraser] = {"LEACE": fit_leace(x, labels, hook),
-                                  "mean difference": fit_mean_difference(x, labels, hook)}
+    erasers: dict[str, Eraser] = {
+        "LEACE": fit_leace(x, labels, hook),
+        "mean difference": fit_mean_difference(x, labels, hook),
+    }
     for k in ks:
         erasers[f"SAE top-{k}"] = fit_sae_features(sae, x, labels, hook, k, ranking=ranking)
         erasers[f"random top-{k}"] = fit_random_features(sae, ranking, hook, k, seed=seed + k)
     return erasers, ranking
 
 
-def probe_accuracy(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor,
-                   seed: int = 0) -> float:
+def probe_accuracy(
+    x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor, seed: int = 0
+) -> float:
     """Held-out accuracy of a logistic-regression probe (standardised inputs); chance is 0.5 on balanced data.
 
     Newton's method on the full Hessian (d = 576 in notebook 04): it reaches the regularised optimum in under ten
@@ -284,8 +334,9 @@ def probe_accuracy(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.T
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    probe = make_pipeline(StandardScaler(),
-                          LogisticRegression(solver="newton-cholesky", max_iter=200, random_state=seed))
+    probe = make_pipeline(
+        StandardScaler(), LogisticRegression(solver="newton-cholesky", max_iter=200, random_state=seed)
+    )
     probe.fit(x_train.float().numpy(), y_train.numpy())
     return float(probe.score(x_test.float().numpy(), y_test.numpy()))
 
@@ -294,8 +345,12 @@ def probe_accuracy(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.T
 
 
 @torch.inference_mode()
-def harvest_fit_activations(model, prompts: PromptSet, hooks: Sequence[str], batch_size: int = 16,
-                            ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+def harvest_fit_activations(
+    model,
+    prompts: PromptSet,
+    hooks: Sequence[str],
+    batch_size: int = 16,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
     """One pass (stopping after the deepest hook) collecting every hook's activations at the edited positions.
 
     Returns ({hook: [n_rows, d]}, labels [n_rows], prompt index [n_rows]); rows run over prompts, then positions."""
@@ -305,8 +360,9 @@ def harvest_fit_activations(model, prompts: PromptSet, hooks: Sequence[str], bat
     mask = prompts.edit_mask()
     for i in range(0, len(prompts), batch_size):
         sl = slice(i, i + batch_size)
-        _, cache = model.run_with_cache(prompts.tokens[sl].to(model_device(model)), names_filter=list(hooks),
-                                        stop_at_layer=stop_layer(list(hooks)))
+        _, cache = model.run_with_cache(
+            prompts.tokens[sl].to(model_device(model)), names_filter=list(hooks), stop_at_layer=stop_layer(list(hooks))
+        )
         for h in hooks:
             out[h].append(cache[h][mask[sl].to(cache[h].device)].float().cpu())
     rows_per_prompt = mask.sum(1)
@@ -331,31 +387,43 @@ def _resid_layer(hook: str) -> int:
     from saelib.model.hooks import is_resid_post, layer_of
 
     if not is_resid_post(hook):
-        raise ValueError(f"running from a cached residual needs a blocks.N.hook_resid_post hook, got {hook!r}; "
-                         "leave resid=None to edit other hooks with a full forward pass")
+        raise ValueError(
+            f"running from a cached residual needs a blocks.N.hook_resid_post hook, got {hook!r}; "
+            "leave resid=None to edit other hooks with a full forward pass"
+        )
     return layer_of(hook)
 
 
 def _check_resid(resid: torch.Tensor, tokens: torch.Tensor) -> None:
     if resid.shape[:2] != tokens.shape:
-        raise ValueError(f"resid has shape {tuple(resid.shape)} but the tokens are {tuple(tokens.shape)}: pass "
-                         "clean_residuals(model, tokens, [hook])[hook] for the same tokens")
+        raise ValueError(
+            f"resid has shape {tuple(resid.shape)} but the tokens are {tuple(tokens.shape)}: pass "
+            "clean_residuals(model, tokens, [hook])[hook] for the same tokens"
+        )
 
 
 def _edit_hook(eraser: Eraser, hook_name: str, mask: torch.Tensor, norms: list[torch.Tensor]):
     """A forward hook for ``hook_name`` that applies ``eraser`` at ``mask`` [b, pos] and records the per-position
     edit norm. (TransformerBridge passes its canonical hook point, e.g. ``blocks.8.hook_out``, so the name the hook
     is registered under is checked, not ``hook.name``.)"""
+
     def edit(act, hook=None):  # noqa: ARG001
         new = eraser.apply(act, hook_name)
         norms.append((new - act).norm(dim=-1) * mask)
         return torch.where(mask[..., None], new, act)
+
     return edit
 
 
 @torch.inference_mode()
-def task_scores(model, prompts: PromptSet, eraser: Eraser | None = None, hook: str | None = None,
-                batch_size: int = 16, resid: torch.Tensor | None = None) -> dict[str, np.ndarray]:
+def task_scores(
+    model,
+    prompts: PromptSet,
+    eraser: Eraser | None = None,
+    hook: str | None = None,
+    batch_size: int = 16,
+    resid: torch.Tensor | None = None,
+) -> dict[str, np.ndarray]:
     """Per prompt: ``p_correct`` (two-way probability of the right class token) and ``edit_norm`` (mean L2 norm of
     the edit over the edited positions; 0 without an eraser). The eraser edits ``hook`` (default: its own; any
     other is rejected) at the name onward. ``resid``: the prompts' clean residual at ``hook`` (``clean_residuals``),
@@ -394,8 +462,16 @@ def clean_log_probs(model, tokens: torch.Tensor, batch_size: int = 4) -> torch.T
 
 
 @torch.inference_mode()
-def disruption(model, tokens: torch.Tensor, eraser: Eraser, clean_logp: torch.Tensor, separator_id: int,
-               hook: str | None = None, batch_size: int = 4, resid: torch.Tensor | None = None) -> dict[str, float]:
+def disruption(
+    model,
+    tokens: torch.Tensor,
+    eraser: Eraser,
+    clean_logp: torch.Tensor,
+    separator_id: int,
+    hook: str | None = None,
+    batch_size: int = 4,
+    resid: torch.Tensor | None = None,
+) -> dict[str, float]:
     """The eraser applied to corpus text ``tokens`` [n, pos] at every kept position: mean increase in next-token
     cross-entropy and mean KL(clean ‖ edited) over all next-token predictions (nats), and the edit's mean L2 norm
     and its norm relative to the activation's, over edited positions; 95% t intervals for the CE increase and KL
@@ -436,16 +512,25 @@ def disruption(model, tokens: torch.Tensor, eraser: Eraser, clean_logp: torch.Te
     ce_ctx = (ce_e - ce_c).reshape(n_ctx, per).mean(1).numpy()
     kl_ctx = torch.cat(kls).reshape(n_ctx, per).mean(1).numpy()
     ce_est, kl_est = mean_se(ce_ctx), mean_se(kl_ctx)
-    return {"ce_clean": ce_c.mean().item(), "ce_increase": (ce_e - ce_c).mean().item(),
-            "ce_increase_lo": ce_est.lo, "ce_increase_hi": ce_est.hi,
-            "kl": torch.cat(kls).mean().item(), "kl_lo": kl_est.lo, "kl_hi": kl_est.hi,
-            "edit_norm": torch.cat(norms).mean().item(), "edit_norm_relative": torch.cat(rel).mean().item(),
-            "contexts": n_ctx}
+    return {
+        "ce_clean": ce_c.mean().item(),
+        "ce_increase": (ce_e - ce_c).mean().item(),
+        "ce_increase_lo": ce_est.lo,
+        "ce_increase_hi": ce_est.hi,
+        "kl": torch.cat(kls).mean().item(),
+        "kl_lo": kl_est.lo,
+        "kl_hi": kl_est.hi,
+        "edit_norm": torch.cat(norms).mean().item(),
+        "edit_norm_relative": torch.cat(rel).mean().item(),
+        "contexts": n_ctx,
+    }
 
 
 def logit_effects(model, direction: torch.Tensor, hook: str, k: int = 8) -> dict[str, list[str]]:
     """Top boosted and suppressed next tokens of adding ``direction`` [d] at residual ``hook``, direct path only
     (``saelib.model.lens``)."""
     effect = logit_lens(model, hook)(direction[None])[0]
-    return {("boosted" if key == "boosts" else "suppressed"): [t for t, _ in rows]
-            for key, rows in top_tokens(model.tokenizer, effect, k).items()}
+    return {
+        ("boosted" if key == "boosts" else "suppressed"): [t for t, _ in rows]
+        for key, rows in top_tokens(model.tokenizer, effect, k).items()
+    }

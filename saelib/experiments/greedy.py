@@ -40,25 +40,40 @@ def _sha256(t: torch.Tensor) -> str:
 
 def greedy_key(case: PatchCase, deltas: FeatureDeltas, model_sha256: str, thresholds, seed: int) -> dict:
     """What the search depends on; a shipped record is used only when every field matches."""
-    return {"model_sha256": model_sha256, "hook": case.hook, "method": deltas.name,
-            "decoder_sha256": _sha256(deltas.decoder), "prompts": len(case.pairs),
-            "prompt_tokens_sha256": _sha256(torch.cat([case.pairs.clean, case.pairs.counterfactual]).float()),
-            "thresholds": [float(t) for t in sorted(thresholds)], "seed": int(seed)}
+    return {
+        "model_sha256": model_sha256,
+        "hook": case.hook,
+        "method": deltas.name,
+        "decoder_sha256": _sha256(deltas.decoder),
+        "prompts": len(case.pairs),
+        "prompt_tokens_sha256": _sha256(torch.cat([case.pairs.clean, case.pairs.counterfactual]).float()),
+        "thresholds": [float(t) for t in sorted(thresholds)],
+        "seed": int(seed),
+    }
 
 
 def write_greedy(path: Path, key: dict, table: pd.DataFrame, seconds: float) -> None:
     """``table``: ``patching.greedy_elimination``'s output (its ``attrs["patched"]`` are the feature sets)."""
-    rows = [{"threshold": float(r.threshold), "n_features": int(r.n_features), "kl": float(r.kl),
-             "edit": float(r.edit), "patched": list(map(int, p))}
-            for r, p in zip(table.itertuples(), table.attrs["patched"], strict=True)]
+    rows = [
+        {
+            "threshold": float(r.threshold),
+            "n_features": int(r.n_features),
+            "kl": float(r.kl),
+            "edit": float(r.edit),
+            "patched": list(map(int, p)),
+        }
+        for r, p in zip(table.itertuples(), table.attrs["patched"], strict=True)
+    ]
     atomic_write_json(path, {"key": key, "search_seconds": round(seconds, 1), "rows": rows})
 
 
 def load_greedy(key: dict, path: Path | None = None) -> dict:
     """The shipped record for ``key``; ``GreedyRecordError`` naming each field that differs and the two fixes."""
     path = greedy_path() if path is None else path
-    fix = ("set GREEDY = 'run' in notebook 03 to search live, or regenerate the file with "
-           "`.venv/bin/python scripts/release_greedy.py`")
+    fix = (
+        "set GREEDY = 'run' in notebook 03 to search live, or regenerate the file with "
+        "`.venv/bin/python scripts/release_greedy.py`"
+    )
     if not path.exists():
         raise GreedyRecordError(f"no shipped greedy search at {path}: {fix}")
     record = read_json(path)
@@ -75,8 +90,14 @@ def replay_greedy(case: PatchCase, deltas: FeatureDeltas, record: dict) -> pd.Da
     for row in record["rows"]:
         mask = torch.zeros(deltas.n_features)
         mask[row["patched"]] = 1.0
-        rows.append({"method": deltas.name, "threshold": row["threshold"], **evaluate(case, deltas, mask),
-                     "kl_shipped": row["kl"]})
+        rows.append(
+            {
+                "method": deltas.name,
+                "threshold": row["threshold"],
+                **evaluate(case, deltas, mask),
+                "kl_shipped": row["kl"],
+            }
+        )
     out = pd.DataFrame(rows)
     out.attrs["mask"] = mask
     out.attrs["patched"] = [row["patched"] for row in record["rows"]]

@@ -81,8 +81,10 @@ def tokenize_pairs(tokenizer, clean: Sequence[str], counterfactual: Sequence[str
     ids_c, ids_f = [enc(t) for t in clean], [enc(t) for t in counterfactual]
     for a, b, ta, tb in zip(ids_c, ids_f, clean, counterfactual):
         if len(a) != len(b):
-            raise PromptLengthError(f"clean and counterfactual prompts differ in token length ({len(a)} vs {len(b)}): "
-                                    f"{ta!r} / {tb!r}. Use single-token names so positions align.")
+            raise PromptLengthError(
+                f"clean and counterfactual prompts differ in token length ({len(a)} vs {len(b)}): "
+                f"{ta!r} / {tb!r}. Use single-token names so positions align."
+            )
     lengths = torch.tensor([len(a) for a in ids_c])
     out = [torch.full((len(ids_c), int(lengths.max())), pad_id, dtype=torch.long) for _ in range(2)]
     for i, (a, b) in enumerate(zip(ids_c, ids_f)):
@@ -96,12 +98,14 @@ def ioi_pairs(tokenizer, prompts: Sequence[IOIPrompt]) -> PromptPairs:
 
 
 @torch.inference_mode()
-def residuals(model, tokens: Tensor, lengths: Tensor, layers: Sequence[int], batch_size: int = 64
-              ) -> tuple[dict[int, Tensor], Tensor]:
+def residuals(
+    model, tokens: Tensor, lengths: Tensor, layers: Sequence[int], batch_size: int = 64
+) -> tuple[dict[int, Tensor], Tensor]:
     """({layer: resid_post [n, pos, d]}, logits [n, vocab] at each last real position), one full forward pass, on the
     CPU wherever the model runs (the decompositions they are patched with live there)."""
-    acts, logits = collect_activations(model, tokens, [resid_post(layer) for layer in layers], batch_size,
-                                       lengths=lengths, dtype=None)
+    acts, logits = collect_activations(
+        model, tokens, [resid_post(layer) for layer in layers], batch_size, lengths=lengths, dtype=None
+    )
     return {layer: acts[resid_post(layer)] for layer in layers}, logits
 
 
@@ -109,8 +113,12 @@ def final_logits_from(model, resid: Tensor, layer: int, lengths: Tensor, batch_s
     """Logits [n, vocab] at each prompt's last real position, running only the blocks after ``layer`` on
     ``resid`` [n, pos, d] (the output of block ``layer``), on ``resid``'s device. Differentiable with respect to
     ``resid``."""
-    return torch.cat([logits_from(model, x, layer, positions=lens - 1)  # only the final position is unembedded
-                      for x, lens in zip(resid.split(batch_size), lengths.split(batch_size))])
+    return torch.cat(
+        [
+            logits_from(model, x, layer, positions=lens - 1)  # only the final position is unembedded
+            for x, lens in zip(resid.split(batch_size), lengths.split(batch_size))
+        ]
+    )
 
 
 def kl_from(target_logits: Tensor, logits: Tensor) -> Tensor:
@@ -139,17 +147,31 @@ class PatchCase:
     def subset(self, idx: Sequence[int]) -> "PatchCase":
         pairs = self.pairs.subset(idx)
         n = pairs.clean.shape[1]
-        return PatchCase(self.model, self.layer, pairs, self.x_clean[idx, :n], self.x_cf[idx, :n],
-                         self.logits_clean[idx], self.logits_cf[idx], self.batch_size)
+        return PatchCase(
+            self.model,
+            self.layer,
+            pairs,
+            self.x_clean[idx, :n],
+            self.x_cf[idx, :n],
+            self.logits_clean[idx],
+            self.logits_cf[idx],
+            self.batch_size,
+        )
 
     def kl(self, x: Tensor) -> Tensor:
         """[n] KL(counterfactual ‖ run from ``x`` [n, pos, d])."""
-        return kl_from(self.logits_cf, final_logits_from(self.model, x, self.layer, self.pairs.lengths,
-                                                          self.batch_size))
+        return kl_from(
+            self.logits_cf, final_logits_from(self.model, x, self.layer, self.pairs.lengths, self.batch_size)
+        )
 
 
-def prepare_case(model, pairs: PromptPairs, layer: int, batch_size: int = 64,
-                 cache: tuple[dict[int, Tensor], dict[int, Tensor]] | None = None) -> PatchCase:
+def prepare_case(
+    model,
+    pairs: PromptPairs,
+    layer: int,
+    batch_size: int = 64,
+    cache: tuple[dict[int, Tensor], dict[int, Tensor]] | None = None,
+) -> PatchCase:
     """Clean/counterfactual residuals at ``layer`` (from ``cache`` = (clean, cf) dicts of ``residuals`` if given)
     and the final-position logits of both runs (through ``final_logits_from``, so they match patched runs)."""
     if cache is None:
@@ -192,8 +214,11 @@ def feature_deltas(case: PatchCase, decomp: Decomposition) -> FeatureDeltas:
 
 def patched(case: PatchCase, deltas: FeatureDeltas, mask: Tensor, error: float = 0.0) -> Tensor:
     """x_patched [n, pos, d] for a feature mask [F] (1 = take the counterfactual value)."""
-    return case.x_clean + (deltas.delta_codes * mask.to(deltas.delta_codes.dtype)) @ deltas.decoder \
+    return (
+        case.x_clean
+        + (deltas.delta_codes * mask.to(deltas.delta_codes.dtype)) @ deltas.decoder
         + error * deltas.delta_err
+    )
 
 
 @torch.inference_mode()
@@ -203,8 +228,12 @@ def evaluate(case: PatchCase, deltas: FeatureDeltas, mask: Tensor, error: float 
     kl = case.kl(x)
     edit = (x - case.x_clean).flatten(1).norm(dim=-1)
     n = len(kl)
-    return {"n_features": int(mask.sum()), "kl": float(kl.mean()),
-            "kl_se": float(kl.std() / n ** 0.5) if n > 1 else 0.0, "edit": float(edit.mean())}
+    return {
+        "n_features": int(mask.sum()),
+        "kl": float(kl.mean()),
+        "kl_se": float(kl.std() / n**0.5) if n > 1 else 0.0,
+        "edit": float(edit.mean()),
+    }
 
 
 def kl_gradient(case: PatchCase) -> Tensor:
@@ -259,8 +288,9 @@ def topk_curve(case: PatchCase, deltas: FeatureDeltas, scores: Tensor, ks: Seque
     return pd.DataFrame(rows)
 
 
-def greedy_elimination(case: PatchCase, deltas: FeatureDeltas, thresholds: Sequence[float],
-                       candidates: Tensor | None = None, seed: int = 0) -> pd.DataFrame:
+def greedy_elimination(
+    case: PatchCase, deltas: FeatureDeltas, thresholds: Sequence[float], candidates: Tensor | None = None, seed: int = 0
+) -> pd.DataFrame:
     """The paper's procedure: all ``candidates`` (bool [F], default: active features) patched at the start; for
     each threshold in increasing order, visit the patched features in random order and un-patch one if the mean
     KL rises by less than the threshold. One row per threshold (after its pass): features still patched, KL, edit.
@@ -304,8 +334,9 @@ def _prompt_kls(case: PatchCase, deltas: FeatureDeltas, mask: Tensor, idx: Tenso
 
 
 @torch.inference_mode()
-def position_scan(model, pairs: PromptPairs, clean: dict[int, Tensor], cf: dict[int, Tensor],
-                  logits_cf: Tensor, batch_size: int = 64) -> pd.DataFrame:
+def position_scan(
+    model, pairs: PromptPairs, clean: dict[int, Tensor], cf: dict[int, Tensor], logits_cf: Tensor, batch_size: int = 64
+) -> pd.DataFrame:
     """For each layer of ``clean``/``cf`` (residuals from ``residuals``), KL(cf ‖ patched) when the whole residual
     is patched from the counterfactual at the final position only, and at every position except the final one
     (patching all positions reproduces the counterfactual exactly at any layer, so it says nothing). Shows where
@@ -315,12 +346,15 @@ def position_scan(model, pairs: PromptPairs, clean: dict[int, Tensor], cf: dict[
     rows = []
     for layer in clean:
         xc, xf = clean[layer], cf[layer]
-        row = {"layer": layer, "kl_clean": float(kl_from(logits_cf, final_logits_from(
-            model, xc, layer, pairs.lengths, batch_size)).mean())}
+        row = {
+            "layer": layer,
+            "kl_clean": float(
+                kl_from(logits_cf, final_logits_from(model, xc, layer, pairs.lengths, batch_size)).mean()
+            ),
+        }
         for label, where in (("kl_final_only", final), ("kl_all_but_final", ~final)):
             x = torch.where(where[..., None], xf, xc)
-            row[label] = float(kl_from(logits_cf, final_logits_from(model, x, layer, pairs.lengths,
-                                                                     batch_size)).mean())
+            row[label] = float(kl_from(logits_cf, final_logits_from(model, x, layer, pairs.lengths, batch_size)).mean())
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -40,8 +40,9 @@ def clamp_hook(sae, feature: int, value: float):
 
 
 @torch.no_grad()
-def generate(model, prompt: Tensor, n_new: int, fwd_hooks: Sequence = (), temperature: float = 1.0,
-             seed: int = 0) -> Tensor:
+def generate(
+    model, prompt: Tensor, n_new: int, fwd_hooks: Sequence = (), temperature: float = 1.0, seed: int = 0
+) -> Tensor:
     """Sample ``n_new`` tokens after ``prompt`` [batch, pos] (no cache: every step reruns the whole sequence, which
     is what lets the hooks act on every position). Returns the new tokens [batch, n_new]."""
     if temperature <= 0:
@@ -64,14 +65,19 @@ class SourceClassifier:
     heldout_accuracy: float = float("nan")
 
     @classmethod
-    def fit(cls, corpus: Corpus, tokenizer, chunk_tokens: int = 48, per_source: int = 400, seed: int = 0
-            ) -> "SourceClassifier":
+    def fit(
+        cls, corpus: Corpus, tokenizer, chunk_tokens: int = 48, per_source: int = 400, seed: int = 0
+    ) -> "SourceClassifier":
         texts, labels = _chunks(corpus, tokenizer, "train", chunk_tokens, per_source, seed)
         pipeline = make_pipeline(
-            FeatureUnion([("words", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
-                          ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2,
-                                                    sublinear_tf=True))]),
-            LogisticRegression(max_iter=2000, C=10.0))
+            FeatureUnion(
+                [
+                    ("words", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
+                    ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2, sublinear_tf=True)),
+                ]
+            ),
+            LogisticRegression(max_iter=2000, C=10.0),
+        )
         pipeline.fit(texts, labels)
         out = cls(sorted(set(labels)), pipeline)
         held_texts, held_labels = _chunks(corpus, tokenizer, "heldout", chunk_tokens, per_source // 4, seed + 1)
@@ -102,13 +108,21 @@ def source_features(codes: np.ndarray, row_sources: np.ndarray, source: str, min
         raise ValueError(f"no row comes from source {source!r}; sources present: {sorted(set(row_sources))}")
     mass = codes.sum(0, dtype=np.float64)
     share = np.divide(codes[on].sum(0, dtype=np.float64), mass, out=np.zeros_like(mass), where=mass > 0)
-    table = pd.DataFrame({"feature": np.arange(codes.shape[1]), "density": (codes > 0).mean(0), "share": share,
-                          "lift": share / on.mean(), "max": codes.max(0)})
+    table = pd.DataFrame(
+        {
+            "feature": np.arange(codes.shape[1]),
+            "density": (codes > 0).mean(0),
+            "share": share,
+            "lift": share / on.mean(),
+            "max": codes.max(0),
+        }
+    )
     return table[table.density >= min_density].sort_values("share", ascending=False).reset_index(drop=True)
 
 
-def generate_texts(model, prompts: Sequence[str], samples_per_prompt: int, n_new: int, fwd_hooks: Sequence = (),
-                   seed: int = 0) -> list[str]:
+def generate_texts(
+    model, prompts: Sequence[str], samples_per_prompt: int, n_new: int, fwd_hooks: Sequence = (), seed: int = 0
+) -> list[str]:
     """``samples_per_prompt`` continuations of each prompt (decoded, prompt excluded), prompts of equal token length
     sampled as one batch; the same ``seed`` gives the same draws for every set of hooks."""
     encoded = [model.tokenizer.encode(p, add_special_tokens=False) for p in prompts]
@@ -117,16 +131,16 @@ def generate_texts(model, prompts: Sequence[str], samples_per_prompt: int, n_new
     out: dict[int, list[str]] = {}
     for length in sorted({len(e) for e in encoded}):
         idx = [i for i, e in enumerate(encoded) if len(e) == length]
-        batch = torch.tensor([encoded[i] for i in idx for _ in range(samples_per_prompt)],
-                             device=model_device(model))
+        batch = torch.tensor([encoded[i] for i in idx for _ in range(samples_per_prompt)], device=model_device(model))
         new = generate(model, batch, n_new, fwd_hooks, seed=seed + length).cpu()
         for j, i in enumerate(idx):
             out[i] = [model.tokenizer.decode(t) for t in new[j * samples_per_prompt : (j + 1) * samples_per_prompt]]
     return [t for i in range(len(prompts)) for t in out[i]]
 
 
-def _chunks(corpus: Corpus, tokenizer, split: str, chunk_tokens: int, per_source: int, seed: int
-            ) -> tuple[list[str], list[str]]:
+def _chunks(
+    corpus: Corpus, tokenizer, split: str, chunk_tokens: int, per_source: int, seed: int
+) -> tuple[list[str], list[str]]:
     """Up to ``per_source`` random non-overlapping chunks of ``chunk_tokens`` tokens (no separator inside) per source."""
     rng = np.random.default_rng(seed)
     texts, labels = [], []

@@ -48,8 +48,10 @@ class FeatureScore:
 def _check_simulation(sims: list[np.ndarray], records: list[Record], simulator: Simulator) -> None:
     for sim, rec in zip(sims, records, strict=True):
         if len(sim) != len(rec.tokens) or not np.all(np.isfinite(sim)):
-            raise ValueError(f"{simulator.name} returned {len(sim)} values (finite: {bool(np.all(np.isfinite(sim)))}) "
-                             f"for a record of {len(rec.tokens)} tokens")
+            raise ValueError(
+                f"{simulator.name} returned {len(sim)} values (finite: {bool(np.all(np.isfinite(sim)))}) "
+                f"for a record of {len(rec.tokens)} tokens"
+            )
 
 
 def score_records(explanation: str, top: list[Record], rand: list[Record], simulator: Simulator) -> dict[str, float]:
@@ -60,25 +62,44 @@ def score_records(explanation: str, top: list[Record], rand: list[Record], simul
     truth = [r.activations for r in records]
     cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0)  # noqa: E731
     n = len(top)
-    return {"top_and_random": pearson(cat(sims), cat(truth)), "top": pearson(cat(sims[:n]), cat(truth[:n])),
-            "random": pearson(cat(sims[n:]), cat(truth[n:]))}
+    return {
+        "top_and_random": pearson(cat(sims), cat(truth)),
+        "top": pearson(cat(sims[:n]), cat(truth[:n])),
+        "random": pearson(cat(sims[n:]), cat(truth[n:])),
+    }
 
 
-def score_feature(feature: int, acts: np.ndarray, fragments: Fragments, explainer: Explainer, simulator: Simulator,
-                  cfg: ProtocolConfig = ProtocolConfig()) -> FeatureScore:
+def score_feature(
+    feature: int,
+    acts: np.ndarray,
+    fragments: Fragments,
+    explainer: Explainer,
+    simulator: Simulator,
+    cfg: ProtocolConfig = ProtocolConfig(),
+) -> FeatureScore:
     """Score one feature from its activations on every fragment, [n_fragments, length]."""
     splits = select_records(acts, cfg.n_top, cfg.n_random, cfg.per_split, seed=cfg.seed + feature)
     if splits.n_firing == 0:
         return FeatureScore(feature, "never fires", 0, "", 0.0, 0.0, 0.0)
     explanation = explainer.explain(fragments.records(splits.explain, acts))
-    scores = score_records(explanation, fragments.records(splits.score_top, acts),
-                           fragments.records(splits.score_random, acts), simulator)
+    scores = score_records(
+        explanation, fragments.records(splits.score_top, acts), fragments.records(splits.score_random, acts), simulator
+    )
     return FeatureScore(feature, "scored", splits.n_firing, explanation, **scores)
 
 
-def score_dictionary(fragments: Fragments, hook: str, dictionary, features: list[int], explainer: Explainer,
-                     simulator: Simulator, dictionary_key: dict, cfg: ProtocolConfig = ProtocolConfig(),
-                     save_every_s: float = 5.0, activations: np.ndarray | None = None) -> pd.DataFrame:
+def score_dictionary(
+    fragments: Fragments,
+    hook: str,
+    dictionary,
+    features: list[int],
+    explainer: Explainer,
+    simulator: Simulator,
+    dictionary_key: dict,
+    cfg: ProtocolConfig = ProtocolConfig(),
+    save_every_s: float = 5.0,
+    activations: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Scores of ``features`` of ``dictionary`` at ``hook``, one row per feature (``FeatureScore`` columns).
 
     ``dictionary_key`` identifies the dictionary (e.g. its SAE folder and alpha, or a baseline's fit config); with
@@ -87,9 +108,16 @@ def score_dictionary(fragments: Fragments, hook: str, dictionary, features: list
     whenever an error stops the run); a rerun skips the features already scored. ``activations`` [n_features,
     n_fragments, length], when the caller already has ``fragments.activations(hook, dictionary, features)``, saves
     encoding the pool again."""
-    key = {"dictionary": dictionary_key, "hook": hook, "fragments": fragments.store.dir.name,
-           "fragment_length": fragments.length, "features": list(features), "explainer": cache_key(explainer),
-           "simulator": cache_key(simulator), "protocol": asdict(cfg)}
+    key = {
+        "dictionary": dictionary_key,
+        "hook": hook,
+        "fragments": fragments.store.dir.name,
+        "fragment_length": fragments.length,
+        "features": list(features),
+        "explainer": cache_key(explainer),
+        "simulator": cache_key(simulator),
+        "protocol": asdict(cfg),
+    }
     directory = keyed_dir("autointerp", "scores", key)
     path = directory / "scores.json"
     done: dict[int, dict] = {row["feature"]: row for row in (read_json(path) if path.exists() else [])}
@@ -101,8 +129,10 @@ def score_dictionary(fragments: Fragments, hook: str, dictionary, features: list
             acts = fragments.activations(hook, dictionary, todo)  # [n_todo, n_fragments, length]
         else:
             if activations.shape[:1] != (len(features),) or activations.shape[1] != fragments.n:
-                raise ValueError(f"activations have shape {activations.shape}; expected [{len(features)}, "
-                                 f"{fragments.n}, {fragments.length}] (one row per requested feature)")
+                raise ValueError(
+                    f"activations have shape {activations.shape}; expected [{len(features)}, "
+                    f"{fragments.n}, {fragments.length}] (one row per requested feature)"
+                )
             acts = activations[[list(features).index(f) for f in todo]]
         last_save = time.time()
         try:

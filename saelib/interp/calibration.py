@@ -30,8 +30,9 @@ from saelib.interp.fragments import Fragments
 KINDS = ("token detector", "position", "random direction", "noise")
 
 
-def _token_detectors(fragments: Fragments, mask: np.ndarray, n: int, rng: np.random.Generator,
-                     min_fragments: int = 20) -> list[np.ndarray]:
+def _token_detectors(
+    fragments: Fragments, mask: np.ndarray, n: int, rng: np.random.Generator, min_fragments: int = 20
+) -> list[np.ndarray]:
     """Detectors of ``n`` tokens drawn among those occurring in at least ``min_fragments`` fragments (so that the
     protocol's 20 top and 20 random fragments exist) whose text no other token of the fragments shares (byte
     tokens all print as "�": a detector of one of them cannot be put into words). ``mask``: the ordinary rows."""
@@ -45,7 +46,9 @@ def _token_detectors(fragments: Fragments, mask: np.ndarray, n: int, rng: np.ran
     return [((fragments.tokens == t) & mask).astype(np.float32) for t in rng.choice(common, size=n, replace=False)]
 
 
-def known_kind_features(fragments: Fragments, hook: str, n_per_kind: int = 10, seed: int = 0) -> dict[str, list[np.ndarray]]:
+def known_kind_features(
+    fragments: Fragments, hook: str, n_per_kind: int = 10, seed: int = 0
+) -> dict[str, list[np.ndarray]]:
     """kind -> ``n_per_kind`` activation arrays [n_fragments, length] on ``fragments`` (position 0 and separators 0,
     as for every dictionary)."""
     rng = np.random.default_rng(seed)
@@ -53,7 +56,9 @@ def known_kind_features(fragments: Fragments, hook: str, n_per_kind: int = 10, s
     shape = fragments.tokens.shape
     position = np.broadcast_to(np.arange(shape[1], dtype=np.float32) / shape[1], shape)
     x = torch.from_numpy(np.array(fragments.store.activations(hook), np.float32))  # [n_rows, d]
-    directions = torch.nn.functional.normalize(torch.from_numpy(rng.standard_normal((x.shape[1], n_per_kind))).float(), dim=0)
+    directions = torch.nn.functional.normalize(
+        torch.from_numpy(rng.standard_normal((x.shape[1], n_per_kind))).float(), dim=0
+    )
     projections = torch.relu(x @ directions).numpy().T.reshape(n_per_kind, *shape)
     return {
         "token detector": _token_detectors(fragments, mask, n_per_kind, rng),
@@ -64,15 +69,30 @@ def known_kind_features(fragments: Fragments, hook: str, n_per_kind: int = 10, s
     }
 
 
-def calibrate(fragments: Fragments, hook: str, explainer: Explainer, simulator: Simulator, n_per_kind: int = 10,
-              seed: int = 0, cfg: ProtocolConfig = ProtocolConfig()) -> pd.DataFrame:
+def calibrate(
+    fragments: Fragments,
+    hook: str,
+    explainer: Explainer,
+    simulator: Simulator,
+    n_per_kind: int = 10,
+    seed: int = 0,
+    cfg: ProtocolConfig = ProtocolConfig(),
+) -> pd.DataFrame:
     """One row per synthetic feature: kind, explanation and the protocol's three scores."""
     rows = []
     for kind, features in known_kind_features(fragments, hook, n_per_kind, seed).items():
         for i, acts in enumerate(features):
             score = score_feature(i, np.ascontiguousarray(acts), fragments, explainer, simulator, cfg)
-            rows.append({"kind": kind, "feature": i, "explanation": score.explanation,
-                         "top_and_random": score.top_and_random, "top": score.top, "random": score.random})
+            rows.append(
+                {
+                    "kind": kind,
+                    "feature": i,
+                    "explanation": score.explanation,
+                    "top_and_random": score.top_and_random,
+                    "top": score.top,
+                    "random": score.random,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -81,6 +101,13 @@ def calibration_summary(scores: pd.DataFrame, column: str = "top_and_random") ->
     out = []
     for kind in [k for k in KINDS if k in set(scores["kind"])]:
         est = mean_se(scores.loc[scores["kind"] == kind, column].to_numpy(dtype=float))
-        out.append({"kind": kind, "n": int((scores["kind"] == kind).sum()), "mean": est.mean,
-                    "ci95_low": est.ci95[0], "ci95_high": est.ci95[1]})
+        out.append(
+            {
+                "kind": kind,
+                "n": int((scores["kind"] == kind).sum()),
+                "mean": est.mean,
+                "ci95_low": est.ci95[0],
+                "ci95_high": est.ci95[1],
+            }
+        )
     return pd.DataFrame(out).set_index("kind")

@@ -52,8 +52,9 @@ def _starts_with_apostrophe(text: str) -> bool:
     return text.lstrip(" ")[:1] in ("'", "\u2019")
 
 
-APOSTROPHE = TokenProxy("apostrophe", "the token begins with an apostrophe (' or ’): ' 's 't 'm ’",
-                        _starts_with_apostrophe)
+APOSTROPHE = TokenProxy(
+    "apostrophe", "the token begins with an apostrophe (' or ’): ' 's 't 'm ’", _starts_with_apostrophe
+)
 CLOSING_PARENTHESIS = TokenProxy("closing parenthesis", "the token contains ')'", lambda t: ")" in t)
 OPENING_PARENTHESIS = TokenProxy("opening parenthesis", "the token contains '('", lambda t: "(" in t)
 
@@ -66,8 +67,9 @@ def proxy_scores(acts: np.ndarray, on_proxy: np.ndarray, rows: np.ndarray, top: 
     return proxy_scores_many(acts, {"proxy": on_proxy}, rows, top)["proxy"]
 
 
-def proxy_scores_many(acts: np.ndarray, proxies: dict[str, np.ndarray], rows: np.ndarray, top: int = 20
-                      ) -> dict[str, pd.DataFrame]:
+def proxy_scores_many(
+    acts: np.ndarray, proxies: dict[str, np.ndarray], rows: np.ndarray, top: int = 20
+) -> dict[str, pd.DataFrame]:
     """``proxy_scores`` for several proxies at once: the parts that do not depend on the proxy (the selected rows,
     activation mass, firing pattern, each feature's top rows) are computed once."""
     a = torch.from_numpy(np.ascontiguousarray(acts[rows])).float()  # [n, F]
@@ -82,11 +84,21 @@ def proxy_scores_many(acts: np.ndarray, proxies: dict[str, np.ndarray], rows: np
         on_mass = a[p].sum(0, dtype=torch.float64)
         precision = torch.where(mass > 0, on_mass / mass.clamp(min=1e-30), torch.zeros_like(mass))
         recall = fires[p].double().mean(0)
-        f1 = torch.where(precision + recall > 0, 2 * precision * recall / (precision + recall).clamp(min=1e-30),
-                         torch.zeros_like(mass))
-        out[name] = pd.DataFrame({"feature": np.arange(a.shape[1]), "f1": f1.numpy(), "precision": precision.numpy(),
-                                  "recall": recall.numpy(), "top_precision": p[top_rows].double().mean(0).numpy(),
-                                  "density": fires.double().mean(0).numpy()})
+        f1 = torch.where(
+            precision + recall > 0,
+            2 * precision * recall / (precision + recall).clamp(min=1e-30),
+            torch.zeros_like(mass),
+        )
+        out[name] = pd.DataFrame(
+            {
+                "feature": np.arange(a.shape[1]),
+                "f1": f1.numpy(),
+                "precision": precision.numpy(),
+                "recall": recall.numpy(),
+                "top_precision": p[top_rows].double().mean(0).numpy(),
+                "density": fires.double().mean(0).numpy(),
+            }
+        )
     return out
 
 
@@ -95,8 +107,9 @@ def best_feature(scores: pd.DataFrame) -> pd.Series:
     return scores.sort_values(["f1", "feature"], ascending=[False, True], kind="stable").iloc[0]
 
 
-def interval_table(col: np.ndarray, on_proxy: np.ndarray, ids: np.ndarray, tokenizer, n_bins: int = 10,
-                   n_types: int = 3) -> pd.DataFrame:
+def interval_table(
+    col: np.ndarray, on_proxy: np.ndarray, ids: np.ndarray, tokenizer, n_bins: int = 10, n_types: int = 3
+) -> pd.DataFrame:
     """One row per equal-width activation interval of (0, max]: tokens in it, the proxy's precision there with a
     Wilson 95% interval, the recall of the rule "activation > lower edge", and its ``n_types`` commonest tokens."""
     on = col > 0
@@ -107,15 +120,21 @@ def interval_table(col: np.ndarray, on_proxy: np.ndarray, ids: np.ndarray, token
     out = []
     for b in range(n_bins):
         sel = on & (col > edges[b]) & (col <= edges[b + 1])
-        row = {"interval": f"{edges[b]:.2f}-{edges[b + 1]:.2f}", "lo": edges[b], "hi": edges[b + 1],
-               "tokens": int(sel.sum()), "proxy": int((sel & on_proxy).sum()),
-               "recall_above_lo": float((on_proxy & (col > edges[b])).sum() / n_proxy)}
+        row = {
+            "interval": f"{edges[b]:.2f}-{edges[b + 1]:.2f}",
+            "lo": edges[b],
+            "hi": edges[b + 1],
+            "tokens": int(sel.sum()),
+            "proxy": int((sel & on_proxy).sum()),
+            "recall_above_lo": float((on_proxy & (col > edges[b])).sum() / n_proxy),
+        }
         if sel.any():
             est = proportion(on_proxy[sel])
             row.update(precision=est.mean, precision_lo=est.lo, precision_hi=est.hi)
             common = Counter(ids[sel].tolist()).most_common(n_types)
-            row["commonest"] = ", ".join(f"{t!r} {c}" for t, (_, c) in
-                                         zip(readable_tokens(tokenizer, [i for i, _ in common]), common))
+            row["commonest"] = ", ".join(
+                f"{t!r} {c}" for t, (_, c) in zip(readable_tokens(tokenizer, [i for i, _ in common]), common)
+            )
         else:
             row.update(precision=np.nan, precision_lo=np.nan, precision_hi=np.nan, commonest="")
         out.append(row)
@@ -136,8 +155,16 @@ def top_token_types(col: np.ndarray, ids: np.ndarray, tokenizer, k: int = 20, n:
     return " ".join(repr(t) for t in readable_tokens(tokenizer, [i for i, _ in common]))
 
 
-def interval_examples(col: np.ndarray, ids: np.ndarray, context_length: int, tokenizer, n_bins: int = 5,
-                      per_bin: int = 2, window: int = 8, seed: int = 0) -> pd.DataFrame:
+def interval_examples(
+    col: np.ndarray,
+    ids: np.ndarray,
+    context_length: int,
+    tokenizer,
+    n_bins: int = 5,
+    per_bin: int = 2,
+    window: int = 8,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Examples drawn uniformly at random from equal-width activation intervals (Bricken et al.'s sampling, the
     highest interval first): the activating token in brackets with ``window`` tokens of its context before it."""
     from saelib.interp.dashboard import DashboardConfig, example_rows
@@ -151,8 +178,13 @@ def interval_examples(col: np.ndarray, ids: np.ndarray, context_length: int, tok
             ctx, pos = divmod(int(r), context_length)
             start = ctx * context_length
             before = readable_tokens(tokenizer, ids[start + max(0, pos - window) : start + pos])
-            rows.append({"interval": label.split(" (")[0].removeprefix("interval "), "activation": float(col[r]),
-                         "context": "".join(before) + "[" + readable_tokens(tokenizer, [ids[r]])[0] + "]"})
+            rows.append(
+                {
+                    "interval": label.split(" (")[0].removeprefix("interval "),
+                    "activation": float(col[r]),
+                    "context": "".join(before) + "[" + readable_tokens(tokenizer, [ids[r]])[0] + "]",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -190,10 +222,17 @@ class AblationResult:
     def summary(self) -> dict[str, float]:
         est = _clustered(self.next_token, self.context)
         diff = _clustered(self.next_token - self.control_next_token, self.context)
-        return {"positions": len(self.next_token), "contexts": len(np.unique(self.context)),
-                "delta_next_token": est.mean, "delta_lo": est.lo, "delta_hi": est.hi,
-                "control_delta": _clustered(self.control_next_token, self.context).mean, "minus_control": diff.mean,
-                "minus_control_lo": diff.lo, "minus_control_hi": diff.hi}
+        return {
+            "positions": len(self.next_token),
+            "contexts": len(np.unique(self.context)),
+            "delta_next_token": est.mean,
+            "delta_lo": est.lo,
+            "delta_hi": est.hi,
+            "control_delta": _clustered(self.control_next_token, self.context).mean,
+            "minus_control": diff.mean,
+            "minus_control_lo": diff.lo,
+            "minus_control_hi": diff.hi,
+        }
 
 
 def _clustered(values: np.ndarray, groups: np.ndarray):
@@ -203,8 +242,9 @@ def _clustered(values: np.ndarray, groups: np.ndarray):
 
 
 @torch.no_grad()
-def next_token_ablation(model, sae, hook: str, tokens: Tensor, feature: int, keep: Tensor, seed: int = 0,
-                        batch_size: int = 8) -> AblationResult:
+def next_token_ablation(
+    model, sae, hook: str, tokens: Tensor, feature: int, keep: Tensor, seed: int = 0, batch_size: int = 8
+) -> AblationResult:
     """Remove ``feature``'s contribution at ``hook`` (a residual hook) wherever it fires among ``keep`` [n, pos]
     positions of ``tokens`` [n, pos], and compare next-token log-probabilities with the clean run; the control
     removes a random direction with the same norm at the same positions."""
@@ -241,8 +281,15 @@ def next_token_ablation(model, sae, hook: str, tokens: Tensor, feature: int, kee
     return AblationResult(torch.stack(deltas).sum(0) / n, np.concatenate(nxt), np.concatenate(ctl), np.concatenate(ctx))
 
 
-def upstream_effects(model, saes: dict[int, object], tokens: Tensor, target: tuple[int, int], source_layer: int,
-                     n_candidates: int = 8, keep: Tensor | None = None) -> pd.DataFrame:
+def upstream_effects(
+    model,
+    saes: dict[int, object],
+    tokens: Tensor,
+    target: tuple[int, int],
+    source_layer: int,
+    n_candidates: int = 8,
+    keep: Tensor | None = None,
+) -> pd.DataFrame:
     """How much ablating each of the most promising features of ``source_layer`` lowers feature ``target`` =
     (layer, index) on ``tokens`` [n, pos].
 
@@ -279,15 +326,32 @@ def upstream_effects(model, saes: dict[int, object], tokens: Tensor, target: tup
             per_ctx = ((after - clean) * fire).sum(1)
             used = base > 0
             est = mean_se((per_ctx[used] / base[used]).numpy())
-            rows.append({"source_layer": source_layer, "source": f, "target_layer": t_layer, "target": t_feature,
-                         "attribution": float(attribution[f] / base.sum()),
-                         "effect": est.mean, "effect_lo": est.lo, "effect_hi": est.hi,
-                         "source_density": float((codes[..., f] > 0)[keep].float().mean())})
+            rows.append(
+                {
+                    "source_layer": source_layer,
+                    "source": f,
+                    "target_layer": t_layer,
+                    "target": t_feature,
+                    "attribution": float(attribution[f] / base.sum()),
+                    "effect": est.mean,
+                    "effect_lo": est.lo,
+                    "effect_hi": est.hi,
+                    "source_density": float((codes[..., f] > 0)[keep].float().mean()),
+                }
+            )
     return pd.DataFrame(rows).sort_values("effect", kind="stable").reset_index(drop=True)
 
 
-def trace_circuit(model, saes: dict[int, object], tokens: Tensor, target: tuple[int, int], layers: Sequence[int],
-                  n_candidates: int = 8, branch: int = 2, keep: Tensor | None = None) -> pd.DataFrame:
+def trace_circuit(
+    model,
+    saes: dict[int, object],
+    tokens: Tensor,
+    target: tuple[int, int],
+    layers: Sequence[int],
+    n_candidates: int = 8,
+    branch: int = 2,
+    keep: Tensor | None = None,
+) -> pd.DataFrame:
     """Edges of the circuit feeding ``target`` through the earlier ``layers`` (descending from the target's):
     at each step, the ``branch`` upstream features whose exact ablation lowers the node most (with the interval's
     upper end below 0) become nodes whose own upstream features are traced next."""

@@ -32,11 +32,18 @@ def fit_sample(store: ActivationStore, hook: str, n: int, seed: int = 0) -> torc
     return next(store.batches(hook, n, seed=seed, row_mask=ordinary_rows(store)))
 
 
-def ica_unmixing_cached(store: ActivationStore, hook: str, x: torch.Tensor, seed: int,
-                        max_iter: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+def ica_unmixing_cached(
+    store: ActivationStore, hook: str, x: torch.Tensor, seed: int, max_iter: int
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """FastICA (directions, center, iterations) for ``x`` drawn from ``store``; fitted once per key, then loaded."""
-    key = {"store": store.dir.name, "hook": hook, "rows": len(x), "seed": seed, "max_iter": max_iter,
-           "x_sum": round(float(x.double().sum()), 3)}  # guards against a different sample under the same sizes
+    key = {
+        "store": store.dir.name,
+        "hook": hook,
+        "rows": len(x),
+        "seed": seed,
+        "max_iter": max_iter,
+        "x_sum": round(float(x.double().sum()), 3),
+    }  # guards against a different sample under the same sizes
     path = keyed_dir("baselines", "ica", key) / "ica.safetensors"
     if path.exists():
         t = load(path.read_bytes())
@@ -44,32 +51,61 @@ def ica_unmixing_cached(store: ActivationStore, hook: str, x: torch.Tensor, seed
     directions, center, n_iter = fit_ica_unmixing(x, seed, max_iter)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path.parent / "config.json", key)
-    atomic_write_bytes(path, save({"directions": directions.contiguous(), "center": center.contiguous(),
-                                    "n_iter": torch.tensor(n_iter)}))
+    atomic_write_bytes(
+        path,
+        save({"directions": directions.contiguous(), "center": center.contiguous(), "n_iter": torch.tensor(n_iter)}),
+    )
     return directions, center, n_iter
 
 
-def ica_unmixing(store: ActivationStore, hook: str, x: torch.Tensor, seed: int, max_iter: int,
-                 shipped=None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+def ica_unmixing(
+    store: ActivationStore, hook: str, x: torch.Tensor, seed: int, max_iter: int, shipped=None
+) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """(directions, center, key) of the ICA baseline at ``hook``: the shipped fit (``saelib.baselines.shipped``)
     when given, else FastICA fitted here on ``x`` (cached). The key says which, with rows and iterations."""
     if shipped is not None:
         if shipped.info.hook != hook:
             raise ValueError(f"the shipped ICA fit is for {shipped.info.hook}, not {hook}")
         i = shipped.info
-        key = {"method": "ica", "shipped": i.file, "sha256": i.sha256, "store": i.store, "rows": i.rows,
-               "seed": i.seed, "solver": i.solver, "max_iter": i.max_iter, "n_iter": i.n_iter,
-               "converged": i.converged}
+        key = {
+            "method": "ica",
+            "shipped": i.file,
+            "sha256": i.sha256,
+            "store": i.store,
+            "rows": i.rows,
+            "seed": i.seed,
+            "solver": i.solver,
+            "max_iter": i.max_iter,
+            "n_iter": i.n_iter,
+            "converged": i.converged,
+        }
         return shipped.directions, shipped.center, key
     directions, center, n_iter = ica_unmixing_cached(store, hook, x, seed, max_iter)
-    key = {"method": "ica", "store": store.dir.name, "hook": hook, "rows": len(x), "seed": seed,
-           "solver": "fastica", "max_iter": max_iter, "n_iter": n_iter, "converged": n_iter < max_iter}
+    key = {
+        "method": "ica",
+        "store": store.dir.name,
+        "hook": hook,
+        "rows": len(x),
+        "seed": seed,
+        "solver": "fastica",
+        "max_iter": max_iter,
+        "n_iter": n_iter,
+        "converged": n_iter < max_iter,
+    }
     return directions, center, key
 
 
-def layer_dictionaries(store: ActivationStore, hook: str, sae, sae_key: dict, l0_rows: torch.Tensor,
-                       fit_rows: int, seed: int = 0, ica_max_iter: int = 200, shipped_ica=None,
-                       ) -> dict[str, tuple[object, dict]]:
+def layer_dictionaries(
+    store: ActivationStore,
+    hook: str,
+    sae,
+    sae_key: dict,
+    l0_rows: torch.Tensor,
+    fit_rows: int,
+    seed: int = 0,
+    ica_max_iter: int = 200,
+    shipped_ica=None,
+) -> dict[str, tuple[object, dict]]:
     """``METHODS`` at ``hook``: name -> (dictionary, key). PCA is fitted on ``fit_rows`` training rows of ``store``,
     ICA too unless ``shipped_ica`` (a ``ShippedICA`` fitted on more rows) is given; the ICA orientations are read on
     the same ``fit_rows``. Top-k variants keep as many features per token as the SAE's mean L0 on ``l0_rows``

@@ -88,8 +88,9 @@ class FeatureSummary:
         return self.massive_share > MASSIVE_SHARE
 
 
-def feature_matrix(sae, store: ActivationStore, hook: str, max_rows: int,
-                   leave_out_massive: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def feature_matrix(
+    sae, store: ActivationStore, hook: str, max_rows: int, leave_out_massive: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """[n_rows, n_features] float16 activations on the first ``max_rows`` rows (whole contexts) of ``store`` and the
     [n_rows] mask of the rows kept (position 0 and separators are left out and set to 0; with ``leave_out_massive``,
     as dashboards show them, massive-activation rows too: ``features.shown_rows``)."""
@@ -114,11 +115,17 @@ def massive_rows_read(store: ActivationStore, mask: np.ndarray) -> np.ndarray:
     return np.flatnonzero(ordinary_rows(store)[: len(mask)] & ~mask)
 
 
-def _window(store: ActivationStore, tokenizer, row: int, values: np.ndarray, w: int) -> tuple[list[str], np.ndarray, int]:
+def _window(
+    store: ActivationStore, tokenizer, row: int, values: np.ndarray, w: int
+) -> tuple[list[str], np.ndarray, int]:
     ctx, pos = divmod(int(row), store.context_length)
     lo, hi = max(0, pos - w), min(store.context_length, pos + w + 1)
     base = ctx * store.context_length
-    return readable_tokens(tokenizer, store.tokens[ctx, lo:hi]), values[base + lo : base + hi].astype(np.float32), pos - lo
+    return (
+        readable_tokens(tokenizer, store.tokens[ctx, lo:hi]),
+        values[base + lo : base + hi].astype(np.float32),
+        pos - lo,
+    )
 
 
 def example_rows(col: np.ndarray, cfg: DashboardConfig, rng: np.random.Generator) -> dict[str, list[int]]:
@@ -133,14 +140,17 @@ def example_rows(col: np.ndarray, cfg: DashboardConfig, rng: np.random.Generator
     groups = np.array_split(order, min(cfg.quantile_bins, len(order)))
     for q, members in enumerate(groups):
         pick = rng.choice(members, size=min(cfg.examples_per_bin, len(members)), replace=False)
-        label = (f"quantile group {q + 1} of {len(groups)}: activations {float(col[members].min()):.2f}-"
-                 f"{float(col[members].max()):.2f} ({len(members):,} tokens)")
+        label = (
+            f"quantile group {q + 1} of {len(groups)}: activations {float(col[members].min()):.2f}-"
+            f"{float(col[members].max()):.2f} ({len(members):,} tokens)"
+        )
         out[label] = sorted(pick.tolist())
     return out
 
 
-def coactivations(acts: np.ndarray, counts: np.ndarray, n: int, feature: int, k: int,
-                  min_count: int = 3) -> list[tuple[int, float, float, int]]:
+def coactivations(
+    acts: np.ndarray, counts: np.ndarray, n: int, feature: int, k: int, min_count: int = 3
+) -> list[tuple[int, float, float, int]]:
     """Features firing with ``feature`` most above chance, over ``n`` shown rows where feature i fires on
     ``counts[i]``: (index, lift P(both) / (P(this) P(other)), P(other | this), tokens where both fire), by lift;
     pairs with fewer than ``min_count`` shared tokens are left out."""
@@ -164,8 +174,9 @@ def related_features(decoder: torch.Tensor, feature: int, k: int) -> list[tuple[
     return [(int(i), float(c)) for i, c in zip(top.indices, top.values)]
 
 
-def neuron_alignment(acts: np.ndarray, mask: np.ndarray, store: ActivationStore, hook: str, pages: Sequence[int],
-                     cfg: DashboardConfig) -> dict[int, tuple[int, float, float]]:
+def neuron_alignment(
+    acts: np.ndarray, mask: np.ndarray, store: ActivationStore, hook: str, pages: Sequence[int], cfg: DashboardConfig
+) -> dict[int, tuple[int, float, float]]:
     """Per page feature: (best neuron, its AUC for "the feature fires", the best |correlation| with any neuron), from
     ``neurons.best_neuron`` on up to ``neuron_rows`` shown rows; the hook's coordinates are the neurons."""
     rows = np.flatnonzero(mask)
@@ -187,8 +198,14 @@ def neuron_word(hook: str) -> str:
     return "neuron" if ".mlp." in hook else "residual-stream dimension"
 
 
-def summarize_features(acts: np.ndarray, mask: np.ndarray, store: ActivationStore, tokenizer,
-                       cfg: DashboardConfig, on_massive: np.ndarray | None = None) -> list[FeatureSummary]:
+def summarize_features(
+    acts: np.ndarray,
+    mask: np.ndarray,
+    store: ActivationStore,
+    tokenizer,
+    cfg: DashboardConfig,
+    on_massive: np.ndarray | None = None,
+) -> list[FeatureSummary]:
     """Density, max, mean-when-active and the offline explainer's line on each feature's top 5 examples, over the
     shown rows; with ``on_massive`` [m, n_features] (activations on the massive-activation rows left out), each
     feature's share of mass there and ``features.massive_note``."""
@@ -204,8 +221,11 @@ def summarize_features(acts: np.ndarray, mask: np.ndarray, store: ActivationStor
             continue
         top = np.flatnonzero(on)[np.argsort(-col[on], kind="stable")[:5]]
         records = [Record(*_window(store, tokenizer, r, col, cfg.window)[:2]) for r in top]
-        out.append(FeatureSummary(f, float(on.sum() / n), float(col.max()), float(col[on].mean()),
-                                  explainer.explain(records), share, note))
+        out.append(
+            FeatureSummary(
+                f, float(on.sum() / n), float(col.max()), float(col[on].mean()), explainer.explain(records), share, note
+            )
+        )
     return out
 
 
@@ -218,23 +238,31 @@ def _tokens_html(tokens: Sequence[str], values: np.ndarray, vmax: float, mark: i
     return "".join(spans)
 
 
-def _histogram_svg(values: np.ndarray, bins: int, label: str, css: str = "histogram", width: int = 520,
-                   height: int = 140) -> str:
+def _histogram_svg(
+    values: np.ndarray, bins: int, label: str, css: str = "histogram", width: int = 520, height: int = 140
+) -> str:
     counts, edges = np.histogram(values, bins=bins)
     scale = np.log1p(counts) / max(np.log1p(counts).max(), 1e-9)
     bw = width / bins
-    bars = "".join(f'<rect x="{i * bw:.1f}" y="{height - 20 - s * (height - 30):.1f}" width="{bw - 1:.1f}" '
-                   f'height="{s * (height - 30):.1f}" fill="#e65a14"><title>{edges[i]:.3f}-{edges[i + 1]:.3f}: '
-                   f'{c:,}</title></rect>' for i, (c, s) in enumerate(zip(counts, scale)))
-    return (f'<svg class="{css}" width="{width}" height="{height}" role="img" aria-label="{html_text(label)}">'
-            f'{bars}<text x="0" y="{height - 4}" font-size="11">{edges[0]:.2f}</text>'
-            f'<text x="{width - 40}" y="{height - 4}" font-size="11">{edges[-1]:.2f}</text></svg>'
-            f'<div class="muted">{html_text(label)}, log count per bin</div>')
+    bars = "".join(
+        f'<rect x="{i * bw:.1f}" y="{height - 20 - s * (height - 30):.1f}" width="{bw - 1:.1f}" '
+        f'height="{s * (height - 30):.1f}" fill="#e65a14"><title>{edges[i]:.3f}-{edges[i + 1]:.3f}: '
+        f"{c:,}</title></rect>"
+        for i, (c, s) in enumerate(zip(counts, scale))
+    )
+    return (
+        f'<svg class="{css}" width="{width}" height="{height}" role="img" aria-label="{html_text(label)}">'
+        f'{bars}<text x="0" y="{height - 4}" font-size="11">{edges[0]:.2f}</text>'
+        f'<text x="{width - 40}" y="{height - 4}" font-size="11">{edges[-1]:.2f}</text></svg>'
+        f'<div class="muted">{html_text(label)}, log count per bin</div>'
+    )
 
 
 def _page(title: str, body: str) -> bytes:
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html_text(title)}</title>'
-            f"<style>{STYLE}</style></head><body>{body}</body></html>").encode()
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html_text(title)}</title>'
+        f"<style>{STYLE}</style></head><body>{body}</body></html>"
+    ).encode()
 
 
 @dataclass(frozen=True)
@@ -252,12 +280,15 @@ class PageData:
 
 
 def _stats_line(data: PageData) -> str:
-    return (f'<p class="stats">Statistics over <b class="tokens">{data.n_shown:,}</b> tokens; '
-            f"{html_text(excluded_line(data.n_excluded))}</p>")
+    return (
+        f'<p class="stats">Statistics over <b class="tokens">{data.n_shown:,}</b> tokens; '
+        f"{html_text(excluded_line(data.n_excluded))}</p>"
+    )
 
 
-def _examples_html(f: int, col: np.ndarray, vmax: float, store: ActivationStore, tokenizer,
-                   cfg: DashboardConfig) -> list[str]:
+def _examples_html(
+    f: int, col: np.ndarray, vmax: float, store: ActivationStore, tokenizer, cfg: DashboardConfig
+) -> list[str]:
     parts = []
     for label, rows in example_rows(col, cfg, np.random.default_rng(cfg.seed + f)).items():
         parts.append(f"<h2>{html_text(label)}</h2>")
@@ -268,25 +299,40 @@ def _examples_html(f: int, col: np.ndarray, vmax: float, store: ActivationStore,
 
 
 def _logits_html(effect: torch.Tensor, tokenizer, cfg: DashboardConfig) -> str:
-    tables = "".join(f"<div><h3>{html_text(k)}</h3><table>" + "".join(
-        f"<tr><td>{html_text(t)}</td><td>{v:+.3f}</td></tr>" for t, v in rows) + "</table></div>"
-        for k, rows in top_tokens(tokenizer, effect, cfg.logit_k).items())
-    return (f"<h2>Logit effects</h2><p class=muted>Of the unit decoder direction, {html_text(NORM_HANDLING)}.</p>"
-            + _histogram_svg(effect.float().numpy(), cfg.histogram_bins, "logit effect over the vocabulary",
-                             "logit-histogram") + f'<div class="pair logits">{tables}</div>')
+    tables = "".join(
+        f"<div><h3>{html_text(k)}</h3><table>"
+        + "".join(f"<tr><td>{html_text(t)}</td><td>{v:+.3f}</td></tr>" for t, v in rows)
+        + "</table></div>"
+        for k, rows in top_tokens(tokenizer, effect, cfg.logit_k).items()
+    )
+    return (
+        f"<h2>Logit effects</h2><p class=muted>Of the unit decoder direction, {html_text(NORM_HANDLING)}.</p>"
+        + _histogram_svg(
+            effect.float().numpy(), cfg.histogram_bins, "logit effect over the vocabulary", "logit-histogram"
+        )
+        + f'<div class="pair logits">{tables}</div>'
+    )
 
 
 def _related_html(f: int, data: PageData, cfg: DashboardConfig) -> str:
     parts = []
     if data.decoder is not None:
-        parts.append('<div><h2>Related features</h2><table class="related"><tr><th>feature</th><th>decoder cosine</th>'
-                     "</tr>" + "".join(f'<tr><td><a href="{i}.html">{i}</a></td><td>{c:+.3f}</td></tr>'
-                                       for i, c in related_features(data.decoder, f, cfg.related_k)) + "</table></div>")
+        parts.append(
+            '<div><h2>Related features</h2><table class="related"><tr><th>feature</th><th>decoder cosine</th>'
+            "</tr>"
+            + "".join(
+                f'<tr><td><a href="{i}.html">{i}</a></td><td>{c:+.3f}</td></tr>'
+                for i, c in related_features(data.decoder, f, cfg.related_k)
+            )
+            + "</table></div>"
+        )
     if f in data.neurons:
         j, auc, corr = data.neurons[f]
-        parts.append(f'<div><h2>Best-aligned {html_text(data.neuron_word)}</h2><p class="neuron">{j}: AUC '
-                     f'{auc:.3f} for "this feature fires" (either sign); best |correlation| with any {corr:.3f}</p>'
-                     "</div>")
+        parts.append(
+            f'<div><h2>Best-aligned {html_text(data.neuron_word)}</h2><p class="neuron">{j}: AUC '
+            f'{auc:.3f} for "this feature fires" (either sign); best |correlation| with any {corr:.3f}</p>'
+            "</div>"
+        )
     return f'<div class="pair">{"".join(parts)}</div>' if parts else ""
 
 
@@ -294,21 +340,37 @@ def _coactivation_html(f: int, data: PageData, cfg: DashboardConfig) -> str:
     co = coactivations(data.acts, data.counts, data.n_shown, f, cfg.coactivation_k, cfg.coactivation_min_count)
     if not co:
         return ""
-    return ('<h2>Fires with, above chance</h2><table class="coactivation"><tr><th>feature</th><th>lift P(both) / '
-            "(P(this) P(it))</th><th>P(it | this)</th><th>tokens with both</th></tr>"
-            + "".join(f'<tr><td><a href="{i}.html">{i}</a></td><td>{lift:.2f}</td><td>{p:.2f}</td><td>{c:,}</td></tr>'
-                      for i, lift, p, c in co) + "</table>")
+    return (
+        '<h2>Fires with, above chance</h2><table class="coactivation"><tr><th>feature</th><th>lift P(both) / '
+        "(P(this) P(it))</th><th>P(it | this)</th><th>tokens with both</th></tr>"
+        + "".join(
+            f'<tr><td><a href="{i}.html">{i}</a></td><td>{lift:.2f}</td><td>{p:.2f}</td><td>{c:,}</td></tr>'
+            for i, lift, p, c in co
+        )
+        + "</table>"
+    )
 
 
-def feature_page(f: int, s: FeatureSummary, data: PageData, store: ActivationStore, tokenizer, name: str,
-                 cfg: DashboardConfig, effect: torch.Tensor | None) -> bytes:
+def feature_page(
+    f: int,
+    s: FeatureSummary,
+    data: PageData,
+    store: ActivationStore,
+    tokenizer,
+    name: str,
+    cfg: DashboardConfig,
+    effect: torch.Tensor | None,
+) -> bytes:
     """One feature's page; ``effect`` [vocab] is its logit effect (None: no logit section)."""
     col = data.acts[:, f].astype(np.float32)
-    parts = [f'<p><a href="../index.html">&larr; {html_text(name)}</a></p><h1>Feature {f}</h1>',
-             f'<p class="summary">{html_text(s.summary) or "never fires on these tokens"}</p>',
-             f'<p class="massive"><b>{html_text(s.massive_note)}</b></p>' if s.massive_note else "",
-             f'<p>density <b class="density">{s.density:.3%}</b> · max {s.max_activation:.3f} · mean when active '
-             f'{s.mean_when_active:.3f}</p>', _stats_line(data)]
+    parts = [
+        f'<p><a href="../index.html">&larr; {html_text(name)}</a></p><h1>Feature {f}</h1>',
+        f'<p class="summary">{html_text(s.summary) or "never fires on these tokens"}</p>',
+        f'<p class="massive"><b>{html_text(s.massive_note)}</b></p>' if s.massive_note else "",
+        f'<p>density <b class="density">{s.density:.3%}</b> · max {s.max_activation:.3f} · mean when active '
+        f"{s.mean_when_active:.3f}</p>",
+        _stats_line(data),
+    ]
     if s.density > 0:
         parts += ["<h2>Activations</h2>", _histogram_svg(col[col > 0], cfg.histogram_bins, "non-zero activations")]
         parts += _examples_html(f, col, s.max_activation, store, tokenizer, cfg)
@@ -345,32 +407,59 @@ def index_page(name: str, summaries: list[FeatureSummary], pages: set[int], n_to
     for s in index_rows(summaries):
         link = f'<a href="features/{s.feature}.html">{s.feature}</a>' if s.feature in pages else str(s.feature)
         flag = f' <b class="flag">{MASSIVE_FLAG}</b>' if s.flagged else ""
-        rows.append(f'<tr class="feature"><td>{link}</td><td>{s.density:.3%}</td><td>{s.max_activation:.3f}</td>'
-                    f'<td>{html_text(s.summary) or "<span class=muted>dead</span>"}{flag}</td></tr>')
+        rows.append(
+            f'<tr class="feature"><td>{link}</td><td>{s.density:.3%}</td><td>{s.max_activation:.3f}</td>'
+            f"<td>{html_text(s.summary) or '<span class=muted>dead</span>'}{flag}</td></tr>"
+        )
     dead = sum(s.density == 0 for s in summaries)
     flagged = sum(s.flagged for s in summaries)
-    body = (f"<h1>{html_text(name)}</h1><p>{len(summaries):,} features; statistics over <b class=tokens>"
-            f"{n_tokens:,}</b> tokens; {html_text(excluded_line(n_excluded))} {dead:,} never fire on the tokens "
-            f"shown; {flagged:,} {MASSIVE_FLAG} (listed last). Sorted by density; a linked feature has a page.</p>"
-            '<p><label>Search <input id="search" type="search" placeholder="feature number or summary text" '
-            'size="40"></label> <span class="muted"><span id="shown">' + f"{len(summaries):,}" + "</span> shown"
-            "</span></p><table><tr><th>feature</th><th>density</th><th>max</th><th>summary (offline token explainer)"
-            f"</th></tr>{''.join(rows)}</table>{SEARCH}")
+    body = (
+        f"<h1>{html_text(name)}</h1><p>{len(summaries):,} features; statistics over <b class=tokens>"
+        f"{n_tokens:,}</b> tokens; {html_text(excluded_line(n_excluded))} {dead:,} never fire on the tokens "
+        f"shown; {flagged:,} {MASSIVE_FLAG} (listed last). Sorted by density; a linked feature has a page.</p>"
+        '<p><label>Search <input id="search" type="search" placeholder="feature number or summary text" '
+        'size="40"></label> <span class="muted"><span id="shown">' + f"{len(summaries):,}" + "</span> shown"
+        "</span></p><table><tr><th>feature</th><th>density</th><th>max</th><th>summary (offline token explainer)"
+        f"</th></tr>{''.join(rows)}</table>{SEARCH}"
+    )
     return _page(name, body)
 
 
-def _page_data(sae, acts: np.ndarray, mask: np.ndarray, n_excluded: int, store: ActivationStore, hook: str,
-               pages: Sequence[int], cfg: DashboardConfig) -> PageData:
+def _page_data(
+    sae,
+    acts: np.ndarray,
+    mask: np.ndarray,
+    n_excluded: int,
+    store: ActivationStore,
+    hook: str,
+    pages: Sequence[int],
+    cfg: DashboardConfig,
+) -> PageData:
     with torch.no_grad():  # unit decoder directions [n_features, d_in] in raw activation space
         decoder = sae.dictionary()
         decoder = torch.nn.functional.normalize((decoder[0] if decoder.ndim == 3 else decoder).float(), dim=-1)
-    return PageData(acts, (acts > 0).sum(0), int(mask.sum()), n_excluded, decoder.cpu(),
-                    neuron_alignment(acts, mask, store, hook, pages, cfg), neuron_word(hook))
+    return PageData(
+        acts,
+        (acts > 0).sum(0),
+        int(mask.sum()),
+        n_excluded,
+        decoder.cpu(),
+        neuron_alignment(acts, mask, store, hook, pages, cfg),
+        neuron_word(hook),
+    )
 
 
-def export_dashboard(sae, store: ActivationStore, hook: str, tokenizer, out: Path, name: str,
-                     features: Sequence[int] | None = None, lens: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                     cfg: DashboardConfig = DashboardConfig()) -> Path:
+def export_dashboard(
+    sae,
+    store: ActivationStore,
+    hook: str,
+    tokenizer,
+    out: Path,
+    name: str,
+    features: Sequence[int] | None = None,
+    lens: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    cfg: DashboardConfig = DashboardConfig(),
+) -> Path:
     """Write the dashboard of ``sae`` (one member) at ``hook`` on ``store`` to ``out``, replacing an earlier
     dashboard there as a whole; returns index.html. ``out`` must be new, empty or a dashboard (checked first).
 
@@ -397,8 +486,12 @@ def export_dashboard(sae, store: ActivationStore, hook: str, tokenizer, out: Pat
             chunk = pages[start : start + 256]
             effects = None if lens is None else lens(data.decoder[chunk]).cpu()
             for j, f in enumerate(chunk):
-                atomic_write_bytes(new / "features" / f"{f}.html", feature_page(
-                    f, summaries[f], data, store, tokenizer, name, cfg, None if effects is None else effects[j]))
+                atomic_write_bytes(
+                    new / "features" / f"{f}.html",
+                    feature_page(
+                        f, summaries[f], data, store, tokenizer, name, cfg, None if effects is None else effects[j]
+                    ),
+                )
         atomic_write_json(new / "features.json", [{**s.__dict__, "flagged": s.flagged} for s in summaries])
         atomic_write_bytes(new / "index.html", index_page(name, summaries, set(pages), data.n_shown, len(massive)))
         atomic_write_bytes(new / MARKER, b"a folder written by saelib.interp.dashboard.export_dashboard\n")
@@ -419,9 +512,11 @@ def _is_dashboard(folder: Path) -> bool:
 def _check_replaceable(out: Path) -> None:
     """An error, before anything is written, if ``out`` exists and is neither empty nor a dashboard."""
     if out.is_symlink() or out.exists() and not (out.is_dir() and (_is_dashboard(out) or not any(out.iterdir()))):
-        raise FileExistsError(f"{out} exists and is not a dashboard export (no {MARKER} file): the export replaces "
-                              "its folder as a whole, so it writes only to a new folder, an empty one or an earlier "
-                              "dashboard. Choose another output folder (--out) or move this one away")
+        raise FileExistsError(
+            f"{out} exists and is not a dashboard export (no {MARKER} file): the export replaces "
+            "its folder as a whole, so it writes only to a new folder, an empty one or an earlier "
+            "dashboard. Choose another output folder (--out) or move this one away"
+        )
 
 
 def _remove_temporaries(out: Path) -> None:

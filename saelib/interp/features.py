@@ -98,20 +98,29 @@ class ShownActivations(np.ndarray):
 
     def __getitem__(self, key: object) -> object:
         out = super().__getitem__(key)
-        if (isinstance(out, ShownActivations) and self.on_massive is not None and self.ndim == 2
-                and isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], slice) and key[0] == slice(None)):
+        if (
+            isinstance(out, ShownActivations)
+            and self.on_massive is not None
+            and self.ndim == 2
+            and isinstance(key, tuple)
+            and len(key) == 2
+            and isinstance(key[0], slice)
+            and key[0] == slice(None)
+        ):
             out.massive, out.on_massive = self.massive, self.on_massive[:, key[1]]
         return out
 
 
-def _codes(store: ActivationStore, hook: str, dictionary, rows: slice | np.ndarray,
-           cols: torch.Tensor | None) -> np.ndarray:
+def _codes(
+    store: ActivationStore, hook: str, dictionary, rows: slice | np.ndarray, cols: torch.Tensor | None
+) -> np.ndarray:
     x = torch.from_numpy(np.asarray(store.activations(hook)[rows], np.float32))
     return feature_codes(dictionary, x, cols).numpy()
 
 
-def massive_activations(store: ActivationStore, hook: str, dictionary, rows: np.ndarray,
-                        features: Sequence[int] | None = None) -> np.ndarray:
+def massive_activations(
+    store: ActivationStore, hook: str, dictionary, rows: np.ndarray, features: Sequence[int] | None = None
+) -> np.ndarray:
     """[len(rows), k] float32 activations of ``features`` (all when None) on ``rows`` (the massive-activation rows:
     few, so read at once)."""
     cols = None if features is None else torch.as_tensor(list(features), dtype=torch.long)
@@ -121,15 +130,25 @@ def massive_activations(store: ActivationStore, hook: str, dictionary, rows: np.
     return _codes(store, hook, dictionary, np.sort(rows), cols)
 
 
-def feature_activations(store: ActivationStore, hook: str, dictionary, features: Sequence[int] | None = None,
-                        row_mask: np.ndarray | None = None, batch_rows: int = 8192) -> np.ndarray:
+def feature_activations(
+    store: ActivationStore,
+    hook: str,
+    dictionary,
+    features: Sequence[int] | None = None,
+    row_mask: np.ndarray | None = None,
+    batch_rows: int = 8192,
+) -> np.ndarray:
     """[n_rows, n_selected] float32 activations of ``features`` (all when None) at every row of ``store``; rows
     outside ``row_mask`` are 0. By default the mask is ``shown_rows`` and the result a ``ShownActivations`` that
     carries the activations on the massive-activation rows left out (``top_contexts`` reports them)."""
     mask = shown_rows(store, hook) if row_mask is None else row_mask
     cols = None if features is None else torch.as_tensor(list(features), dtype=torch.long)
-    out = np.concatenate([_codes(store, hook, dictionary, slice(start, start + batch_rows), cols)
-                          for start in range(0, store.n_rows, batch_rows)])
+    out = np.concatenate(
+        [
+            _codes(store, hook, dictionary, slice(start, start + batch_rows), cols)
+            for start in range(0, store.n_rows, batch_rows)
+        ]
+    )
     if row_mask is None:
         massive = np.flatnonzero(ordinary_rows(store) & ~mask)
         on_massive = out[massive].copy()
@@ -160,8 +179,9 @@ class TopContexts(list):
         self.excluded, self.note = excluded, note
 
 
-def top_contexts(store: ActivationStore, acts: np.ndarray, tokenizer, k: int = 5, before: int = 24,
-                 after: int = 8) -> TopContexts:
+def top_contexts(
+    store: ActivationStore, acts: np.ndarray, tokenizer, k: int = 5, before: int = 24, after: int = 8
+) -> TopContexts:
     """The ``k`` highest activations of one feature (``acts`` [n_rows], e.g. a column of ``feature_activations``),
     at most one per packed context, each with ``before`` tokens of context and ``after`` tokens following. From a
     ``ShownActivations`` column, the result also counts and describes the massive-activation rows left out."""
@@ -178,8 +198,16 @@ def top_contexts(store: ActivationStore, acts: np.ndarray, tokenizer, k: int = 5
         p = int(best_pos[c])
         lo, hi = max(0, p - before), min(store.context_length, p + after + 1)
         prov = store.provenance(np.array([c * store.context_length + p]))
-        out.append(Context(readable_tokens(tokenizer, store.tokens[c, lo:hi]), per_ctx[c, lo:hi].tolist(),
-                           float(best[c]), prov.source[0], c, p))
+        out.append(
+            Context(
+                readable_tokens(tokenizer, store.tokens[c, lo:hi]),
+                per_ctx[c, lo:hi].tolist(),
+                float(best[c]),
+                prov.source[0],
+                c,
+                p,
+            )
+        )
     if massive is None or on_massive is None or np.ndim(on_massive) != 1:
         return TopContexts(out)
     return TopContexts(out, len(massive), massive_note(acts, np.asarray(on_massive, np.float32)))
@@ -231,10 +259,12 @@ def feature_views(views: Sequence[FeatureView], max_tokens_width: str = "100%") 
     each to the notebook."""
     body, calls = [], []
     uid = _view_id(views)
-    body.append(f'<p class="saelib-fallback-{uid}" style="color:#a00"><small>Interactive token view not shown: this '
-                f'notebook is not trusted or its JavaScript did not run. Plain text follows, peak token in '
-                f'<b>[brackets]</b>. Trust it with <code>.venv/bin/jupyter trust notebooks/*.ipynb</code> (or run '
-                f'<i>Trust Notebook</i> from the JupyterLab Command Palette, Ctrl+Shift+C) and reopen it.</small></p>')
+    body.append(
+        f'<p class="saelib-fallback-{uid}" style="color:#a00"><small>Interactive token view not shown: this '
+        f"notebook is not trusted or its JavaScript did not run. Plain text follows, peak token in "
+        f"<b>[brackets]</b>. Trust it with <code>.venv/bin/jupyter trust notebooks/*.ipynb</code> (or run "
+        f"<i>Trust Notebook</i> from the JupyterLab Command Palette, Ctrl+Shift+C) and reopen it.</small></p>"
+    )
     for v, view in enumerate(views):
         body.append(f"<h4>{html_text(view.title)}</h4>")
         if view.note:
@@ -248,11 +278,17 @@ def feature_views(views: Sequence[FeatureView], max_tokens_width: str = "100%") 
         vmax = max((c.peak for c in view.contexts), default=1.0) or 1.0
         for i, c in enumerate(view.contexts):
             div = f"saelib-view-{uid}-{v}-{i}"
-            body.append(f'<div style="max-width:{max_tokens_width}"><small>peak {c.peak:.2f} · '
-                        f'{html_text(c.source)}</small><div id="{div}"></div>'
-                        f'<div class="saelib-fallback-{uid}"><code>{_plain_context(c)}</code></div></div>')
-            props = {"tokens": [visible_controls(t) for t in c.tokens], "values": c.values, "minValue": 0.0,
-                     "maxValue": vmax}
+            body.append(
+                f'<div style="max-width:{max_tokens_width}"><small>peak {c.peak:.2f} · '
+                f'{html_text(c.source)}</small><div id="{div}"></div>'
+                f'<div class="saelib-fallback-{uid}"><code>{_plain_context(c)}</code></div></div>'
+            )
+            props = {
+                "tokens": [visible_controls(t) for t in c.tokens],
+                "values": c.values,
+                "minValue": 0.0,
+                "maxValue": vmax,
+            }
             calls.append(f"CircuitsVis.render({json.dumps(div)}, CircuitsVis.ColoredTokens, {json.dumps(props)});")
     hide = f"document.querySelectorAll('.saelib-fallback-{uid}').forEach(e => e.remove());"  # JS ran: views drawn
     script = _bundle_script() + "\n".join(calls) + "\n" + hide + "\n</script>" if calls else ""

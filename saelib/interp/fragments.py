@@ -40,8 +40,7 @@ class Fragments:
 
     def __init__(self, store: ActivationStore, tokenizer, length: int = 64):
         if store.context_length % length:
-            raise ValueError(f"fragment length {length} must divide the store's context length "
-                             f"{store.context_length}")
+            raise ValueError(f"fragment length {length} must divide the store's context length {store.context_length}")
         self.store, self.length = store, length
         self.tokens = np.asarray(store.tokens).reshape(-1, length)  # [n_fragments, length]
         self.n = len(self.tokens)
@@ -58,8 +57,10 @@ class Fragments:
     def activations(self, hook: str, dictionary, features: list[int]) -> np.ndarray:
         """[n_features, n_fragments, length] activations of ``features`` (position 0 and separators are 0)."""
         if dictionary_width(dictionary) != self.store.width(hook):
-            raise ValueError(f"the dictionary expects activations of width {dictionary_width(dictionary)}, but "
-                             f"{hook} has width {self.store.width(hook)}: use a dictionary trained on {hook}")
+            raise ValueError(
+                f"the dictionary expects activations of width {dictionary_width(dictionary)}, but "
+                f"{hook} has width {self.store.width(hook)}: use a dictionary trained on {hook}"
+            )
         acts = feature_activations(self.store, hook, dictionary, features, row_mask=ordinary_rows(self.store))
         return acts.T.reshape(len(features), self.n, self.length)
 
@@ -68,8 +69,9 @@ class Fragments:
         return [Record(self.token_strings(int(i)), acts[int(i)]) for i in idx]
 
 
-def select_records(acts: np.ndarray, n_top: int = 20, n_random: int = 20, per_split: int = 5,
-                   seed: int = 0) -> RecordSplits:
+def select_records(
+    acts: np.ndarray, n_top: int = 20, n_random: int = 20, per_split: int = 5, seed: int = 0
+) -> RecordSplits:
     """Split one feature's fragments [n_fragments, length] into explanation and scoring sets as the paper did:
     top ``n_top`` fragments by max activation, ``n_random`` drawn among fragments where it fires; explain on
     top[0::4], score on top[2::4] and random[1::3] (``per_split`` each). A feature that never fires gets empty

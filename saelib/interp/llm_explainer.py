@@ -42,13 +42,14 @@ EXPLAINER_SYSTEM = (
 SIMULATOR_SYSTEM = (
     "We're studying neurons in a neural network. Each neuron looks for some particular thing in a short document. "
     "Look at an explanation of what the neuron does, and try to predict its activations on each token.\n\nThe "
-    "activation format is token<tab>activation, activations go from 0 to 10, \"unknown\" indicates an unknown "
+    'activation format is token<tab>activation, activations go from 0 to 10, "unknown" indicates an unknown '
     "activation. Most activations will be 0."
 )
 EXPLANATION_PREFIX = "the main thing this neuron does is find"
 # part of every LLM method's key: an edited prompt gives new scores, not the old prompt's
-PROMPTS_SHA256 = hashlib.sha256("\0".join((EXPLAINER_SYSTEM, SIMULATOR_SYSTEM, EXPLANATION_PREFIX)).encode()
-                                ).hexdigest()
+PROMPTS_SHA256 = hashlib.sha256(
+    "\0".join((EXPLAINER_SYSTEM, SIMULATOR_SYSTEM, EXPLANATION_PREFIX)).encode()
+).hexdigest()
 
 
 class BackendError(RuntimeError):
@@ -95,8 +96,9 @@ class LocalChatBackend:
         return self._key
 
     def prompt_ids(self, messages: list[dict], generation: bool = True) -> torch.Tensor:
-        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=generation, return_tensors="pt",
-                                                 return_dict=True)["input_ids"]
+        ids = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=generation, return_tensors="pt", return_dict=True
+        )["input_ids"]
         if ids.shape[1] > self.max_prompt_tokens:
             raise BackendError(f"prompt of {ids.shape[1]} tokens exceeds max_prompt_tokens={self.max_prompt_tokens}")
         return ids.to(self.device)
@@ -104,8 +106,9 @@ class LocalChatBackend:
     def complete(self, messages: list[dict], max_tokens: int = 64) -> str:
         ids = self.prompt_ids(messages)
         with torch.no_grad():
-            out = self.model.generate(ids, max_new_tokens=max_tokens, do_sample=False,
-                                      pad_token_id=self.tokenizer.eos_token_id)
+            out = self.model.generate(
+                ids, max_new_tokens=max_tokens, do_sample=False, pad_token_id=self.tokenizer.eos_token_id
+            )
         return self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
 
 
@@ -135,24 +138,37 @@ class OpenAICompatibleBackend:
     and at most ``max_response_bytes`` of answer, environment proxies are not used, and the key is removed from
     every error message and every reply (a server may echo it)."""
 
-    def __init__(self, base_url: str, model: str, api_key: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 timeout: float = 60.0, max_response_bytes: int = MAX_RESPONSE_BYTES):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout: float = 60.0,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+    ):
         parts = urllib.parse.urlsplit(base_url.rstrip("/") + "/chat/completions")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"base_url must look like https://host[:port]/v1, got {base_url!r}")
         if parts.username or parts.password:  # they would be shown in every error message
             raise ValueError("base_url must not contain user:password@; pass the key as api_key")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
-                or timeout <= 0:
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
             raise ValueError(f"timeout must be a positive, finite number of seconds, got {timeout!r}")
         self.url, self._parts = parts.geturl(), parts
         self.model, self.timeout, self.max_response_bytes = model, float(timeout), max_response_bytes
         from_env = os.environ.get(api_key_env) if parts.hostname == OPENAI_HOST else None
         self._api_key = api_key if api_key is not None else from_env
         if self._api_key and parts.scheme == "http" and not is_loopback(parts.hostname):
-            raise ValueError(f"refusing to send an API key over plain http to {parts.hostname} (anyone on the way "
-                             "can read it): use https://, or a loopback address (localhost, 127.0.0.1, ::1) for a "
-                             "local server")
+            raise ValueError(
+                f"refusing to send an API key over plain http to {parts.hostname} (anyone on the way "
+                "can read it): use https://, or a loopback address (localhost, 127.0.0.1, ::1) for a "
+                "local server"
+            )
         self.name = f"openai-compatible:{model}"
         # what determines the answers: the server and its model (two servers may serve different weights under one
         # model name); scores are saved under this key, never under the name alone
@@ -174,8 +190,10 @@ class OpenAICompatibleBackend:
         while chunk := response.read1(64 * 1024):  # read1: returns what arrived, never waits for a full buffer
             size += len(chunk)
             if size > self.max_response_bytes:
-                raise BackendError(f"{self.url} sent more than max_response_bytes={self.max_response_bytes} bytes; "
-                                   "a chat completion is much smaller (raise the limit if the replies are long)")
+                raise BackendError(
+                    f"{self.url} sent more than max_response_bytes={self.max_response_bytes} bytes; "
+                    "a chat completion is much smaller (raise the limit if the replies are long)"
+                )
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -203,10 +221,11 @@ class OpenAICompatibleBackend:
                 conn.connect()
             except OSError as err:
                 if expired.is_set():
-                    raise BackendError(f"{self.url} gave no complete answer within timeout={self.timeout} s") \
-                        from None
-                raise BackendError(f"cannot reach {self.url} ({self._excerpt(str(err))}); check base_url and that "
-                                   "the server is running (this machine may be offline)") from err
+                    raise BackendError(f"{self.url} gave no complete answer within timeout={self.timeout} s") from None
+                raise BackendError(
+                    f"cannot reach {self.url} ({self._excerpt(str(err))}); check base_url and that "
+                    "the server is running (this machine may be offline)"
+                ) from err
             sockets.append(conn.sock)  # kept: the response may outlive conn.sock (Connection: close)
             try:
                 conn.request("POST", self._parts.path, body, headers)
@@ -214,8 +233,7 @@ class OpenAICompatibleBackend:
                 answer = response.status, response.getheader("Location"), self._read(response)
             except (OSError, http.client.HTTPException) as err:
                 if expired.is_set():
-                    raise BackendError(f"{self.url} gave no complete answer within timeout={self.timeout} s") \
-                        from None
+                    raise BackendError(f"{self.url} gave no complete answer within timeout={self.timeout} s") from None
                 raise self._broken_answer(err) from err
         finally:
             watchdog.cancel()
@@ -227,32 +245,42 @@ class OpenAICompatibleBackend:
     def _broken_answer(self, err: Exception) -> BackendError:
         """The error for a server that accepted the connection but gave no usable HTTP answer."""
         if isinstance(err, http.client.IncompleteRead):
-            return BackendError(f"{self.url} closed the connection before the end of its answer "
-                                f"({self._excerpt(str(err), 80)}); check the server's log")
+            return BackendError(
+                f"{self.url} closed the connection before the end of its answer "
+                f"({self._excerpt(str(err), 80)}); check the server's log"
+            )
         if isinstance(err, http.client.HTTPException) and not isinstance(err, OSError):
-            return BackendError(f"{self.url} answered something that is not an HTTP response "
-                                f"({type(err).__name__}: {self._excerpt(str(err), 80)}); check that base_url points "
-                                "to an OpenAI-compatible server and not to another service")
-        return BackendError(f"{self.url} accepted the connection but closed it without a complete answer "
-                            f"({type(err).__name__}: {self._excerpt(str(err), 80)}); check the server's log")
+            return BackendError(
+                f"{self.url} answered something that is not an HTTP response "
+                f"({type(err).__name__}: {self._excerpt(str(err), 80)}); check that base_url points "
+                "to an OpenAI-compatible server and not to another service"
+            )
+        return BackendError(
+            f"{self.url} accepted the connection but closed it without a complete answer "
+            f"({type(err).__name__}: {self._excerpt(str(err), 80)}); check the server's log"
+        )
 
     def complete(self, messages: list[dict], max_tokens: int = 64) -> str:
-        body = json.dumps({"model": self.model, "messages": messages, "max_tokens": max_tokens,
-                           "temperature": 0}).encode()
+        body = json.dumps(
+            {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0}
+        ).encode()
         headers = {"Content-Type": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         status, location, raw = self._post(body, headers)
         if 300 <= status < 400:  # following it would send the key wherever the server points
-            raise BackendError(f"{self.url} answered HTTP {status}, a redirect to {self._excerpt(location or '')}, "
-                               "which is not followed: set base_url to the final address")
+            raise BackendError(
+                f"{self.url} answered HTTP {status}, a redirect to {self._excerpt(location or '')}, "
+                "which is not followed: set base_url to the final address"
+            )
         if status != 200:
             raise BackendError(f"{self.url} answered HTTP {status}: {self._excerpt(raw)}")
         try:
             content = json.loads(raw)["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError, RecursionError):  # RecursionError: absurdly deep JSON
-            raise BackendError(f"{self.url} answered something that is not a chat completion: "
-                               f"{self._excerpt(raw)}") from None
+            raise BackendError(
+                f"{self.url} answered something that is not a chat completion: {self._excerpt(raw)}"
+            ) from None
         if not isinstance(content, str):
             raise BackendError(f"{self.url} answered a non-text message content: {self._excerpt(repr(content))}")
         return self.redact(content)
@@ -267,14 +295,21 @@ class LLMExplainer:
 
     @property
     def key(self) -> dict:
-        return {"explainer": "llm", "backend": cache_key(self.backend), "max_tokens": self.max_tokens,
-                "prompts": PROMPTS_SHA256[:16]}
+        return {
+            "explainer": "llm",
+            "backend": cache_key(self.backend),
+            "max_tokens": self.max_tokens,
+            "prompts": PROMPTS_SHA256[:16],
+        }
 
     def explain(self, records: Sequence[Record]) -> str:
-        user = (f"Neuron 1\nActivations:\n{format_records(records, discretize(records))}\n\n"
-                f"Explanation of neuron 1 behavior: {EXPLANATION_PREFIX}")
-        reply = self.backend.complete([{"role": "system", "content": EXPLAINER_SYSTEM},
-                                       {"role": "user", "content": user}], self.max_tokens)
+        user = (
+            f"Neuron 1\nActivations:\n{format_records(records, discretize(records))}\n\n"
+            f"Explanation of neuron 1 behavior: {EXPLANATION_PREFIX}"
+        )
+        reply = self.backend.complete(
+            [{"role": "system", "content": EXPLAINER_SYSTEM}, {"role": "user", "content": user}], self.max_tokens
+        )
         text = reply.strip().split("\n")[0].strip()
         if text.lower().startswith(EXPLANATION_PREFIX):
             text = text[len(EXPLANATION_PREFIX) :].strip()
@@ -284,8 +319,10 @@ class LLMExplainer:
 
 
 def _simulation_prompt(explanation: str, tokens: Sequence[str]) -> str:
-    return (f"Neuron 1\nExplanation of neuron 1 behavior: {EXPLANATION_PREFIX} {explanation}\nActivations:\n"
-            + format_records([Record(list(tokens), np.zeros(len(tokens)))]))
+    return (
+        f"Neuron 1\nExplanation of neuron 1 behavior: {EXPLANATION_PREFIX} {explanation}\nActivations:\n"
+        + format_records([Record(list(tokens), np.zeros(len(tokens)))])
+    )
 
 
 _LINE = re.compile(r"^(.*)\t\s*(\d+(?:\.\d+)?)\s*$")
@@ -300,19 +337,29 @@ class LLMSimulator:
 
     @property
     def key(self) -> dict:
-        return {"simulator": "llm", "backend": cache_key(self.backend), "tokens_per_line": self.tokens_per_line,
-                "prompts": PROMPTS_SHA256[:16]}
+        return {
+            "simulator": "llm",
+            "backend": cache_key(self.backend),
+            "tokens_per_line": self.tokens_per_line,
+            "prompts": PROMPTS_SHA256[:16],
+        }
 
     def _one(self, explanation: str, tokens: Sequence[str]) -> np.ndarray:
-        user = (_simulation_prompt(explanation, tokens) + "\n\nReplace every \"unknown\" with your predicted "
-                "activation (0-10). Reply with exactly one line per token, token<tab>activation, in the same order, "
-                "and nothing else.")
-        reply = self.backend.complete([{"role": "system", "content": SIMULATOR_SYSTEM},
-                                       {"role": "user", "content": user}], self.tokens_per_line * len(tokens) + 16)
+        user = (
+            _simulation_prompt(explanation, tokens) + '\n\nReplace every "unknown" with your predicted '
+            "activation (0-10). Reply with exactly one line per token, token<tab>activation, in the same order, "
+            "and nothing else."
+        )
+        reply = self.backend.complete(
+            [{"role": "system", "content": SIMULATOR_SYSTEM}, {"role": "user", "content": user}],
+            self.tokens_per_line * len(tokens) + 16,
+        )
         values = [float(m.group(2)) for line in reply.splitlines() if (m := _LINE.match(line))]
         if len(values) != len(tokens):
-            raise BackendError(f"{self.backend.name} returned {len(values)} activations for {len(tokens)} tokens; "
-                               f"reply starts {reply[:200]!r}")
+            raise BackendError(
+                f"{self.backend.name} returned {len(values)} activations for {len(tokens)} tokens; "
+                f"reply starts {reply[:200]!r}"
+            )
         return np.clip(np.array(values), 0, MAX_LEVEL)
 
     def simulate(self, explanation: str, records: Sequence[list[str]]) -> list[np.ndarray]:
@@ -341,10 +388,13 @@ class LogprobSimulator:
         return self.backend.tokenizer.encode(text, add_special_tokens=False)
 
     def _ids_and_slots(self, explanation: str, tokens: Sequence[str]) -> tuple[torch.Tensor, list[int]]:
-        user = (f"Neuron 1\nExplanation of neuron 1 behavior: {EXPLANATION_PREFIX} {explanation}\nActivations:\n"
-                f"<start>\n{self.PLACEHOLDER}<end>")
+        user = (
+            f"Neuron 1\nExplanation of neuron 1 behavior: {EXPLANATION_PREFIX} {explanation}\nActivations:\n"
+            f"<start>\n{self.PLACEHOLDER}<end>"
+        )
         text = self.backend.tokenizer.apply_chat_template(
-            [{"role": "system", "content": SIMULATOR_SYSTEM}, {"role": "user", "content": user}], tokenize=False)
+            [{"role": "system", "content": SIMULATOR_SYSTEM}, {"role": "user", "content": user}], tokenize=False
+        )
         prefix, suffix = text.split(self.PLACEHOLDER)
         ids, slots = self._encode(prefix), []
         for token in tokens:

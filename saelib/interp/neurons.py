@@ -55,9 +55,15 @@ def best_neuron(codes: np.ndarray, neurons: np.ndarray) -> pd.DataFrame:
     corr = correlation_matrix(codes, neurons).abs()
     best = torch.nan_to_num(auc, nan=-1.0).argmax(1)
     best_auc = auc.gather(1, best[:, None])[:, 0]
-    return pd.DataFrame({"feature": np.arange(codes.shape[1]), "density": fires.mean(0),
-                         "best_neuron": best.numpy(), "best_auc": best_auc.numpy(),
-                         "best_abs_corr": corr.max(1).values.numpy()})
+    return pd.DataFrame(
+        {
+            "feature": np.arange(codes.shape[1]),
+            "density": fires.mean(0),
+            "best_neuron": best.numpy(),
+            "best_auc": best_auc.numpy(),
+            "best_abs_corr": corr.max(1).values.numpy(),
+        }
+    )
 
 
 def invisible_fraction(table: pd.DataFrame, threshold: float) -> float:

@@ -28,22 +28,35 @@ def match_features(acts_a: np.ndarray, acts_b: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"feature": live_a, "match": best.indices.numpy(), "corr": best.values.numpy()})
 
 
-def feature_families(dec_small: torch.Tensor, dec_large: torch.Tensor, acts_small: np.ndarray,
-                     acts_large: np.ndarray, min_cosine: float = 0.5) -> pd.DataFrame:
+def feature_families(
+    dec_small: torch.Tensor,
+    dec_large: torch.Tensor,
+    acts_small: np.ndarray,
+    acts_large: np.ndarray,
+    min_cosine: float = 0.5,
+) -> pd.DataFrame:
     """One row per (small feature, large feature) pair with decoder cosine >= ``min_cosine``: the cosine, P(large
     fires | small fires) and the masked cosine of their activations over the rows where the small one fires."""
     if len(acts_small) != len(acts_large):
         raise ValueError("both dictionaries need activations on the same tokens")
-    cos = torch.nn.functional.normalize(dec_small.detach().float(), dim=-1) @ torch.nn.functional.normalize(
-        dec_large.detach().float(), dim=-1).T
+    cos = (
+        torch.nn.functional.normalize(dec_small.detach().float(), dim=-1)
+        @ torch.nn.functional.normalize(dec_large.detach().float(), dim=-1).T
+    )
     rows = []
-    for s, l in torch.nonzero(cos >= min_cosine).tolist():
+    for s, t in torch.nonzero(cos >= min_cosine).tolist():
         on = acts_small[:, s] > 0
         if not on.any():
             continue
-        a, b = acts_small[on, s].astype(np.float64), acts_large[on, l].astype(np.float64)
+        a, b = acts_small[on, s].astype(np.float64), acts_large[on, t].astype(np.float64)
         denom = np.linalg.norm(a) * np.linalg.norm(b)
-        rows.append({"small": s, "large": l, "decoder_cosine": float(cos[s, l]),
-                     "p_large_given_small": float((b > 0).mean()),
-                     "masked_cosine": float(a @ b / denom) if denom > 0 else 0.0})
+        rows.append(
+            {
+                "small": s,
+                "large": t,
+                "decoder_cosine": float(cos[s, t]),
+                "p_large_given_small": float((b > 0).mean()),
+                "masked_cosine": float(a @ b / denom) if denom > 0 else 0.0,
+            }
+        )
     return pd.DataFrame(rows, columns=["small", "large", "decoder_cosine", "p_large_given_small", "masked_cosine"])

@@ -26,5 +26,8 @@ def colored_tokens(tokens: Sequence[str], values: Sequence[float], **kwargs: obj
     overrides are shown as their code point (``tokens.visible_controls``)."""
     import circuitsvis as cv
 
-    return local_html(cv.tokens.colored_tokens(tokens=[visible_controls(t) for t in tokens],
-                                               values=[float(v) for v in values], **kwargs))
+    return local_html(
+        cv.tokens.colored_tokens(
+            tokens=[visible_controls(t) for t in tokens], values=[float(v) for v in values], **kwargs
+        )
+    )

@@ -16,6 +16,20 @@ from saelib.model.loader import (
     validate_hooks,
 )
 
-__all__ = ["DEFAULT_MODEL", "ModelInfo", "ModelNotAvailableError", "UnknownHookError", "hook_width", "is_resid_post",
-           "layer_of", "load_model", "mlp_post", "model_info", "model_name", "model_weights_sha256", "resid_post",
-           "stop_layer", "validate_hooks"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "ModelInfo",
+    "ModelNotAvailableError",
+    "UnknownHookError",
+    "hook_width",
+    "is_resid_post",
+    "layer_of",
+    "load_model",
+    "mlp_post",
+    "model_info",
+    "model_name",
+    "model_weights_sha256",
+    "resid_post",
+    "stop_layer",
+    "validate_hooks",
+]

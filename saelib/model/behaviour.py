@@ -30,8 +30,15 @@ def context_losses(model, tokens: torch.Tensor, batch_size: int = 8) -> torch.Te
     return torch.cat(out)
 
 
-def heldout_loss_by_source(model, corpus: Corpus, n_contexts: int, context_length: int, seed: int = 0,
-                           batch_size: int = 8, progress: bool = True) -> dict[str, Estimate]:
+def heldout_loss_by_source(
+    model,
+    corpus: Corpus,
+    n_contexts: int,
+    context_length: int,
+    seed: int = 0,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> dict[str, Estimate]:
     """Cross-entropy on held-out documents of each source: mean over contexts, SE across contexts."""
     result = {}
     for source in progress_bar(corpus.sources, enabled=progress, desc="held-out loss"):
@@ -68,8 +75,9 @@ def two_way_probability(logits: torch.Tensor, correct: torch.Tensor, wrong: torc
 
 
 @torch.inference_mode()
-def residual_norms(model, tokens: torch.Tensor, batch_size: int = 8, skip_first: int = 1,
-                   special_token: int | None = None) -> dict[str, np.ndarray]:
+def residual_norms(
+    model, tokens: torch.Tensor, batch_size: int = 8, skip_first: int = 1, special_token: int | None = None
+) -> dict[str, np.ndarray]:
     """Mean L2 norm of the residual stream before block 0 (layer -1) and after each block.
 
     Returns ``{"layer", "mean", "se", "special_mean"}``, each [L+1]. ``mean``/``se`` cover ordinary tokens: tokens in
@@ -82,17 +90,23 @@ def residual_norms(model, tokens: torch.Tensor, batch_size: int = 8, skip_first:
     for batch in tokens.split(batch_size):
         _, cache = model.run_with_cache(batch.to(model_device(model)), names_filter=hooks)
         norms = torch.stack([cache[h][:, skip_first:].norm(dim=-1).cpu() for h in hooks], dim=-1)  # [b, pos, L+1]
-        is_special = batch[:, skip_first:] == special_token if special_token is not None else \
-            torch.zeros(norms.shape[:2], dtype=torch.bool)
+        is_special = (
+            batch[:, skip_first:] == special_token
+            if special_token is not None
+            else torch.zeros(norms.shape[:2], dtype=torch.bool)
+        )
         ordinary = (~is_special).unsqueeze(-1).float()
         per_context.append((norms * ordinary).sum(1) / ordinary.sum(1).clamp(min=1))
         special.append(norms[is_special])
     x = torch.cat(per_context).numpy()
     sp = torch.cat(special).numpy()
     estimates = [mean_se(x[:, i]) for i in range(x.shape[1])]
-    return {"layer": np.arange(-1, n_layers), "mean": np.array([e.mean for e in estimates]),
-            "se": np.array([e.se for e in estimates]),
-            "special_mean": sp.mean(0) if len(sp) else np.full(n_layers + 1, np.nan)}
+    return {
+        "layer": np.arange(-1, n_layers),
+        "mean": np.array([e.mean for e in estimates]),
+        "se": np.array([e.se for e in estimates]),
+        "special_mean": sp.mean(0) if len(sp) else np.full(n_layers + 1, np.nan),
+    }
 
 
 @dataclass(frozen=True)
@@ -107,8 +121,14 @@ class AblationCost:
 
 
 @torch.inference_mode()
-def ablation_costs(model, hooks: Sequence[str], tokens: torch.Tensor, mean_tokens: torch.Tensor,
-                   batch_size: int = 8, exclude_positions: tuple[int, ...] = (0,)) -> list[AblationCost]:
+def ablation_costs(
+    model,
+    hooks: Sequence[str],
+    tokens: torch.Tensor,
+    mean_tokens: torch.Tensor,
+    batch_size: int = 8,
+    exclude_positions: tuple[int, ...] = (0,),
+) -> list[AblationCost]:
     """Zero- and mean-ablation ΔCE of each hook (e.g. every MLP layer's ``blocks.L.mlp.hook_post``): the hook's
     activation is replaced at every position but ``exclude_positions`` (the attention sink, where no SAE is
     trained) by 0 or by its mean over ``mean_tokens`` (contexts disjoint from ``tokens``), and the next-token CE of
@@ -123,13 +143,22 @@ def ablation_costs(model, hooks: Sequence[str], tokens: torch.Tensor, mean_token
         clean.append(_context_ce(model(batch), batch))
         for hook in hooks:
             for values, out in ((None, zero[hook]), (means[hook].to(device), mean[hook])):
+
                 def replace(act, hook=None, values=values):
                     new = torch.zeros_like(act) if values is None else values.to(act.dtype).expand_as(act)
                     return torch.where(keep[None, :, None], new, act)
+
                 out.append(_context_ce(model.run_with_hooks(batch, fwd_hooks=[(hook, replace)]), batch))
     base = torch.cat(clean)
-    return [AblationCost(h, float(base.mean()), mean_se((torch.cat(zero[h]) - base).numpy()),
-                         mean_se((torch.cat(mean[h]) - base).numpy())) for h in hooks]
+    return [
+        AblationCost(
+            h,
+            float(base.mean()),
+            mean_se((torch.cat(zero[h]) - base).numpy()),
+            mean_se((torch.cat(mean[h]) - base).numpy()),
+        )
+        for h in hooks
+    ]
 
 
 def _context_ce(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -137,8 +166,9 @@ def _context_ce(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     return loss.view(len(tokens), -1).mean(1).cpu()
 
 
-def _mean_activations(model, hooks: list[str], tokens: torch.Tensor, batch_size: int,
-                      exclude_positions: tuple[int, ...]) -> dict[str, torch.Tensor]:
+def _mean_activations(
+    model, hooks: list[str], tokens: torch.Tensor, batch_size: int, exclude_positions: tuple[int, ...]
+) -> dict[str, torch.Tensor]:
     """Mean activation of each hook over ``tokens`` (one cached forward pass per batch for every hook)."""
     totals: dict[str, torch.Tensor] = {}
     count = 0

@@ -100,16 +100,21 @@ def save_cache(model: torch.nn.Module, tokenizer, alias: str, gguf_sha256: str, 
         _save_dequantized(model, tmp)
         tokenizer.save_pretrained(tmp)
         weights = {p.name: _file_sha256(p) for p in sorted(tmp.glob("*.safetensors"))}
-        atomic_write_json(tmp / MARKER, {"alias": alias, "gguf_file": gguf_file, "gguf_sha256": gguf_sha256,
-                                         "weights_sha256": weights})
+        atomic_write_json(
+            tmp / MARKER,
+            {"alias": alias, "gguf_file": gguf_file, "gguf_sha256": gguf_sha256, "weights_sha256": weights},
+        )
         if folder.exists():  # an incomplete folder left by an older layout: replace it
             shutil.rmtree(folder)
         os.replace(tmp, folder)
     except OSError as err:
         if not (folder / MARKER).is_file():
-            warnings.warn(f"could not write the model cache {folder} ({err}); the model is used without it and the "
-                          "next load de-quantizes the GGUF file again (free disk space, or set "
-                          "SAELIB_MODEL_CACHE=0 to stop trying)", stacklevel=2)
+            warnings.warn(
+                f"could not write the model cache {folder} ({err}); the model is used without it and the "
+                "next load de-quantizes the GGUF file again (free disk space, or set "
+                "SAELIB_MODEL_CACHE=0 to stop trying)",
+                stacklevel=2,
+            )
             return None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -49,9 +49,14 @@ def logits_from(model, resid: Tensor, after_layer: int, positions: Tensor | None
     return (logits if positions is None else logits[:, 0]).to(resid.device)
 
 
-def collect_activations(model, tokens: Tensor, hooks: Sequence[str], batch_size: int | None = None,
-                        lengths: Tensor | None = None, dtype: torch.dtype | None = torch.float32,
-                        ) -> tuple[dict[str, Tensor], Tensor | None]:
+def collect_activations(
+    model,
+    tokens: Tensor,
+    hooks: Sequence[str],
+    batch_size: int | None = None,
+    lengths: Tensor | None = None,
+    dtype: torch.dtype | None = torch.float32,
+) -> tuple[dict[str, Tensor], Tensor | None]:
     """({hook: activations [n, pos, d]}, logits) of ``tokens`` [n, pos], on the CPU wherever the model runs (where
     the SAEs and decompositions that read them are), without gradients.
 
@@ -63,12 +68,14 @@ def collect_activations(model, tokens: Tensor, hooks: Sequence[str], batch_size:
     acts: dict[str, list[Tensor]] = {h: [] for h in hooks}
     logits: list[Tensor] = []
     batches = [tokens] if batch_size is None else tokens.split(batch_size)
-    lens = [None] * len(batches) if lengths is None else (
-        [lengths] if batch_size is None else lengths.split(batch_size))
+    lens = (
+        [None] * len(batches) if lengths is None else ([lengths] if batch_size is None else lengths.split(batch_size))
+    )
     with torch.no_grad():
         for batch, batch_lengths in zip(batches, lens):
-            out, cache = model.run_with_cache(batch.to(dev), names_filter=hooks,
-                                              stop_at_layer=stop_layer(hooks) if lengths is None else None)
+            out, cache = model.run_with_cache(
+                batch.to(dev), names_filter=hooks, stop_at_layer=stop_layer(hooks) if lengths is None else None
+            )
             if batch_lengths is not None:
                 logits.append(out[torch.arange(len(batch), device=dev), batch_lengths.to(dev) - 1].cpu())
             for h in hooks:

@@ -32,8 +32,10 @@ def layer_of(hook: str) -> int:
     for a hook that belongs to no block (``hook_embed``, ``ln_final.hook_normalized``)."""
     m = BLOCK_PREFIX.match(hook)
     if m is None:
-        raise ValueError(f"hook {hook!r} belongs to no block: expected a name starting with 'blocks.N.', "
-                         "e.g. 'blocks.5.hook_resid_post'")
+        raise ValueError(
+            f"hook {hook!r} belongs to no block: expected a name starting with 'blocks.N.', "
+            "e.g. 'blocks.5.hook_resid_post'"
+        )
     return int(m.group(1))
 
 

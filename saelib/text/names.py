@@ -114,9 +114,7 @@ def gendered_names(
     return {g: pools[g][:n] for g in GENDERS}
 
 
-def split_names(
-    names: Sequence[str], test_fraction: float, seed: int = 0
-) -> tuple[list[str], list[str]]:
+def split_names(names: Sequence[str], test_fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:
     """Deterministic (train, test) split by name, so probes are tested on names never fitted on."""
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")

@@ -47,15 +47,27 @@ IOI_TEMPLATES_BABA: tuple[str, ...] = (
     "The {PLACE} {S} and {IO} went to had a {OBJECT}. {S} gave it to",
     "Friends {S} and {IO} found a {OBJECT} at the {PLACE}. {S} gave it to",
 )
-IOI_TEMPLATES_ABBA: tuple[str, ...] = tuple(
-    t.replace("{S} and {IO}", "{IO} and {S}", 1) for t in IOI_TEMPLATES_BABA
-)
+IOI_TEMPLATES_ABBA: tuple[str, ...] = tuple(t.replace("{S} and {IO}", "{IO} and {S}", 1) for t in IOI_TEMPLATES_BABA)
 IOI_TEMPLATES: dict[str, tuple[str, ...]] = {"ABBA": IOI_TEMPLATES_ABBA, "BABA": IOI_TEMPLATES_BABA}
 PLACES: tuple[str, ...] = (
-    "store", "garden", "restaurant", "school", "hospital", "office", "house", "station",
+    "store",
+    "garden",
+    "restaurant",
+    "school",
+    "hospital",
+    "office",
+    "house",
+    "station",
 )
 OBJECTS: tuple[str, ...] = (
-    "ring", "kiss", "bone", "basketball", "computer", "necklace", "drink", "snack",
+    "ring",
+    "kiss",
+    "bone",
+    "basketball",
+    "computer",
+    "necklace",
+    "drink",
+    "snack",
 )
 
 
@@ -264,9 +276,7 @@ def make_gender_class_prompts(
         if len(shot_pool.get(g, ())) < n_shots + 1:
             raise ValueError(f"Need at least {n_shots + 1} {g} shot names, got {len(shot_pool.get(g, ()))}")
     rng = random.Random(seed)
-    prompts = [
-        _gender_class_prompt(n, g, shot_pool, n_shots, rng) for g, ns in names_by_gender.items() for n in ns
-    ]
+    prompts = [_gender_class_prompt(n, g, shot_pool, n_shots, rng) for g, ns in names_by_gender.items() for n in ns]
     rng.shuffle(prompts)
     return prompts
 

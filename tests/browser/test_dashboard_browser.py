@@ -22,10 +22,24 @@ if os.environ.get("SAELIB_NO_BROWSER") == "1":
 
 
 def chromium(*args: str) -> str:
-    assert CHROMIUM, "Chromium is missing: ./run_tests.sh installs it (apt-get install chromium), or set SAELIB_NO_BROWSER=1"
-    run = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                          "--disable-background-networking", "--user-data-dir=" + os.environ["CHROME_PROFILE"], *args],
-                         capture_output=True, text=True, timeout=120)
+    assert CHROMIUM, (
+        "Chromium is missing: ./run_tests.sh installs it (apt-get install chromium), or set SAELIB_NO_BROWSER=1"
+    )
+    run = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--user-data-dir=" + os.environ["CHROME_PROFILE"],
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     return run.stdout
 
@@ -35,8 +49,16 @@ def dashboard(tiny_model, tiny_store, tmp_path, monkeypatch):
     monkeypatch.setenv("CHROME_PROFILE", str(tmp_path / "chrome"))
     store = tiny_store([HOOK], n=16, length=32)
     sae = TiedSAE(SAEConfig("tied", store.width(HOOK), 24, (1e-3,), store.config["model"], HOOK, 1.0), seed=0)
-    index = export_dashboard(sae, store, HOOK, tiny_model.tokenizer, tmp_path / "dash", "tiny tied SAE",
-                             lens=logit_lens(tiny_model, HOOK), cfg=DashboardConfig(max_rows=512))
+    index = export_dashboard(
+        sae,
+        store,
+        HOOK,
+        tiny_model.tokenizer,
+        tmp_path / "dash",
+        "tiny tied SAE",
+        lens=logit_lens(tiny_model, HOOK),
+        cfg=DashboardConfig(max_rows=512),
+    )
     return index
 
 

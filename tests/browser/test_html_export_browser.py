@@ -21,23 +21,43 @@ if os.environ.get("SAELIB_NO_BROWSER") == "1":
 PROBE = [
     nbformat.v4.new_markdown_cell("# Probe\nThe square $x^2$ grows."),
     nbformat.v4.new_markdown_cell("## A section without a titled figure"),
-    nbformat.v4.new_code_cell("%matplotlib inline\nimport matplotlib.pyplot as plt\nfig, ax = plt.subplots()\n"
-                              "ax.plot([0, 1], [0, 1])\nax.set_title('A straight line')\nplt.show()"),
+    nbformat.v4.new_code_cell(
+        "%matplotlib inline\nimport matplotlib.pyplot as plt\nfig, ax = plt.subplots()\n"
+        "ax.plot([0, 1], [0, 1])\nax.set_title('A straight line')\nplt.show()"
+    ),
     nbformat.v4.new_code_cell("plt.plot([0, 1], [1, 0])\nplt.show()"),
-    nbformat.v4.new_code_cell("from saelib.interp.features import Context, FeatureView, feature_views\n"
-                              "feature_views([FeatureView('feature 1', [Context(['a', ' b'], [0.0, 1.0], 1.0, "
-                              "'probe', 0, 1)])])"),
+    nbformat.v4.new_code_cell(
+        "from saelib.interp.features import Context, FeatureView, feature_views\n"
+        "feature_views([FeatureView('feature 1', [Context(['a', ' b'], [0.0, 1.0], 1.0, "
+        "'probe', 0, 1)])])"
+    ),
 ]
 
 
 def offline_dom(url: str, profile: str) -> str:
     """The DOM of ``url`` after its scripts ran, in a Chromium that can resolve and reach no host."""
-    assert CHROMIUM, ("Chromium is missing: ./run_tests.sh installs it (apt-get install chromium), or set "
-                      "SAELIB_NO_BROWSER=1")
-    run = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                          "--disable-background-networking", "--host-resolver-rules=MAP * ~NOTFOUND",
-                          "--proxy-server=127.0.0.1:9", "--virtual-time-budget=20000",
-                          "--user-data-dir=" + profile, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert CHROMIUM, (
+        "Chromium is missing: ./run_tests.sh installs it (apt-get install chromium), or set SAELIB_NO_BROWSER=1"
+    )
+    run = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--proxy-server=127.0.0.1:9",
+            "--virtual-time-budget=20000",
+            "--user-data-dir=" + profile,
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     return run.stdout
 

@@ -40,12 +40,14 @@ def test_harvest_of_real_text_matches_forward(default_model):
     corpus = corpus_for_model(default_model)
     ctx = pack_contexts(corpus, "train", 32, 6, seed=5)
     hooks = ["blocks.2.hook_resid_post", "blocks.2.mlp.hook_post", "blocks.5.hook_resid_post"]
-    store = harvest(default_model, hooks, ctx, corpus_name=corpus.dir.name, batch_size=4, dtype="float32",
-                    progress=False)
+    store = harvest(
+        default_model, hooks, ctx, corpus_name=corpus.dir.name, batch_size=4, dtype="float32", progress=False
+    )
     assert stop_layer(hooks) == 6
     assert store.width("blocks.2.mlp.hook_post") == 1536
     _, cache = default_model.run_with_cache(torch.from_numpy(ctx.tokens), names_filter=hooks)
     for h in hooks:
-        np.testing.assert_allclose(store.activations(h), cache[h].reshape(len(ctx.tokens) * 32, -1).numpy(),
-                                   rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(
+            store.activations(h), cache[h].reshape(len(ctx.tokens) * 32, -1).numpy(), rtol=1e-4, atol=1e-4
+        )
     assert ActivationStore(store.dir).provenance(np.array([33])).token[0] == ctx.tokens[1, 1]

@@ -52,12 +52,18 @@ def test_erasers_remove_gender_from_held_out_names(default_model, setup, fit):
 
 def test_disruption_of_one_direction_is_small_and_ce_matches_clean_run(default_model, setup):
     _, _, _, x, y, _, _ = setup
-    tokens = torch.tensor([default_model.tokenizer.encode(
-        " The weather was fine, so the children walked to school together and played in the park after lunch.",
-        add_special_tokens=False)])
+    tokens = torch.tensor(
+        [
+            default_model.tokenizer.encode(
+                " The weather was fine, so the children walked to school together and played in the park after lunch.",
+                add_special_tokens=False,
+            )
+        ]
+    )
     clean = E.clean_log_probs(default_model, tokens)
     mean_diff = E.fit_mean_difference(x, y, HOOK)
     d = E.disruption(default_model, tokens, mean_diff, clean, separator_id=-1)
     assert 0 <= d["kl"] < 0.5 and abs(d["ce_increase"]) < 0.5 and 0 < d["edit_norm_relative"] < 0.5
     assert d["ce_clean"] == pytest.approx(
-        torch.nn.functional.cross_entropy(clean[0, :-1], tokens[0, 1:]).item(), abs=1e-4)
+        torch.nn.functional.cross_entropy(clean[0, :-1], tokens[0, 1:]).item(), abs=1e-4
+    )

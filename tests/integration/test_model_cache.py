@@ -20,6 +20,7 @@ def test_cached_model_equals_the_dequantized_gguf(tmp_path, monkeypatch):
 
     def no_gguf():
         raise AssertionError("the GGUF file was de-quantized again although a cache exists")
+
     monkeypatch.setattr(loader, "_silent_gguf_bar", no_gguf)
     cached, cached_tok, cached_path = loader._load_hf(loader.DEFAULT_MODEL, "cpu")
     assert cached_path == path

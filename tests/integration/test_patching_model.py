@@ -37,14 +37,31 @@ def test_every_method_reproduces_clean_and_counterfactual(default_model, pairs):
     x = torch.cat([case.x_clean[case.pairs.mask], case.x_cf[case.pairs.mask]])
     gen = torch.Generator().manual_seed(0)  # 8 prompts give fewer rows than dimensions: pad to a full-rank basis
     pca = fit_pca(torch.cat([x, x.mean(0) + x.std(0) * torch.randn(2 * x.shape[1], x.shape[1], generator=gen)]))
-    sae = TiedSAE(SAEConfig("tied", x.shape[1], 2 * x.shape[1], (1e-3,), model=name, hook=hook,
-                            input_scale=float(x.shape[1] ** 0.5 / x.norm(dim=-1).mean())))
-    methods = [sae_decomposition(sae), from_baseline(pca, hook, name, signed=False),
-               from_baseline(pca, hook, name, signed=True), from_baseline(neuron_basis(x.shape[1]), hook, name, False)]
+    sae = TiedSAE(
+        SAEConfig(
+            "tied",
+            x.shape[1],
+            2 * x.shape[1],
+            (1e-3,),
+            model=name,
+            hook=hook,
+            input_scale=float(x.shape[1] ** 0.5 / x.norm(dim=-1).mean()),
+        )
+    )
+    methods = [
+        sae_decomposition(sae),
+        from_baseline(pca, hook, name, signed=False),
+        from_baseline(pca, hook, name, signed=True),
+        from_baseline(neuron_basis(x.shape[1]), hook, name, False),
+    ]
     for d in methods:
         fd = P.feature_deltas(case, d)
         assert P.evaluate(case, fd, torch.zeros(fd.n_features))["kl"] == pytest.approx(kl_clean, rel=1e-5)
         assert abs(P.evaluate(case, fd, torch.ones(fd.n_features), error=1.0)["kl"]) < 1e-3, d.name
     with pytest.raises(SAEMismatchError, match="blocks.14.hook_resid_post"):
-        P.feature_deltas(case, sae_decomposition(TiedSAE(SAEConfig("tied", x.shape[1], 8, (1e-3,), model=name,
-                                                                   hook="blocks.14.hook_resid_post"))))
+        P.feature_deltas(
+            case,
+            sae_decomposition(
+                TiedSAE(SAEConfig("tied", x.shape[1], 8, (1e-3,), model=name, hook="blocks.14.hook_resid_post"))
+            ),
+        )

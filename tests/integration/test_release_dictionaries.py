@@ -33,8 +33,9 @@ def activations(default_model):
     hooks = sorted({d["hook"] for d in MANIFEST["dictionaries"]})
     ctx = pack_contexts(corpus_for_model(default_model), "heldout", 128, 4, seed=99)
     with torch.inference_mode():
-        _, cache = default_model.run_with_cache(torch.from_numpy(ctx.tokens), names_filter=hooks,
-                                                stop_at_layer=stop_layer(hooks))
+        _, cache = default_model.run_with_cache(
+            torch.from_numpy(ctx.tokens), names_filter=hooks, stop_at_layer=stop_layer(hooks)
+        )
     return {h: cache[h][:, 1:].reshape(-1, cache[h].shape[-1]).clone() for h in hooks}
 
 

@@ -56,10 +56,13 @@ def after_the(tokens, i):
     return 2.0 if i > 0 and tokens[i - 1] == " the" else 0.0
 
 
-@pytest.mark.parametrize("fires, seed, expected", [
-    (on_cat, 0, 'Fires on the tokens " cat" (10).'),
-    (after_the, 1, 'Fires on the token right after " the" (10).'),
-])
+@pytest.mark.parametrize(
+    "fires, seed, expected",
+    [
+        (on_cat, 0, 'Fires on the tokens " cat" (10).'),
+        (after_the, 1, 'Fires on the token right after " the" (10).'),
+    ],
+)
 def test_lexical_feature_is_explained_and_simulated_exactly(fires, seed, expected):
     rng = np.random.default_rng(seed)
     explanation = TokenExplainer().explain(records_where(rng, fires))
@@ -105,6 +108,7 @@ def test_select_records_follows_the_paper_slices():
 
 # ------------------------------------------------------------------ fragments from a real (tiny) activation store
 
+
 @pytest.fixture()
 def fragment_store(tiny_store):
     return tiny_store([HOOK], n=12, length=64)
@@ -122,8 +126,7 @@ def test_dictionary_of_the_wrong_width_is_rejected(fragment_store, default_token
 def test_never_firing_feature_is_scored_as_such(fragment_store, default_tokenizer):
     fragments = Fragments(fragment_store, default_tokenizer, length=32)
     d = fragment_store.width(HOOK)
-    dictionary = LinearDictionary("one live, one dead", torch.stack([torch.eye(d)[0], torch.zeros(d)]),
-                                  torch.zeros(d))
+    dictionary = LinearDictionary("one live, one dead", torch.stack([torch.eye(d)[0], torch.zeros(d)]), torch.zeros(d))
     df = score_dictionary(fragments, HOOK, dictionary, [0, 1], TokenExplainer(), TokenSimulator(), {"test": 1})
     assert df.set_index("feature").loc[1, "status"] == "never fires"
     summary = summarize(df)
@@ -178,6 +181,7 @@ def test_planted_token_feature_scores_one_through_the_whole_pipeline(fragment_st
 
 
 # ------------------------------------------------------------------ LLM backends
+
 
 class FakeServer:
     """A local HTTP server on 127.0.0.1. Each POST is answered by ``respond(handler, body)``; by default an
@@ -257,11 +261,14 @@ def test_unreachable_endpoint_is_a_clear_error():
         LLMExplainer(backend).explain([Record(["a"], np.array([1.0]))])
 
 
-@pytest.mark.parametrize("answer, match", [
-    (b"<html>502 Bad Gateway</html>", "not a chat completion"),
-    (json.dumps({"error": "overloaded"}).encode(), "not a chat completion"),
-    (chat("..."), "no usable explanation"),
-])
+@pytest.mark.parametrize(
+    "answer, match",
+    [
+        (b"<html>502 Bad Gateway</html>", "not a chat completion"),
+        (json.dumps({"error": "overloaded"}).encode(), "not a chat completion"),
+        (chat("..."), "no usable explanation"),
+    ],
+)
 def test_garbage_answers_are_clear_errors(answer, match):
     server = FakeServer(lambda body: answer)
     try:
@@ -333,11 +340,13 @@ def test_a_server_echoing_the_key_never_puts_it_in_an_error():
 
 def drip(head: bytes, body_bytes: int):
     """An answer that sends ``head`` at once, then a byte every 0.2 s (``head`` empty: the status line drips)."""
+
     def respond(handler, body):
         handler.wfile.write(head)
-        for byte in (b"HTTP/1.0 200 OK\r\n" if not head else b"x" * body_bytes):
+        for byte in b"HTTP/1.0 200 OK\r\n" if not head else b"x" * body_bytes:
             time.sleep(0.2)
             handler.wfile.write(bytes([byte]))
+
     return respond
 
 
@@ -388,6 +397,7 @@ def test_a_key_over_plain_http_is_refused_before_connecting(url, monkeypatch):
 
 # ------------------------------------------------------------------ LLM backend: what keys the saved scores
 
+
 def simulated_reply(body):
     """An explanation, or one ``token<TAB>level`` line per ``unknown`` of the prompt."""
     user = body["messages"][-1]["content"]
@@ -405,8 +415,9 @@ def test_scores_from_another_server_with_the_same_model_name_are_not_reused(frag
     try:
         for server in (first, second):
             backend = OpenAICompatibleBackend(server.url, "same-model")
-            score_dictionary(fragments, HOOK, dictionary, [0], LLMExplainer(backend), LLMSimulator(backend),
-                             {"test": 4})
+            score_dictionary(
+                fragments, HOOK, dictionary, [0], LLMExplainer(backend), LLMSimulator(backend), {"test": 4}
+            )
     finally:
         first.close()
         second.close()
@@ -416,6 +427,7 @@ def test_scores_from_another_server_with_the_same_model_name_are_not_reused(frag
 
 
 # ------------------------------------------------------------------ LLM backend: settings and malformed answers
+
 
 @pytest.mark.parametrize("timeout", [float("inf"), float("nan"), 0, -1, "60", True])
 def test_timeout_must_be_a_positive_finite_number(timeout):
@@ -440,10 +452,13 @@ def hang_up(handler, body):
     handler.close_connection = True
 
 
-@pytest.mark.parametrize("respond, match", [
-    (not_http, r"answered something that is not an HTTP response \(BadStatusLine: .*SSH-2\.0-OpenSSH"),
-    (hang_up, "accepted the connection but closed it without a complete answer"),
-])
+@pytest.mark.parametrize(
+    "respond, match",
+    [
+        (not_http, r"answered something that is not an HTTP response \(BadStatusLine: .*SSH-2\.0-OpenSSH"),
+        (hang_up, "accepted the connection but closed it without a complete answer"),
+    ],
+)
 def test_a_malformed_answer_is_not_called_unreachable(respond, match):
     server = FakeServer(respond=respond)
     try:

@@ -130,8 +130,9 @@ def test_upstream_effects_are_exact_ablations(tiny_model, setting):
     directions = C.feature_directions(saes[0])
     with torch.no_grad():
         codes = saes[0].encode1(res[0])
-        after = saes[1].encode1(run_blocks(tiny_model, res[0] - codes[..., int(e.source), None] *
-                                           directions[int(e.source)], 0, 1))[..., t]
+        after = saes[1].encode1(
+            run_blocks(tiny_model, res[0] - codes[..., int(e.source), None] * directions[int(e.source)], 0, 1)
+        )[..., t]
     fire = target_codes[..., t] > 0
     base = (target_codes[..., t] * fire).sum(1)
     ratio = ((after - target_codes[..., t]) * fire).sum(1)[base > 0] / base[base > 0]

@@ -25,7 +25,7 @@ def test_mean_se_and_proportion():
 
 
 def test_proportion_has_a_wilson_interval_that_does_not_collapse_at_the_boundary():
-    z2 = 1.959964 ** 2
+    z2 = 1.959964**2
     all_right = proportion([True] * 100)
     assert all_right.mean == 1.0 and all_right.hi == pytest.approx(1.0)
     assert all_right.lo == pytest.approx(100 / (100 + z2), rel=1e-5)  # Wilson's lower bound at p = 1: n / (n + z^2)

@@ -61,8 +61,12 @@ def test_selected_features_match_the_full_encoding(kind):
             d.b_dec.normal_(generator=gen)
             d.b_enc.normal_(std=0.3, generator=gen)
     else:
-        d = LinearDictionary("lin", torch.randn(48, 24, generator=gen), torch.randn(24, generator=gen),
-                             k=5 if kind == "linear top-k" else None)
+        d = LinearDictionary(
+            "lin",
+            torch.randn(48, 24, generator=gen),
+            torch.randn(24, generator=gen),
+            k=5 if kind == "linear top-k" else None,
+        )
     cols = torch.tensor([47, 0, 13, 13, 30])
     full = feature_codes(d, x)
     part = feature_codes(d, x, cols)

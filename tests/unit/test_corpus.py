@@ -20,8 +20,9 @@ class FakeSource:
 
 @pytest.fixture
 def fake_corpus(monkeypatch, default_tokenizer):
-    monkeypatch.setattr(corpus_mod, "SOURCES", {"alpha": FakeSource("alpha", 60, "apple"),
-                                                "beta": FakeSource("beta", 30, "banana")})
+    monkeypatch.setattr(
+        corpus_mod, "SOURCES", {"alpha": FakeSource("alpha", 60, "apple"), "beta": FakeSource("beta", 30, "banana")}
+    )
     monkeypatch.setattr(corpus_mod, "MIXTURE", {"alpha": 0.75, "beta": 0.25})
     return build_corpus(default_tokenizer, "test-model", heldout_fraction=0.2, progress=False)
 
@@ -57,7 +58,9 @@ def test_pack_follows_mixture_and_split(fake_corpus, default_tokenizer):
     text = default_tokenizer.decode(ctx.tokens[ctx.source == ctx.sources.index("beta")].ravel())
     assert "banana" in text and "apple" not in text
     held_ids = {f"d{i}" for i, (_, _, h) in enumerate(fake_corpus.docs("alpha")) if h}
-    held_text = default_tokenizer.decode(pack_contexts(fake_corpus, "heldout", 16, 4, mixture={"alpha": 1}).tokens.ravel())
+    held_text = default_tokenizer.decode(
+        pack_contexts(fake_corpus, "heldout", 16, 4, mixture={"alpha": 1}).tokens.ravel()
+    )
     assert any(f"apple{d[1:]} " in held_text for d in held_ids)
     again = pack_contexts(fake_corpus, "train", 32, 40, seed=0)
     assert np.array_equal(ctx.tokens, again.tokens)

@@ -25,8 +25,9 @@ HOOK = "blocks.1.hook_resid_post"
 def test_example_rows_cover_the_top_and_quantile_groups_of_equal_count():
     col = np.zeros(1000, np.float32)
     col[:100] = np.linspace(0.01, 1.0, 100) ** 4  # a long tail: equal-width intervals would leave most groups empty
-    rows = example_rows(col, DashboardConfig(top_examples=4, quantile_bins=4, examples_per_bin=2),
-                        np.random.default_rng(0))
+    rows = example_rows(
+        col, DashboardConfig(top_examples=4, quantile_bins=4, examples_per_bin=2), np.random.default_rng(0)
+    )
     assert rows["top"] == [99, 98, 97, 96]
     groups = [k for k in rows if k != "top"]
     assert len(groups) == 4 and all(len(rows[k]) == 2 and "(25 tokens)" in k for k in groups)
@@ -55,8 +56,17 @@ def exported(tiny_model, tiny_store, tmp_path):
     store = tiny_store([HOOK], n=16, length=32)
     sae = TiedSAE(SAEConfig("tied", store.width(HOOK), 32, (1e-3,), store.config["model"], HOOK, 1.0), seed=0)
     out = tmp_path / "dash"
-    index = export_dashboard(sae, store, HOOK, tiny_model.tokenizer, out, "tiny tied SAE", features=[0, 1, 2],
-                             lens=logit_lens(tiny_model, HOOK), cfg=DashboardConfig(max_rows=512))
+    index = export_dashboard(
+        sae,
+        store,
+        HOOK,
+        tiny_model.tokenizer,
+        out,
+        "tiny tied SAE",
+        features=[0, 1, 2],
+        lens=logit_lens(tiny_model, HOOK),
+        cfg=DashboardConfig(max_rows=512),
+    )
     return sae, store, out, index
 
 
@@ -102,8 +112,9 @@ def test_bad_input_is_refused_before_writing(tiny_store, tiny_model, tmp_path):
 
 def test_a_smaller_re_export_replaces_the_folder_as_a_whole(exported, tiny_model, tmp_path):
     sae, store, out, _ = exported
-    export_dashboard(sae, store, HOOK, tiny_model.tokenizer, out, "tiny tied SAE", features=[1],
-                     cfg=DashboardConfig(max_rows=512))
+    export_dashboard(
+        sae, store, HOOK, tiny_model.tokenizer, out, "tiny tied SAE", features=[1], cfg=DashboardConfig(max_rows=512)
+    )
     assert sorted(p.name for p in (out / "features").iterdir()) == ["1.html"]  # no stale pages 0 and 2
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".dash")) == []  # no temporaries left
 
@@ -129,9 +140,12 @@ def test_format_characters_in_token_text_are_shown_not_applied():
 
     controls = [chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200B, 0x200E, 0xFEFF)]
     tokens = [" safe", "\u202etxt.exe<b>", *controls]
-    rendered = [_tokens_html(tokens, np.ones(len(tokens)), 1.0, 0), html_text("".join(tokens)),
-                colored_tokens(tokens, [1.0] * len(tokens)).data,
-                feature_views([FeatureView("f", [Context(tokens, [1.0] * len(tokens), 1.0, "src", 0, 0)])]).data]
+    rendered = [
+        _tokens_html(tokens, np.ones(len(tokens)), 1.0, 0),
+        html_text("".join(tokens)),
+        colored_tokens(tokens, [1.0] * len(tokens)).data,
+        feature_views([FeatureView("f", [Context(tokens, [1.0] * len(tokens), 1.0, "src", 0, 0)])]).data,
+    ]
     for text in rendered:
         assert not any(c in text for c in controls)
         assert "U+202E" in text and "U+2066" in text
@@ -166,8 +180,9 @@ def test_a_planted_massive_activation_row_is_left_out_and_flagged(tiny_model, ti
     assert MASSIVE_FLAG in view and "1 massive-activation row left out" in view
 
     out = tmp_path / "dash"
-    export_dashboard(sae, store, HOOK, tiny_model.tokenizer, out, "planted", features=[f],
-                     cfg=DashboardConfig(max_rows=512))
+    export_dashboard(
+        sae, store, HOOK, tiny_model.tokenizer, out, "planted", features=[f], cfg=DashboardConfig(max_rows=512)
+    )
     stats = json.loads((out / "features.json").read_text())
     assert stats[f]["flagged"] and stats[f]["max_activation"] < float(codes[planted, f])
     index = (out / "index.html").read_text()

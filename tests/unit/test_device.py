@@ -30,8 +30,9 @@ def contexts(n: int = 24, length: int = 32) -> PackedContexts:
 
 
 def make_store(model, name: str = "harvest"):
-    return harvest(model, [HOOK], contexts(), corpus_name="toy", batch_size=8, separator_id=3, name=name,
-                   progress=False)
+    return harvest(
+        model, [HOOK], contexts(), corpus_name="toy", batch_size=8, separator_id=3, name=name, progress=False
+    )
 
 
 def state(result, ratio: float = 2.0) -> dict[str, torch.Tensor]:
@@ -66,8 +67,18 @@ def test_training_from_rows_on_the_device_gives_the_disk_result(tiny_model, arch
     store = make_store(tiny_model)
     # untied: a large lambda and learning rate kill features, so resampling (a draw from the rows) has work to do
     alphas, lr = ((1e-3, 3e-2), 1e-3) if architecture == "tied" else ((1e-2, 5.0), 1e-2)
-    cfg = TrainConfig(HOOK, architecture=architecture, alphas=alphas, lr=lr, batch_size=48, epochs=8, max_rows=700,
-                      resample=architecture == "untied", checkpoint_every=5, device=device)
+    cfg = TrainConfig(
+        HOOK,
+        architecture=architecture,
+        alphas=alphas,
+        lr=lr,
+        batch_size=48,
+        epochs=8,
+        max_rows=700,
+        resample=architecture == "untied",
+        checkpoint_every=5,
+        device=device,
+    )
     held = train_saes(store, cfg, progress=False, rows_on_device=True)
     done = json.loads((held.directory / "DONE.json").read_text())
     assert done["rows_on_device"] is True and done["step"] > 20
@@ -117,8 +128,7 @@ def test_harvest_training_and_metrics_on_the_device_match_the_cpu(tiny_model, ti
     model = tiny_model if device == "cpu" else load_model(str(tiny_neox_dir), device=device)
     cpu_store, store = make_store(tiny_model), make_store(model, name=f"harvest-{device}")
     np.testing.assert_allclose(store.activations(HOOK), cpu_store.activations(HOOK), rtol=1e-3, atol=1e-3)
-    cfg = TrainConfig(HOOK, architecture="untied", alphas=(1e-2, 5.0), lr=1e-2, batch_size=48, epochs=8,
-                      resample=True)
+    cfg = TrainConfig(HOOK, architecture="untied", alphas=(1e-2, 5.0), lr=1e-2, batch_size=48, epochs=8, resample=True)
     on_cpu = train_saes(cpu_store, cfg, progress=False)
     # on the CPU's store (the same rows): what differs is the device's float32 kernels (a bound; no GPU has run it)
     on_dev = train_saes(cpu_store, TrainConfig(**{**cfg.__dict__, "device": device}), progress=False)

@@ -39,8 +39,7 @@ def on_cpu(*tensors: torch.Tensor) -> bool:
 
 def sae_at(model, layer: int, seed: int = 0) -> TiedSAE:
     d = model.cfg.d_model
-    sae = TiedSAE(SAEConfig("tied", d, 2 * d, (1e-3,), model_name(model), resid_post(layer), 1.0),
-                  seed=seed)
+    sae = TiedSAE(SAEConfig("tied", d, 2 * d, (1e-3,), model_name(model), resid_post(layer), 1.0), seed=seed)
     with torch.no_grad():
         sae.encoder_bias.fill_(0.05)  # most features fire somewhere
     return sae
@@ -53,8 +52,9 @@ def test_model_behaviour_comes_back_to_the_cpu(tiny_model, on_device, device):
     norms = B.residual_norms(model, tokens, batch_size=2, special_token=int(tokens[0, 3]))
     assert on_cpu(losses, logits)
     torch.testing.assert_close(losses, B.context_losses(tiny_model, tokens, batch_size=2), **CLOSE)
-    torch.testing.assert_close(logits, B.last_token_logits(tiny_model, ["The cat sat", "Once upon a time there"]),
-                               **CLOSE)
+    torch.testing.assert_close(
+        logits, B.last_token_logits(tiny_model, ["The cat sat", "Once upon a time there"]), **CLOSE
+    )
     reference = B.residual_norms(tiny_model, tokens, batch_size=2, special_token=int(tokens[0, 3]))
     for key in ("mean", "special_mean"):
         torch.testing.assert_close(torch.as_tensor(norms[key]), torch.as_tensor(reference[key]), **CLOSE)
@@ -89,8 +89,9 @@ def test_patching_with_cpu_decompositions(tiny_model, default_tokenizer, on_devi
     reference = P.prepare_case(tiny_model, pairs, 0, batch_size=3)
     assert on_cpu(case.x_clean, case.logits_cf, grad)
     torch.testing.assert_close(case.logits_cf, reference.logits_cf, **CLOSE)
-    assert curve.kl.iloc[0] == pytest.approx(float(P.kl_from(reference.logits_cf, reference.logits_clean).mean()),
-                                             abs=1e-3)
+    assert curve.kl.iloc[0] == pytest.approx(
+        float(P.kl_from(reference.logits_cf, reference.logits_clean).mean()), abs=1e-3
+    )
     cf, logits_cf = P.residuals(model, pairs.counterfactual, pairs.lengths, [0])
     scan = P.position_scan(model, pairs, {0: resid[0]}, cf, logits_cf)
     assert scan.kl_clean.iloc[0] == pytest.approx(curve.kl.iloc[0], abs=1e-3)

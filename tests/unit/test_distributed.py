@@ -22,8 +22,17 @@ HOOKS = ["blocks.0.hook_resid_post", "blocks.1.hook_resid_post"]
 
 def torchrun(args: list[str], tmp_path: Path, nproc: int = 2) -> dict:
     out = tmp_path / f"result-{len(list(tmp_path.glob('result-*')))}.json"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           str(ROOT / "scripts" / "train_distributed.py"), *args, "--json", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        str(ROOT / "scripts" / "train_distributed.py"),
+        *args,
+        "--json",
+        str(out),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -46,8 +55,22 @@ def store(tiny_store):
 
 
 def test_per_rank_configs_are_the_one_process_artifacts(store, tmp_path):
-    result = torchrun(["--store", str(store.dir), "--hooks", *HOOKS, "--alphas", "1e-3", "4e-3",
-                       "--batch-size", "64", "--mode", "per-rank"], tmp_path)
+    result = torchrun(
+        [
+            "--store",
+            str(store.dir),
+            "--hooks",
+            *HOOKS,
+            "--alphas",
+            "1e-3",
+            "4e-3",
+            "--batch-size",
+            "64",
+            "--mode",
+            "per-rank",
+        ],
+        tmp_path,
+    )
     for hook in HOOKS:
         alone = train_saes(store, TrainConfig(hook, alphas=(1e-3, 4e-3), batch_size=64), progress=False)
         assert Path(result[hook]) == alone.directory  # the same cache key: trained once, by one of the ranks
@@ -64,14 +87,39 @@ def test_data_parallel_equals_one_process_up_to_summation_order(store, tmp_path,
     # batch 63: the two ranks get 32 and 31 rows, so the share weighting matters; untied runs resampling too
     # (untied: a large lambda and learning rate kill features, so resampling has work to do)
     alphas, lr, epochs = ((1e-3, 3e-2), 1e-3, 2) if architecture == "tied" else ((1e-2, 5.0), 1e-2, 8)
-    args = ["--store", str(store.dir), "--hooks", HOOKS[1], "--alphas", *map(str, alphas), "--batch-size", "63",
-            "--architecture", architecture, "--mode", "data-parallel", "--epochs", str(epochs), "--lr", str(lr),
-            "--device", device]
+    args = [
+        "--store",
+        str(store.dir),
+        "--hooks",
+        HOOKS[1],
+        "--alphas",
+        *map(str, alphas),
+        "--batch-size",
+        "63",
+        "--architecture",
+        architecture,
+        "--mode",
+        "data-parallel",
+        "--epochs",
+        str(epochs),
+        "--lr",
+        str(lr),
+        "--device",
+        device,
+    ]
     if architecture == "untied":
         args.append("--resample")
     result = torchrun(args, tmp_path)
-    cfg = TrainConfig(HOOKS[1], architecture=architecture, alphas=alphas, batch_size=63, epochs=epochs, lr=lr,
-                      resample=architecture == "untied", device=device)
+    cfg = TrainConfig(
+        HOOKS[1],
+        architecture=architecture,
+        alphas=alphas,
+        batch_size=63,
+        epochs=epochs,
+        lr=lr,
+        resample=architecture == "untied",
+        device=device,
+    )
     alone = train_saes(store, cfg, progress=False)
     assert Path(result[HOOKS[1]]) != alone.directory  # cached apart from the one-process run
     done_alone = json.loads((alone.directory / "DONE.json").read_text())
@@ -96,6 +144,11 @@ def test_without_torchrun_there_is_no_group():
 
 
 def test_bad_store_is_refused(tmp_path):
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_distributed.py"), "--store", str(tmp_path),
-                          "--hooks", HOOKS[0]], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train_distributed.py"), "--store", str(tmp_path), "--hooks", HOOKS[0]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode != 0 and "is not an activation store" in out.stderr

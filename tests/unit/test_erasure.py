@@ -132,8 +132,11 @@ def test_bad_label_values_and_shapes_are_rejected(data):
 
 def test_too_few_single_token_names_states_the_counts(default_tokenizer):
     names = {"male": ["John", "James", "Bartholomew", "Xzavierio"], "female": ["Mary", "Anna", "Ottoline"]}
-    with pytest.raises(ValueError, match=r"need 3 per gender.*'male': '2 single-token of 4'.*'female': "
-                                         r"'2 single-token of 3'"):
+    with pytest.raises(
+        ValueError,
+        match=r"need 3 per gender.*'male': '2 single-token of 4'.*'female': "
+        r"'2 single-token of 3'",
+    ):
         E.split_single_token_names(default_tokenizer, names, n_per_gender=3, test_fraction=0.5)
 
 
@@ -167,7 +170,7 @@ def test_prompt_edit_positions_start_at_the_query_name(default_tokenizer):
     assert len(pro) == 4 and set(pro.labels.tolist()) == {0, 1}
     for i in range(len(pro)):
         assert default_tokenizer.decode(pro.tokens[i, pro.starts[i]]) == f" {pro.names[i]}"
-        assert pro.tokens[i, pro.lengths[i]:].eq(0).all()
+        assert pro.tokens[i, pro.lengths[i] :].eq(0).all()
 
 
 def test_task_scores_and_disruption_on_tiny_model(tiny_model, default_tokenizer):
@@ -201,8 +204,10 @@ def test_running_from_the_cached_residual_matches_the_hooked_forward(tiny_model,
     eraser = E.fit_mean_difference(acts[hook], labels, hook)
     resid = E.clean_residuals(tiny_model, fit.tokens, [hook], batch_size=3)[hook]
     assert resid.shape[:2] == fit.tokens.shape
-    full, fast = E.task_scores(tiny_model, fit, eraser, batch_size=3), E.task_scores(tiny_model, fit, eraser,
-                                                                                    batch_size=3, resid=resid)
+    full, fast = (
+        E.task_scores(tiny_model, fit, eraser, batch_size=3),
+        E.task_scores(tiny_model, fit, eraser, batch_size=3, resid=resid),
+    )
     np.testing.assert_allclose(fast["p_correct"], full["p_correct"], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(fast["edit_norm"], full["edit_norm"], rtol=1e-4)
     tokens = fit.tokens[:3, :10]
@@ -228,5 +233,12 @@ def test_cached_residual_bad_input_is_rejected(tiny_model, default_tokenizer):
     with pytest.raises(ValueError, match="hook_resid_post"):
         E.clean_residuals(tiny_model, fit.tokens, ["blocks.0.mlp.hook_post"])
     with pytest.raises(E.EraserHookError):
-        E.disruption(tiny_model, fit.tokens[:2], eraser, E.clean_log_probs(tiny_model, fit.tokens[:2]),
-                     separator_id=-1, hook="blocks.1.hook_resid_post", resid=resid[:2])
+        E.disruption(
+            tiny_model,
+            fit.tokens[:2],
+            eraser,
+            E.clean_log_probs(tiny_model, fit.tokens[:2]),
+            separator_id=-1,
+            hook="blocks.1.hook_resid_post",
+            resid=resid[:2],
+        )

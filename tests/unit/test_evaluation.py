@@ -30,7 +30,7 @@ def test_logit_difference_and_two_way_probability():
     logits = torch.tensor([[0.0, 2.0, 1.0], [3.0, 0.0, 3.0]])
     a, b = torch.tensor([1, 0]), torch.tensor([2, 2])
     assert logit_difference(logits, a, b).tolist() == [1.0, 0.0]
-    torch.testing.assert_close(two_way_probability(logits, a, b), torch.tensor([1 / (1 + np.e ** -1), 0.5]))
+    torch.testing.assert_close(two_way_probability(logits, a, b), torch.tensor([1 / (1 + np.e**-1), 0.5]))
 
 
 def test_residual_norms_keep_special_tokens_apart(tiny_model):

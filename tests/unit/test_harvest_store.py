@@ -25,8 +25,13 @@ HOOKS = ["blocks.0.hook_resid_post", "blocks.0.mlp.hook_post"]
 
 def contexts(n=10, length=6, seed=0):
     rng = np.random.default_rng(seed)
-    return PackedContexts(tokens=rng.integers(5, 1000, size=(n, length)), source=np.zeros(n, dtype=int),
-                          offset=np.arange(n) * length, sources=("toy",), repeats={"toy": 1.0})
+    return PackedContexts(
+        tokens=rng.integers(5, 1000, size=(n, length)),
+        source=np.zeros(n, dtype=int),
+        offset=np.arange(n) * length,
+        sources=("toy",),
+        repeats={"toy": 1.0},
+    )
 
 
 def run(model, ctx, **kw):
@@ -191,8 +196,11 @@ def test_nan_activations_are_not_reported_as_overflow(tiny_model, monkeypatch):
         return real(fd, off, row, acts, *a)
 
     monkeypatch.setattr(harvest_mod, "_write_rows", poisoned)
-    with pytest.raises(FloatingPointError, match=rf"NaN activations at {HOOKS[0]}, first at row 8 \(context 1, "
-                                                 r"position 2\): .*model or input problem") as err:
+    with pytest.raises(
+        FloatingPointError,
+        match=rf"NaN activations at {HOOKS[0]}, first at row 8 \(context 1, "
+        r"position 2\): .*model or input problem",
+    ) as err:
         run(tiny_model, contexts())
     assert "dtype='float32'" not in str(err.value)
 

@@ -6,8 +6,13 @@ import pytest
 
 from saelib.dictionaries.matched_l0 import TargetL0NotReachedError, calibrated_alphas, member_at_l0
 from saelib.dictionaries.release import harvest_hooks, release_plan
-from saelib.dictionaries.release_comparison import (TARGET_L0, calibrated_run, comparison_plan, mlp_comparison_layer,
-                                                    pilot_run)
+from saelib.dictionaries.release_comparison import (
+    TARGET_L0,
+    calibrated_run,
+    comparison_plan,
+    mlp_comparison_layer,
+    pilot_run,
+)
 
 PILOT = [{"run": "r", "alpha": a, "l0": l0} for a, l0 in [(1e-3, 200.0), (3e-3, 80.0), (1e-2, 30.0), (3e-2, 9.0)]]
 
@@ -53,7 +58,8 @@ def test_comparison_plan_trains_every_architecture_at_every_target(tmp_path, mon
 
 def test_the_papers_plan_harvests_the_same_hooks_as_before():
     assert harvest_hooks(release_plan()) == [f"blocks.{layer}.hook_resid_post" for layer in (2, 8, 14, 20, 26)] + [
-        "blocks.14.mlp.hook_post"]
+        "blocks.14.mlp.hook_post"
+    ]
 
 
 def test_the_mlp_layer_comes_from_the_measurement_or_says_how_to_measure_it(tmp_path):
@@ -68,14 +74,16 @@ def test_ablation_costs_are_paired_per_context_and_zero_for_a_hook_that_does_not
 
     gen = torch.Generator().manual_seed(0)
     tokens = torch.randint(5, 1000, (6, 12), generator=gen)
-    costs = ablation_costs(tiny_model, ["blocks.0.mlp.hook_post", "blocks.1.mlp.hook_post"], tokens[:4], tokens[4:],
-                           batch_size=2)
+    costs = ablation_costs(
+        tiny_model, ["blocks.0.mlp.hook_post", "blocks.1.mlp.hook_post"], tokens[:4], tokens[4:], batch_size=2
+    )
     assert [c.hook for c in costs] == ["blocks.0.mlp.hook_post", "blocks.1.mlp.hook_post"]
     for c in costs:
         assert c.zero.n == c.mean.n == 4 and c.zero.mean != 0  # ablating a random MLP changes the loss
     # every position excluded: nothing is replaced, so the cost is exactly 0
-    same = ablation_costs(tiny_model, ["blocks.0.mlp.hook_post"], tokens[:4], tokens[:4], batch_size=2,
-                          exclude_positions=tuple(range(12)))
+    same = ablation_costs(
+        tiny_model, ["blocks.0.mlp.hook_post"], tokens[:4], tokens[:4], batch_size=2, exclude_positions=tuple(range(12))
+    )
     assert same[0].zero.mean == 0 and same[0].mean.mean == 0
 
 
@@ -83,8 +91,18 @@ def test_the_matched_l0_table_picks_the_member_nearest_each_target_and_flags_mis
     from saelib.dictionaries.release_comparison import ladder_table, matched_l0_table, papers_only
 
     def row(run, alpha, l0, **kw):
-        return {"run": run, "alpha": alpha, "l0": l0, "fvu": 0.1, "ce_recovered": 0.9, "ce_recovered_mean": 0.8,
-                "dead_fraction": 0.0, "dense_fraction": 0.0, "ratio": 8.0, **kw}
+        return {
+            "run": run,
+            "alpha": alpha,
+            "l0": l0,
+            "fvu": 0.1,
+            "ce_recovered": 0.9,
+            "ce_recovered_mean": 0.8,
+            "dead_fraction": 0.0,
+            "dense_fraction": 0.0,
+            "ratio": 8.0,
+            **kw,
+        }
 
     sweep = [row("resid14-topk-r8", k, k) for k in (16.0, 32.0, 64.0)]
     sweep += [row("resid14-tied-r8", a, l0) for a, l0 in ((1e-3, 70.0), (2e-3, 40.0), (4e-3, 15.5))]

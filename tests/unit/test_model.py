@@ -51,6 +51,7 @@ def test_stop_layer():
 
 # ------------------------------------------------------------------ the model cache, on the tiny model
 
+
 @pytest.fixture()
 def tiny_hf(tiny_neox_dir, default_tokenizer):
     from transformers import AutoModelForCausalLM
@@ -140,6 +141,11 @@ def test_a_model_loads_under_a_virtual_memory_limit(tiny_neox_dir):
 
     env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
     code = f"import saelib.model.loader as L; L.load_model({str(tiny_neox_dir)!r}); print('loaded')"
-    run = subprocess.run(["bash", "-c", f"ulimit -v 2000000; exec {sys.executable!r} -c {code!r}"], env=env,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        ["bash", "-c", f"ulimit -v 2000000; exec {sys.executable!r} -c {code!r}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "loaded" in run.stdout, run.stderr[-2000:]

@@ -21,9 +21,11 @@ NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 MEASURED = re.compile(r"\d\.\d")
 # Lines whose decimals are written in the code: check()'s and check_between()'s lines (their names, tolerances and
 # bounds; a bound computed from a measurement is the caller's to avoid) and a profile's sizes dataclass.
-CONSTANT_LINE = re.compile(r"(~= \S+ \((rtol|atol)=\S+\)|in \[\S+, \S+\]): OK$"
-                           r"|: measured=<MEASURED>$"
-                           r"|^[A-Z]\w*\(\w+=.*\)$")
+CONSTANT_LINE = re.compile(
+    r"(~= \S+ \((rtol|atol)=\S+\)|in \[\S+, \S+\]): OK$"
+    r"|: measured=<MEASURED>$"
+    r"|^[A-Z]\w*\(\w+=.*\)$"
+)
 
 
 def sanitizers() -> list[tuple[re.Pattern, str]]:
@@ -64,14 +66,17 @@ def test_compared_outputs_hold_no_raw_measurement(path):
     assert not offenders, (
         f"{path.name}: these cells show measured numbers that nbval would compare digit for digit; mark them "
         f"'# NBVAL_IGNORE_OUTPUT' and check what matters with saelib.core.check, or say why they are fixed with a "
-        f"'# stable output:' comment: {offenders}")
+        f"'# stable output:' comment: {offenders}"
+    )
 
 
 def test_the_rule_catches_a_raw_measurement():
     subs = sanitizers()
     raw = nbformat.v4.new_code_cell("print(x)", outputs=[nbformat.v4.new_output("stream", text="delta -0.125\n")])
-    checked = nbformat.v4.new_code_cell("check('x', x, 0.1, atol=0.01)", outputs=[nbformat.v4.new_output(
-        "stream", text="x: measured=0.1023\nx ~= 0.1 (atol=0.01): OK\n")])
+    checked = nbformat.v4.new_code_cell(
+        "check('x', x, 0.1, atol=0.01)",
+        outputs=[nbformat.v4.new_output("stream", text="x: measured=0.1023\nx ~= 0.1 (atol=0.01): OK\n")],
+    )
     ignored = nbformat.v4.new_code_cell("# NBVAL_IGNORE_OUTPUT\nprint(x)", outputs=raw.outputs)
     assert unstable_lines(raw, subs) == ["delta -0.125"]
     assert unstable_lines(checked, subs) == []

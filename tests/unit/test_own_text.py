@@ -20,8 +20,9 @@ def write_folder(root, story="The cat sat on the mat. " * 60):
     root.mkdir(exist_ok=True)
     (root / "story.txt").write_text(story, encoding="utf-8")
     (root / "notes").mkdir(exist_ok=True)
-    lines = [json.dumps({"id": f"n{i}", "text": f"Note {i}: the dog ran to the park and back. " * 12}) for i in
-             range(30)]
+    lines = [
+        json.dumps({"id": f"n{i}", "text": f"Note {i}: the dog ran to the park and back. " * 12}) for i in range(30)
+    ]
     (root / "notes" / "notes.jsonl").write_text("\n".join(lines) + "\n\n", encoding="utf-8")
     return root
 
@@ -37,18 +38,28 @@ def test_folder_to_trained_sae(tmp_path, tiny_model):
     assert corpus.sources == ["my_texts"] and corpus.token_counts()["my_texts"]["heldout_documents"] >= 1
     contexts = pack_contexts(corpus, "train", context_length=32, n_contexts=16)
     assert contexts.tokens.shape == (16, 32) and contexts.sources == ("my_texts",)
-    store = harvest(tiny_model, [HOOK], contexts, corpus_name=corpus.dir.name, separator_id=corpus.separator,
-                    batch_size=8, progress=False)
+    store = harvest(
+        tiny_model,
+        [HOOK],
+        contexts,
+        corpus_name=corpus.dir.name,
+        separator_id=corpus.separator,
+        batch_size=8,
+        progress=False,
+    )
     assert store.n_rows == 16 * 32
-    result = train_saes(store, TrainConfig(hook=HOOK, batch_size=32, epochs=4, lr=3e-3, checkpoint_every=1000),
-                        progress=False, log_every=1)
+    result = train_saes(
+        store,
+        TrainConfig(hook=HOOK, batch_size=32, epochs=4, lr=3e-3, checkpoint_every=1000),
+        progress=False,
+        log_every=1,
+    )
     mse = [h["mse"] for h in result.history]
     assert result.rows_seen > 0 and np.isfinite(mse).all() and mse[-1] < mse[0]  # it learned from the text
 
     # the corpus is keyed by the folder's content: an edit gives a new corpus, not the stale one
     write_folder(folder, story="A different story entirely. " * 60)
-    again = build_corpus(tiny_model.tokenizer, model_name(tiny_model), sources=[text_folder(folder)],
-                         progress=False)
+    again = build_corpus(tiny_model.tokenizer, model_name(tiny_model), sources=[text_folder(folder)], progress=False)
     assert again.dir != corpus.dir
 
 
@@ -103,14 +114,20 @@ def test_a_file_edited_before_the_corpus_is_built_is_not_stored_under_the_old_ke
         build_corpus(tiny_model.tokenizer, model_name(tiny_model), sources=[src], progress=False)
 
 
-@pytest.mark.parametrize("files, match", [
-    ({"a.txt": b"", "b.txt": b"  \n"}, r"a\.txt is empty"),
-    ({"a.txt": b"\0\0\0\0"}, r"a\.txt, line 1: holds NUL bytes"),
-    ({"a.txt": "hi".encode("utf-16")}, r"a\.txt is UTF-16 .*iconv -f UTF-16 -t UTF-8"),
-    ({"a.jsonl": b"\n\n"}, r"a\.jsonl holds no documents"),
-    ({"a.jsonl": b'{"id": 1, "text": "x"}\n{"id": "1", "text": "y"}\n'}, r"line 2: id '1' is already used on line 1"),
-    ({"a.jsonl": b"[" * 100_000 + b"\n"}, r"a\.jsonl, line 1: not JSON"),
-])
+@pytest.mark.parametrize(
+    "files, match",
+    [
+        ({"a.txt": b"", "b.txt": b"  \n"}, r"a\.txt is empty"),
+        ({"a.txt": b"\0\0\0\0"}, r"a\.txt, line 1: holds NUL bytes"),
+        ({"a.txt": "hi".encode("utf-16")}, r"a\.txt is UTF-16 .*iconv -f UTF-16 -t UTF-8"),
+        ({"a.jsonl": b"\n\n"}, r"a\.jsonl holds no documents"),
+        (
+            {"a.jsonl": b'{"id": 1, "text": "x"}\n{"id": "1", "text": "y"}\n'},
+            r"line 2: id '1' is already used on line 1",
+        ),
+        ({"a.jsonl": b"[" * 100_000 + b"\n"}, r"a\.jsonl, line 1: not JSON"),
+    ],
+)
 def test_empty_binary_and_ambiguous_files_are_named(tmp_path, files, match):
     with pytest.raises(BadTextFolderError, match=match):
         text_folder(folder_of(tmp_path, files))

@@ -40,16 +40,20 @@ def never_executed(monkeypatch):
 
 def test_declared_parameters_with_and_without_kernelspec(tmp_path):
     for kernelspec in (True, False):  # an .ipynb made by jupytext from its .py twin has no kernelspec
-        nb = write_notebook(tmp_path / f"k{kernelspec}.ipynb", 'PROFILE = "default"  # dev | default\nSEED = 0',
-                            kernelspec)
+        nb = write_notebook(
+            tmp_path / f"k{kernelspec}.ipynb", 'PROFILE = "default"  # dev | default\nSEED = 0', kernelspec
+        )
         assert list(declared_parameters(nb)) == ["PROFILE", "SEED"]
     check_parameters(nb, {"PROFILE": "dev", "SEED": 3})
 
 
 def test_unknown_parameter_is_refused_with_the_valid_ones(tmp_path, never_executed):
     nb = write_notebook(tmp_path / "tiny.ipynb", 'PROFILE = "default"\nSEED = 0')
-    with pytest.raises(UnknownParameterError, match=r"tiny.ipynb does not declare 'PROFIL'; its parameters: "
-                                                    r"PROFILE \(default \"default\"\), SEED \(default 0\)"):
+    with pytest.raises(
+        UnknownParameterError,
+        match=r"tiny.ipynb does not declare 'PROFIL'; its parameters: "
+        r"PROFILE \(default \"default\"\), SEED \(default 0\)",
+    ):
         execute_notebook(nb, tmp_path / "out.ipynb", parameters={"PROFIL": "dev"})
     bare = write_notebook(tmp_path / "bare.ipynb", None)
     with pytest.raises(UnknownParameterError, match="none \\(no cell tagged parameters\\)"):
@@ -59,7 +63,14 @@ def test_unknown_parameter_is_refused_with_the_valid_ones(tmp_path, never_execut
 
 def test_parse_value():
     assert [parse_value(v) for v in ["3", "0.5", "True", "None", "[1, 2]", "dev", "a b"]] == [
-        3, 0.5, True, None, [1, 2], "dev", "a b"]
+        3,
+        0.5,
+        True,
+        None,
+        [1, 2],
+        "dev",
+        "a b",
+    ]
 
 
 def test_every_notebook_declares_profile():

@@ -79,8 +79,9 @@ def test_none_patched_is_clean_and_all_patched_is_counterfactual(case, decomposi
         every = P.evaluate(case, fd, torch.ones(fd.n_features), error=1.0)
         assert abs(every["kl"]) < 1e-2 * float(kl_clean), d.name
         real = case.pairs.mask  # padding is never patched (and never seen by a real token)
-        torch.testing.assert_close(P.patched(case, fd, torch.ones(fd.n_features), 1.0)[real], case.x_cf[real],
-                                   atol=1e-3, rtol=1e-4)
+        torch.testing.assert_close(
+            P.patched(case, fd, torch.ones(fd.n_features), 1.0)[real], case.x_cf[real], atol=1e-3, rtol=1e-4
+        )
         if not d.name.startswith(("SAE", "untied")):  # rotations: the error term is round-off
             assert abs(P.evaluate(case, fd, torch.ones(fd.n_features))["kl"]) < 1e-2 * float(kl_clean), d.name
 
@@ -92,8 +93,9 @@ def test_sae_error_term_is_kept_clean_by_default(case, decompositions):
     sae = decompositions[0]
     real = case.pairs.mask
     err = lambda v: (v - sae.decode(sae.encode(v)))[real]  # noqa: E731
-    torch.testing.assert_close(x[real] - sae.decode(sae.encode(case.x_cf))[real], err(case.x_clean), atol=1e-4,
-                               rtol=1e-4)
+    torch.testing.assert_close(
+        x[real] - sae.decode(sae.encode(case.x_cf))[real], err(case.x_clean), atol=1e-4, rtol=1e-4
+    )
 
 
 def test_attribution_sums_to_the_linear_change(case, decompositions):
@@ -169,8 +171,11 @@ def test_rejects_multi_token_name(default_tokenizer):
 
 def test_rejects_clean_and_counterfactual_of_different_lengths(default_tokenizer):
     with pytest.raises(P.PromptLengthError, match="differ in token length"):
-        P.tokenize_pairs(default_tokenizer, ["When Mary and John went to the store, John gave a drink to"],
-                         ["When Maximiliano and John went to the store, John gave a drink to"])
+        P.tokenize_pairs(
+            default_tokenizer,
+            ["When Mary and John went to the store, John gave a drink to"],
+            ["When Maximiliano and John went to the store, John gave a drink to"],
+        )
 
 
 def test_rejects_dictionary_from_another_layer_or_model(tiny_model, case):

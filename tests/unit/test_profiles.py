@@ -39,5 +39,5 @@ def test_the_notebooks_release_sections_find_shipped_dictionaries_at_the_profile
     assert {resid_post(la) for la in sweep.layers} <= chosen  # notebooks 02 and 05
     # notebook 03 patches n_layers consecutive sweep layers ending where the IO information arrives (the deepest
     # on this model): the release's R = 4 sweeps must cover them
-    for layer in sweep.layers[-profile.ioi_patching.n_layers:]:
+    for layer in sweep.layers[-profile.ioi_patching.n_layers :]:
         assert (resid_post(layer), "tied", 4.0) in shipped

@@ -12,12 +12,24 @@ import pytest
 
 from saelib.core.paths import REPO_ROOT
 from saelib.core.readme_verdicts import (
-    BEGIN, END, MarkersError, MissingVerdictsError, NotebookVerdict, block_diff, collect, markdown_table,
-    notebook_verdicts, readme_block, with_block)
+    BEGIN,
+    END,
+    MarkersError,
+    MissingVerdictsError,
+    NotebookVerdict,
+    block_diff,
+    collect,
+    markdown_table,
+    notebook_verdicts,
+    readme_block,
+    with_block,
+)
 from saelib.core.verdicts import Verdict, verdict_table
 
-ROWS = [Verdict("claim with | a pipe", "Fig. 1 <b>", "0.5 [0.4, 0.6] (n=10) & more", "partly", "why " * 30 + "END"),
-        Verdict("second claim", "", "not measured", "not testable here", "no model")]
+ROWS = [
+    Verdict("claim with | a pipe", "Fig. 1 <b>", "0.5 [0.4, 0.6] (n=10) & more", "partly", "why " * 30 + "END"),
+    Verdict("second claim", "", "not measured", "not testable here", "no model"),
+]
 VERDICT_LINE = re.compile(r"^verdict · (.*): (reproduced|partly|not reproduced|not testable here)$", re.M)
 
 
@@ -48,16 +60,20 @@ def test_readme_table_is_the_notebooks():
 @pytest.mark.parametrize("path", sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.name)
 def test_every_checked_verdict_line_has_its_row(path):
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    stdout = "".join("".join(o.get("text", "")) for c in cells for o in c.get("outputs", [])
-                     if o.get("name") == "stdout")
+    stdout = "".join(
+        "".join(o.get("text", "")) for c in cells for o in c.get("outputs", []) if o.get("name") == "stdout"
+    )
     lines = VERDICT_LINE.findall(stdout) if "print_verdicts(" in json.dumps(cells) else []
     assert [(v.claim, v.verdict) for v in notebook_verdicts(path)] == lines
 
 
 def test_parser_reads_the_rows_of_a_synthetic_notebook(tmp_path):
     other = pd.DataFrame({"SAE": [0.5]}, index=pd.Index([2], name="layer"))._repr_html_()
-    outputs = [nbformat.v4.new_output("stream", text="verdict · second claim: not testable here\n"),
-               _display(other), _display(_html(ROWS))]
+    outputs = [
+        nbformat.v4.new_output("stream", text="verdict · second claim: not testable here\n"),
+        _display(other),
+        _display(_html(ROWS)),
+    ]
     path = _notebook(tmp_path, "07_synthetic.ipynb", outputs)
     assert notebook_verdicts(path) == ROWS
     _notebook(tmp_path, "00_no_verdicts.ipynb", [_display(other)], source="display(df)")

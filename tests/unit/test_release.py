@@ -43,23 +43,33 @@ def test_release_pipeline_on_the_tiny_model(tiny_model, tmp_path, monkeypatch):
     run = release.ReleaseRun("resid1-tied-r2", TrainConfig(HOOK, ratios=(2.0,), alphas=(1e-3, 1e-2), **recipe))
     result = train_saes(train, run.train, name=run.name, progress=False)
     assert result.saes[2.0].cfg.extra["outlier_norm_ratio"] == release.OUTLIER_NORM_RATIO
-    rows = release.evaluate_run(tiny_model, result, run, train, heldout, torch.from_numpy(heldout.tokens[:2].copy()),
-                                dead_rows=400)
+    rows = release.evaluate_run(
+        tiny_model, result, run, train, heldout, torch.from_numpy(heldout.tokens[:2].copy()), dead_rows=400
+    )
     assert [r["alpha"] for r in rows] == [1e-3, 1e-2]
     assert rows[0]["l0"] >= rows[1]["l0"]  # a larger penalty never buys a denser code
     assert all(0 <= r["dead_fraction"] <= 1 and r["dead_tokens"] <= 400 and "ce_recovered_mean" in r for r in rows)
     assert all(r["train_seconds"] == result.seconds > 0 and r["eval_seconds"] > 0 for r in rows)  # stage costs
     assert all(r["kl_recovered"] <= 1 and "kl_recovered_mean" in r for r in rows)
     (result.directory / "release_metrics.json").rename(result.directory / "full_metrics.json")
-    pilot = release.evaluate_run(tiny_model, result, run, train, heldout, torch.from_numpy(heldout.tokens[:2].copy()),
-                                 dead_rows=400, heldout_rows=50)  # a pilot reads L0 on the first rows only
+    pilot = release.evaluate_run(
+        tiny_model,
+        result,
+        run,
+        train,
+        heldout,
+        torch.from_numpy(heldout.tokens[:2].copy()),
+        dead_rows=400,
+        heldout_rows=50,
+    )  # a pilot reads L0 on the first rows only
     assert all(p["eval_tokens"] <= 50 < r["eval_tokens"] for p, r in zip(pilot, rows))
     (result.directory / "full_metrics.json").replace(result.directory / "release_metrics.json")
 
     out = tmp_path / "dictionaries"
     monkeypatch.setattr(release, "ship_alphas", lambda run, rows: [rows[0]["alpha"]])
-    manifest = release.export_release([(run, result, rows)], hygiene, train, heldout,
-                                      model_weights_sha256(tiny_model), out=out)
+    manifest = release.export_release(
+        [(run, result, rows)], hygiene, train, heldout, model_weights_sha256(tiny_model), out=out
+    )
     data = json.loads(manifest.read_text())
     (entry,) = data["dictionaries"]
     assert entry["metrics"]["alpha"] == 1e-3 and len(data["sweep"]) == 2 and data["chosen"][HOOK]
@@ -110,8 +120,17 @@ def test_export_merges_runs_and_never_overwrites_another_models_release(tiny_mod
     def trained(name, alphas):
         run = release.ReleaseRun(name, TrainConfig(HOOK, ratios=(2.0,), alphas=alphas, batch_size=64))
         result = train_saes(train, run.train, name=name, progress=False)
-        rows = [{"run": name, "alpha": a, "ratio": 2.0, "hook": HOOK, "ce_recovered": 1.0,
-                 "scaled_variance_per_element": 1.0} for a in alphas]
+        rows = [
+            {
+                "run": name,
+                "alpha": a,
+                "ratio": 2.0,
+                "hook": HOOK,
+                "ce_recovered": 1.0,
+                "scaled_variance_per_element": 1.0,
+            }
+            for a in alphas
+        ]
         return run, result, rows
 
     a, b = trained("resid1-tied-r2", (1e-3, 1e-2)), trained("resid1-tied-r4", (1e-3,))
@@ -175,7 +194,9 @@ def test_what_ships_is_what_the_notebooks_read():
     assert release.ship_alphas(plan["resid14-tied-r2"], rows("resid14-tied-r2")) == [2.15e-3]
     for layer in release.IOI_LAYERS:  # plus the member at the alpha the R = 4 sweep shares, for MMCS across ratios
         assert release.ship_alphas(plan[f"resid{layer}-tied-r2"], rows(f"resid{layer}-tied-r2")) == [
-            release.MMCS_ALPHA, 2.15e-3]
+            release.MMCS_ALPHA,
+            2.15e-3,
+        ]
         assert release.MMCS_ALPHA in plan[f"resid{layer}-tied-r4"].train.alphas
     for layer in set(release.RESID_LAYERS) - set(release.IOI_LAYERS):  # R = 4 below the IOI layers: metrics only
         assert plan[f"resid{layer}-tied-r4"].metrics_only
@@ -187,6 +208,7 @@ def test_what_ships_is_what_the_notebooks_read():
 
 def test_the_comparison_ships_one_member_near_l0_32_where_a_notebook_reads_it():
     from saelib.dictionaries.release_comparison import LADDER_LAYER, SHIP_L0, calibrated_run, comparison_plan
+
     plan = {r.name: r for r in comparison_plan()}
     rows = [{"alpha": a, "l0": l0} for a, l0 in ((16.0, 15.1), (32.0, 35.0), (64.0, 61.0))]
     for arch in ("topk", "batchtopk", "jumprelu"):
@@ -195,8 +217,9 @@ def test_the_comparison_ships_one_member_near_l0_32_where_a_notebook_reads_it():
     assert release.ship_alphas(plan["resid26-topk-r8"], rows) == [32.0]
     tied = calibrated_run(plan[f"resid{LADDER_LAYER}-tied-r8-pilot"], [1e-3, 2e-3, 4e-3])
     assert tied.ship_l0 == SHIP_L0 and not tied.metrics_only
-    assert release.ship_alphas(tied, [{"alpha": 1e-3, "l0": 70.0}, {"alpha": 2e-3, "l0": 30.0},
-                                      {"alpha": 4e-3, "l0": 14.0}]) == [2e-3]
+    assert release.ship_alphas(
+        tied, [{"alpha": 1e-3, "l0": 70.0}, {"alpha": 2e-3, "l0": 30.0}, {"alpha": 4e-3, "l0": 14.0}]
+    ) == [2e-3]
     assert calibrated_run(plan["resid8-tied-r8-pilot"], [1e-3]).metrics_only
     assert all(plan[n].metrics_only for n in plan if n.endswith(("-pilot", "-ladder")) or n.startswith("mlp"))
 
@@ -205,8 +228,7 @@ def test_one_store_holds_every_release_hook_up_to_the_deepest_layer_of_the_plan(
     plan = {r.name: r for r in release.release_plan()}
     assert release.harvest_hooks(list(plan.values())) == release.release_hooks()  # the full release: one store
     shallow = [plan[n] for n in ("mlp14-untied-r2-resampling", "resid2-tied-r4")]
-    assert release.harvest_hooks(shallow) == [resid_post(2), resid_post(8), resid_post(14),
-                                              mlp_post(14)]
+    assert release.harvest_hooks(shallow) == [resid_post(2), resid_post(8), resid_post(14), mlp_post(14)]
     assert release.harvest_hooks([plan["resid2-tied-r2"]]) == [resid_post(2)]
     # the paper profile's disk (24 GB per residual hook): only the hooks the plan trains on
     assert release.harvest_hooks(shallow, planned_only=True) == [resid_post(2), mlp_post(14)]
@@ -216,17 +238,33 @@ def test_one_store_holds_every_release_hook_up_to_the_deepest_layer_of_the_plan(
 def test_targets_report_resampling_from_shipped_entries_and_metrics_only_rows():
     """A shipped member whose resampling never acted reads "0 of 0 ... (none died)", NOT met; a metrics-only
     member (no weights shipped) is reported from its sweep row; runs that do not resample get no such row."""
+
     def row(run, alpha, l0, fvu, **extra):
         return {"run": run, "hook": "blocks.14.mlp.hook_post", "alpha": alpha, "l0": l0, "fvu": fvu, **extra}
 
     shipped = row("mlp14-untied-r2", 1.0, 400.0, 0.2)
     manifest = {
-        "sweep": [shipped, row("mlp14-untied-r2-resampling", 30.0, 5.0, 0.7,
-                               revival={"resampled_features": 6, "fired_after_resample": 6}),
-                  row("resid14-tied-r4", 8.6e-4, 190.0, 0.1)],
-        "dictionaries": [{"name": "mlp14-untied-r2-a1p00e00", "run": "mlp14-untied-r2", "alpha": 1.0,
-                          "train_config": {"resample": True}, "metrics": shipped,
-                          "revival": {"resampled_features": 0, "fired_after_resample": 0}}],
+        "sweep": [
+            shipped,
+            row(
+                "mlp14-untied-r2-resampling",
+                30.0,
+                5.0,
+                0.7,
+                revival={"resampled_features": 6, "fired_after_resample": 6},
+            ),
+            row("resid14-tied-r4", 8.6e-4, 190.0, 0.1),
+        ],
+        "dictionaries": [
+            {
+                "name": "mlp14-untied-r2-a1p00e00",
+                "run": "mlp14-untied-r2",
+                "alpha": 1.0,
+                "train_config": {"resample": True},
+                "metrics": shipped,
+                "revival": {"resampled_features": 0, "fired_after_resample": 0},
+            }
+        ],
         "chosen": {},
     }
     revived = {t["run"]: t for t in release.targets(manifest) if t["target"].startswith("resampling")}
@@ -234,8 +272,9 @@ def test_targets_report_resampling_from_shipped_entries_and_metrics_only_rows():
     never_died = revived["mlp14-untied-r2-a1p00e00"]
     assert not never_died["met"] and "none died" in never_died["measured"]
     # the FVU-at-L0 = 32 target is about the residual layers' Fig. 2 sweeps, not the MLP SAE
-    assert not [t for t in release.targets(manifest) if t["target"].startswith("FVU at L0")
-                and t["run"].startswith("mlp")]
+    assert not [
+        t for t in release.targets(manifest) if t["target"].startswith("FVU at L0") and t["run"].startswith("mlp")
+    ]
     assert revived["mlp14-untied-r2-resampling-a3p00e01"]["met"]
     assert revived["mlp14-untied-r2-resampling-a3p00e01"]["measured"].startswith("6 of 6")
     assert not [t for t in release.targets(manifest) if "than without" in t["target"]]  # no twin in the sweep
@@ -243,13 +282,26 @@ def test_targets_report_resampling_from_shipped_entries_and_metrics_only_rows():
 
 def test_targets_compare_the_resampling_run_with_its_twin_at_each_penalty():
     def row(run, alpha, dead):
-        return {"run": run, "hook": "blocks.14.mlp.hook_post", "alpha": alpha, "l0": 10.0, "fvu": 0.5,
-                "dead_fraction": dead, "dead_tokens": 1_048_576}
+        return {
+            "run": run,
+            "hook": "blocks.14.mlp.hook_post",
+            "alpha": alpha,
+            "l0": 10.0,
+            "fvu": 0.5,
+            "dead_fraction": dead,
+            "dead_tokens": 1_048_576,
+        }
 
-    manifest = {"sweep": [row("mlp14-untied-r2-resampling", 1.0, 0.0), row("mlp14-untied-r2-resampling", 3.3, 0.05),
-                          row("mlp14-untied-r2-no-resampling", 1.0, 0.0),
-                          row("mlp14-untied-r2-no-resampling", 3.3, 0.30)],
-                "dictionaries": [], "chosen": {}}
+    manifest = {
+        "sweep": [
+            row("mlp14-untied-r2-resampling", 1.0, 0.0),
+            row("mlp14-untied-r2-resampling", 3.3, 0.05),
+            row("mlp14-untied-r2-no-resampling", 1.0, 0.0),
+            row("mlp14-untied-r2-no-resampling", 3.3, 0.30),
+        ],
+        "dictionaries": [],
+        "chosen": {},
+    }
     pair = {t["run"]: t for t in release.targets(manifest) if "than without" in t["target"]}
     assert set(pair) == {"mlp14-untied-r2-resampling-a1p00e00", "mlp14-untied-r2-resampling-a3p30e00"}
     assert pair["mlp14-untied-r2-resampling-a3p30e00"]["met"]  # 5% dead with resampling against 30% without
@@ -264,16 +316,20 @@ def test_mmcs_across_ratios_separates_shared_from_unrelated_dictionaries():
     assert shared["mmcs_small_to_large"] > 0.99 and shared["share_cos_ge_0.9"] == 1.0
     assert shared["mmcs_large_to_small"] < shared["mmcs_small_to_large"]  # half of the large one is unrelated
     unrelated = release.mmcs_across_ratios(small, torch.randn(64, 16, generator=gen))
-    assert unrelated["mmcs_small_to_large"] < 0.8 and abs(unrelated["mmcs_small_to_large"] -
-                                                          unrelated["random_control"]) < 0.1
+    assert (
+        unrelated["mmcs_small_to_large"] < 0.8
+        and abs(unrelated["mmcs_small_to_large"] - unrelated["random_control"]) < 0.1
+    )
 
 
 def test_ratio_mmcs_pairs_a_layers_r2_and_r4_runs_and_merges_into_the_manifest(tiny_model, tmp_path):
     train = _store(tiny_model, 0)
     trained = {}
     for r, alphas in ((2, (release.MMCS_ALPHA, 1e-2)), (4, (0.0, release.MMCS_ALPHA))):
-        run = release.ReleaseRun(f"resid2-tied-r{r}", TrainConfig(HOOK, ratios=(float(r),), alphas=alphas,
-                                                                 allow_zero_alpha=True, batch_size=64))
+        run = release.ReleaseRun(
+            f"resid2-tied-r{r}",
+            TrainConfig(HOOK, ratios=(float(r),), alphas=alphas, allow_zero_alpha=True, batch_size=64),
+        )
         trained[run.name] = (run, train_saes(train, run.train, name=run.name, progress=False))
     (row,) = release.ratio_mmcs(trained, train.dir.name)
     assert (row["n_small"], row["n_large"]) == (2 * 64, 4 * 64) and row["train_store"] == train.dir.name
@@ -283,8 +339,17 @@ def test_ratio_mmcs_pairs_a_layers_r2_and_r4_runs_and_merges_into_the_manifest(t
     model = {"name": train.config["model"], "weights_sha256": "sha"}
     with pytest.raises(FileNotFoundError, match="export the release runs first"):
         release.merge_mmcs([row], model["name"], "sha", tmp_path)
-    (tmp_path / "manifest.json").write_text(json.dumps({"model": model, "sweep": [], "dictionaries": [],
-                                                        "chosen": {}, "mmcs": [dict(row, mmcs_small_to_large=0.0)]}))
+    (tmp_path / "manifest.json").write_text(
+        json.dumps(
+            {
+                "model": model,
+                "sweep": [],
+                "dictionaries": [],
+                "chosen": {},
+                "mmcs": [dict(row, mmcs_small_to_large=0.0)],
+            }
+        )
+    )
     before = (tmp_path / "manifest.json").read_bytes()
     with pytest.raises(ValueError, match="another model"):
         release.merge_mmcs([row], model["name"], "0" * 64, tmp_path)
@@ -298,8 +363,10 @@ def test_ratio_mmcs_pairs_a_layers_r2_and_r4_runs_and_merges_into_the_manifest(t
 def _trained(train, name, alphas, batch_size=64):
     run = release.ReleaseRun(name, TrainConfig(HOOK, ratios=(2.0,), alphas=alphas, batch_size=batch_size))
     result = train_saes(train, run.train, name=name, progress=False)
-    rows = [{"run": name, "alpha": a, "ratio": 2.0, "hook": HOOK, "ce_recovered": 1.0,
-             "scaled_variance_per_element": 1.0} for a in alphas]
+    rows = [
+        {"run": name, "alpha": a, "ratio": 2.0, "hook": HOOK, "ce_recovered": 1.0, "scaled_variance_per_element": 1.0}
+        for a in alphas
+    ]
     return run, result, rows
 
 
@@ -307,8 +374,9 @@ def _ship_all(monkeypatch):
     monkeypatch.setattr(release, "ship_alphas", lambda run, rows: [r["alpha"] for r in rows])
 
 
-def test_export_removes_only_members_the_previous_manifest_listed_and_never_follows_links(tiny_model, tmp_path,
-                                                                                          monkeypatch):
+def test_export_removes_only_members_the_previous_manifest_listed_and_never_follows_links(
+    tiny_model, tmp_path, monkeypatch
+):
     """A user's own SAE folder and a symlinked folder (both with a cfg.json, neither in the manifest) survive a
     re-export that drops a member; a member folder that is a link is refused before anything is written."""
     train = _store(tiny_model, 0)
@@ -408,8 +476,9 @@ def _hand_made_release(tmp_path, entry: dict):
     root = tmp_path / "dictionaries"
     root.mkdir()
     files = {f: file_sha256(Path(p)) for f, p in paths.items()}
-    (root / "manifest.json").write_text(json.dumps({"dictionaries": [{k: files if v is None else v
-                                                                      for k, v in entry.items()}]}))
+    (root / "manifest.json").write_text(
+        json.dumps({"dictionaries": [{k: files if v is None else v for k, v in entry.items()}]})
+    )
     return root
 
 

@@ -32,8 +32,9 @@ def test_the_lock_satisfies_every_requirement():
     assert not missing, f"requirements.lock lacks {missing}: regenerate it with scripts/lock_requirements.sh"
     for req in _requirements(REPO_ROOT / "requirements.txt"):
         version = pins[canonicalize_name(req.name)]
-        assert req.specifier.contains(version, prereleases=True), f"requirements.lock pins {req.name}=={version}, " \
-            f"outside requirements.txt's {req}"
+        assert req.specifier.contains(version, prereleases=True), (
+            f"requirements.lock pins {req.name}=={version}, outside requirements.txt's {req}"
+        )
 
 
 def test_the_lock_leaves_out_the_data_packages_and_saelib():

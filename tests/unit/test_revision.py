@@ -13,13 +13,42 @@ from saelib.text import corpus
 
 # kind -> the functions and classes whose code determines that kind of artifact
 SOURCES = {
-    "activations": lambda: (harvest.harvest, harvest._write_rows, harvest._open_outputs, harvest._prepare,
-                            model._load_hf, model.load_model, model._load_model),
-    "saes": lambda: (train.train_saes, train._train, train._step, train._member_backward, train._backward,
-                     train.row_mask, train.outlier_rows, train.input_scale, train.lr_factor, train.l1_factor,
-                     train._build, train._masked_sample, train._batches, train.members_at_once, sae.SAE,
-                     sae.TiedSAE, sae.UntiedSAE, sae.TopKSAE, sae.BatchTopKSAE, sae.JumpReLUSAE, resampling.ResampleSchedule, resampling.resample_dead,
-                     store.ActivationStore.batches, store.ActivationStore.batch_rows, store.ActivationStore._buffers),
+    "activations": lambda: (
+        harvest.harvest,
+        harvest._write_rows,
+        harvest._open_outputs,
+        harvest._prepare,
+        model._load_hf,
+        model.load_model,
+        model._load_model,
+    ),
+    "saes": lambda: (
+        train.train_saes,
+        train._train,
+        train._step,
+        train._member_backward,
+        train._backward,
+        train.row_mask,
+        train.outlier_rows,
+        train.input_scale,
+        train.lr_factor,
+        train.l1_factor,
+        train._build,
+        train._masked_sample,
+        train._batches,
+        train.members_at_once,
+        sae.SAE,
+        sae.TiedSAE,
+        sae.UntiedSAE,
+        sae.TopKSAE,
+        sae.BatchTopKSAE,
+        sae.JumpReLUSAE,
+        resampling.ResampleSchedule,
+        resampling.resample_dead,
+        store.ActivationStore.batches,
+        store.ActivationStore.batch_rows,
+        store.ActivationStore._buffers,
+    ),
     "corpus": lambda: (corpus.build_corpus, corpus._tokenize_source, corpus.is_heldout),
 }
 
@@ -52,7 +81,8 @@ def test_code_changes_come_with_a_revision(kind):
     assert (CODE_REVISIONS[kind], now) == (revision, recorded), (
         f"the code behind {kind!r} artifacts changed (fingerprint {now}, recorded {recorded}). If it can change "
         f"results, bump CODE_REVISIONS[{kind!r}] in saelib/core/revision.py so old caches are not reused; then record "
-        f"({CODE_REVISIONS[kind]}, {now!r}) in RECORDED here.")
+        f"({CODE_REVISIONS[kind]}, {now!r}) in RECORDED here."
+    )
 
 
 def test_fingerprint_ignores_docstrings_and_comments_but_not_code():
@@ -60,16 +90,19 @@ def test_fingerprint_ignores_docstrings_and_comments_but_not_code():
         def f(x):
             """Doc."""
             return x + 1  # comment
+
         return f
 
     def plain():
         def f(x):
             return x + 1
+
         return f
 
     def changed():
         def f(x):
             return x + 2
+
         return f
 
     assert fingerprint(documented()) == fingerprint(plain()) != fingerprint(changed())
@@ -77,6 +110,7 @@ def test_fingerprint_ignores_docstrings_and_comments_but_not_code():
 
 def test_bumping_a_revision_renames_the_artifact(monkeypatch):
     from saelib.core.artifacts import keyed_dir
+
     before = keyed_dir("saes", "sae", {"x": 1})
     monkeypatch.setitem(CODE_REVISIONS, "saes", CODE_REVISIONS["saes"] + 1)
     assert keyed_dir("saes", "sae", {"x": 1}) != before

@@ -88,8 +88,11 @@ def test_a_run_whose_kernels_would_import_another_saelib_stops_before_any_notebo
     monkeypatch.setattr(papermill, "execute_notebook", lambda source, out, **kw: ran.append(out))
     _, main = _runner(monkeypatch, root)
     before = nb.read_bytes()
-    with pytest.raises(SystemExit, match=r"would import saelib from .*other/saelib/__init__.py, not from this "
-                                         r"checkout"):
+    with pytest.raises(
+        SystemExit,
+        match=r"would import saelib from .*other/saelib/__init__.py, not from this "
+        r"checkout",
+    ):
         main("00")
     assert ran == [] and nb.read_bytes() == before
 
@@ -110,8 +113,11 @@ def test_an_incomplete_execution_never_replaces_the_committed_notebook(tmp_path,
 def test_check_complete_names_what_is_wrong(tmp_path, monkeypatch, defect):
     module, _ = _runner(monkeypatch, tmp_path)
     book = nbformat.v4.new_notebook()
-    book.cells = [nbformat.v4.new_code_cell("1", execution_count=1), nbformat.v4.new_markdown_cell("text"),
-                  nbformat.v4.new_code_cell("  \n")]  # an empty code cell never gets a count
+    book.cells = [
+        nbformat.v4.new_code_cell("1", execution_count=1),
+        nbformat.v4.new_markdown_cell("text"),
+        nbformat.v4.new_code_cell("  \n"),
+    ]  # an empty code cell never gets a count
     path = tmp_path / "done.ipynb"
     nbformat.write(book, path)
     module.check_complete(path)
@@ -123,9 +129,14 @@ def test_check_complete_names_what_is_wrong(tmp_path, monkeypatch, defect):
     else:
         cell.execution_count = None
     nbformat.write(book, path)
-    with pytest.raises(module.IncompleteNotebookError, match={"papermill metadata": "cell 0 still holds papermill",
-                                                              "error output": "code cell 0 raised an error",
-                                                              "not executed": "code cell 0 was not executed"}[defect]):
+    with pytest.raises(
+        module.IncompleteNotebookError,
+        match={
+            "papermill metadata": "cell 0 still holds papermill",
+            "error output": "code cell 0 raised an error",
+            "not executed": "code cell 0 was not executed",
+        }[defect],
+    ):
         module.check_complete(path)
 
 
@@ -174,8 +185,9 @@ def test_a_run_with_parameters_writes_its_figures_outside_the_committed_folder(t
     assert figures == [custom, custom, None]
 
 
-def test_a_run_reports_sections_and_times_quietly_and_leaves_the_committed_notebook_trusted(tmp_path, monkeypatch,
-                                                                                              capfd):
+def test_a_run_reports_sections_and_times_quietly_and_leaves_the_committed_notebook_trusted(
+    tmp_path, monkeypatch, capfd
+):
     """A real kernel on a probe notebook with headings: each heading is printed with its elapsed time as the kernel
     reaches it, the kernel's unencrypted-TCP warning never appears (IPC transport), the run ends with a table of
     times (not a raw dict), and the committed notebook is signed as trusted in this user's signature database."""
@@ -193,7 +205,7 @@ def test_a_run_reports_sections_and_times_quietly_and_leaves_the_committed_noteb
     assert "without encryption" not in out.out + out.err
     assert any(re.fullmatch(r"\s+0:\d\d  Setup", line) for line in lines), lines
     assert any(re.fullmatch(r"\s+0:\d\d    Part two", line) for line in lines), lines
-    table = lines[lines.index("run_all: 1 notebook(s), profile default") + 1:]
+    table = lines[lines.index("run_all: 1 notebook(s), profile default") + 1 :]
     assert re.fullmatch(r"\s+notebook\s+time", table[0]) and re.fullmatch(r"\s+00_probe\s+0:\d\d", table[1])
     assert re.fullmatch(r"\s+total\s+0:\d\d", table[2])
     assert lines[-1].strip() == "times and slowest cells: build/executed/default/timings.json"

@@ -13,8 +13,7 @@ from saelib.activations.harvest import harvest
 from saelib.dictionaries.sae import BatchTopKSAE, JumpReLUSAE, SAEConfig, TopKSAE
 from saelib.dictionaries.sae.saelens_format import UnsupportedSAEError, export_saelens, load_saelens
 from saelib.dictionaries.sae.topk import sparse_decode, topk_codes
-from saelib.dictionaries.synthetic import (GroundTruthConfig, compare_architectures, ground_truth,
-                                           recovery_scores)
+from saelib.dictionaries.synthetic import GroundTruthConfig, compare_architectures, ground_truth, recovery_scores
 from saelib.dictionaries.train import TrainConfig, train_saes
 from saelib.text.corpus import PackedContexts
 
@@ -139,14 +138,18 @@ def test_bad_settings_name_the_fix():
 
 # --- SAELens round trip ---------------------------------------------------------------------------------------
 
+
 def _trained_batchtopk():
     sae = _sae(BatchTopKSAE, "batchtopk", 4)
     sae.loss_terms(torch.randn(256, 12) * 3)  # sets the inference threshold
     return sae
 
 
-MAKERS = {"topk": lambda: _sae(TopKSAE, "topk", 5), "batchtopk": _trained_batchtopk,
-          "jumprelu": lambda: _sae(JumpReLUSAE, "jumprelu", 6.0)}
+MAKERS = {
+    "topk": lambda: _sae(TopKSAE, "topk", 5),
+    "batchtopk": _trained_batchtopk,
+    "jumprelu": lambda: _sae(JumpReLUSAE, "jumprelu", 6.0),
+}
 
 
 @pytest.mark.parametrize("arch", sorted(MAKERS))
@@ -185,12 +188,14 @@ def test_bad_saelens_folders_name_the_file_and_the_field(tmp_path):
     d = tmp_path / "d"
     export_saelens(_sae(TopKSAE, "topk", 5), d, "m")
     good = (d / "cfg.json").read_text()
-    cases = [({"architecture": "gated"}, "architecture 'gated' is not supported"),
-             ({"k": 99}, "'k' = 99 is larger than d_sae"),
-             ({"d_in": 16.9}, "'d_in' must be a positive whole number"),
-             ({"apply_b_dec_to_input": "false"}, "must be true or false"),
-             ({"metadata": "x"}, "'metadata' must be a JSON object"),
-             ({"rescale_acts_by_decoder_norm": True}, "fold the decoder norms")]
+    cases = [
+        ({"architecture": "gated"}, "architecture 'gated' is not supported"),
+        ({"k": 99}, "'k' = 99 is larger than d_sae"),
+        ({"d_in": 16.9}, "'d_in' must be a positive whole number"),
+        ({"apply_b_dec_to_input": "false"}, "must be true or false"),
+        ({"metadata": "x"}, "'metadata' must be a JSON object"),
+        ({"rescale_acts_by_decoder_norm": True}, "fold the decoder norms"),
+    ]
     for change, message in cases:
         (d / "cfg.json").write_text(good)
         _rewrite(d, **change)

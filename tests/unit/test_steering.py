@@ -29,8 +29,9 @@ def test_clamp_replaces_the_features_term_in_the_reconstruction(sae):
         torch.testing.assert_close(out - x, (4.0 - before)[..., None] * feature_directions(sae)[7])
         active = before > 0  # where it was active, a tied SAE reads v back exactly
         assert active.any()
-        torch.testing.assert_close(sae.encode1(out)[..., 7][active], torch.full((int(active.sum()),), 4.0),
-                                   atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(
+            sae.encode1(out)[..., 7][active], torch.full((int(active.sum()),), 4.0), atol=1e-4, rtol=1e-4
+        )
 
 
 def test_generation_is_seeded_and_the_clamp_acts(tiny_model, sae):
@@ -48,10 +49,14 @@ class _ToyCorpus:
 
     def __init__(self, tokenizer):
         rng = np.random.default_rng(0)
-        words = {"code": ["def", "return", "import", "self", "lambda", "None", "print", "class"],
-                 "verse": ["thee", "thou", "heart", "love", "night", "soul", "doth", "fair"]}
-        self.streams = {s: np.array(tokenizer.encode(" ".join(rng.choice(w, 3000)), add_special_tokens=False))
-                        for s, w in words.items()}
+        words = {
+            "code": ["def", "return", "import", "self", "lambda", "None", "print", "class"],
+            "verse": ["thee", "thou", "heart", "love", "night", "soul", "doth", "fair"],
+        }
+        self.streams = {
+            s: np.array(tokenizer.encode(" ".join(rng.choice(w, 3000)), add_special_tokens=False))
+            for s, w in words.items()
+        }
         self.sources = list(words)
 
     def split_stream(self, source, split):

@@ -12,8 +12,18 @@ from saelib.interp.tokens import CONTINUATION, readable_tokens, visible_whitespa
 class ByteTokenizer:
     """A byte-level tokenizer's decode: token ids are byte strings, undecodable bytes become U+FFFD."""
 
-    VOCAB = {0: b" Cri", 1: b"\xc8", 2: b"\x99", 3: b"ana", 4: b"\n", 5: b"  ", 6: b"\t x", 7: b"\xff", 8: b"\xe2\x80",
-             9: b"\x94"}
+    VOCAB = {
+        0: b" Cri",
+        1: b"\xc8",
+        2: b"\x99",
+        3: b"ana",
+        4: b"\n",
+        5: b"  ",
+        6: b"\t x",
+        7: b"\xff",
+        8: b"\xe2\x80",
+        9: b"\x94",
+    }
 
     def decode(self, ids):
         return b"".join(self.VOCAB[i] for i in ids).decode("utf-8", errors="replace")

@@ -25,8 +25,9 @@ def store(tiny_model):
     tokens = rng.integers(5, 1000, size=(40, 16))
     tokens[:, 7] = 3  # a "separator" column, excluded from training
     ctx = PackedContexts(tokens, np.zeros(40, int), np.arange(40) * 16, ("toy",), {"toy": 1.0})
-    return harvest(tiny_model, [HOOK], ctx, corpus_name="toy", batch_size=8, dtype="float32", separator_id=3,
-                   progress=False)
+    return harvest(
+        tiny_model, [HOOK], ctx, corpus_name="toy", batch_size=8, dtype="float32", separator_id=3, progress=False
+    )
 
 
 def cfg(**kw):
@@ -48,6 +49,7 @@ def test_training_is_deterministic_and_cached(store):
     b = train_saes(store, cfg(), progress=False)  # cached
     torch.testing.assert_close(a.saes[1.0].weight, b.saes[1.0].weight)
     import shutil
+
     shutil.rmtree(a.directory)
     c = train_saes(store, cfg(), progress=False)  # retrained from scratch: bit-identical
     torch.testing.assert_close(a.saes[2.0].weight, c.saes[2.0].weight, rtol=0, atol=0)
@@ -56,6 +58,7 @@ def test_training_is_deterministic_and_cached(store):
 def test_interrupted_training_resumes_to_the_same_result(store, monkeypatch):
     reference = train_saes(store, cfg(seed=7), progress=False)
     import shutil
+
     shutil.rmtree(reference.directory)
     real_step, calls = train_mod._step, {"n": 0}
 
@@ -103,8 +106,10 @@ def test_nan_loss_names_step_and_alpha_and_keeps_checkpoint(store, monkeypatch):
     assert blob["state"]["step"] == 4 and all(torch.isfinite(v).all() for v in blob["saes"][1.0].values())
 
 
-@pytest.mark.parametrize("bad", [dict(alphas=(0.0,)), dict(alphas=(-1e-3,)), dict(ratios=(0,)),
-                                 dict(ratios=(-2.0,)), dict(alphas=(float("inf"),))])
+@pytest.mark.parametrize(
+    "bad",
+    [dict(alphas=(0.0,)), dict(alphas=(-1e-3,)), dict(ratios=(0,)), dict(ratios=(-2.0,)), dict(alphas=(float("inf"),))],
+)
 def test_non_positive_alpha_or_ratio_is_rejected(bad):
     with pytest.raises(ValueError, match="positive"):
         cfg(**bad)
@@ -138,8 +143,11 @@ def test_unknown_precision_is_rejected():
 def test_untied_training_runs_the_resampling_schedule(store):
     # a random tiny model leaves no feature dead, so this checks the schedule and the constraint; revival itself
     # is tested on planted dead features below and shown on real activations in notebook 01
-    res = train_saes(store, cfg(architecture="untied", ratios=(4.0,), alphas=(20.0,), epochs=30, resample=True,
-                                batch_size=32), progress=False)
+    res = train_saes(
+        store,
+        cfg(architecture="untied", ratios=(4.0,), alphas=(20.0,), epochs=30, resample=True, batch_size=32),
+        progress=False,
+    )
     assert len(res.resampled[4.0]) == 4
     sae = res.saes[4.0]
     torch.testing.assert_close(sae.W_dec.norm(dim=1), torch.ones(1, 256), rtol=1e-5, atol=1e-5)
@@ -181,8 +189,9 @@ def test_metrics_on_known_answers(store, tiny_model):
     assert [{k: v for k, v in r.items() if k != "fvu"} for r in full] == counts and "fvu" not in counts[0]
     # the release's FVU with outliers: sums over disjoint row sets add up to the union's metrics
     part = np.arange(store.n_rows) % 3 == 0
-    joined = (reconstruction_sums(half, store, HOOK, row_mask=part)
-              + reconstruction_sums(half, store, HOOK, row_mask=~part)).metrics()
+    joined = (
+        reconstruction_sums(half, store, HOOK, row_mask=part) + reconstruction_sums(half, store, HOOK, row_mask=~part)
+    ).metrics()
     for a, b in zip(joined, full):
         assert a["eval_tokens"] == b["eval_tokens"] and a["l0"] == pytest.approx(b["l0"], rel=1e-12)
         assert a["fvu"] == pytest.approx(b["fvu"], rel=1e-9) and a["dead_fraction"] == b["dead_fraction"]
@@ -243,8 +252,9 @@ def test_ce_recovered_for_many_saes_matches_one_at_a_time(store, tiny_model):
     means = {HOOK: torch.from_numpy(np.array(store.activations(HOOK))).mean(0)}
     many = ce_loss_recovered_many(tiny_model, saes, tokens, separator_id=3, batch_size=4, mean_activations=means)
     for sae, rows in zip(saes, many, strict=True):
-        one = ce_loss_recovered(tiny_model, sae, sae.cfg.hook, tokens, separator_id=3, batch_size=4,
-                                mean_activation=means.get(sae.cfg.hook))
+        one = ce_loss_recovered(
+            tiny_model, sae, sae.cfg.hook, tokens, separator_id=3, batch_size=4, mean_activation=means.get(sae.cfg.hook)
+        )
         assert len(rows) == sae.cfg.n_models and set(rows[0]) == set(one[0])
         for got, want in zip(rows, one):
             for key, value in want.items():

@@ -41,8 +41,17 @@ def store(tiny_model):
 
 
 def untied(**kw):  # on the random tiny model this kills and revives features at every resample
-    base = dict(hook=HOOK, architecture="untied", ratios=(4.0,), alphas=(5.0,), epochs=30, resample=True,
-                batch_size=32, lr=1e-2, checkpoint_every=4)
+    base = dict(
+        hook=HOOK,
+        architecture="untied",
+        ratios=(4.0,),
+        alphas=(5.0,),
+        epochs=30,
+        resample=True,
+        batch_size=32,
+        lr=1e-2,
+        checkpoint_every=4,
+    )
     return TrainConfig(**{**base, **kw})
 
 
@@ -69,6 +78,7 @@ def test_resume_is_exact_when_resampling_revives_features(store, monkeypatch):
     reference = train_saes(store, untied(), progress=False)
     assert sum(reference.resampled[4.0]) > 0  # resampling acted
     import shutil
+
     shutil.rmtree(reference.directory)
     real_step, calls = train_mod._step, {"n": 0}
 
@@ -89,8 +99,7 @@ def test_resume_is_exact_when_resampling_revives_features(store, monkeypatch):
     assert 0 < rev["resampled_features"][0] <= sum(reference.resampled[4.0])  # distinct features <= resets
     assert 0 <= rev["fired_after_resample"][0] <= rev["resampled_features"][0]
     for name in ("W_enc", "W_dec", "b_enc", "b_dec"):
-        torch.testing.assert_close(getattr(resumed.saes[4.0], name), getattr(reference.saes[4.0], name),
-                                   rtol=0, atol=0)
+        torch.testing.assert_close(getattr(resumed.saes[4.0], name), getattr(reference.saes[4.0], name), rtol=0, atol=0)
 
 
 def test_the_twin_without_resampling_is_the_same_run_until_the_first_resample(store):
@@ -108,12 +117,22 @@ def test_the_twin_without_resampling_is_the_same_run_until_the_first_resample(st
     assert len(without.silent[4.0]) == 4 and without.silent[4.0][0] == with_.silent[4.0][0]
 
 
-@pytest.mark.parametrize("bad, message", [
-    (dict(lr=float("nan")), "lr"), (dict(lr=0), "lr"), (dict(ratios=(float("inf"),)), "ratios"),
-    (dict(checkpoint_every=0), "checkpoint_every"), (dict(max_rows=0), "max_rows"), (dict(max_rows=-1), "max_rows"),
-    (dict(alphas=(True,)), "alphas"), (dict(batch_size=2.5), "batch_size"), (dict(architecture="gated"), "architecture"),
-    (dict(lr_warmup_fraction=0.8, lr_decay_fraction=0.5), "fractions"), (dict(outlier_norm_ratio=0.5), "outlier"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(lr=float("nan")), "lr"),
+        (dict(lr=0), "lr"),
+        (dict(ratios=(float("inf"),)), "ratios"),
+        (dict(checkpoint_every=0), "checkpoint_every"),
+        (dict(max_rows=0), "max_rows"),
+        (dict(max_rows=-1), "max_rows"),
+        (dict(alphas=(True,)), "alphas"),
+        (dict(batch_size=2.5), "batch_size"),
+        (dict(architecture="gated"), "architecture"),
+        (dict(lr_warmup_fraction=0.8, lr_decay_fraction=0.5), "fractions"),
+        (dict(outlier_norm_ratio=0.5), "outlier"),
+    ],
+)
 def test_bad_config_is_rejected_with_the_field_named(bad, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(HOOK, **bad)
@@ -175,8 +194,12 @@ def test_two_processes_training_one_config_agree(store, isolated_artifacts):
         print(hashlib.sha256(res.saes[2.0].weight.detach().numpy().tobytes()).hexdigest())
     """)
     env = {**os.environ, "SAELIB_ARTIFACTS": str(isolated_artifacts), "TQDM_DISABLE": "1"}
-    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
     assert outs[0][0].split()[-1] == outs[1][0].split()[-1]
@@ -190,6 +213,7 @@ def test_training_killed_with_sigkill_resumes_to_the_same_result(store, isolated
     reference = train_saes(store, untied(checkpoint_every=2), progress=False)
     expected = {k: v.clone() for k, v in reference.saes[4.0].state_dict().items()}
     import shutil
+
     shutil.rmtree(reference.directory)
     script = textwrap.dedent(f"""
         from saelib.activations.store import ActivationStore

@@ -4,8 +4,12 @@ from saelib.core.verdicts import Verdict, by_count, print_verdicts, verdict_tabl
 
 
 def test_verdicts_are_one_of_four_and_counted_honestly(capsys):
-    assert [by_count(2, 2), by_count(1, 2), by_count(0, 2), by_count(0, 0)] == \
-        ["reproduced", "partly", "not reproduced", "not testable here"]
+    assert [by_count(2, 2), by_count(1, 2), by_count(0, 2), by_count(0, 0)] == [
+        "reproduced",
+        "partly",
+        "not reproduced",
+        "not testable here",
+    ]
     with pytest.raises(ValueError, match="verdict must be one of"):
         Verdict("c", "", "", "mostly", "")
     rows = [Verdict("claim a", "paper 1", "ours 0.5 [0.4, 0.6]", "partly", "why")]

@@ -7,13 +7,34 @@ dictionary size train together on the same batch; Adam is elementwise, so this i
 them one after another. ``ensemble.member(i)`` gives a single-member copy.
 """
 
-from saelib.dictionaries.sae.base import (ARCHITECTURES, SAE, Architecture, SAEConfig, attach_metrics, load_sae,
-                                          sae_class, save_sae)
+from saelib.dictionaries.sae.base import (
+    ARCHITECTURES,
+    SAE,
+    Architecture,
+    SAEConfig,
+    attach_metrics,
+    load_sae,
+    sae_class,
+    save_sae,
+)
 from saelib.dictionaries.sae.batchtopk import BatchTopKSAE
 from saelib.dictionaries.sae.jumprelu import JumpReLUSAE
 from saelib.dictionaries.sae.tied import TiedSAE
 from saelib.dictionaries.sae.topk import TopKSAE
 from saelib.dictionaries.sae.untied import UntiedSAE
 
-__all__ = ["ARCHITECTURES", "SAE", "Architecture", "BatchTopKSAE", "JumpReLUSAE", "SAEConfig", "TiedSAE", "TopKSAE",
-           "UntiedSAE", "attach_metrics", "load_sae", "sae_class", "save_sae"]
+__all__ = [
+    "ARCHITECTURES",
+    "SAE",
+    "Architecture",
+    "BatchTopKSAE",
+    "JumpReLUSAE",
+    "SAEConfig",
+    "TiedSAE",
+    "TopKSAE",
+    "UntiedSAE",
+    "attach_metrics",
+    "load_sae",
+    "sae_class",
+    "save_sae",
+]

@@ -52,32 +52,47 @@ class SAEConfig:
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {list(ARCHITECTURES)}, got {self.architecture!r}")
-        if int(self.d_in) != self.d_in or int(self.n_features) != self.n_features or self.d_in <= 0 \
-                or self.n_features <= 0:
+        if (
+            int(self.d_in) != self.d_in
+            or int(self.n_features) != self.n_features
+            or self.d_in <= 0
+            or self.n_features <= 0
+        ):
             raise ValueError(f"d_in and n_features must be positive whole numbers, got {self.d_in}, {self.n_features}")
         if not self.alphas or any(not (a >= 0) for a in self.alphas):  # also rejects NaN
             raise ValueError(f"alphas must be non-negative numbers, got {self.alphas}")
         if self.architecture in K_ARCHITECTURES:
             bad = [k for k in self.alphas if not (1 <= k <= self.n_features and float(k).is_integer())]
             if bad:
-                raise ValueError(f"k must be a whole number of latents between 1 and the dictionary's {self.n_features} "
-                                 f"latents, got {bad}: choose a smaller k or a wider dictionary (ratio)")
+                raise ValueError(
+                    f"k must be a whole number of latents between 1 and the dictionary's {self.n_features} "
+                    f"latents, got {bad}: choose a smaller k or a wider dictionary (ratio)"
+                )
         if self.architecture == "jumprelu" and any(not (0 < t <= self.n_features) for t in self.alphas):
             raise ValueError(f"a JumpReLU member's target L0 must be in (0, {self.n_features}], got {self.alphas}")
         if not (self.input_scale > 0):
             raise ValueError(f"input_scale must be positive, got {self.input_scale}")
-        if not (self.bandwidth > 0 and self.threshold_init > 0 and self.aux_coefficient >= 0
-                and self.dead_after_tokens > 0 and 0 <= self.aux_k <= self.n_features):
-            raise ValueError("bandwidth, threshold_init and dead_after_tokens must be positive, aux_coefficient "
-                             f"non-negative and aux_k in [0, n_features]; got {self.bandwidth}, {self.threshold_init}, "
-                             f"{self.dead_after_tokens}, {self.aux_coefficient}, {self.aux_k}")
+        if not (
+            self.bandwidth > 0
+            and self.threshold_init > 0
+            and self.aux_coefficient >= 0
+            and self.dead_after_tokens > 0
+            and 0 <= self.aux_k <= self.n_features
+        ):
+            raise ValueError(
+                "bandwidth, threshold_init and dead_after_tokens must be positive, aux_coefficient "
+                f"non-negative and aux_k in [0, n_features]; got {self.bandwidth}, {self.threshold_init}, "
+                f"{self.dead_after_tokens}, {self.aux_coefficient}, {self.aux_k}"
+            )
 
     def __repr__(self) -> str:
         """One line: the fields that define the SAE; ``extra`` (training log, metrics, provenance) by its keys only."""
         alphas = ", ".join(f"{a:g}" for a in self.alphas)
-        return (f"SAEConfig({self.architecture}, d_in={self.d_in}, n_features={self.n_features}, alphas=({alphas}), "
-                f"model={self.model!r}, hook={self.hook!r}, input_scale={self.input_scale:.4g}, "
-                f"extra keys={sorted(self.extra)})")
+        return (
+            f"SAEConfig({self.architecture}, d_in={self.d_in}, n_features={self.n_features}, alphas=({alphas}), "
+            f"model={self.model!r}, hook={self.hook!r}, input_scale={self.input_scale:.4g}, "
+            f"extra keys={sorted(self.extra)})"
+        )
 
     @property
     def ratio(self) -> float:
@@ -144,8 +159,14 @@ class SAE(torch.nn.Module):
         """Member ``i`` as a one-member ensemble (a copy)."""
         cfg = replace(self.cfg, alphas=(self.cfg.alphas[i],), extra=dict(self.cfg.extra))
         one = type(self)(cfg)
-        one.load_state_dict({k: (v[i : i + 1] if v.dim() and k != "alphas" else v)
-                             for k, v in self.state_dict().items() if k != "alphas"}, strict=False)
+        one.load_state_dict(
+            {
+                k: (v[i : i + 1] if v.dim() and k != "alphas" else v)
+                for k, v in self.state_dict().items()
+                if k != "alphas"
+            },
+            strict=False,
+        )
         return one
 
     def encode1(self, x: Tensor) -> Tensor:
@@ -191,8 +212,7 @@ def save_sae(sae: SAE, directory: Path) -> None:
     atomic_write_json(directory / "config.json", asdict(sae.cfg))
 
 
-def load_sae(directory: Path, model_name: str | None = None, hook: str | None = None,
-             width: int | None = None) -> SAE:
+def load_sae(directory: Path, model_name: str | None = None, hook: str | None = None, width: int | None = None) -> SAE:
     """Load an SAE saved by ``save_sae``; if model/hook/width are given, validate the SAE against them."""
     directory = Path(directory)
     raw = json.loads((directory / "config.json").read_text())
@@ -212,8 +232,13 @@ def sae_class(architecture: str) -> type[SAE]:
     from saelib.dictionaries.sae.topk import TopKSAE
     from saelib.dictionaries.sae.untied import UntiedSAE
 
-    classes: dict[str, type[SAE]] = {"tied": TiedSAE, "untied": UntiedSAE, "topk": TopKSAE,
-                                     "batchtopk": BatchTopKSAE, "jumprelu": JumpReLUSAE}
+    classes: dict[str, type[SAE]] = {
+        "tied": TiedSAE,
+        "untied": UntiedSAE,
+        "topk": TopKSAE,
+        "batchtopk": BatchTopKSAE,
+        "jumprelu": JumpReLUSAE,
+    }
     if architecture not in classes:
         raise ValueError(f"architecture must be one of {sorted(classes)}, got {architecture!r}")
     return classes[architecture]

@@ -78,8 +78,9 @@ class JumpReLUSAE(UntiedSAE):
 
     def loss_from_params(self, x: Tensor, params: dict[str, Tensor], alphas: Tensor) -> dict[str, Tensor]:
         x = x * self.cfg.input_scale
-        parts = [self._member_loss(x, {name: p[j] for name, p in params.items()}, alphas[j])
-                 for j in range(len(alphas))]
+        parts = [
+            self._member_loss(x, {name: p[j] for name, p in params.items()}, alphas[j]) for j in range(len(alphas))
+        ]
         return {key: torch.stack([part[key] for part in parts]) for key in parts[0]}
 
     def _member_loss(self, x: Tensor, p: dict[str, Tensor], target: Tensor) -> dict[str, Tensor]:
@@ -90,8 +91,13 @@ class JumpReLUSAE(UntiedSAE):
         mse = (x_hat - x).pow(2).mean()
         l0 = _Step.apply(pre, threshold, self.cfg.bandwidth).sum(-1).mean()
         penalty = self.cfg.l0_coefficient * (l0 / target - 1).pow(2)
-        return {"mse": mse, "l1": codes.detach().abs().sum(-1).mean(), "loss": mse + penalty, "codes": codes,
-                "x_hat": x_hat}
+        return {
+            "mse": mse,
+            "l1": codes.detach().abs().sum(-1).mean(),
+            "loss": mse + penalty,
+            "codes": codes,
+            "x_hat": x_hat,
+        }
 
     @torch.no_grad()
     def after_step(self) -> None:

@@ -37,10 +37,18 @@ from saelib.dictionaries.sae.untied import UntiedSAE
 WEIGHTS, CONFIG = "sae_weights.safetensors", "cfg.json"
 SAE_LENS_VERSION = "6.54.12"  # the version the export was checked against (tests/integration)
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-SAELENS_ARCHITECTURE = {"tied": "standard", "untied": "standard", "topk": "topk", "batchtopk": "jumprelu",
-                        "jumprelu": "jumprelu"}
-TENSORS = {"standard": ("W_enc", "b_enc", "W_dec", "b_dec"), "topk": ("W_enc", "b_enc", "W_dec", "b_dec"),
-           "jumprelu": ("W_enc", "b_enc", "W_dec", "b_dec", "threshold")}
+SAELENS_ARCHITECTURE = {
+    "tied": "standard",
+    "untied": "standard",
+    "topk": "topk",
+    "batchtopk": "jumprelu",
+    "jumprelu": "jumprelu",
+}
+TENSORS = {
+    "standard": ("W_enc", "b_enc", "W_dec", "b_dec"),
+    "topk": ("W_enc", "b_enc", "W_dec", "b_dec"),
+    "jumprelu": ("W_enc", "b_enc", "W_dec", "b_dec", "threshold"),
+}
 MAX_CONFIG_BYTES = 1 << 20
 
 
@@ -57,12 +65,20 @@ def saelens_weights(sae: SAE) -> dict[str, torch.Tensor]:
     with torch.no_grad():
         if arch == "tied":
             d = sae.dictionary()[0]  # [n_features, d_in], unit rows
-            return {"W_enc": (s * d.T).contiguous(), "b_enc": sae.encoder_bias[0].clone(),
-                    "W_dec": (d / s).contiguous(), "b_dec": torch.zeros(sae.cfg.d_in)}
+            return {
+                "W_enc": (s * d.T).contiguous(),
+                "b_enc": sae.encoder_bias[0].clone(),
+                "W_dec": (d / s).contiguous(),
+                "b_dec": torch.zeros(sae.cfg.d_in),
+            }
         if arch not in SAELENS_ARCHITECTURE:
             raise UnsupportedSAEError(f"cannot export architecture {arch!r}")
-        out = {"W_enc": (s * sae.W_enc[0].T).contiguous(), "b_enc": sae.b_enc[0].clone(),
-               "W_dec": (sae.W_dec[0].T / s).contiguous(), "b_dec": sae.b_dec[0] / s}
+        out = {
+            "W_enc": (s * sae.W_enc[0].T).contiguous(),
+            "b_enc": sae.b_enc[0].clone(),
+            "W_dec": (sae.W_dec[0].T / s).contiguous(),
+            "b_dec": sae.b_dec[0] / s,
+        }
         if arch == "jumprelu":
             out["threshold"] = sae.threshold[0].clone()
         if arch == "batchtopk":
@@ -70,8 +86,9 @@ def saelens_weights(sae: SAE) -> dict[str, torch.Tensor]:
         return out
 
 
-def export_saelens(sae: SAE, directory: Path, model_name: str, dtype: str = "float32",
-                   extra_metadata: dict | None = None) -> dict[str, str]:
+def export_saelens(
+    sae: SAE, directory: Path, model_name: str, dtype: str = "float32", extra_metadata: dict | None = None
+) -> dict[str, str]:
     """Write ``sae`` (one member) as a SAELens folder; weights stored in ``dtype`` (float16 halves the size).
     Returns {file name: path}. Files are written to temporary names and renamed."""
     if dtype not in DTYPES:
@@ -84,25 +101,40 @@ def export_saelens(sae: SAE, directory: Path, model_name: str, dtype: str = "flo
     tmp.replace(directory / WEIGHTS)
     arch = sae.cfg.architecture
     cfg: dict[str, Any] = {
-        "architecture": SAELENS_ARCHITECTURE[arch], "d_in": sae.cfg.d_in, "d_sae": sae.cfg.n_features,
-        "dtype": "float32", "device": "cpu", "apply_b_dec_to_input": arch != "tied", "normalize_activations": "none",
+        "architecture": SAELENS_ARCHITECTURE[arch],
+        "d_in": sae.cfg.d_in,
+        "d_sae": sae.cfg.n_features,
+        "dtype": "float32",
+        "device": "cpu",
+        "apply_b_dec_to_input": arch != "tied",
+        "normalize_activations": "none",
         "reshape_activations": "none",
-        "metadata": {"sae_lens_version": SAE_LENS_VERSION, "hook_name": sae.cfg.hook, "model_name": model_name,
-                     "saelib_architecture": arch, "saelib_alpha": float(sae.cfg.alphas[0]),
-                     **(extra_metadata or {})},
+        "metadata": {
+            "sae_lens_version": SAE_LENS_VERSION,
+            "hook_name": sae.cfg.hook,
+            "model_name": model_name,
+            "saelib_architecture": arch,
+            "saelib_alpha": float(sae.cfg.alphas[0]),
+            **(extra_metadata or {}),
+        },
     }
     if arch == "topk":
         cfg.update(k=int(sae.cfg.alphas[0]), rescale_acts_by_decoder_norm=False)
     if arch == "batchtopk":
-        cfg["metadata"].update(training_architecture="batchtopk",
-                               training_architecture_details={"k": int(sae.cfg.alphas[0]),
-                                                              "aux_loss_coefficient": sae.cfg.aux_coefficient})
+        cfg["metadata"].update(
+            training_architecture="batchtopk",
+            training_architecture_details={
+                "k": int(sae.cfg.alphas[0]),
+                "aux_loss_coefficient": sae.cfg.aux_coefficient,
+            },
+        )
     atomic_write_json(directory / CONFIG, cfg)
     return {CONFIG: str(directory / CONFIG), WEIGHTS: str(directory / WEIGHTS)}
 
 
-def load_saelens(directory: Path, model_name: str | None = None, hook: str | None = None,
-                 width: int | None = None) -> SAE:
+def load_saelens(
+    directory: Path, model_name: str | None = None, hook: str | None = None, width: int | None = None
+) -> SAE:
     """A SAELens folder (``standard``, ``topk`` or ``jumprelu``) as a one-member saelib SAE (exact; computed in
     float32). With ``model_name``/``hook``/``width`` given, a dictionary for another model, hook or width is an
     error. Every problem with the folder raises ``UnsupportedSAEError`` naming the file and the field."""
@@ -115,13 +147,23 @@ def load_saelens(directory: Path, model_name: str | None = None, hook: str | Non
     w = _validated_tensors(directory / WEIGHTS, arch, d_in, d_sae)
     b_enc = w["b_enc"] if apply_b_dec else w["b_enc"] + w["b_dec"] @ w["W_enc"]
     saelib_arch = {"standard": "untied", "topk": "topk", "jumprelu": "jumprelu"}[arch]
-    setting = float(raw["k"]) if arch == "topk" else _number(meta.get("saelib_alpha", 0.0), "metadata.saelib_alpha",
-                                                              directory / CONFIG)
+    setting = (
+        float(raw["k"])
+        if arch == "topk"
+        else _number(meta.get("saelib_alpha", 0.0), "metadata.saelib_alpha", directory / CONFIG)
+    )
     if arch == "jumprelu" and not (0 < setting <= d_sae):
         setting = float(d_sae)  # a JumpReLU's target L0 is a training setting; a loaded one has none
-    cfg = SAEConfig(saelib_arch, d_in, d_sae, (setting,), str(meta.get("model_name", "") or ""),
-                    str(meta.get("hook_name", raw.get("hook_name", "")) or ""), 1.0,
-                    {"source": str(directory), "saelens_metadata": meta})
+    cfg = SAEConfig(
+        saelib_arch,
+        d_in,
+        d_sae,
+        (setting,),
+        str(meta.get("model_name", "") or ""),
+        str(meta.get("hook_name", raw.get("hook_name", "")) or ""),
+        1.0,
+        {"source": str(directory), "saelens_metadata": meta},
+    )
     sae = {"untied": UntiedSAE, "topk": TopKSAE, "jumprelu": JumpReLUSAE}[saelib_arch](cfg)
     with torch.no_grad():
         sae.W_enc.copy_(w["W_enc"].T[None])
@@ -153,14 +195,20 @@ def read_saelens_config(path: Path) -> dict[str, Any]:
 def _validated_fields(raw: dict[str, Any], path: Path) -> tuple[str, int, int, bool, dict[str, Any]]:
     arch = raw.get("architecture", "standard")
     if arch not in TENSORS:
-        raise UnsupportedSAEError(f"{path}: architecture {arch!r} is not supported; saelib runs SAELens "
-                                  f"{sorted(TENSORS)} SAEs. Load this one with sae_lens.SAE.load_from_disk.")
+        raise UnsupportedSAEError(
+            f"{path}: architecture {arch!r} is not supported; saelib runs SAELens "
+            f"{sorted(TENSORS)} SAEs. Load this one with sae_lens.SAE.load_from_disk."
+        )
     if raw.get("normalize_activations", "none") not in ("none", None):
-        raise UnsupportedSAEError(f"{path}: normalize_activations={raw['normalize_activations']!r} "
-                                  "needs a scaling factor saelib does not apply; fold it into the weights first")
+        raise UnsupportedSAEError(
+            f"{path}: normalize_activations={raw['normalize_activations']!r} "
+            "needs a scaling factor saelib does not apply; fold it into the weights first"
+        )
     if arch == "topk" and raw.get("rescale_acts_by_decoder_norm", False) is not False:
-        raise UnsupportedSAEError(f"{path}: rescale_acts_by_decoder_norm must be false; fold the decoder norms into "
-                                  "W_enc and b_enc first (SAELens's fold_W_dec_norm)")
+        raise UnsupportedSAEError(
+            f"{path}: rescale_acts_by_decoder_norm must be false; fold the decoder norms into "
+            "W_enc and b_enc first (SAELens's fold_W_dec_norm)"
+        )
     meta = raw.get("metadata", {})
     if not isinstance(meta, dict):
         raise UnsupportedSAEError(f"{path}: field 'metadata' must be a JSON object, got {type(meta).__name__}")
@@ -200,12 +248,19 @@ def _validated_tensors(path: Path, arch: str, d_in: int, d_sae: int) -> dict[str
     if extra:
         hint = " (a 'threshold' belongs to a jumprelu SAE: fix cfg.json's architecture)" if "threshold" in extra else ""
         raise UnsupportedSAEError(f"{path}: unexpected tensors {extra} for architecture {arch!r}{hint}")
-    shapes = {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,),
-              "threshold": (d_sae,)}
+    shapes = {
+        "W_enc": (d_in, d_sae),
+        "b_enc": (d_sae,),
+        "W_dec": (d_sae, d_in),
+        "b_dec": (d_in,),
+        "threshold": (d_sae,),
+    }
     bad = {k: tuple(w[k].shape) if k in w else None for k in expected if k not in w or tuple(w[k].shape) != shapes[k]}
     if bad:
-        raise UnsupportedSAEError(f"{path}: tensors {bad} do not match d_in={d_in}, d_sae={d_sae} "
-                                  f"(expected { {k: shapes[k] for k in expected} })")
+        raise UnsupportedSAEError(
+            f"{path}: tensors {bad} do not match d_in={d_in}, d_sae={d_sae} "
+            f"(expected { {k: shapes[k] for k in expected} })"
+        )
     not_finite = [k for k in expected if not torch.isfinite(w[k]).all()]
     if not_finite:
         raise UnsupportedSAEError(f"{path}: tensors {not_finite} hold NaN or infinite values")

@@ -50,8 +50,9 @@ class SparseCodes:
 def sparse_decode(codes: SparseCodes, w_dec: Tensor) -> Tensor:
     """Σ_j f_j W_dec[:, j] per row from the sparse codes; ``w_dec`` [d_in, n_features] -> [n_rows, d_in]."""
     # rows of a contiguous [n_features, d_in] copy: gathering columns of [d_in, n_features] in place is strided
-    return F.embedding_bag(codes.latents, w_dec.T.contiguous(), codes.offsets, mode="sum",
-                           per_sample_weights=codes.values.to(w_dec.dtype))
+    return F.embedding_bag(
+        codes.latents, w_dec.T.contiguous(), codes.offsets, mode="sum", per_sample_weights=codes.values.to(w_dec.dtype)
+    )
 
 
 class _PreActivationsAt(torch.autograd.Function):
@@ -59,8 +60,9 @@ class _PreActivationsAt(torch.autograd.Function):
     computes the gradients of x̄, W_enc and b_enc from these entries alone (sparse matmuls)."""
 
     @staticmethod
-    def forward(ctx, x_bar: Tensor, w_enc: Tensor, b_enc: Tensor, values: Tensor, rows: Tensor,
-                latents: Tensor) -> Tensor:
+    def forward(
+        ctx, x_bar: Tensor, w_enc: Tensor, b_enc: Tensor, values: Tensor, rows: Tensor, latents: Tensor
+    ) -> Tensor:
         ctx.save_for_backward(x_bar, w_enc, rows, latents)
         return values.clone()
 
@@ -68,8 +70,9 @@ class _PreActivationsAt(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         x_bar, w_enc, rows, latents = ctx.saved_tensors
         grad = grad.to(x_bar.dtype)
-        picked = torch.sparse_coo_tensor(torch.stack([rows, latents]), grad, (len(x_bar), len(w_enc)),
-                                         check_invariants=False)
+        picked = torch.sparse_coo_tensor(
+            torch.stack([rows, latents]), grad, (len(x_bar), len(w_enc)), check_invariants=False
+        )
         grad_x = torch.sparse.mm(picked, w_enc) if ctx.needs_input_grad[0] else None
         grad_w = torch.sparse.mm(picked.t(), x_bar)
         grad_b = torch.zeros(len(w_enc), dtype=grad.dtype, device=grad.device).index_add_(0, latents, grad)
@@ -87,8 +90,9 @@ def topk_codes(pre: Tensor, k: int) -> SparseCodes:
     """The k largest ReLU'd pre-activations of each row of ``pre`` [B, n]."""
     values, latents = pre.topk(k, dim=-1, sorted=False)
     n = pre.shape[0]
-    return SparseCodes(latents.reshape(-1), torch.relu(values).reshape(-1),
-                       torch.arange(0, n * k, k, device=pre.device), n)
+    return SparseCodes(
+        latents.reshape(-1), torch.relu(values).reshape(-1), torch.arange(0, n * k, k, device=pre.device), n
+    )
 
 
 class TopKSAE(UntiedSAE):
@@ -125,8 +129,10 @@ class TopKSAE(UntiedSAE):
 
     def loss_from_params(self, x: Tensor, params: dict[str, Tensor], alphas: Tensor) -> dict[str, Tensor]:
         x = x * self.cfg.input_scale
-        parts = [self._member_loss(x, {name: p[j] for name, p in params.items()}, float(alphas[j]))
-                 for j in range(len(alphas))]
+        parts = [
+            self._member_loss(x, {name: p[j] for name, p in params.items()}, float(alphas[j]))
+            for j in range(len(alphas))
+        ]
         return {key: torch.stack([part[key] for part in parts]) for key in parts[0]}
 
     def _member_loss(self, x: Tensor, p: dict[str, Tensor], sparsity: float) -> dict[str, Tensor]:
@@ -142,8 +148,14 @@ class TopKSAE(UntiedSAE):
             with torch.no_grad():
                 fired = (dense > 0).any(0)
                 p["rows_since_fired"].add_(len(x)).masked_fill_(fired, 0)
-        return {"mse": sq / self.cfg.d_in, "l1": dense.abs().sum(-1).mean(), "loss": sq + aux,
-                "codes": dense, "x_hat": x_hat, "aux": aux}
+        return {
+            "mse": sq / self.cfg.d_in,
+            "l1": dense.abs().sum(-1).mean(),
+            "loss": sq + aux,
+            "codes": dense,
+            "x_hat": x_hat,
+            "aux": aux,
+        }
 
     def _aux_loss(self, pre: Tensor, x_bar: Tensor, residual: Tensor, p: dict[str, Tensor]) -> Tensor:
         dead = p["rows_since_fired"] >= self.cfg.dead_after_tokens

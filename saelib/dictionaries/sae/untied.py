@@ -28,7 +28,9 @@ class UntiedSAE(SAE):
 
     def __init__(self, cfg: SAEConfig, seed: int = 0):
         if cfg.architecture != self.architecture:
-            raise ValueError(f"{type(self).__name__} needs architecture {self.architecture!r}, got {cfg.architecture!r}")
+            raise ValueError(
+                f"{type(self).__name__} needs architecture {self.architecture!r}, got {cfg.architecture!r}"
+            )
         super().__init__(cfg)
         gen = torch.Generator().manual_seed(seed)
         m, n, d = cfg.n_models, cfg.n_features, cfg.d_in

@@ -72,8 +72,10 @@ def check_source_name(name: str) -> str:
     """``name`` if it is a plain corpus source name (letters, digits, ``_ . + -`` and spaces, not starting with a dot
     or a space): the name becomes a file name inside the corpus folder, so a path such as ``../x`` is refused."""
     if not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name):
-        raise ValueError(f"corpus source name {name!r} is not a plain name; use letters, digits, '_', '.', '+', '-' "
-                         "and spaces, starting with a letter, digit or '_' (no '/', no '..'), e.g. 'my_texts'")
+        raise ValueError(
+            f"corpus source name {name!r} is not a plain name; use letters, digits, '_', '.', '+', '-' "
+            "and spaces, starting with a letter, digit or '_' (no '/', no '..'), e.g. 'my_texts'"
+        )
     return name
 
 

@@ -23,8 +23,10 @@ def unwrap(text: str) -> str:
 
 
 _GUTENBERG_START = re.compile(r"^\*\*\* ?START OF (?:THE|THIS) PROJECT GUTENBERG.*$", re.MULTILINE | re.IGNORECASE)
-_GUTENBERG_END = re.compile(r"^(?:\*\*\* ?END OF (?:THE|THIS) PROJECT GUTENBERG|End of (?:the )?Project Gutenberg).*$",
-                            re.MULTILINE | re.IGNORECASE)
+_GUTENBERG_END = re.compile(
+    r"^(?:\*\*\* ?END OF (?:THE|THIS) PROJECT GUTENBERG|End of (?:the )?Project Gutenberg).*$",
+    re.MULTILINE | re.IGNORECASE,
+)
 _BOILERPLATE = re.compile(r"Project Gutenberg|Gutenberg Project|\be-?text(?:s)?\b|\beBook\b", re.IGNORECASE)
 
 

@@ -40,8 +40,9 @@ class BadTextFolderError(ValueError):
 
 def _files(folder: Path) -> list[Path]:
     if not folder.is_dir():
-        raise BadTextFolderError(f"text folder {folder} does not exist or is not a folder; pass a folder of .txt "
-                                 f"and/or .jsonl files")
+        raise BadTextFolderError(
+            f"text folder {folder} does not exist or is not a folder; pass a folder of .txt and/or .jsonl files"
+        )
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
     if not files:
         raise BadTextFolderError(f"text folder {folder} holds no .txt or .jsonl files (searched recursively)")
@@ -49,8 +50,9 @@ def _files(folder: Path) -> list[Path]:
         try:
             p.relative_to(folder).as_posix().encode("utf-8")
         except UnicodeEncodeError:
-            raise BadTextFolderError(f"the file name {str(p)!r} is not UTF-8; rename the file (e.g. with "
-                                     f"convmv -f latin1 -t utf-8 --notest)") from None
+            raise BadTextFolderError(
+                f"the file name {str(p)!r} is not UTF-8; rename the file (e.g. with convmv -f latin1 -t utf-8 --notest)"
+            ) from None
     return files
 
 
@@ -63,11 +65,14 @@ def _lines(path: Path, rel: str, h) -> Iterator[tuple[int, str]]:
             n, size = n + 1, size + len(line)
             content.update(line)
             if len(line) > MAX_LINE_BYTES:
-                raise BadTextFolderError(f"{path}, line {n}: longer than MAX_LINE_BYTES={MAX_LINE_BYTES} bytes; "
-                                         "split it into shorter lines (or documents)")
+                raise BadTextFolderError(
+                    f"{path}, line {n}: longer than MAX_LINE_BYTES={MAX_LINE_BYTES} bytes; "
+                    "split it into shorter lines (or documents)"
+                )
             if size > MAX_FILE_BYTES:
-                raise BadTextFolderError(f"{path} is larger than MAX_FILE_BYTES={MAX_FILE_BYTES} bytes; split it "
-                                         "into several files")
+                raise BadTextFolderError(
+                    f"{path} is larger than MAX_FILE_BYTES={MAX_FILE_BYTES} bytes; split it into several files"
+                )
             yield n, _decode(path, n, line)
     name = rel.encode("utf-8")
     h.update(len(name).to_bytes(8, "big") + name + size.to_bytes(8, "big") + content.digest())
@@ -75,16 +80,21 @@ def _lines(path: Path, rel: str, h) -> Iterator[tuple[int, str]]:
 
 def _decode(path: Path, n: int, line: bytes) -> str:
     if n == 1 and line.startswith(_UTF16_BOMS):
-        raise BadTextFolderError(f"{path} is UTF-16 (it starts with a UTF-16 byte order mark), not UTF-8; "
-                                 f"{_UTF16_HINT}")
+        raise BadTextFolderError(
+            f"{path} is UTF-16 (it starts with a UTF-16 byte order mark), not UTF-8; {_UTF16_HINT}"
+        )
     if b"\0" in line:
-        raise BadTextFolderError(f"{path}, line {n}: holds NUL bytes, so it is binary or UTF-16, not UTF-8 text; "
-                                 f"remove it from the folder, or {_UTF16_HINT}")
+        raise BadTextFolderError(
+            f"{path}, line {n}: holds NUL bytes, so it is binary or UTF-16, not UTF-8 text; "
+            f"remove it from the folder, or {_UTF16_HINT}"
+        )
     try:
         return line.decode("utf-8-sig" if n == 1 else "utf-8")
     except UnicodeDecodeError as err:
-        raise BadTextFolderError(f"{path}, line {n}: not UTF-8 ({err}); convert the file, e.g. if it is Latin-1: "
-                                 "iconv -f latin1 -t utf-8 FILE > FILE.utf8") from err
+        raise BadTextFolderError(
+            f"{path}, line {n}: not UTF-8 ({err}); convert the file, e.g. if it is Latin-1: "
+            "iconv -f latin1 -t utf-8 FILE > FILE.utf8"
+        ) from err
 
 
 def _txt_documents(path: Path, rel: str, h) -> Iterator[Document]:
@@ -113,14 +123,17 @@ def _jsonl_documents(path: Path, rel: str, h) -> Iterator[Document]:
             row = json.loads(line)
         except (json.JSONDecodeError, RecursionError) as err:
             detail = err.msg if isinstance(err, json.JSONDecodeError) else "nested too deeply"
-            raise BadTextFolderError(f"{path}, line {n}: not JSON ({detail}); each line must be an object like "
-                                     f'{{"text": "..."}}') from None
+            raise BadTextFolderError(
+                f'{path}, line {n}: not JSON ({detail}); each line must be an object like {{"text": "..."}}'
+            ) from None
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
             raise BadTextFolderError(f'{path}, line {n}: needs a string field "text", got {line[:80]!r}')
         doc_id = str(row.get("id", n))
         if doc_id in seen:
-            raise BadTextFolderError(f"{path}, line {n}: id {doc_id!r} is already used on line {seen[doc_id]}; ids "
-                                     "must be unique within a file")
+            raise BadTextFolderError(
+                f"{path}, line {n}: id {doc_id!r} is already used on line {seen[doc_id]}; ids "
+                "must be unique within a file"
+            )
         seen[doc_id] = n
         yield Document(f"{rel}/{doc_id}", row["text"])
     if not seen:
@@ -149,8 +162,17 @@ def text_folder(folder: str | Path, name: str | None = None) -> Source:
         again = hashlib.sha256()
         yield from _documents(folder, again)
         if again.hexdigest() != digest:
-            raise BadTextFolderError(f"the files under {folder} changed after text_folder() read them; call "
-                                     "text_folder() again once they are final")
+            raise BadTextFolderError(
+                f"the files under {folder} changed after text_folder() read them; call "
+                "text_folder() again once they are final"
+            )
 
-    return Source(name, "user text", "local", f"{folder}@sha256:{digest[:16]}",
-                  f"a folder of .txt/.jsonl files at {folder}", f"user text from {folder}", documents)
+    return Source(
+        name,
+        "user text",
+        "local",
+        f"{folder}@sha256:{digest[:16]}",
+        f"a folder of .txt/.jsonl files at {folder}",
+        f"user text from {folder}",
+        documents,
+    )

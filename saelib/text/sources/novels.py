@@ -19,8 +19,9 @@ def chapter_starts(text: str) -> list[int]:
     """Offsets where chapters begin. A BOOK/PART/VOLUME heading just before a chapter moves that chapter's start up,
     so "BOOK TWO" opens the next chapter instead of trailing the previous one; the first chapter starts at 0 so the
     front matter (title, author's advertisement) stays with it."""
-    heads = sorted([(m.start(), "c") for m in _CHAPTER.finditer(text)]
-                   + [(m.start(), "s") for m in _SECTION.finditer(text)])
+    heads = sorted(
+        [(m.start(), "c") for m in _CHAPTER.finditer(text)] + [(m.start(), "s") for m in _SECTION.finditer(text)]
+    )
     starts, pending = [], None
     for pos, kind in heads:
         if kind == "s":
@@ -59,7 +60,7 @@ def read_austen() -> Iterator[Document]:
 def read_novels() -> Iterator[Document]:
     """tidytext's books.rda minus Pride and Prejudice (already in ``austen``), one book id per title."""
     deb = find_archive("debian", "r-cran-tidytext_*.deb")
-    (_, blob), = deb_files(deb, r"usr/lib/R/site-library/tidytext/extdata/books\.rda")
+    ((_, blob),) = deb_files(deb, r"usr/lib/R/site-library/tidytext/extdata/books\.rda")
     books = _read_r(blob)["books"]
     books = books[books["title"] != "Pride and Prejudice"]
     for title in sorted(books["title"].unique()):

@@ -53,19 +53,29 @@ def clean_poetry_lines(lines: Sequence[str]) -> list[str]:
 # is read only if it is the published file (sha256 as in the 7.0.0 wheel's RECORD), and then by an unpickler that can
 # build nothing but the DataFrame, index and array classes that file uses (defence in depth if the pin is changed).
 POETRY_PICKLE_SHA256 = "51e0370d2ef2e9c262978dff910cf7452ce5937e056f4289f26421e7ca67afee"
-_DATA_CLASSES = frozenset({
-    ("builtins", "slice"), ("numpy", "dtype"), ("numpy", "ndarray"), ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"), ("pandas.core.frame", "DataFrame"),
-    ("pandas.core.indexes.base", "Index"), ("pandas.core.indexes.base", "_new_Index"),
-    ("pandas.core.indexes.range", "RangeIndex"), ("pandas.core.internals.managers", "BlockManager"),
-})
+_DATA_CLASSES = frozenset(
+    {
+        ("builtins", "slice"),
+        ("numpy", "dtype"),
+        ("numpy", "ndarray"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("pandas.core.frame", "DataFrame"),
+        ("pandas.core.indexes.base", "Index"),
+        ("pandas.core.indexes.base", "_new_Index"),
+        ("pandas.core.indexes.range", "RangeIndex"),
+        ("pandas.core.internals.managers", "BlockManager"),
+    }
+)
 
 
 class _DataUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _DATA_CLASSES:
-            raise TamperedSourceError(f"the pickle asks for {module}.{name}, which is not one of the data classes "
-                                      "this reader allows; it was not loaded")
+            raise TamperedSourceError(
+                f"the pickle asks for {module}.{name}, which is not one of the data classes "
+                "this reader allows; it was not loaded"
+            )
         return super().find_class(module, name)
 
 
@@ -74,9 +84,11 @@ def read_pinned_pickle(path: Path, sha256: str, install_hint: str) -> Any:
     with open(path, "rb") as f:
         digest = hashlib.file_digest(f, "sha256").hexdigest()
     if digest != sha256:
-        raise TamperedSourceError(f"{path} has sha256 {digest}, expected {sha256}: it is not the published file "
-                                  f"and was not unpickled (a changed pickle can run code). Reinstall it: "
-                                  f"{install_hint} --force-reinstall")
+        raise TamperedSourceError(
+            f"{path} has sha256 {digest}, expected {sha256}: it is not the published file "
+            f"and was not unpickled (a changed pickle can run code). Reinstall it: "
+            f"{install_hint} --force-reinstall"
+        )
     with gzip.open(path) as f:
         return _DataUnpickler(f).load()
 

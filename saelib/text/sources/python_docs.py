@@ -67,30 +67,89 @@ _OPTION = re.compile(r"^\s+:[\w-]+:(?:\s.*)?$")
 _BULLET = re.compile(r"^(?:[-*+•]|#\.|\d+\.|\(?[a-zA-Z0-9]\))\s+")
 _RULE = re.compile(r"([^\w\s])\1{2,}|(?=.*[=-])[+=\-| :]{3,}")
 # directives whose line and body produce no text (index entries, module metadata, tables of contents, images...)
-DROP_DIRECTIVES = frozenset([
-    "index", "highlight", "module", "currentmodule", "moduleauthor", "sectionauthor", "toctree", "image", "figure",
-    "raw", "include", "literalinclude", "testsetup", "testcleanup", "tabularcolumns", "productionlist",
-    "audit-event", "program", "default-role", "role", "contents", "c:namespace-push", "c:namespace-pop",
-    "miscnews", "limited-api-list", "audit-event-table",  # filled from files the package does not ship
-])
-CODE_DIRECTIVES = frozenset(["code-block", "sourcecode", "code", "doctest", "testcode", "testoutput",
-                             "parsed-literal"])
-BODY_ONLY_DIRECTIVES = frozenset(["only", "ifconfig", "container", "topic", "sidebar", "compound", "epigraph",
-                                  "glossary"])
+DROP_DIRECTIVES = frozenset(
+    [
+        "index",
+        "highlight",
+        "module",
+        "currentmodule",
+        "moduleauthor",
+        "sectionauthor",
+        "toctree",
+        "image",
+        "figure",
+        "raw",
+        "include",
+        "literalinclude",
+        "testsetup",
+        "testcleanup",
+        "tabularcolumns",
+        "productionlist",
+        "audit-event",
+        "program",
+        "default-role",
+        "role",
+        "contents",
+        "c:namespace-push",
+        "c:namespace-pop",
+        "miscnews",
+        "limited-api-list",
+        "audit-event-table",  # filled from files the package does not ship
+    ]
+)
+CODE_DIRECTIVES = frozenset(["code-block", "sourcecode", "code", "doctest", "testcode", "testoutput", "parsed-literal"])
+BODY_ONLY_DIRECTIVES = frozenset(
+    ["only", "ifconfig", "container", "topic", "sidebar", "compound", "epigraph", "glossary"]
+)
 ADMONITIONS = {
-    "note": "Note:", "warning": "Warning:", "seealso": "See also:", "important": "Important:", "tip": "Tip:",
-    "caution": "Caution:", "attention": "Attention:", "danger": "Danger:", "hint": "Hint:", "admonition": "",
-    "impl-detail": "CPython implementation detail:", "availability": "Availability:",
+    "note": "Note:",
+    "warning": "Warning:",
+    "seealso": "See also:",
+    "important": "Important:",
+    "tip": "Tip:",
+    "caution": "Caution:",
+    "attention": "Attention:",
+    "danger": "Danger:",
+    "hint": "Hint:",
+    "admonition": "",
+    "impl-detail": "CPython implementation detail:",
+    "availability": "Availability:",
 }
 VERSION_LABELS = {
-    "versionadded": "New in version {}.", "versionchanged": "Changed in version {}.",
-    "deprecated": "Deprecated since version {}.", "deprecated-removed": "Deprecated since version {}, removed in {}.",
+    "versionadded": "New in version {}.",
+    "versionchanged": "Changed in version {}.",
+    "deprecated": "Deprecated since version {}.",
+    "deprecated-removed": "Deprecated since version {}, removed in {}.",
 }
-SIGNATURE_DIRECTIVES = frozenset([
-    "function", "method", "class", "data", "attribute", "exception", "decorator", "decoratormethod", "classmethod",
-    "staticmethod", "coroutinefunction", "coroutinemethod", "abstractmethod", "property", "opcode", "pdbcommand",
-    "option", "cmdoption", "envvar", "describe", "macro", "member", "type", "var", "object",
-])
+SIGNATURE_DIRECTIVES = frozenset(
+    [
+        "function",
+        "method",
+        "class",
+        "data",
+        "attribute",
+        "exception",
+        "decorator",
+        "decoratormethod",
+        "classmethod",
+        "staticmethod",
+        "coroutinefunction",
+        "coroutinemethod",
+        "abstractmethod",
+        "property",
+        "opcode",
+        "pdbcommand",
+        "option",
+        "cmdoption",
+        "envvar",
+        "describe",
+        "macro",
+        "member",
+        "type",
+        "var",
+        "object",
+    ]
+)
 
 
 def version_label(name: str, args: str) -> tuple[str, str]:

@@ -16,8 +16,10 @@ from saelib.text.sources.cleaning import normalise
 
 _NOTE = re.compile(r"<note\b.*?</note>", re.DOTALL)
 _NOTE_MARK = "\x00"  # where a note was, until the tags around it are gone
-_OSIS_PARA = re.compile(r'<div\b(?=[^>]*\btype="x-p")(?=[^>]*\bsID=)[^>]*>|<lg\b[^>]*\bsID=[^>]*>|<lb\b[^>]*>'
-                        r"|<(?:title|speaker|list)\b[^>]*>|</(?:title|speaker|list)>")
+_OSIS_PARA = re.compile(
+    r'<div\b(?=[^>]*\btype="x-p")(?=[^>]*\bsID=)[^>]*>|<lg\b[^>]*\bsID=[^>]*>|<lb\b[^>]*>'
+    r"|<(?:title|speaker|list)\b[^>]*>|</(?:title|speaker|list)>"
+)
 _OSIS_LINE = re.compile(r"<l\b[^>]*\bsID=[^>]*>|<item\b[^>]*>")
 _OSIS_GLOSSARY = re.compile(r'<div\b[^>]*\btype="glossary"', re.DOTALL)
 
