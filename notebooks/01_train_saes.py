@@ -698,7 +698,8 @@ if not comparison_sweep.empty:
 # %% [markdown]
 # Grey bands: ±10% around each target L0. Each line is one run's members; the tied pilot (dotted) trained on an
 # eighth of the store and only sets the α of the full tied run.
-#
+
+# %% [markdown]
 # ### The MLP layer that matters
 #
 # Bricken et al.'s MLP SAE reads an MLP whose output the model needs. `scripts/measure_mlp_ablation.py` replaces

@@ -140,6 +140,10 @@ class ArchitectureResult:
     architecture: str
     setting: float  # the member's sparsity setting (alpha, k or target L0)
     scores: RecoveryScores
+    matched: bool  # its evaluation L0 is within ±10% of the target (matched_l0.L0_TOLERANCE)
+
+
+L1_ARCHITECTURES = ("tied", "untied")
 
 
 def compare_architectures(
@@ -152,29 +156,71 @@ def compare_architectures(
     lr: float = 1e-2,
     seed: int = 0,
     architectures: tuple[str, ...] = ("tied", "untied", "topk", "batchtopk", "jumprelu"),
+    pilot_rows: int = 8192,
 ) -> list[ArchitectureResult]:
     """Train each architecture at ``target_l0`` on ``n_train`` rows of ``truth`` and score it on 8,192 other rows.
-    k-architectures use k = target; JumpReLU targets it in its loss; the L1 architectures train the ``L1_GRID``
-    ensemble and report the member whose evaluation L0 is nearest the target (check ``scores.l0``)."""
-    from saelib.dictionaries.sae import SAEConfig, sae_class
-    from saelib.dictionaries.train import fit_tensor
+    k-architectures use k = target; JumpReLU targets it in its loss. An L1 architecture first trains the
+    ``L1_GRID`` ensemble briefly on ``pilot_rows`` rows, interpolates the α at the target (log L0 against log α),
+    then trains α/1.47, α and 1.47·α in full and reports the member whose evaluation L0 is nearest the target
+    (``matched`` says whether it is within ±10%)."""
+    from saelib.dictionaries.matched_l0 import TargetL0NotReachedError, calibrated_alphas, within
 
     x_train, _ = truth.sample(n_train, seed=seed * 2 + 1)
     x_eval, codes_eval = truth.sample(8192, seed=seed * 2 + 2)
     scale = truth.cfg.d**0.5 / float(x_train.norm(dim=-1).mean())
-    n = max(1, round(truth.cfg.n_features * ratio))
+
+    def train(arch: str, settings: tuple[float, ...], x: torch.Tensor, n_epochs: int) -> list[RecoveryScores]:
+        sae = _fitted(
+            arch,
+            truth.cfg.d,
+            max(1, round(truth.cfg.n_features * ratio)),
+            settings,
+            scale,
+            x,
+            n_epochs,
+            batch_size,
+            lr,
+            seed,
+        )
+        return [recovery_scores(sae.member(i), truth, x_eval, codes_eval) for i in range(len(settings))]
+
     out = []
     for arch in architectures:
-        settings = {"tied": L1_GRID, "untied": tuple(a * truth.cfg.d for a in L1_GRID)}.get(arch, (float(target_l0),))
-        cfg = SAEConfig(
-            arch, truth.cfg.d, n, settings, input_scale=scale, dead_after_tokens=max(batch_size, n_train // 4)
-        )
-        torch.manual_seed(seed)
-        sae = sae_class(arch)(cfg, seed=seed)
-        if arch != "tied":
-            sae.init_decoder_bias(x_train[:4096])
-        fit_tensor(sae, x_train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
-        members = [recovery_scores(sae.member(i), truth, x_eval, codes_eval) for i in range(len(settings))]
+        if arch in L1_ARCHITECTURES:
+            grid = L1_GRID if arch == "tied" else tuple(a * truth.cfg.d for a in L1_GRID)
+            pilot = train(arch, grid, x_train[:pilot_rows], 2)
+            rows = [{"alpha": a, "l0": r.l0} for a, r in zip(grid, pilot)]
+            try:
+                (alpha,) = calibrated_alphas(rows, [target_l0])
+            except TargetL0NotReachedError:  # the grid misses the target: train its nearest member in full
+                alpha = min(rows, key=lambda r: abs(r["l0"] - target_l0))["alpha"]
+            settings = (alpha / 1.47, alpha, alpha * 1.47)
+        else:
+            settings = (float(target_l0),)
+        members = train(arch, settings, x_train, epochs)
         best = min(range(len(settings)), key=lambda i: abs(members[i].l0 - target_l0))
-        out.append(ArchitectureResult(arch, settings[best], members[best]))
+        out.append(ArchitectureResult(arch, settings[best], members[best], within(members[best].l0, target_l0)))
     return out
+
+
+def _fitted(
+    arch: str,
+    d: int,
+    n: int,
+    settings: tuple[float, ...],
+    scale: float,
+    x: torch.Tensor,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+):
+    from saelib.dictionaries.sae import SAEConfig, sae_class
+    from saelib.dictionaries.train import fit_tensor
+
+    cfg = SAEConfig(arch, d, n, settings, input_scale=scale, dead_after_tokens=max(batch_size, len(x) // 4))
+    torch.manual_seed(seed)
+    sae = sae_class(arch)(cfg, seed=seed)
+    if arch != "tied":
+        sae.init_decoder_bias(x[:4096])
+    return fit_tensor(sae, x, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
