@@ -9,7 +9,8 @@ gains by harvesting its training store and training its SAEs with bfloat16 matmu
    (d = 576, 4 members) and the untied MLP SAE (d = 1536, 3,072 features, 2 members): ms per step and the ratio.
 
 Interleaved repeats, best of each, so machine noise hits both precisions alike. What it does to the dictionaries'
-quality is measured on real activations in the README (held-out FVU of the same run in both precisions).
+quality is measured on real activations in docs/release.md, "Precision" (held-out FVU of the same run in both
+precisions).
 Usage: .venv/bin/python bench/bench_precision.py [--contexts 16] [--steps 15] [--force]
 """
 

@@ -1,6 +1,6 @@
 """Build the release dictionaries (see saelib.dictionaries.release) and write them to dictionaries/ with a manifest.
 
-    .venv/bin/python scripts/release_dictionaries.py                  # everything (2.4-4 hours on 2 cores; README)
+    .venv/bin/python scripts/release_dictionaries.py                  # everything (2.4-4 hours on 2 cores; docs/release.md)
     .venv/bin/python scripts/release_dictionaries.py --stage harvest  # only the activation stores
     .venv/bin/python scripts/release_dictionaries.py --only resid20-tied-r4 resid26-tied-r4  # the IOI sweeps
     .venv/bin/python scripts/release_dictionaries.py --only mlp14-untied-r2   # a store through layer 14 only

@@ -1,5 +1,5 @@
 """Your own text: a folder of ``.txt`` and ``.jsonl`` files as a :class:`Source`, so it goes through the same corpus,
-harvest and training steps as the packaged corpora (see the README, "Your own text").
+harvest and training steps as the packaged corpora (see docs/data.md, "Your own text").
 
 - ``.txt``: one document per file (its path relative to the folder is the document id); a file of more than
   ``MAX_DOCUMENT_BYTES`` is cut at line ends into documents of at most that size (ids ``a.txt``, ``a.txt#2``, ...);
