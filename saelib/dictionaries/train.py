@@ -3,7 +3,7 @@
 One pass over shuffled batches trains every (ratio, alpha) pair of a sweep: members with the same ratio form one
 ensemble (batched matmuls, see ``saelib.dictionaries.sae``), and each batch read from disk (or gathered from rows
 held on a GPU: the same batches) is fed to every ensemble. Adam, deterministic for a seed; by default a constant
-learning rate (the paper's code), optionally the anchors' schedule (SAELens, dictionary_learning): linear
+learning rate (the paper's code), optionally SAELens's and dictionary_learning's schedule: linear
 learning-rate warm-up, linear decay to zero over the last part of training, and an L1 warm-up. Rows with outlying
 norms (massive activations) can be excluded and inputs scaled by a robust statistic. Checkpoints (weights,
 optimizer, resampling state, step) are written atomically every ``checkpoint_every`` steps into a folder keyed by
@@ -64,7 +64,7 @@ class TrainConfig:
     checkpoint_every: int = 200
     allow_zero_alpha: bool = False  # alpha = 0 is the paper's non-sparse control; opt in explicitly
     device: str = "cpu"  # "cuda" for the paper profile; ensembles then run as batched matmuls
-    # the anchors' schedule (SAELens, dictionary_learning); all 0 = the paper's constant learning rate
+    # SAELens's and dictionary_learning's schedule; all 0 = the paper's constant learning rate
     lr_warmup_fraction: float = 0.0  # linear warm-up of the learning rate over this share of the steps
     lr_decay_fraction: float = 0.0  # linear decay to 0 over this final share of the steps
     l1_warmup_fraction: float = 0.0  # the L1 penalty ramps from 0 to alpha over this share of the steps

@@ -1,4 +1,4 @@
-"""Counterfactual feature patching (Cunningham et al. 2023, ICLR version, section 1.10 of the reference notes).
+"""Counterfactual feature patching (Cunningham et al. 2023, ICLR version, section 4).
 
 Start from the clean run of each prompt; at one residual layer, replace the activations of a set of features (at
 all positions) with their values in the counterfactual run; run the rest of the model; measure

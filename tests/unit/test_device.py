@@ -1,4 +1,4 @@
-"""The paper profile's GPU path (issue 15), tested on the CPU, on the simulated accelerator (conftest's ``device``:
+"""The paper profile's GPU path, tested on the CPU, on the simulated accelerator (conftest's ``device``:
 real numbers, a GPU's device errors) and, where one is present, on a CUDA device: the same tests with the device
 swapped. Rows held on the device give the batches read from the disk, hence the same
 dictionaries; the batched member step (the GPU's) matches one member at a time (the CPU's); harvest, training,

@@ -1,4 +1,4 @@
-"""The notebooks' analysis code with the model on a device (issue 15): the functions that run the model take and
+"""The notebooks' analysis code with the model on a device: the functions that run the model take and
 return CPU tensors, so the SAEs, masks and baselines beside them stay on the CPU. Each test runs the model on
 ``device`` (conftest: the CPU, the simulated accelerator, a CUDA device where there is one) and compares with the
 CPU model."""

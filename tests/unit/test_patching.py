@@ -1,5 +1,5 @@
 """Counterfactual feature patching on the tiny GPT-NeoX fixture: forward from a layer, exact reconstruction for every
-decomposition, attribution, greedy elimination, and the bad inputs the issue lists."""
+decomposition, attribution, greedy elimination, and bad inputs."""
 
 import pytest
 import torch

@@ -62,7 +62,7 @@ RECORDED = {
     # + a precision option, as for activations: no bump; then one member's gradients from leaf copies of its slices
     # (bit-identical weights: test_train.py::test_member_steps_match_autograd_through_the_shared_parameters) and the
     # input check once per batch instead of once per member: no bump
-    # then the GPU path (issue 15): rows optionally held on the device (the same batches), bookkeeping on the
+    # then the GPU path: rows optionally held on the device (the same batches), bookkeeping on the
     # training device, resampling's draw on the CPU generator; the batch order's code is fingerprinted too. The
     # same weights on a CPU (tests/unit/test_device.py): no bump
     # then TopK, BatchTopK and JumpReLU beside them: the loss reads loss_state (empty for tied and untied), the
