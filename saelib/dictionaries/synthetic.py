@@ -6,6 +6,7 @@ dictionary and the truth approaches 1 at a good sparsity penalty."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
@@ -156,7 +157,7 @@ def compare_architectures(
     """Train each architecture at ``target_l0`` on ``n_train`` rows of ``truth`` and score it on 8,192 other rows.
     k-architectures use k = target; JumpReLU targets it in its loss; the L1 architectures train the ``L1_GRID``
     ensemble and report the member whose evaluation L0 is nearest the target (check ``scores.l0``)."""
-    from saelib.dictionaries.sae import SAEConfig, sae_class
+    from saelib.dictionaries.sae import SAEConfig, UntiedSAE, sae_class
     from saelib.dictionaries.train import fit_tensor
 
     x_train, _ = truth.sample(n_train, seed=seed * 2 + 1)
@@ -172,7 +173,7 @@ def compare_architectures(
         torch.manual_seed(seed)
         sae = sae_class(arch)(cfg, seed=seed)
         if arch != "tied":
-            sae.init_decoder_bias(x_train[:4096])
+            cast(UntiedSAE, sae).init_decoder_bias(x_train[:4096])
         fit_tensor(sae, x_train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
         members = [recovery_scores(sae.member(i), truth, x_eval, codes_eval) for i in range(len(settings))]
         best = min(range(len(settings)), key=lambda i: abs(members[i].l0 - target_l0))
