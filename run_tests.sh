@@ -7,7 +7,8 @@ cd "$(dirname "$0")"
 ./scripts/ensure_chromium.sh  # the dashboard browser test (tests/browser)
 export HF_HUB_OFFLINE=1 TQDM_DISABLE=1
 VENV="${SAELIB_VENV:-.venv}"
-# habits first (seconds): lint and formatting; settings in pyproject.toml
+# habits first (seconds): lint, formatting and types; settings in pyproject.toml
 "$VENV/bin/ruff" check --quiet .
 "$VENV/bin/ruff" format --check --quiet .
+"$VENV/bin/mypy" saelib
 exec "$VENV/bin/python" -m pytest "$@"

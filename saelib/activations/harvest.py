@@ -304,6 +304,8 @@ def harvest_profile(
 def heldout_profile(model, hooks: list[str], profile: Profile, progress: bool = True) -> ActivationStore:
     """The held-out store of notebook 01: ``profile.sae.eval_rows`` activations per hook from held-out documents
     (seed ``profile.seed + 1``). Later notebooks reuse it for feature views."""
+    if profile.sae is None:
+        raise ValueError(f"profile {profile.name!r} has no SAE sweep (sae=None): its eval_rows size the held-out store")
     corpus = corpus_for_model(model)
     n_contexts = -(-profile.sae.eval_rows // profile.context_length)
     contexts = pack_contexts(corpus, "heldout", profile.context_length, n_contexts, seed=profile.seed + 1)
@@ -326,6 +328,8 @@ def fragments_profile(
     """Notebook 02's fragment pool: ``profile.interp.fragments`` windows of ``length`` tokens drawn at random without
     overlap from held-out text (seed ``profile.seed + 2``), each run through the model on its own (the paper's
     protocol). Notebook 05 reads its case studies from the same pool."""
+    if profile.interp is None:
+        raise ValueError(f"profile {profile.name!r} has no interp sizes (interp=None): they give the fragment count")
     corpus = corpus_for_model(model)
     contexts = pack_contexts(corpus, "heldout", length, profile.interp.fragments, seed=profile.seed + 2)
     return harvest(

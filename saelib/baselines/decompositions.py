@@ -49,7 +49,11 @@ class Decomposition:
         if x.shape[-1] != self.d_in:
             raise SAEMismatchError(f"{self.name}: activations have width {x.shape[-1]}, it expects {self.d_in}")
         if self.kind == "sae":
+            if self.sae is None:
+                raise ValueError(f"{self.name}: a decomposition of kind 'sae' holds no SAE")
             return self.sae.encode1(x)
+        if self.center is None or self.basis is None:
+            raise ValueError(f"{self.name}: a {self.kind!r} decomposition needs its basis and center")
         coords = (x - self.center) @ self.basis.T
         return coords if self.kind == "rotation" else torch.cat([coords.relu(), (-coords).relu()], dim=-1)
 

@@ -70,7 +70,7 @@ def keyed_dir(kind: str, name: str, config: Any) -> Path:
     return artifacts_dir() / kind / f"{name}-{config_hash({'code_revision': code_revision(kind), 'config': config})}"
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write(file)`` on a unique temporary file in ``path``'s folder, fsync, then rename it to ``path``:
     a crash never leaves a half-written file under the final name, and two processes writing the same path never
     share a temporary file."""

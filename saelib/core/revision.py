@@ -13,6 +13,7 @@ import ast
 import hashlib
 import inspect
 import textwrap
+from collections.abc import Callable
 
 CODE_REVISIONS: dict[str, int] = {
     "corpus": 1,  # text readers, cleaning, tokenization, train/held-out split
@@ -35,14 +36,14 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
             if (
                 body
                 and isinstance(body[0], ast.Expr)
-                and isinstance(getattr(body[0], "value", None), ast.Constant)
+                and isinstance(body[0].value, ast.Constant)
                 and isinstance(body[0].value.value, str)
             ):
                 node.body = body[1:] or [ast.Pass()]
     return tree
 
 
-def fingerprint(*objects: object) -> str:
+def fingerprint(*objects: Callable[..., object]) -> str:
     """sha256 (16 hex digits) of the ASTs of functions or classes: comments, docstrings, formatting and the module
     they live in do not count; any change to what they compute does."""
     h = hashlib.sha256()

@@ -17,7 +17,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -290,7 +292,7 @@ def _patch_runners(model, tokens: torch.Tensor, hooks: list[str], keep: torch.Te
         clean_logits, cache = model.run_with_cache(tokens, names_filter=resid)
     else:
         clean_logits, cache = model(tokens), {}
-    runners = {}
+    runners: dict[str, Callable[[Callable[[torch.Tensor], torch.Tensor]], torch.Tensor]] = {}
     for hook in hooks:
         if hook in resid:
 
@@ -315,7 +317,7 @@ def evaluate_ensemble(
     row_mask: np.ndarray,
     separator_id: int,
     max_rows: int | None = None,
-) -> list[dict[str, float]]:
+) -> list[dict[str, Any]]:
     """All metrics for every member: L0, FVU, dead, dense on ``eval_store``; CE recovered and KL on ``ce_tokens``."""
     hook = sae.cfg.hook
     recon = reconstruction_metrics(sae, eval_store, hook, row_mask=row_mask, max_rows=max_rows)

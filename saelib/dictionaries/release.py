@@ -25,7 +25,7 @@ import torch
 from saelib.activations.store import ActivationStore
 from saelib.core.artifacts import atomic_write_json, config_hash, file_sha256, folder_lock, read_json, to_jsonable
 from saelib.core.paths import REPO_ROOT, artifacts_dir
-from saelib.core.profiles import PROFILES, Profile
+from saelib.core.profiles import PROFILES, Profile, SAESweep
 from saelib.dictionaries.metrics import (
     ce_loss_recovered,
     max_cosines,
@@ -69,12 +69,19 @@ def release_profile(name: str = "release") -> Profile:
             name="release",
             harvest_tokens=2_097_152,
             harvest_batch_size=8,
-            sae=replace(default.sae, eval_rows=262_144),
+            sae=replace(_sweep(default), eval_rows=262_144),
         )
     if name == "paper":
         paper = PROFILES["paper"]
-        return replace(paper, sae=replace(paper.sae, eval_rows=1_048_576))
+        return replace(paper, sae=replace(_sweep(paper), eval_rows=1_048_576))
     raise ValueError(f"release profile must be 'release' or 'paper', got {name!r}")
+
+
+def _sweep(profile: Profile) -> SAESweep:
+    """``profile.sae``, which the release profiles build on."""
+    if profile.sae is None:
+        raise ValueError(f"profile {profile.name!r} has no SAE sweep (sae=None)")
+    return profile.sae
 
 
 def release_hooks() -> list[str]:
@@ -459,7 +466,8 @@ def export_release(
                         "resampled": res.resampled.get(row["ratio"]),
                         "revival": _member_revival(res, row),
                         "data": stores,
-                        "code": previous["code"] if unchanged else code,  # the code that wrote its files
+                        # the code that wrote its files (unchanged: previous is not None)
+                        "code": previous["code"] if previous is not None and unchanged else code,
                         "curve": training_curve(res, run, row),
                         **({"ship_l0": run.ship_l0} if run.ship_l0 is not None else {}),
                     }
@@ -616,10 +624,12 @@ def ratio_mmcs(
     weights, so it covers the metrics-only R = 4 sweeps below the IOI layers too."""
     rows = []
     for layer in RESID_LAYERS:
-        pair = [trained.get(f"resid{layer}-tied-r{r}") for r in (2, 4)]
-        if None in pair or any(alpha not in run.train.alphas for run, _ in pair):
+        small_pair, large_pair = (trained.get(f"resid{layer}-tied-r{r}") for r in (2, 4))
+        if small_pair is None or large_pair is None:
             continue
-        (small_run, small), (large_run, large) = pair
+        if any(alpha not in run.train.alphas for run, _ in (small_pair, large_pair)):
+            continue
+        (small_run, small), (large_run, large) = small_pair, large_pair
         with torch.no_grad():
             dicts = [
                 res.sae(run.train.ratios[0], alpha).dictionary()[0]
@@ -640,7 +650,7 @@ def ratio_mmcs(
                     res.saes[run.train.ratios[0]].cfg.extra.get("train_rows")
                     for run, res in ((small_run, small), (large_run, large))
                 ],
-                **mmcs_across_ratios(*dicts),
+                **mmcs_across_ratios(dicts[0], dicts[1]),
             }
         )
     return rows

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import cast
+
 import torch
 
 
@@ -186,6 +188,7 @@ def compare_architectures(
 
     out = []
     for arch in architectures:
+        settings: tuple[float, ...]
         if arch in L1_ARCHITECTURES:
             grid = L1_GRID if arch == "tied" else tuple(a * truth.cfg.d for a in L1_GRID)
             pilot = train(arch, grid, x_train[:pilot_rows], 2)
@@ -215,12 +218,12 @@ def _fitted(
     lr: float,
     seed: int,
 ):
-    from saelib.dictionaries.sae import SAEConfig, sae_class
+    from saelib.dictionaries.sae import SAEConfig, UntiedSAE, sae_class
     from saelib.dictionaries.train import fit_tensor
 
     cfg = SAEConfig(arch, d, n, settings, input_scale=scale, dead_after_tokens=max(batch_size, len(x) // 4))
     torch.manual_seed(seed)
     sae = sae_class(arch)(cfg, seed=seed)
-    if arch != "tied":
-        sae.init_decoder_bias(x[:4096])
+    if arch != "tied":  # every architecture but the tied one has a decoder bias
+        cast(UntiedSAE, sae).init_decoder_bias(x[:4096])
     return fit_tensor(sae, x, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)

@@ -18,8 +18,10 @@ from __future__ import annotations
 import math
 import numbers
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -33,6 +35,7 @@ from saelib.dictionaries.distributed import DataParallel
 from saelib.dictionaries.resampling import ResampleSchedule, resample_dead
 from saelib.dictionaries.sae import SAE, SAEConfig, load_sae, save_sae
 from saelib.dictionaries.sae.base import ARCHITECTURES, K_ARCHITECTURES, sae_class
+from saelib.dictionaries.sae.untied import UntiedSAE
 
 
 OUTLIER_NORM_RATIO = 20.0  # data-hygiene rule: rows above 20x the median norm are massive activations
@@ -315,9 +318,11 @@ def rows_fit_on_device(store: ActivationStore, cfg: TrainConfig, share: float = 
     return needed <= share * free
 
 
-def _batches(store: ActivationStore, cfg: TrainConfig, epoch: int, mask: np.ndarray, resident: torch.Tensor | None):
+def _batches(
+    store: ActivationStore, cfg: TrainConfig, epoch: int, mask: np.ndarray, resident: torch.Tensor | None
+) -> Iterator[torch.Tensor]:
     """One epoch's shuffled batches, read from the disk or gathered from ``resident`` rows (the same batches)."""
-    kw = {"seed": cfg.seed * 1000 + epoch, "max_rows": cfg.max_rows, "row_mask": mask}
+    kw: dict[str, Any] = {"seed": cfg.seed * 1000 + epoch, "max_rows": cfg.max_rows, "row_mask": mask}
     if resident is None:
         yield from (x.to(cfg.device) for x in store.batches(cfg.hook, cfg.batch_size, **kw))
         return
@@ -366,14 +371,14 @@ def _train(
     if cfg.architecture != "tied":  # every other architecture has the untied SAE's decoder bias
         sample = store.sample(cfg.hook, 8192, seed=cfg.seed).to(cfg.device)
         for sae in saes.values():
-            sae.init_decoder_bias(sample)
+            cast(UntiedSAE, sae).init_decoder_bias(sample)
     opts = {r: torch.optim.Adam(s.parameters(), lr=cfg.lr) for r, s in saes.items()}
     schedule = ResampleSchedule.scaled(total_steps, cfg.n_resamples)  # silent features are counted either way
     last_fired = {
         r: torch.zeros(s.cfg.n_models, s.cfg.n_features, dtype=torch.long, device=cfg.device) for r, s in saes.items()
     }
     resampled_at = {r: torch.zeros_like(f) for r, f in last_fired.items()}  # last step each feature was resampled
-    state = {
+    state: dict[str, Any] = {
         "step": 0,
         "history": [],
         "resampled": {str(r): [] for r in cfg.ratios},
@@ -427,7 +432,8 @@ def _train(
                     state["silent"][str(r)].append(dead.sum(1).tolist())
                     if cfg.resample:
                         inputs = _masked_sample(store, cfg.hook, mask, 16_384, seed=cfg.seed + step).to(cfg.device)
-                        state["resampled"][str(r)].append(resample_dead(sae, opts[r], dead, inputs, gen))
+                        untied = cast(UntiedSAE, sae)  # resampling acts on the untied SAE's parameters
+                        state["resampled"][str(r)].append(resample_dead(untied, opts[r], dead, inputs, gen))
                         resampled_at[r][dead] = step
             bar.update(1)
             if step % cfg.checkpoint_every == 0 and writer:
@@ -472,6 +478,8 @@ def _step(
     if one_pass or len(x) == 0:  # one member at a time overwrites every gradient slice: nothing to zero
         opt.zero_grad(set_to_none=True)
     if len(x) == 0:  # a rank with no rows of a short last batch still takes part in the reduction
+        if data_parallel is None:
+            raise ValueError(f"an empty batch at step {step}: only a rank of data-parallel training can get no rows")
         data_parallel.reduce_grads(sae.parameters(), 0, n_batch)
         sae.before_step()
         opt.step()
@@ -520,10 +528,11 @@ def _member_backward(
     for name, p in params.items():
         if p.grad is None:  # every slice is overwritten below, so the buffer is reused from step to step
             p.grad = torch.empty_like(p)
-        if leaves[name].grad is None:  # a parameter this member's loss does not use
+        grad = leaves[name].grad
+        if grad is None:  # a parameter this member's loss does not use
             p.grad[i : i + 1].zero_()
         else:
-            p.grad[i : i + 1].copy_(leaves[name].grad)
+            p.grad[i : i + 1].copy_(grad)
     return part
 
 

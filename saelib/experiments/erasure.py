@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -182,10 +183,12 @@ class Eraser:
 class ProjectionEraser(Eraser):
     """Orthogonal projection onto the complement of span(directions): x - Q Qᵀ x, Q [d, k] orthonormal."""
 
-    directions: torch.Tensor = field(repr=False, default=None)  # [k, d], any norm
+    directions: torch.Tensor | None = field(repr=False, default=None)  # [k, d], any norm (required)
     features: tuple[int, ...] = ()  # SAE feature indices the directions came from, if any
 
     def __post_init__(self) -> None:
+        if self.directions is None:
+            raise ValueError(f"{self.method} eraser: a projection eraser needs the directions [k, d] it removes")
         q, _ = torch.linalg.qr(self.directions.T.double())  # [d, k]
         self._q = q.float()
 
@@ -442,12 +445,15 @@ def task_scores(
         sl = slice(i, i + batch_size)
         batch_norms: list[torch.Tensor] = []
         if resid is None:
-            hooks = [] if eraser is None else [(hook, _edit_hook(eraser, hook, mask[sl], batch_norms))]
+            # with an eraser, hook is its own unless given
+            hooks = [] if eraser is None else [(hook, _edit_hook(eraser, cast(str, hook), mask[sl], batch_norms))]
             logits = model.run_with_hooks(prompts.tokens[sl].to(dev), fwd_hooks=hooks)
             last = logits[torch.arange(len(logits)), prompts.lengths[sl] - 1].float().cpu()
         else:
-            x = _edit_hook(eraser, hook, mask[sl], batch_norms)(resid[sl].to(dev))
-            last = final_logits_from(model, x, _resid_layer(hook), prompts.lengths[sl].to(dev)).float().cpu()
+            # resid comes with an eraser (checked above), which gives hook
+            edited_at, by = cast(str, hook), cast(Eraser, eraser)
+            x = _edit_hook(by, edited_at, mask[sl], batch_norms)(resid[sl].to(dev))
+            last = final_logits_from(model, x, _resid_layer(edited_at), prompts.lengths[sl].to(dev)).float().cpu()
         two = last[:, prompts.answer_ids].log_softmax(-1)
         p.append(two.gather(1, prompts.labels[sl, None])[:, 0].exp())
         n = (batch_norms[0].sum(1) / mask[sl].sum(1)).cpu() if batch_norms else torch.zeros(len(last))

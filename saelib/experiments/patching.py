@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -106,7 +107,7 @@ def residuals(
     acts, logits = collect_activations(
         model, tokens, [resid_post(layer) for layer in layers], batch_size, lengths=lengths, dtype=None
     )
-    return {layer: acts[resid_post(layer)] for layer in layers}, logits
+    return {layer: acts[resid_post(layer)] for layer in layers}, cast(Tensor, logits)  # lengths given: logits
 
 
 def final_logits_from(model, resid: Tensor, layer: int, lengths: Tensor, batch_size: int = 64) -> Tensor:
@@ -241,6 +242,8 @@ def kl_gradient(case: PatchCase) -> Tensor:
     x = case.x_clean.clone().requires_grad_(True)
     with torch.enable_grad():
         case.kl(x).mean().backward()
+    if x.grad is None:
+        raise RuntimeError("the KL does not depend on the patched activations: no gradient reached them")
     return x.grad.detach()
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import FeatureUnion, make_pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 
 from saelib.interp.case_studies import feature_directions
 from saelib.model.loader import model_device
@@ -61,7 +61,7 @@ class SourceClassifier:
     """Which corpus source a text reads like. Fit on chunks of each source's training split."""
 
     sources: list[str]
-    pipeline: object
+    pipeline: Pipeline  # make_pipeline(FeatureUnion of TF-IDF, LogisticRegression)
     heldout_accuracy: float = float("nan")
 
     @classmethod

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,9 @@ from saelib.core.stats import mean_se, proportion
 from saelib.interp.tokens import readable_tokens
 from saelib.model.forward import collect_activations, logits_from, run_blocks
 from saelib.model.hooks import layer_of, resid_post
+
+if TYPE_CHECKING:
+    from saelib.dictionaries.sae import SAE
 
 Tensor = torch.Tensor
 
@@ -251,7 +255,10 @@ def next_token_ablation(
     layer = layer_of(hook)
     gen = torch.Generator().manual_seed(seed)
     direction = feature_directions(sae)[feature]  # once: decoding the identity is the costly part
-    deltas, nxt, ctl, ctx = [], [], [], []
+    deltas: list[Tensor] = []
+    nxt: list[np.ndarray] = []
+    ctl: list[np.ndarray] = []
+    ctx: list[np.ndarray] = []
     for start in range(0, len(tokens), batch_size):
         batch = tokens[start : start + batch_size]
         x = residuals_at(model, batch, [layer])[layer]
@@ -283,7 +290,7 @@ def next_token_ablation(
 
 def upstream_effects(
     model,
-    saes: dict[int, object],
+    saes: dict[int, SAE],
     tokens: Tensor,
     target: tuple[int, int],
     source_layer: int,
@@ -312,6 +319,8 @@ def upstream_effects(
     xg = x.clone().requires_grad_(True)
     act = tgt.encode1(run_blocks(model, xg, source_layer, t_layer))[..., t_feature]
     (act * fire).sum().backward()
+    if xg.grad is None:
+        raise RuntimeError(f"feature {t_feature} at layer {t_layer} does not depend on layer {source_layer}'s residual")
     directions = feature_directions(src)  # [F, d]
     with torch.no_grad():
         codes = src.encode1(x) * keep[..., None]
@@ -344,7 +353,7 @@ def upstream_effects(
 
 def trace_circuit(
     model,
-    saes: dict[int, object],
+    saes: dict[int, SAE],
     tokens: Tensor,
     target: tuple[int, int],
     layers: Sequence[int],

@@ -24,6 +24,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -484,7 +485,8 @@ def export_dashboard(
         (new / "features").mkdir()
         for start in range(0, len(pages), 256):  # logit effects [chunk, vocab] a chunk at a time
             chunk = pages[start : start + 256]
-            effects = None if lens is None else lens(data.decoder[chunk]).cpu()
+            decoder = cast(torch.Tensor, data.decoder)  # _page_data always holds the decoder
+            effects = None if lens is None else lens(decoder[chunk]).cpu()
             for j, f in enumerate(chunk):
                 atomic_write_bytes(
                     new / "features" / f"{f}.html",

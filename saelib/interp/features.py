@@ -16,6 +16,7 @@ import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -96,7 +97,7 @@ class ShownActivations(np.ndarray):
     def __array_finalize__(self, obj: object) -> None:
         self.massive, self.on_massive = None, None
 
-    def __getitem__(self, key: object) -> object:
+    def __getitem__(self, key: Any) -> Any:
         out = super().__getitem__(key)
         if (
             isinstance(out, ShownActivations)
@@ -152,8 +153,9 @@ def feature_activations(
     if row_mask is None:
         massive = np.flatnonzero(ordinary_rows(store) & ~mask)
         on_massive = out[massive].copy()
-        out = out.view(ShownActivations)
-        out.massive, out.on_massive = massive, on_massive
+        shown = out.view(ShownActivations)
+        shown.massive, shown.on_massive = massive, on_massive
+        out = shown
     out[~mask] = 0.0
     return out
 
@@ -269,10 +271,12 @@ def feature_views(views: Sequence[FeatureView], max_tokens_width: str = "100%") 
         body.append(f"<h4>{html_text(view.title)}</h4>")
         if view.note:
             body.append(f"<p>{html_text(view.note)}</p>")
-        if getattr(view.contexts, "note", ""):
-            body.append(f'<p class="massive"><b>{html_text(view.contexts.note)}</b></p>')
-        if getattr(view.contexts, "excluded", None) is not None:
-            body.append(f'<p class="excluded"><small>{html_text(excluded_line(view.contexts.excluded))}</small></p>')
+        note = getattr(view.contexts, "note", "")  # a TopContexts carries these; a plain list of contexts does not
+        if note:
+            body.append(f'<p class="massive"><b>{html_text(note)}</b></p>')
+        excluded = getattr(view.contexts, "excluded", None)
+        if excluded is not None:
+            body.append(f'<p class="excluded"><small>{html_text(excluded_line(excluded))}</small></p>')
         if not view.contexts:
             body.append("<p><i>never active on these tokens</i></p>")
         vmax = max((c.peak for c in view.contexts), default=1.0) or 1.0

@@ -25,12 +25,16 @@ import socket
 import threading
 import urllib.parse
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
 
 from saelib.interp.explanations import MAX_LEVEL, cache_key, discretize
 from saelib.interp.fragments import Record
+
+if TYPE_CHECKING:
+    from transformers import BatchEncoding, GenerationMixin
 
 EXPLAINER_SYSTEM = (
     "We're studying neurons in a neural network. Each neuron looks for some particular thing in a short document. "
@@ -96,9 +100,10 @@ class LocalChatBackend:
         return self._key
 
     def prompt_ids(self, messages: list[dict], generation: bool = True) -> torch.Tensor:
-        ids = self.tokenizer.apply_chat_template(
+        encoded = self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=generation, return_tensors="pt", return_dict=True
-        )["input_ids"]
+        )
+        ids: torch.Tensor = cast("BatchEncoding", encoded)["input_ids"]  # return_dict: a BatchEncoding
         if ids.shape[1] > self.max_prompt_tokens:
             raise BackendError(f"prompt of {ids.shape[1]} tokens exceeds max_prompt_tokens={self.max_prompt_tokens}")
         return ids.to(self.device)
@@ -106,10 +111,13 @@ class LocalChatBackend:
     def complete(self, messages: list[dict], max_tokens: int = 64) -> str:
         ids = self.prompt_ids(messages)
         with torch.no_grad():
-            out = self.model.generate(
+            # a causal LM (AutoModelForCausalLM); transformers' generate, wrapped in torch.no_grad(), types its self
+            # as a Protocol that mypy does not match to the model
+            generated = cast("GenerationMixin", self.model).generate(  # type: ignore[misc]
                 ids, max_new_tokens=max_tokens, do_sample=False, pad_token_id=self.tokenizer.eos_token_id
             )
-        return self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+        out = cast(torch.Tensor, generated)  # no return_dict_in_generate: the token ids [1, n]
+        return cast(str, self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True))  # one sequence
 
 
 OPENAI_HOST = "api.openai.com"  # the only host that gets the key from the environment
@@ -202,8 +210,10 @@ class OpenAICompatibleBackend:
         https = self._parts.scheme == "https"
         kind = http.client.HTTPSConnection if https else http.client.HTTPConnection
         port = self._parts.port or (443 if https else 80)  # explicit, or http.client misreads "::1" as host ":"
-        conn = kind(self._parts.hostname, port, timeout=self.timeout)
-        expired, sockets = threading.Event(), []
+        host = cast(str, self._parts.hostname)  # __init__ rejects a URL without one
+        conn = kind(host, port, timeout=self.timeout)
+        expired = threading.Event()
+        sockets: list[socket.socket] = []
 
         def expire() -> None:  # a socket timeout alone is per read: a server dripping bytes would never end
             expired.set()
@@ -392,8 +402,11 @@ class LogprobSimulator:
             f"Neuron 1\nExplanation of neuron 1 behavior: {EXPLANATION_PREFIX} {explanation}\nActivations:\n"
             f"<start>\n{self.PLACEHOLDER}<end>"
         )
-        text = self.backend.tokenizer.apply_chat_template(
-            [{"role": "system", "content": SIMULATOR_SYSTEM}, {"role": "user", "content": user}], tokenize=False
+        text = cast(  # tokenize=False: the prompt as a string
+            str,
+            self.backend.tokenizer.apply_chat_template(
+                [{"role": "system", "content": SIMULATOR_SYSTEM}, {"role": "user", "content": user}], tokenize=False
+            ),
         )
         prefix, suffix = text.split(self.PLACEHOLDER)
         ids, slots = self._encode(prefix), []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 NEWLINE, TAB, SPACE = "↵", "⇥", "␣"
 CONTINUATION = "◦"  # a token that only completes the character shown on the token before it
@@ -30,7 +30,7 @@ def html_text(text: str) -> str:
     return html.escape(visible_controls(text))
 
 
-def readable_tokens(tokenizer, ids: Sequence[int]) -> list[str]:
+def readable_tokens(tokenizer, ids: Iterable[int]) -> list[str]:
     """One display string per token id (same length as ``ids``). Where a character spans tokens, the first of them
     shows the whole character and the others show ``◦``; bytes that never form a character keep ``�``."""
     ids = [int(i) for i in ids]

@@ -135,7 +135,9 @@ def ablation_costs(
     ``tokens`` is compared with the clean run's, context by context."""
     device = model_device(model)
     means = _mean_activations(model, list(hooks), mean_tokens, batch_size, exclude_positions)
-    clean, zero, mean = [], {h: [] for h in hooks}, {h: [] for h in hooks}
+    clean: list[torch.Tensor] = []
+    zero: dict[str, list[torch.Tensor]] = {h: [] for h in hooks}
+    mean: dict[str, list[torch.Tensor]] = {h: [] for h in hooks}
     for batch in tokens.split(batch_size):
         batch = batch.to(device)
         keep = torch.ones(batch.shape[1], dtype=torch.bool, device=device)

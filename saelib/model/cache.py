@@ -21,11 +21,15 @@ import time
 import uuid
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from saelib.core.artifacts import atomic_write_json, read_json
 from saelib.core.paths import artifacts_dir
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 MARKER = "saelib_model_cache.json"
 
@@ -41,7 +45,7 @@ def cache_dir(alias: str, gguf_sha256: str) -> Path:
 STALE_TMP_S = 3600.0  # a temporary folder this old belongs to a write that was killed (a write takes under a minute)
 
 
-def load_cached(alias: str, gguf_sha256: str, device: str) -> tuple[torch.nn.Module, object] | None:
+def load_cached(alias: str, gguf_sha256: str, device: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase] | None:
     """(model, tokenizer) from a complete cache folder whose marker names this GGUF file and whose weight files have
     the recorded sha256, else None (a damaged folder is removed, with a warning, so the next write replaces it)."""
     from safetensors import SafetensorError
@@ -55,7 +59,7 @@ def load_cached(alias: str, gguf_sha256: str, device: str) -> tuple[torch.nn.Mod
         try:
             tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
             model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
-            return model.to(device), tokenizer
+            return model.to(device), tokenizer  # type: ignore[arg-type]  # transformers' @wraps(Module.to)
         except (OSError, ValueError, SafetensorError) as err:
             problem = f"cannot be loaded ({type(err).__name__}: {err})"
     warnings.warn(f"model cache {folder} {problem}; removing it and de-quantizing the GGUF file again", stacklevel=2)
@@ -85,7 +89,9 @@ def _verify(folder: Path, gguf_sha256: str) -> str | None:
     return None
 
 
-def save_cache(model: torch.nn.Module, tokenizer, alias: str, gguf_sha256: str, gguf_file: str) -> Path | None:
+def save_cache(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, alias: str, gguf_sha256: str, gguf_file: str
+) -> Path | None:
     """Write the folder under a unique temporary name, then rename it into place: a killed or concurrent first load
     leaves either no cache or a complete one. A write that fails with an ``OSError`` (a full disk) warns and returns
     None: the model in hand is complete, only the cache is missing."""
@@ -135,16 +141,17 @@ def remove_stale_tmp(models_dir: Path, older_than_s: float = STALE_TMP_S) -> Non
             pass
 
 
-def _save_dequantized(model: torch.nn.Module, folder: Path) -> None:
+def _save_dequantized(model: PreTrainedModel, folder: Path) -> None:
     """``save_pretrained`` refuses a model loaded from GGUF ("quantized with gguf, not serializable") although its
     weights are already plain float32: save it as the plain model it is, without the GGUF quantizer and its config
     entry (which would send the reload back to the GGUF file)."""
     quantizer = getattr(model, "hf_quantizer", None)
     quant_config = model.config.__dict__.pop("quantization_config", None)
-    model.hf_quantizer = None
+    # torch types Module.__setattr__'s value as Tensor | Module; a plain attribute such as this one takes any value
+    model.hf_quantizer = None  # type: ignore[assignment]
     try:
         model.save_pretrained(folder, safe_serialization=True)
     finally:
-        model.hf_quantizer = quantizer
+        model.hf_quantizer = quantizer  # type: ignore[assignment]
         if quant_config is not None:
             model.config.quantization_config = quant_config

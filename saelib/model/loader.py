@@ -17,12 +17,16 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from saelib.core.artifacts import file_sha256, update_with_file
 from saelib.model import cache as model_cache
 from saelib.model.hooks import BLOCK_PREFIX, stop_layer
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may be fetched from a hub at run time
 
@@ -86,7 +90,7 @@ def _silent_gguf_bar() -> Iterator[None]:
         gguf_utils.tqdm = bar
 
 
-def _load_hf(name: str, device: str) -> tuple[torch.nn.Module, object, str]:
+def _load_hf(name: str, device: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:
     """(HF model, tokenizer, path given to the bridge) for an alias, a local directory or a cached hub id."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -108,7 +112,7 @@ def _load_hf(name: str, device: str) -> tuple[torch.nn.Module, object, str]:
             model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=filename, dtype=torch.float32)
         if model_cache.enabled():
             model_cache.save_cache(model, tokenizer, name, sha, filename)
-        return model.to(device), tokenizer, directory
+        return model.to(device), tokenizer, directory  # type: ignore[arg-type]  # transformers' @wraps(Module.to)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(name, dtype=torch.float32, local_files_only=True)
@@ -119,7 +123,7 @@ def _load_hf(name: str, device: str) -> tuple[torch.nn.Module, object, str]:
             f"here from a machine with internet, e.g. `huggingface-cli download {name} --local-dir DIR`, then pass "
             f"DIR as the model name (or copy the Hugging Face cache folder). Original error: {err}"
         ) from err
-    return model.to(device), tokenizer, name
+    return model.to(device), tokenizer, name  # type: ignore[arg-type]  # transformers' @wraps(Module.to)
 
 
 @functools.lru_cache(maxsize=2)

@@ -58,7 +58,8 @@ RECORDED = {
     # + a precision option (default float32, unchanged; the config gained a field, so every key changed): no bump
     # then inputs moved to the model's device and rows back to the host (no-ops on a CPU): no bump
     # then load_model's body moved into _load_model behind a MemoryError message (the same model): no bump
-    "activations": (2, "441bfc510e0b0b78"),
+    # then _load_hf's return annotation names the transformers model and tokenizer types (mypy): no bump
+    "activations": (2, "fdeffe129229532c"),
     # + a precision option, as for activations: no bump; then one member's gradients from leaf copies of its slices
     # (bit-identical weights: test_train.py::test_member_steps_match_autograd_through_the_shared_parameters) and the
     # input check once per batch instead of once per member: no bump
@@ -67,7 +68,10 @@ RECORDED = {
     # same weights on a CPU (tests/unit/test_device.py): no bump
     # then TopK, BatchTopK and JumpReLU beside them: the loss reads loss_state (empty for tied and untied), the
     # class is picked by sae_class, TrainConfig gained dead_after_tokens; tied and untied results unchanged: no bump
-    "saes": (2, "c3bd8653de45d223"),
+    # then type annotations and casts for mypy (buffers declared on the classes, typed dicts, the untied SAE cast
+    # where only it applies), a member's leaf gradient read once, and an empty batch outside data-parallel training
+    # an error naming the step instead of an AttributeError on None: the same weights, no bump
+    "saes": (2, "de2460ad296f41c7"),
     # sources may be Source objects (own text): same corpora, no bump; then a source without text is an error
     # instead of a crash in np.concatenate: no bump
     "corpus": (1, "bc8f5eb68810c171"),

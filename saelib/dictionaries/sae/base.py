@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from saelib.core.artifacts import atomic_write_json
+
+if TYPE_CHECKING:
+    from saelib.dictionaries.sae.tied import TiedSAE
+    from saelib.dictionaries.sae.untied import UntiedSAE
 
 Tensor = torch.Tensor
 
@@ -108,6 +112,7 @@ class SAE(torch.nn.Module):
     A single-member ensemble also accepts and returns un-batched-by-model tensors via ``encode1``/``decode1``."""
 
     cfg: SAEConfig
+    alphas: Tensor  # buffer [model], the members' sparsity settings
 
     def __init__(self, cfg: SAEConfig):
         super().__init__()
@@ -224,15 +229,16 @@ def load_sae(directory: Path, model_name: str | None = None, hook: str | None = 
     return sae
 
 
-def sae_class(architecture: str) -> type[SAE]:
-    """The saelib class that implements ``architecture``."""
+def sae_class(architecture: str) -> type[TiedSAE] | type[UntiedSAE]:
+    """The saelib class that implements ``architecture`` (every one takes ``(cfg, seed=0)``; all but the tied SAE
+    are untied SAEs with another activation function and loss)."""
     from saelib.dictionaries.sae.batchtopk import BatchTopKSAE
     from saelib.dictionaries.sae.jumprelu import JumpReLUSAE
     from saelib.dictionaries.sae.tied import TiedSAE
     from saelib.dictionaries.sae.topk import TopKSAE
     from saelib.dictionaries.sae.untied import UntiedSAE
 
-    classes: dict[str, type[SAE]] = {
+    classes: dict[str, type[TiedSAE] | type[UntiedSAE]] = {
         "tied": TiedSAE,
         "untied": UntiedSAE,
         "topk": TopKSAE,

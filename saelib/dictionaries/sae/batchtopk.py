@@ -23,6 +23,7 @@ THRESHOLD_RATE = 0.01  # SAELens's topk_threshold_lr
 
 class BatchTopKSAE(TopKSAE):
     architecture = "batchtopk"
+    threshold: Tensor  # buffer [model]
 
     def __init__(self, cfg: SAEConfig, seed: int = 0):
         super().__init__(cfg, seed)

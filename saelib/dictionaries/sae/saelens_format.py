@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from safetensors import SafetensorError
@@ -30,7 +30,9 @@ from safetensors.torch import load_file, save_file
 
 from saelib.core.artifacts import atomic_write_json
 from saelib.dictionaries.sae.base import SAE, SAEConfig
+from saelib.dictionaries.sae.batchtopk import BatchTopKSAE
 from saelib.dictionaries.sae.jumprelu import JumpReLUSAE
+from saelib.dictionaries.sae.tied import TiedSAE
 from saelib.dictionaries.sae.topk import TopKSAE
 from saelib.dictionaries.sae.untied import UntiedSAE
 
@@ -67,22 +69,23 @@ def saelens_weights(sae: SAE) -> dict[str, torch.Tensor]:
             d = sae.dictionary()[0]  # [n_features, d_in], unit rows
             return {
                 "W_enc": (s * d.T).contiguous(),
-                "b_enc": sae.encoder_bias[0].clone(),
+                "b_enc": cast(TiedSAE, sae).encoder_bias[0].clone(),
                 "W_dec": (d / s).contiguous(),
                 "b_dec": torch.zeros(sae.cfg.d_in),
             }
         if arch not in SAELENS_ARCHITECTURE:
             raise UnsupportedSAEError(f"cannot export architecture {arch!r}")
+        untied = cast(UntiedSAE, sae)  # every architecture but the tied one is an untied SAE
         out = {
-            "W_enc": (s * sae.W_enc[0].T).contiguous(),
-            "b_enc": sae.b_enc[0].clone(),
-            "W_dec": (sae.W_dec[0].T / s).contiguous(),
-            "b_dec": sae.b_dec[0] / s,
+            "W_enc": (s * untied.W_enc[0].T).contiguous(),
+            "b_enc": untied.b_enc[0].clone(),
+            "W_dec": (untied.W_dec[0].T / s).contiguous(),
+            "b_dec": untied.b_dec[0] / s,
         }
         if arch == "jumprelu":
-            out["threshold"] = sae.threshold[0].clone()
+            out["threshold"] = cast(JumpReLUSAE, sae).threshold[0].clone()
         if arch == "batchtopk":
-            out["threshold"] = sae.threshold[0].clamp(min=0).expand(sae.cfg.n_features).clone()
+            out["threshold"] = cast(BatchTopKSAE, sae).threshold[0].clamp(min=0).expand(sae.cfg.n_features).clone()
         return out
 
 
@@ -171,7 +174,7 @@ def load_saelens(
         sae.W_dec.copy_(w["W_dec"].T[None])
         sae.b_dec.copy_(w["b_dec"][None])
         if arch == "jumprelu":
-            sae.threshold.copy_(w["threshold"][None])
+            cast(JumpReLUSAE, sae).threshold.copy_(w["threshold"][None])
     if model_name is not None or hook is not None or width is not None:
         sae.check_compatible(model_name or cfg.model, hook or cfg.hook, width if width is not None else d_in)
     return sae

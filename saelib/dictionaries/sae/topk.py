@@ -97,6 +97,7 @@ def topk_codes(pre: Tensor, k: int) -> SparseCodes:
 
 class TopKSAE(UntiedSAE):
     architecture = "topk"
+    rows_since_fired: Tensor  # buffer [model, n_features]
 
     def __init__(self, cfg: SAEConfig, seed: int = 0):
         super().__init__(cfg, seed)

@@ -78,4 +78,5 @@ class UntiedSAE(SAE):
 
     @torch.no_grad()
     def after_step(self) -> None:
-        self.W_dec /= self.W_dec.norm(dim=1, keepdim=True).clamp(min=1e-8)
+        # torch's stubs type in-place /= as returning a Tensor, not the Parameter it modifies and returns
+        self.W_dec /= self.W_dec.norm(dim=1, keepdim=True).clamp(min=1e-8)  # type: ignore[misc]

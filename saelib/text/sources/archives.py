@@ -35,7 +35,7 @@ def ar_members(data: bytes) -> dict[str, bytes]:
 def _decompress_zstd(blob: bytes) -> bytes:
     """zstd is not in the 3.11 standard library; use the optional ``zstandard`` wheel when a .deb needs it."""
     try:
-        import zstandard  # type: ignore[import-not-found]
+        import zstandard
     except ImportError as e:
         raise RuntimeError("this .deb uses data.tar.zst; pip install zstandard to read it") from e
     return zstandard.ZstdDecompressor().decompressobj().decompress(blob)
