@@ -410,6 +410,9 @@ plt.show()
 
 # %% [markdown]
 # ## 5. Verdicts
+#
+# For each claim the table also states its rule, its precondition, a negative and a positive control, and the unit
+# its intervals resample; a "none" there marks a test that cannot fail, or cannot decide, as designed.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -420,7 +423,16 @@ verdicts.append(Verdict(
     f"{invisible.n:,} features have no neuron with |corr| >= {sizes.invisible_corr}; median best AUC "
     f"{measured.best_auc.median():.2f}",
     "reproduced" if invisible.lo > 0.5 else "partly" if invisible.hi > 0.2 else "not reproduced",
-    "rule: reproduced if the 95% interval of the invisible share lies above one half"))
+    "rule: reproduced if the 95% interval of the invisible share lies above one half",
+    rule="share of the MLP SAE's features (those firing on enough held-out tokens) whose best |Pearson r| with any "
+         "of the 1,536 neurons is below 0.5, Wilson interval; reproduced if its lower bound exceeds one half, partly "
+         "if its upper bound exceeds 0.2, not reproduced otherwise",
+    precondition="none: 'no neuron with |r| ≥ 0.5' holds for any direction not aligned with a neuron axis, so the "
+                 "test cannot tell SAE features from arbitrary directions; nothing makes it 'not testable here'",
+    negative_control="none: no set that should come out visible (the neurons themselves would, trivially) is "
+                     "measured, and random directions, which would come out invisible too, are not measured either",
+    positive_control="none",
+    unit="features, Wilson interval as if independent; all measured on the same held-out tokens"))
 steer_support = []
 for source in sizes.steer_sources:
     g = steer[steer.source == source]
@@ -437,7 +449,20 @@ verdicts.append(Verdict(
     "clamping a feature high steers generation to its kind of text (Bricken et al.)", "qualitative (shown, not measured)",
     f"share of continuations classified as the source, clamped x{max(sizes.clamp_multiples):g}: {steer_text} "
     f"(n = {len(PROMPTS) * sizes.steer_samples} each)", by_count(sum(steer_support), len(steer_support)),
-    "per source: supported if the clamped share's 95% interval lies above both controls'"))
+    "per source: supported if the clamped share's 95% interval lies above both controls'",
+    rule="per source, the share of continuations of neutral prompts that the TF-IDF source classifier assigns to the "
+         "source with the feature most concentrated on it clamped; supported where its Wilson 95% interval lies "
+         "above both controls'; reproduced for every source, partly for some, not reproduced for none",
+    precondition="the classifier must tell the sources apart (held-out accuracy, a checked regression value); one "
+                 "clamp strength is tried at the default profile, so a feature that steers only at another strength "
+                 "is not tested, and nothing makes it 'not testable here'",
+    negative_control="no clamp, and a random feature of similar density clamped at the same strength, both in the "
+                     "rule and able to fail; the clamped share minus the better control's is checked to be at least 0 "
+                     "(passed, the notebook stops otherwise)",
+    positive_control="none for the steering effect; the classifier's held-out accuracy on real source text shows "
+                     "only that the measurement can recognise the source",
+    unit="continuations, Wilson interval as if independent; several samples share each prompt and one sampling seed "
+         "serves every condition (not clustered by prompt)"))
 u = universality.set_index("pair")
 seed_row, rand_row = u.iloc[0], u.iloc[2]
 verdicts.append(Verdict(
@@ -450,10 +475,29 @@ verdicts.append(Verdict(
     "partly" if seed_row.low > rand_row.high else "not reproduced",
     "rule: reproduced if most features are shared and the interval clears random directions'; both seeds are "
     "default-budget dictionaries (one epoch of 131k activations, which notebook 01 shows have not converged): two "
-    "seeds at the release budget are the fair test and are not trained yet"))
+    "seeds at the release budget are the fair test and are not trained yet",
+    rule="share of seed-0 features (firing often enough) whose best-matching seed-1 feature correlates at ≥ 0.7 on "
+         "held-out tokens, Wilson interval; reproduced if its lower bound exceeds one half and the random-direction "
+         "pair's upper bound, partly if only the latter, not reproduced otherwise",
+    precondition="none checked: both seeds are default-budget dictionaries whose decoders have not converged "
+                 "(notebook 01), so a low share cannot tell non-universality from under-training; the code has no "
+                 "'not testable here' branch for it",
+    negative_control="two sets of random directions as sparse as the SAE, matched the same way, in the rule; this "
+                     "one can fail (random projections of the same activations can correlate) and its share is in "
+                     "ours",
+    positive_control="none: no pair known to share features (a dictionary against itself, or a rerun with the same "
+                     "seed) is matched",
+    unit="features of the seed-0 dictionary, Wilson interval as if independent; all correlations on the same "
+         "held-out tokens"))
 verdicts.append(Verdict(
     "universality across models (Bricken et al.: transformers A and B)", "qualitative", "not measured",
-    "not testable here", "one model offline with this tokenizer; cross-tokenizer alignment not built"))
+    "not testable here", "one model offline with this tokenizer; cross-tokenizer alignment not built",
+    rule="none: not measured, so the verdict is fixed at 'not testable here'",
+    precondition="a second model with this tokenizer, or a token-by-token alignment across tokenizers; neither is "
+                 "available offline",
+    negative_control="none: not measured",
+    positive_control="none: not measured",
+    unit="none: not measured"))
 shares = splitting["with >= 2 children"].to_numpy()
 rising = bool(np.all(np.diff(shares) >= 0))
 verdicts.append(Verdict(
@@ -465,10 +509,22 @@ verdicts.append(Verdict(
     "not reproduced",
     "rule: reproduced if the share rises with size and its interval at the largest size excludes 0, partly if only "
     "the latter; default-budget dictionaries "
-    "(decoders still close to their random initialisation), so a release-budget size sweep is the fair test"))
+    "(decoders still close to their random initialisation), so a release-budget size sweep is the fair test",
+    rule="share of the smallest dictionary's live features with two or more children (features of a larger "
+         "dictionary at decoder cosine ≥ the family threshold), Wilson interval per larger size; reproduced if the "
+         "share never falls with size and its lower bound at the largest size is above 0, partly if only the latter. "
+         "A lower bound above 0 needs only one feature with two children",
+    precondition="none checked: default-budget dictionaries whose decoders are still near their random "
+                 "initialisation (notebook 01), so a 'not reproduced' cannot tell absent splitting from "
+                 "under-training",
+    negative_control="none: no random decoders of the same sizes are compared at the same cosine threshold",
+    positive_control="none: no dictionary pair known to split is measured",
+    unit="features of the smallest dictionary, Wilson interval as if independent"))
 show_verdicts(verdicts)
 
 # %%
+# stable output: the lines under each verdict are its rule, precondition, controls and unit as written in the
+# code (thresholds, not measurements)
 print_verdicts(verdicts)
 
 # %%

@@ -2,14 +2,18 @@
 
 ``show_verdicts`` displays a pandas table indexed by ``claim`` whose columns are the other fields of ``Verdict``; its
 ``text/html`` output keeps every cell in full. This module reads those tables back from the committed notebooks,
-renders them as one markdown table with the notebook each row comes from, and puts it between README's markers."""
+renders them as one markdown table with the notebook each row comes from, and puts it between README's markers.
+
+README's table keeps six columns: the first five fields of ``Verdict`` (``README_FIELDS``) and the notebook. The
+parser reads both the current tables (every field) and the five-field tables of notebooks executed before the rule
+fields existed, whose rule, precondition, controls and unit it leaves empty."""
 
 from __future__ import annotations
 
 import difflib
 import json
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -19,6 +23,8 @@ from saelib.core.verdicts import Verdict
 BEGIN = "<!-- verdicts:begin -->"
 END = "<!-- verdicts:end -->"
 FIELDS = tuple(f.name for f in fields(Verdict))
+README_FIELDS = ("claim", "paper", "ours", "verdict", "why")  # the fields README's table shows, in its order
+LEGACY_FIELDS = README_FIELDS  # the fields of a verdict table shown before the rule fields existed
 HEADER = ("claim", "paper", "ours (95% intervals)", "verdict", "why", "notebook")
 
 
@@ -70,19 +76,34 @@ def html_tables(html: str) -> list[list[list[str]]]:
     return parser.tables
 
 
+def _table_fields(rows: Sequence[Sequence[str]]) -> tuple[str, ...] | None:
+    """The fields of a pandas rendering of ``verdict_table`` (every field of ``Verdict``, or the five of a table shown
+    before the rule fields existed): the fields but ``claim`` as columns, then a row naming the ``claim`` index.
+    None for any other table."""
+    if len(rows) < 2 or list(rows[1][:1]) != ["claim"] or any(rows[1][1:]):
+        return None
+    return next((f for f in (FIELDS, LEGACY_FIELDS) if list(rows[0]) == ["", *f[1:]]), None)
+
+
 def is_verdict_table(rows: Sequence[Sequence[str]]) -> bool:
-    """True for pandas' rendering of ``verdict_table``: the fields as columns, then a row naming the ``claim`` index."""
-    return (
-        len(rows) >= 2
-        and list(rows[0]) == ["", *FIELDS[1:]]
-        and list(rows[1][:1]) == [FIELDS[0]]
-        and not any(rows[1][1:])
-    )
+    """True for pandas' rendering of ``verdict_table``, current (every field) or from before the rule fields."""
+    return _table_fields(rows) is not None
+
+
+def _verdict(names: Sequence[str], row: Sequence[str]) -> Verdict:
+    """A ``Verdict`` from a table row whose cells are the fields ``names``; fields the table lacks are left empty."""
+    cells = dict(zip(names, row, strict=True))
+    return Verdict(**{name: cells.get(name, "") for name in FIELDS})
 
 
 def verdicts_in_html(html: str) -> list[Verdict]:
     """The rows of every verdict table in an HTML text, in order."""
-    return [Verdict(*row) for rows in html_tables(html) if is_verdict_table(rows) for row in rows[2:]]
+    found = []
+    for rows in html_tables(html):
+        names = _table_fields(rows)
+        if names is not None:
+            found += [_verdict(names, row) for row in rows[2:]]
+    return found
 
 
 def _html_outputs(cell: dict) -> list[str]:
@@ -119,7 +140,8 @@ def markdown_table(rows: Sequence[NotebookVerdict], notebooks_link: str = "noteb
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     for row in rows:
         link = f"[{row.notebook[:2]}]({notebooks_link}/{row.notebook})"
-        lines.append("| " + " | ".join([*map(markdown_cell, astuple(row.verdict)), link]) + " |")
+        cells = [markdown_cell(getattr(row.verdict, name)) for name in README_FIELDS]
+        lines.append("| " + " | ".join([*cells, link]) + " |")
     return "\n".join(lines)
 
 

@@ -26,10 +26,20 @@ from saelib.core.readme_verdicts import (
 )
 from saelib.core.verdicts import Verdict, verdict_table
 
+RULES = {
+    "rule": "reproduced if the interval lies above 0",
+    "precondition": "none: nothing checks that the test can decide",
+    "negative_control": "none that can fail: a random direction | cannot",
+    "positive_control": "a known <feature> passes (checked)",
+    "unit": "prompts, not clustered by name",
+}
 ROWS = [
-    Verdict("claim with | a pipe", "Fig. 1 <b>", "0.5 [0.4, 0.6] (n=10) & more", "partly", "why " * 30 + "END"),
-    Verdict("second claim", "", "not measured", "not testable here", "no model"),
+    Verdict(
+        "claim with | a pipe", "Fig. 1 <b>", "0.5 [0.4, 0.6] (n=10) & more", "partly", "why " * 30 + "END", **RULES
+    ),
+    Verdict("second claim", "", "not measured", "not testable here", "no model", **RULES),
 ]
+LEGACY = ("claim", "paper", "ours", "verdict", "why")  # a verdict table shown before the rule fields existed
 VERDICT_LINE = re.compile(r"^verdict · (.*): (reproduced|partly|not reproduced|not testable here)$", re.M)
 
 
@@ -80,6 +90,26 @@ def test_parser_reads_the_rows_of_a_synthetic_notebook(tmp_path):
     assert collect(tmp_path) == [NotebookVerdict("07_synthetic.ipynb", r) for r in ROWS]
 
 
+def test_parser_reads_tables_from_before_the_rule_fields(tmp_path):
+    """Notebooks executed before the rule fields existed show five-field tables: read, with the rule fields empty."""
+    old = pd.DataFrame([{f: getattr(r, f) for f in LEGACY} for r in ROWS]).set_index("claim")
+    with pd.option_context("display.max_colwidth", None):
+        html = old._repr_html_()
+    path = _notebook(tmp_path, "07_old.ipynb", [_display(html), _display(_html(ROWS[:1]))])
+    empty = dict.fromkeys(RULES, "")
+    expected = [Verdict(*(getattr(r, f) for f in LEGACY), **empty) for r in ROWS] + ROWS[:1]
+    assert notebook_verdicts(path) == expected
+    assert markdown_table([NotebookVerdict("07_old.ipynb", v) for v in expected[:2]]) == markdown_table(
+        [NotebookVerdict("07_old.ipynb", r) for r in ROWS]
+    )
+
+
+def test_a_table_with_other_columns_is_not_a_verdict_table(tmp_path):
+    other = pd.DataFrame([{f: getattr(r, f) for f in LEGACY[:4]} for r in ROWS]).set_index("claim")
+    path = _notebook(tmp_path, "07_other.ipynb", [_display(other._repr_html_())], source="display(df)")
+    assert notebook_verdicts(path) == []
+
+
 def test_unexecuted_notebook_is_an_error(tmp_path):
     path = _notebook(tmp_path, "02_unrun.ipynb", [])
     with pytest.raises(MissingVerdictsError, match="02_unrun.ipynb"):
@@ -89,7 +119,8 @@ def test_unexecuted_notebook_is_an_error(tmp_path):
 def test_markdown_table_escapes_cells_and_links_the_notebook():
     table = markdown_table([NotebookVerdict("07_synthetic.ipynb", r) for r in ROWS])
     lines = table.splitlines()
-    assert lines[0] == "| claim | paper | ours (95% intervals) | verdict | why | notebook |"
+    assert lines[0] == "| claim | paper | ours (95% intervals) | verdict | why | notebook |"  # no rule columns
+    assert all(line.count(" | ") == 5 for line in lines[2:]) and "reproduced if" not in table
     assert lines[2].startswith(r"| claim with \| a pipe | Fig. 1 &lt;b> | 0.5 [0.4, 0.6] (n=10) & more | partly | why ")
     assert lines[2].endswith("END | [07](notebooks/07_synthetic.ipynb) |")
     link = "[07](notebooks/07_synthetic.ipynb)"
