@@ -311,12 +311,12 @@ from saelib.dictionaries import release  # noqa: E402
 from saelib.dictionaries import release_comparison  # noqa: E402
 
 release_root = release.DICTIONARIES_DIR if DICTIONARIES == "shipped" else Path(DICTIONARIES)
-full_manifest = dictionaries.release_manifest(release_root)
+full_manifest = dictionaries.load_manifest(release_root)  # typed records (saelib.dictionaries.manifest)
 manifest = release_comparison.papers_only(full_manifest)  # §8 reads the comparison's runs
-hygiene = pd.DataFrame(manifest["hygiene"]["per_hook"])
-print(manifest["hygiene"]["rule"])
-print(f"release data: {manifest['data']['train_tokens']:,} training and {manifest['data']['heldout_tokens']:,} "
-      f"held-out tokens per hook, contexts of {manifest['data']['context_length']}")
+hygiene = pd.DataFrame(manifest.hygiene)
+print(manifest.hygiene_rule)
+print(f"release data: {manifest.data.train_tokens:,} training and {manifest.data.heldout_tokens:,} "
+      f"held-out tokens per hook, contexts of {manifest.data.context_length}")
 # NBVAL_IGNORE_OUTPUT
 # (measured on the release store)
 hygiene[["hook", "median_norm", "max_norm", "share_top_0.1pct", "share_top_1pct", "outlier_rows",
@@ -328,7 +328,7 @@ hygiene[["hook", "median_norm", "max_norm", "share_top_0.1pct", "share_top_1pct"
 # reconstructed. The sweep table shows both FVUs side by side.
 
 # %%
-sweep_rows = pd.DataFrame(manifest["sweep"])
+sweep_rows = pd.DataFrame([r.json for r in manifest.sweep])
 sweep_rows["layer"] = sweep_rows.hook.str.split(".").str[1].astype(int)
 release_columns = ["run", "alpha", "l0", "fvu", "fvu_with_outliers", "ce_recovered", "ce_recovered_mean", "kl",
                    "dead_fraction", "dense_fraction"]
@@ -349,10 +349,10 @@ for run, group in frontier.groupby("run"):
                  ls="--" if run.endswith("-r4") else ":" if "untied" in run else "-")
     axes[0].plot(g.l0, g.fvu, **style)
     axes[1].plot(g.l0, g.ce_recovered, **style)
-for run_name in sorted({d["run"] for d in manifest["dictionaries"]}):
-    entry = next(d for d in manifest["dictionaries"] if d["run"] == run_name and d["alpha"] > 0)
-    curve = pd.DataFrame(entry["curve"])
-    axes[2].plot(curve.activations, curve.fvu.rolling(8, min_periods=1).mean(), label=f"{entry['name']}")
+for run_name in sorted({d.run for d in manifest.dictionaries}):
+    entry = next(d for d in manifest.find(run=run_name) if d.alpha > 0)
+    curve = pd.DataFrame(entry.json["curve"])
+    axes[2].plot(curve.activations, curve.fvu.rolling(8, min_periods=1).mean(), label=entry.name)
 axes[0].set(xscale="log", xlabel="L0", ylabel="FVU (held-out, outliers excluded)", title="Release: sparsity vs FVU")
 axes[1].set(xscale="log", xlabel="L0", ylabel="CE loss recovered (zero ablation)", title="Release: sparsity vs CE")
 axes[2].set(xlabel="activations seen", ylabel="FVU on unseen batches (rolling mean)", ylim=(0, 1),
@@ -376,7 +376,7 @@ plt.show()
 # fire again, and the run with resampling ends with fewer dead features than its twin without (§7).
 
 # %%
-target_table = pd.DataFrame(release.targets(manifest))
+target_table = pd.DataFrame(release.targets(manifest.to_json()))
 # NBVAL_IGNORE_OUTPUT
 # (measured on the shipped dictionaries)
 target_table
@@ -401,14 +401,14 @@ for row in target_table.to_dict("records"):  # one stable line per target: nbval
 from saelib.dictionaries.metrics import fvu_interval  # noqa: E402
 
 live = []
-for hook, name in manifest["chosen"].items():
+for hook, name in manifest.chosen.items():
     if hook not in eval_store.hooks or hook == mlp_hook:  # the MLP SAE has its own table below
         continue
     sae = dictionaries.load_release(name, model_name=train_store.config["model"], hook=hook, root=release_root)
     mask = row_mask(eval_store, TrainConfig(hook, outlier_norm_ratio=release.OUTLIER_NORM_RATIO))
     fvu, low, high = fvu_interval(sae, eval_store, hook, mask)
-    shipped = next(d for d in manifest["dictionaries"] if d["name"] == name)["metrics"]
-    live.append({"dictionary": name, "fvu (manifest)": shipped["fvu"], "fvu (live)": fvu, "99% low": low,
+    shipped = manifest.entry(name).metrics
+    live.append({"dictionary": name, "fvu (manifest)": shipped.fvu, "fvu (live)": fvu, "99% low": low,
                  "99% high": high, "tokens (live)": int(mask.sum())})
 live = pd.DataFrame(live)
 # NBVAL_IGNORE_OUTPUT
@@ -417,13 +417,13 @@ live.round(4)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-if profile.context_length == manifest["data"]["context_length"]:
+if profile.context_length == manifest.data.context_length:
     for row in live.to_dict("records"):
         check_between(f"{row['dictionary']}: manifest FVU inside the live 99% interval", row["fvu (manifest)"],
                       np.floor(row["99% low"] * 1000) / 1000, np.ceil(row["99% high"] * 1000) / 1000)
 else:
     print(f"skipped: this profile's contexts are {profile.context_length} tokens, the release's "
-          f"{manifest['data']['context_length']}")
+          f"{manifest.data.context_length}")
 
 # %% [markdown]
 # ### Dictionary size at the release budget: MMCS between R = 2 and R = 4
@@ -439,10 +439,8 @@ else:
 # NBVAL_IGNORE_OUTPUT
 mmcs_rows = []
 ioi_layers = list(release.IOI_LAYERS)
-r4_names = {d["hook"]: d["name"] for d in manifest["dictionaries"]
-            if d["ratio"] == 4.0 and d["alpha"] == release.MMCS_ALPHA and d["architecture"] == "tied"}
-r2_names = {d["hook"]: d["name"] for d in manifest["dictionaries"]
-            if d["ratio"] == 2.0 and d["alpha"] == release.MMCS_ALPHA and d["architecture"] == "tied"}
+r4_names = {d.hook: d.name for d in manifest.find(ratio=4.0, architecture="tied") if d.alpha == release.MMCS_ALPHA}
+r2_names = {d.hook: d.name for d in manifest.find(ratio=2.0, architecture="tied") if d.alpha == release.MMCS_ALPHA}
 pairs_ok = all(resid_post(la) in r4_names and resid_post(la) in r2_names for la in ioi_layers)
 if pairs_ok:
     def release_dictionary(name: str, hook: str) -> torch.Tensor:
@@ -482,7 +480,7 @@ else:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-mmcs_manifest = pd.DataFrame(manifest.get("mmcs", []))
+mmcs_manifest = pd.DataFrame(list(manifest.mmcs))
 if len(mmcs_manifest):
     mmcs_manifest["layer"] = mmcs_manifest.hook.map(layer_of)
     print(mmcs_manifest.set_index("layer")[["small", "large", "mmcs_small_to_large", "mmcs_large_to_small",
@@ -545,7 +543,7 @@ mlp_live.round(4)
 for row in mlp_live.to_dict("records"):
     print(f"{row['dictionary']}: {row['resampled']} features re-initialised over the 4 resamples, "
           f"{row['fired after resample']} of them fired again; dead at the end: {row['dead (manifest)']:.1%}")
-    if profile.context_length == manifest["data"]["context_length"]:
+    if profile.context_length == manifest.data.context_length:
         check_between(f"{row['dictionary']}: manifest FVU inside the live 99% interval", row["fvu (manifest)"],
                       np.floor(row["99% low"] * 1000) / 1000, np.ceil(row["99% high"] * 1000) / 1000)
 # directional: a larger lambda can only buy sparsity
@@ -565,7 +563,7 @@ check("untied MLP SAE: L0 falls as lambda grows", float(mlp_live["l0 (live)"].is
 # %%
 # stable output: read from the manifest's sweep (metrics of the release command's two runs)
 pair_runs = {f"mlp{release.MLP_LAYER}-untied-r2-{k}": k for k in ("resampling", "no-resampling")}
-pair = pd.DataFrame([r for r in manifest["sweep"] if r["run"] in pair_runs])
+pair = pd.DataFrame([r.json for r in manifest.sweep if r.run in pair_runs])
 if len(pair) and set(pair.run) == set(pair_runs):
     pair["resampling"] = pair.run.map(pair_runs)
     pair["re-initialised"] = pair.revival.map(lambda v: v["resampled_features"] if isinstance(v, dict) else 0)
@@ -644,9 +642,9 @@ else:
     display(matched.set_index(["layer", "target_l0", "architecture"]).round(4))
 
 # %%
-seed_fvus = [r["fvu"] for r in full_manifest["sweep"]
-             if r["run"].startswith(f"resid{release_comparison.LADDER_LAYER}-topk-r8")
-             and r["alpha"] == release_comparison.LADDER_L0]
+seed_fvus = [r.metrics.fvu for r in full_manifest.sweep
+             if r.run.startswith(f"resid{release_comparison.LADDER_LAYER}-topk-r8")
+             and r.alpha == release_comparison.LADDER_L0]
 margin = max(0.01, max(seed_fvus) - min(seed_fvus)) if len(seed_fvus) >= 3 else 0.01
 print(f"margin: {margin:.4f} FVU ({len(seed_fvus)} TopK seed(s) at layer {release_comparison.LADDER_LAYER}, L0 32)")
 comparison_verdicts = []
@@ -668,9 +666,8 @@ comparison_verdicts
 
 # %%
 comparison_runs = release_comparison.comparison_run_names()
-comparison_sweep = pd.DataFrame([r for r in full_manifest["sweep"] if r["run"] in comparison_runs
-                                 and r["ratio"] == release_comparison.COMPARISON_RATIO
-                                 and "-seed" not in r["run"]])
+comparison_sweep = pd.DataFrame([r.json for r in full_manifest.sweep if r.run in comparison_runs
+                                 and r.ratio == release_comparison.COMPARISON_RATIO and "-seed" not in r.run])
 if not comparison_sweep.empty:
     comparison_sweep["layer"] = comparison_sweep.hook.map(layer_of)
     layers = sorted(comparison_sweep.layer.unique())

@@ -1,13 +1,15 @@
-"""Stage 4, dictionaries: sparse autoencoders (``sae``: Cunningham et al.'s tied and Bricken et al.'s untied SAE, and
-SAELens's file format), their training (``train``) with dead-feature resampling (``resampling``), their metrics
-(``metrics``), synthetic data with known features (``synthetic``), the release tier (``release``) and the dictionaries
-chosen per layer or shipped with the repository (``shipped``, re-exported here)."""
+"""Stage 4, dictionaries: sparse autoencoders (``sae``: Cunningham et al.'s tied and Bricken et al.'s untied SAE,
+TopK, BatchTopK, JumpReLU, and SAELens's file format), their training (``train``) with dead-feature resampling
+(``resampling``), their metrics (``metrics``), synthetic data with known features (``synthetic``), the release tier
+(``release``, ``release_comparison``, ``matched_l0``), its manifest as typed records (``manifest``) and the
+dictionaries chosen per layer or shipped with the repository (``shipped``, re-exported here)."""
 
 from saelib.dictionaries.shipped import (
     DictionaryIntegrityError,
     choose,
     chosen,
     load_chosen,
+    load_manifest,
     load_release,
     record,
     release_manifest,
@@ -20,6 +22,7 @@ __all__ = [
     "choose",
     "chosen",
     "load_chosen",
+    "load_manifest",
     "load_release",
     "record",
     "release_manifest",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from saelib.core.artifacts import read_json
+from saelib.dictionaries.manifest import Manifest
 from saelib.dictionaries.release import DICTIONARIES_DIR, RELEASE_PRECISION, ReleaseRun, _schedule
 from saelib.model.hooks import layer_of, mlp_post, resid_post
 from saelib.dictionaries.train import TrainConfig
@@ -147,14 +148,9 @@ def comparison_run_names() -> set[str]:
     return names | {n.removesuffix("-pilot") for n in names}
 
 
-def papers_only(manifest: dict) -> dict:
+def papers_only(manifest: Manifest) -> Manifest:
     """``manifest`` without the comparison's runs: the papers' release, as notebook 01's release report reads it."""
-    names = comparison_run_names()
-    return {
-        **manifest,
-        "dictionaries": [d for d in manifest["dictionaries"] if d["run"] not in names],
-        "sweep": [r for r in manifest["sweep"] if r["run"] not in names],
-    }
+    return manifest.without_runs(comparison_run_names())
 
 
 @dataclass(frozen=True)
@@ -176,7 +172,7 @@ class MatchedL0Row:
     dense_fraction: float  # latents firing on more than 10% of those tokens
 
 
-def matched_l0_table(manifest: dict, targets: tuple[float, ...] = TARGET_L0) -> list[MatchedL0Row]:
+def matched_l0_table(manifest: Manifest, targets: tuple[float, ...] = TARGET_L0) -> list[MatchedL0Row]:
     """For each layer and architecture of the comparison at R = 8 (tied ReLU-L1 calibrated, TopK, BatchTopK,
     JumpReLU) that the manifest holds, the member nearest each target L0; runs not yet trained are absent."""
     from saelib.dictionaries.matched_l0 import within
@@ -185,34 +181,39 @@ def matched_l0_table(manifest: dict, targets: tuple[float, ...] = TARGET_L0) -> 
     for layer in COMPARISON_LAYERS:
         for arch in ("tied", *NEW_ARCHITECTURES):
             run = f"resid{layer}-{arch}-r8"
-            rows = [r for r in manifest["sweep"] if r["run"] == run]
+            rows = manifest.sweep_of(run)
             for target in targets if rows else ():
-                r = min(rows, key=lambda r: abs(math.log(max(r["l0"], 1e-9) / target)))
+                r = min(rows, key=lambda r: abs(math.log(max(r.metrics.l0, 1e-9) / target)))
                 setting = (
-                    f"alpha={r['alpha']:.3g}"
+                    f"alpha={r.alpha:.3g}"
                     if arch == "tied"
-                    else f"k={r['alpha']:g}"
+                    else f"k={r.alpha:g}"
                     if arch in ("topk", "batchtopk")
-                    else f"target L0={r['alpha']:g}"
+                    else f"target L0={r.alpha:g}"
                 )
+                m = r.metrics
                 out.append(
                     MatchedL0Row(
                         layer,
                         arch,
                         target,
                         f"{run} {setting}",
-                        r["l0"],
-                        within(r["l0"], target),
-                        r["fvu"],
-                        r["ce_recovered"],
-                        r["ce_recovered_mean"],
-                        r.get("kl_recovered", math.nan),
-                        r.get("kl_recovered_mean", math.nan),
-                        r["dead_fraction"],
-                        r["dense_fraction"],
+                        m.l0,
+                        within(m.l0, target),
+                        m.fvu,
+                        m.ce_recovered,
+                        _or_nan(m.ce_recovered_mean),
+                        _or_nan(m.kl_recovered),
+                        _or_nan(r.json.get("kl_recovered_mean")),
+                        m.dead_fraction,
+                        m.dense_fraction,
                     )
                 )
     return out
+
+
+def _or_nan(x: float | None) -> float:
+    return math.nan if x is None else float(x)
 
 
 @dataclass(frozen=True)
@@ -228,24 +229,21 @@ class LadderRow:
     curve: list[dict]  # training curve: activations seen, FVU on unseen batches
 
 
-def ladder_table(manifest: dict) -> list[LadderRow]:
+def ladder_table(manifest: Manifest) -> list[LadderRow]:
     """The ladder's widths that the manifest holds, R = 8 taken from the comparison's TopK run at k = 32."""
-    rows = [r for r in manifest["sweep"] if r["run"] == f"resid{LADDER_LAYER}-topk-ladder"]
-    r8 = [e for e in manifest["dictionaries"] if e["run"] == f"resid{LADDER_LAYER}-topk-r8" and e["alpha"] == LADDER_L0]
-    rows += [{**e["metrics"], "curve": e["curve"]} for e in r8]
-    d = next((e["d_in"] for e in manifest["dictionaries"] if e["hook"] == resid_post(LADDER_LAYER)), 576)
+    rows = [
+        (r.ratio, r.metrics, r.json.get("curve", [])) for r in manifest.sweep_of(f"resid{LADDER_LAYER}-topk-ladder")
+    ]
+    rows += [
+        (e.ratio, e.metrics, e.json.get("curve", []))
+        for e in manifest.find(run=f"resid{LADDER_LAYER}-topk-r8")
+        if e.alpha == LADDER_L0
+    ]
+    d = next((e.d_in for e in manifest.dictionaries if e.hook == resid_post(LADDER_LAYER)), 576)
     return sorted(
         (
-            LadderRow(
-                r["ratio"],
-                round(r["ratio"] * d),
-                r["l0"],
-                r["fvu"],
-                r["ce_recovered"],
-                r["dead_fraction"],
-                r.get("curve", []),
-            )
-            for r in rows
+            LadderRow(ratio, round(ratio * d), m.l0, m.fvu, m.ce_recovered, m.dead_fraction, curve)
+            for ratio, m, curve in rows
         ),
         key=lambda r: r.ratio,
     )

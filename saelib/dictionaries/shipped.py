@@ -12,6 +12,7 @@ from pathlib import Path
 
 from saelib.core.artifacts import atomic_write_json, file_sha256, read_json
 from saelib.core.paths import artifacts_dir
+from saelib.dictionaries.manifest import Manifest
 from saelib.dictionaries.sae import SAE, load_sae
 
 
@@ -90,6 +91,15 @@ def release_manifest(root: Path | None = None) -> dict:
     return read_json(path)
 
 
+def load_manifest(root: Path | None = None) -> Manifest:
+    """``dictionaries/manifest.json`` as typed records (``saelib.dictionaries.manifest``); ``release_manifest`` gives
+    the JSON itself."""
+    from saelib.dictionaries.release import DICTIONARIES_DIR
+
+    root = Path(root or DICTIONARIES_DIR)
+    return Manifest.from_json(release_manifest(root), str(root / "manifest.json"))
+
+
 def release_names(root: Path | None = None) -> list[str]:
     return [d["name"] for d in release_manifest(root)["dictionaries"]]
 
@@ -101,12 +111,13 @@ def load_release(name: str, model_name: str | None = None, hook: str | None = No
     from saelib.dictionaries.sae.saelens_format import CONFIG, WEIGHTS, load_saelens
 
     root = Path(root or DICTIONARIES_DIR)
-    entries = {d["name"]: d for d in release_manifest(root)["dictionaries"]}
+    entries = {d["name"]: d for d in release_manifest(root)["dictionaries"]}  # integrity first, schema later
     if name not in entries:
         raise KeyError(f"no shipped dictionary {name!r}; available: {', '.join(sorted(map(str, entries)))}")
     folder = root / plain_name(name)
     hashes = entries[name].get("sha256")
-    missing = sorted({CONFIG, WEIGHTS} - set(hashes if isinstance(hashes, dict) else {}))
+    hashes = hashes if isinstance(hashes, dict) else {}
+    missing = sorted({CONFIG, WEIGHTS} - set(hashes))
     if missing:
         raise DictionaryIntegrityError(
             f"{root / 'manifest.json'} lists no sha256 for {', '.join(missing)} of {name}: "
@@ -145,22 +156,16 @@ def release_sweep(
     """alpha -> every shipped dictionary of ``hook`` at ``ratio`` trained with ``seed`` (e.g. the R = 2 sweep of a
     residual layer), each checked against the manifest; a clear error when the release has none for that hook and
     ratio."""
-    entries = [
-        d
-        for d in release_manifest(root)["dictionaries"]
-        if d["hook"] == hook
-        and d["ratio"] == ratio
-        and d["architecture"] == architecture
-        and d["train_config"].get("seed", 0) == seed
-    ]
+    manifest = load_manifest(root)
+    entries = manifest.find(hook=hook, ratio=ratio, architecture=architecture, seed=seed)
     if not entries:
-        have = sorted({(d["hook"], d["ratio"]) for d in release_manifest(root)["dictionaries"]})
+        have = sorted({(d.hook, d.ratio) for d in manifest.dictionaries})
         raise KeyError(
             f"the release ships no {architecture} dictionary for {hook} at ratio {ratio:g}; it has "
             f"{have}. Train your own (DICTIONARIES='profile' in the notebooks) or run "
             "scripts/release_dictionaries.py"
         )
     return {
-        float(d["alpha"]): load_release(d["name"], model_name=model_name, hook=hook, root=root)
-        for d in sorted(entries, key=lambda d: d["alpha"])
+        d.alpha: load_release(d.name, model_name=model_name, hook=hook, root=root)
+        for d in sorted(entries, key=lambda d: d.alpha)
     }

@@ -87,31 +87,88 @@ def test_ablation_costs_are_paired_per_context_and_zero_for_a_hook_that_does_not
     assert same[0].zero.mean == 0 and same[0].mean.mean == 0
 
 
+def _manifest(sweep, dictionaries=()):
+    from saelib.dictionaries.manifest import Manifest
+
+    data = {"train_tokens": 8, "heldout_tokens": 4, "context_length": 2}
+    return Manifest.from_json(
+        {
+            "model": {"name": "m", "weights_sha256": "0"},
+            "dictionaries": list(dictionaries),
+            "sweep": sweep,
+            "chosen": {},
+            "data": data,
+            "hygiene": {"rule": "", "per_hook": []},
+        }
+    )
+
+
+def _row(run, alpha, l0, **kw):
+    return {
+        "run": run,
+        "alpha": alpha,
+        "l0": l0,
+        "fvu": 0.1,
+        "ce_recovered": 0.9,
+        "ce_recovered_mean": 0.8,
+        "kl": 0.1,
+        "dead_fraction": 0.0,
+        "dense_fraction": 0.0,
+        "dead_tokens": 10,
+        "eval_tokens": 10,
+        "ratio": 8.0,
+        "hook": "blocks.14.hook_resid_post",
+        "architecture": run.split("-")[1],
+        **kw,
+    }
+
+
 def test_the_matched_l0_table_picks_the_member_nearest_each_target_and_flags_misses():
     from saelib.dictionaries.release_comparison import ladder_table, matched_l0_table, papers_only
 
-    def row(run, alpha, l0, **kw):
-        return {
-            "run": run,
-            "alpha": alpha,
-            "l0": l0,
-            "fvu": 0.1,
-            "ce_recovered": 0.9,
-            "ce_recovered_mean": 0.8,
-            "dead_fraction": 0.0,
-            "dense_fraction": 0.0,
-            "ratio": 8.0,
-            **kw,
-        }
-
-    sweep = [row("resid14-topk-r8", k, k) for k in (16.0, 32.0, 64.0)]
-    sweep += [row("resid14-tied-r8", a, l0) for a, l0 in ((1e-3, 70.0), (2e-3, 40.0), (4e-3, 15.5))]
-    sweep += [row("resid14-tied-r2", 8.6e-4, 120.0), row("resid14-topk-ladder", 32.0, 32.0, ratio=2.0, curve=[])]
-    manifest = {"sweep": sweep, "dictionaries": []}
+    sweep = [_row("resid14-topk-r8", k, k) for k in (16.0, 32.0, 64.0)]
+    sweep += [_row("resid14-tied-r8", a, l0) for a, l0 in ((1e-3, 70.0), (2e-3, 40.0), (4e-3, 15.5))]
+    sweep += [_row("resid14-tied-r2", 8.6e-4, 120.0), _row("resid14-topk-ladder", 32.0, 32.0, ratio=2.0, curve=[])]
+    manifest = _manifest(sweep)
     table = {(r.architecture, r.target_l0): r for r in matched_l0_table(manifest)}
     assert set(table) == {(a, t) for a in ("tied", "topk") for t in (16.0, 32.0, 64.0)}  # untrained runs absent
     assert table["topk", 32.0].matched and table["topk", 32.0].member == "resid14-topk-r8 k=32"
     assert table["tied", 32.0].l0 == 40.0 and not table["tied", 32.0].matched  # 25% off: flagged, not hidden
     assert table["tied", 16.0].matched and table["tied", 64.0].matched
     assert [r.ratio for r in ladder_table(manifest)] == [2.0]
-    assert [r["run"] for r in papers_only(manifest)["sweep"]] == ["resid14-tied-r2"]
+    assert [r.run for r in papers_only(manifest).sweep] == ["resid14-tied-r2"]
+    assert [r["run"] for r in papers_only(manifest).to_json()["sweep"]] == ["resid14-tied-r2"]
+
+
+def test_the_manifest_is_typed_and_refuses_what_a_string_gets_wrong():
+    from saelib.dictionaries.manifest import ManifestError
+    from saelib.dictionaries.shipped import load_manifest
+
+    shipped = load_manifest()  # the committed release
+    assert shipped.data.context_length == 256 and all(e.sha256 for e in shipped.dictionaries)
+    hook = "blocks.20.hook_resid_post"
+    assert {e.ratio for e in shipped.find(hook=hook, architecture="tied")} == {2.0, 4.0}
+    near = shipped.find(hook=hook, l0=shipped.find(hook=hook)[0].metrics.l0)
+    assert near and near == sorted(near, key=lambda e: abs(e.metrics.l0 - near[0].metrics.l0))
+    entry = {
+        "name": "x",
+        "run": "resid14-relu-r8",
+        "hook": "h",
+        "architecture": "relu",
+        "ratio": 8,
+        "alpha": 1,
+        "d_in": 4,
+        "d_sae": 32,
+        "sha256": {},
+        "metrics": _row("resid14-tied-r8", 1.0, 3.0),
+    }
+    with pytest.raises(ManifestError, match="architecture 'relu'"):
+        _manifest([], [entry])
+    with pytest.raises(ManifestError, match="train_precision 'fp8'"):
+        from saelib.dictionaries.manifest import ReleaseData
+
+        ReleaseData.from_json(
+            {"train_tokens": 1, "heldout_tokens": 1, "context_length": 1, "train_precision": "fp8"}, "m.json"
+        )
+    with pytest.raises(ManifestError, match="missing field 'l0'"):
+        _manifest([{k: v for k, v in _row("resid14-tied-r8", 1.0, 3.0).items() if k != "l0"}])
