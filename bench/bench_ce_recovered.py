@@ -53,7 +53,7 @@ def main() -> None:
         sae = dictionaries.load_release(chosen[hook], model_name=model_name(model), hook=hook)
 
         def reconstruct(act):
-            return sae.decode(sae.encode(act.reshape(-1, act.shape[-1])))[0].reshape(act.shape)
+            return sae.decode(sae.encode(act))
 
         fns = [torch.zeros_like] + [reconstruct] * args.members
         with torch.no_grad():

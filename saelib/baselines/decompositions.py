@@ -51,7 +51,7 @@ class Decomposition:
         if self.kind == "sae":
             if self.sae is None:
                 raise ValueError(f"{self.name}: a decomposition of kind 'sae' holds no SAE")
-            return self.sae.encode1(x)
+            return self.sae.encode(x, grad=True)  # differentiable, as the other kinds
         if self.center is None or self.basis is None:
             raise ValueError(f"{self.name}: a {self.kind!r} decomposition needs its basis and center")
         coords = (x - self.center) @ self.basis.T
@@ -86,8 +86,8 @@ def sae_decomposition(sae: SAE, name: str | None = None) -> Decomposition:
         raise ValueError("the SAE's config names no hook/model; it cannot be validated against the patched layer")
     with torch.no_grad():
         zeros = torch.zeros(1, sae.cfg.n_features)
-        bias = sae.decode1(zeros)[0]
-        decoder = sae.decode1(torch.eye(sae.cfg.n_features)) - bias  # exact for the (linear) SAE decoders here
+        bias = sae.decode(zeros)[0]
+        decoder = sae.decode(torch.eye(sae.cfg.n_features)) - bias  # exact for the (linear) SAE decoders here
     label = name or f"SAE α={sae.cfg.alphas[0]:g}"
     return Decomposition(label, sae.cfg.hook, sae.cfg.model, decoder.detach(), bias.detach(), "sae", sae=sae)
 

@@ -96,10 +96,10 @@ def reconstruction_sums(
     )
     for x in store.batches(hook, batch_size, seed=0, max_rows=max_rows, row_mask=row_mask):
         x = x.to(dev)
-        codes = sae.encode(x)
+        codes = sae.encode_members(x)
         sums.fired += (codes > 0).sum(1)  # integer counts: no float copy of the [member, batch, feature] mask
         if reconstruct:
-            sums.sq_err += (sae.decode(codes) - x).double().pow(2).sum(dim=(1, 2))
+            sums.sq_err += (sae.decode_members(codes) - x).double().pow(2).sum(dim=(1, 2))
             sums.sum_x += x.double().sum(0)
             sums.sum_x2 += x.double().pow(2).sum()
         sums.n += len(x)
@@ -125,7 +125,7 @@ def reconstruction_metrics(
 def feature_frequencies(sae: SAE, x: torch.Tensor) -> torch.Tensor:
     """[model, n_features] fraction of the rows of ``x`` on which each feature fires."""
     with torch.no_grad():
-        return (sae.encode(x) > 0).float().mean(1)
+        return (sae.encode_members(x) > 0).float().mean(1)
 
 
 def max_cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -222,7 +222,7 @@ def ce_loss_recovered_many(
 
                 def replace(act, i=i, sae=sae):
                     rows = act.reshape(-1, act.shape[-1]).to(sae.device)
-                    return sae.decode(sae.encode(rows))[i].reshape(act.shape).to(act.device)
+                    return sae.decode_members(sae.encode_members(rows))[i].reshape(act.shape).to(act.device)
 
                 record((j, i), runners[hook](replace))
     ce = {k: torch.cat(v) for k, v in per_ctx.items()}
@@ -363,7 +363,7 @@ def fvu_interval(
     contexts (rows of one context are correlated, so contexts are the resampled unit): (fvu, low, high)."""
     rows = np.flatnonzero(row_mask)
     x = torch.from_numpy(np.asarray(store.activations(hook)[rows], dtype=np.float32))
-    err = (sae.decode1(sae.encode1(x.to(sae.device))).cpu() - x).double().pow(2).sum(-1).numpy()
+    err = (sae.decode(sae.encode(x.to(sae.device))).cpu() - x).double().pow(2).sum(-1).numpy()
     tot = (x.double() - x.double().mean(0)).pow(2).sum(-1).numpy()
     ctx = rows // store.context_length
     _, inverse = np.unique(ctx, return_inverse=True)

@@ -114,8 +114,8 @@ def recovery_scores(sae, truth: GroundTruth, x: torch.Tensor, codes: torch.Tenso
     from scipy.optimize import linear_sum_assignment
 
     with torch.no_grad():
-        latents = sae.encode1(x)
-        x_hat = sae.decode1(latents)
+        latents = sae.encode(x)
+        x_hat = sae.decode(latents)
         cos = (truth.features @ sae.dictionary()[0].T).abs()  # [true, latents]
     rows, cols = linear_sum_assignment(cos.numpy(), maximize=True)
     rows, cols = torch.from_numpy(rows), torch.from_numpy(cols)

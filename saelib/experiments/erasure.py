@@ -256,7 +256,7 @@ def rank_features(sae, x: torch.Tensor, labels: torch.Tensor, min_frequency: flo
     mean_male, mean_female (mean activation per class)."""
     diff = mean_difference(x, labels)
     with torch.no_grad():
-        codes = sae.encode1(x.float())  # [n, n_features]
+        codes = sae.encode(x.float())  # [n, n_features]
     freq = (codes > 0).float().mean(0)
     cos = _decoder(sae) @ F.normalize(diff, dim=0)
     keep = torch.nonzero(freq > min_frequency)[:, 0]

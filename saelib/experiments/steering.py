@@ -33,7 +33,7 @@ def clamp_hook(sae, feature: int, value: float):
     direction = feature_directions(sae)[feature]
 
     def hook(act, hook=None):  # the SAE may sit on the CPU while the model runs on a GPU
-        current = sae.encode1(act.float().to(direction.device))[..., feature]
+        current = sae.encode(act.float().to(direction.device), grad=True)[..., feature]
         return act + ((value - current)[..., None] * direction).to(act.device, act.dtype)
 
     return hook

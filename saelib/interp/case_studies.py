@@ -200,12 +200,12 @@ def feature_directions(sae) -> Tensor:
     decode(0): any input scaling is folded in)."""
     with torch.no_grad():
         eye = torch.eye(sae.cfg.n_features)
-        return sae.decode1(eye) - sae.decode1(torch.zeros(1, sae.cfg.n_features))
+        return sae.decode(eye) - sae.decode(torch.zeros(1, sae.cfg.n_features))
 
 
 def contribution(sae, x: Tensor, feature: int) -> tuple[Tensor, Tensor]:
     """(the feature's activation [...], its contribution to the reconstruction [..., d_in]) at activations x."""
-    codes = sae.encode1(x.float())[..., feature]
+    codes = sae.encode(x.float(), grad=True)[..., feature]
     return codes, codes[..., None] * feature_directions(sae)[feature]
 
 
@@ -262,7 +262,7 @@ def next_token_ablation(
     for start in range(0, len(tokens), batch_size):
         batch = tokens[start : start + batch_size]
         x = residuals_at(model, batch, [layer])[layer]
-        codes = sae.encode1(x)[..., feature]
+        codes = sae.encode(x)[..., feature]
         contrib = codes[..., None] * direction
         fire = (codes > 0) & keep[start : start + batch_size]
         fire[:, -1] = False  # the last position has no next token in the context
@@ -312,18 +312,18 @@ def upstream_effects(
     keep = torch.ones(tokens.shape, dtype=torch.bool) if keep is None else keep
     src, tgt = saes[source_layer], saes[t_layer]
     with torch.no_grad():
-        clean = tgt.encode1(run_blocks(model, x, source_layer, t_layer))[..., t_feature]
+        clean = tgt.encode(run_blocks(model, x, source_layer, t_layer))[..., t_feature]
     fire = (clean > 0) & keep
     if not fire.any():
         raise ValueError(f"target feature {t_feature} at layer {t_layer} never fires on these tokens")
     xg = x.clone().requires_grad_(True)
-    act = tgt.encode1(run_blocks(model, xg, source_layer, t_layer))[..., t_feature]
+    act = tgt.encode(run_blocks(model, xg, source_layer, t_layer), grad=True)[..., t_feature]
     (act * fire).sum().backward()
     if xg.grad is None:
         raise RuntimeError(f"feature {t_feature} at layer {t_layer} does not depend on layer {source_layer}'s residual")
     directions = feature_directions(src)  # [F, d]
     with torch.no_grad():
-        codes = src.encode1(x) * keep[..., None]
+        codes = src.encode(x) * keep[..., None]
         attribution = -(codes * (xg.grad @ directions.T)).sum((0, 1))  # first-order change of the target
     order = torch.argsort(attribution)[:n_candidates]  # most negative first: removing it lowers the target most
     base = (clean * fire).sum(1)  # [n] per context
@@ -331,7 +331,7 @@ def upstream_effects(
     with torch.no_grad():
         for f in order.tolist():
             edited = x - codes[..., f : f + 1] * directions[f]
-            after = tgt.encode1(run_blocks(model, edited, source_layer, t_layer))[..., t_feature]
+            after = tgt.encode(run_blocks(model, edited, source_layer, t_layer))[..., t_feature]
             per_ctx = ((after - clean) * fire).sum(1)
             used = base > 0
             est = mean_se((per_ctx[used] / base[used]).numpy())

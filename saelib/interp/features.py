@@ -32,11 +32,8 @@ def feature_codes(dictionary, x: torch.Tensor, features: torch.Tensor | None = N
     """Feature activations [..., n_features] of ``dictionary`` for raw activations x [..., d_in]; with ``features``
     (indices [k]) only those columns, [..., k], computed alone where the dictionary allows it."""
     with torch.no_grad():
-        if features is None:
-            return dictionary.encode1(x.float()) if isinstance(dictionary, SAE) else dictionary.encode(x.float())
-        if isinstance(dictionary, SAE):
-            flat = x.float().reshape(-1, x.shape[-1])
-            return dictionary.encode1_features(flat, features).reshape(*x.shape[:-1], len(features))
+        if features is None:  # an SAE and a LinearDictionary share encode and encode_features
+            return dictionary.encode(x.float())
         return dictionary.encode_features(x.float(), features)
 
 

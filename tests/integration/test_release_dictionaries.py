@@ -55,7 +55,7 @@ def test_saelens_and_saelib_reconstruct_alike(name, activations, default_model):
     norms = x.norm(dim=-1)
     x = x[norms < 20 * norms.median()]  # the rows the dictionaries were trained on (massive activations excluded)
     with torch.no_grad():
-        mine = ours.decode1(ours.encode1(x))
+        mine = ours.decode(ours.encode(x))
         lens = theirs.decode(theirs.encode(x))
     rel = ((lens - mine).norm() / mine.norm()).item()
     assert rel <= 1e-4, f"{name}: SAELens and saelib reconstructions differ by {rel:.2e} (relative)"

@@ -59,9 +59,9 @@ def test_interval_table_counts_precision_and_recall(default_tokenizer):
 def test_feature_directions_decompose_the_reconstruction(cls):
     sae = cls(SAEConfig(cls.__name__.lower()[:-3], 8, 16, (1e-3,), "m", "h", 0.7), seed=1)
     x = torch.randn(5, 8)
-    codes = sae.encode1(x)
-    base = sae.decode1(torch.zeros(1, 16))
-    torch.testing.assert_close(sae.decode1(codes), base + codes @ C.feature_directions(sae), atol=1e-5, rtol=1e-5)
+    codes = sae.encode(x)
+    base = sae.decode(torch.zeros(1, 16))
+    torch.testing.assert_close(sae.decode(codes), base + codes @ C.feature_directions(sae), atol=1e-5, rtol=1e-5)
     a, contrib = C.contribution(sae, x, 3)
     torch.testing.assert_close(contrib, a[:, None] * C.feature_directions(sae)[3])
 
@@ -93,7 +93,7 @@ def test_next_token_ablation_matches_the_model_hooks(tiny_model, setting):
     tokens, saes = setting
     hook, f = "blocks.0.hook_resid_post", None
     with torch.no_grad():
-        codes = saes[0].encode1(C.residuals_at(tiny_model, tokens, [0])[0])
+        codes = saes[0].encode(C.residuals_at(tiny_model, tokens, [0])[0])
     f = int((codes[:, :-1] > 0).float().mean((0, 1)).argmax())  # the feature that fires most
     keep = torch.ones(tokens.shape, dtype=torch.bool)
     keep[:, 0] = False
@@ -122,15 +122,15 @@ def test_upstream_effects_are_exact_ablations(tiny_model, setting):
     tokens, saes = setting
     res = C.residuals_at(tiny_model, tokens, [0, 1])
     with torch.no_grad():
-        target_codes = saes[1].encode1(res[1])
+        target_codes = saes[1].encode(res[1])
     t = int((target_codes > 0).float().mean((0, 1)).argmax())
     edges = C.upstream_effects(tiny_model, saes, tokens, (1, t), 0, n_candidates=4)
     assert len(edges) == 4 and list(edges.effect) == sorted(edges.effect)
     e = edges.iloc[0]
     directions = C.feature_directions(saes[0])
     with torch.no_grad():
-        codes = saes[0].encode1(res[0])
-        after = saes[1].encode1(
+        codes = saes[0].encode(res[0])
+        after = saes[1].encode(
             run_blocks(tiny_model, res[0] - codes[..., int(e.source), None] * directions[int(e.source)], 0, 1)
         )[..., t]
     fire = target_codes[..., t] > 0

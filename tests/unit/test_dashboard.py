@@ -166,7 +166,7 @@ def test_a_planted_massive_activation_row_is_left_out_and_flagged(tiny_model, ti
     arr[planted] = 200 * np.median(np.linalg.norm(arr, axis=1)) * direction  # along feature 3, norm 200x the median
     arr.flush()
     with torch.no_grad():
-        codes = sae.encode1(torch.from_numpy(np.asarray(store.activations(HOOK), np.float32))).numpy()
+        codes = sae.encode(torch.from_numpy(np.asarray(store.activations(HOOK), np.float32))).numpy()
     codes[np.arange(store.n_rows) % 32 == 0] = 0
     share = codes[planted] / np.maximum(codes.sum(0), 1e-9)
     f = int(np.argmax(share))

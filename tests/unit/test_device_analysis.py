@@ -101,14 +101,14 @@ def test_case_studies_and_steering_with_a_cpu_sae(tiny_model, on_device, device)
     model, tokens = on_device(device), torch.randint(5, 1000, (4, 12), generator=torch.Generator().manual_seed(2))
     saes = {0: sae_at(model, 0), 1: sae_at(model, 1, seed=1)}
     with torch.no_grad():
-        codes = saes[0].encode1(C.residuals_at(tiny_model, tokens, [0])[0])
+        codes = saes[0].encode(C.residuals_at(tiny_model, tokens, [0])[0])
     f = int((codes[:, :-1] > 0).float().mean((0, 1)).argmax())
     keep = torch.ones(tokens.shape, dtype=torch.bool)
     got = C.next_token_ablation(model, saes[0], "blocks.0.hook_resid_post", tokens, f, keep, batch_size=2)
     ref = C.next_token_ablation(tiny_model, saes[0], "blocks.0.hook_resid_post", tokens, f, keep, batch_size=2)
     torch.testing.assert_close(torch.as_tensor(got.next_token), torch.as_tensor(ref.next_token), **CLOSE)
     with torch.no_grad():
-        t = int((saes[1].encode1(C.residuals_at(tiny_model, tokens, [1])[1]) > 0).float().mean((0, 1)).argmax())
+        t = int((saes[1].encode(C.residuals_at(tiny_model, tokens, [1])[1]) > 0).float().mean((0, 1)).argmax())
     edges = C.upstream_effects(model, saes, tokens, (1, t), 0, n_candidates=3)
     assert len(edges) == 3 and edges.effect.notna().all()
     hook = S.clamp_hook(saes[1], f, 5.0)

@@ -71,7 +71,9 @@ RECORDED = {
     # then type annotations and casts for mypy (buffers declared on the classes, typed dicts, the untied SAE cast
     # where only it applies), a member's leaf gradient read once, and an empty batch outside data-parallel training
     # an error naming the step instead of an AttributeError on None: the same weights, no bump
-    "saes": (2, "de2460ad296f41c7"),
+    # then the ensemble's encode/decode renamed encode_members/decode_members, and encode/decode added with
+    # SAELens's single-dictionary shapes (encode1/decode1 kept as aliases): a rename, no number changes, no bump
+    "saes": (2, "2c7c824c127f0fa5"),
     # sources may be Source objects (own text): same corpora, no bump; then a source without text is an error
     # instead of a crash in np.concatenate: no bump
     "corpus": (1, "bc8f5eb68810c171"),

@@ -101,3 +101,68 @@ def test_max_cosines_finds_each_rows_partner_whatever_its_norm_or_order():
     best = max_cosines(a, b)
     assert best.tolist() == pytest.approx([2**-0.5, 1.0])
     assert mmcs(a, b) == pytest.approx(float(best.mean()))
+
+
+# --- one dictionary (SAELens's shapes) and the ensemble --------------------------------------------------------
+
+
+def _encode1_as_before(sae, x):
+    """What ``encode1`` computed before ``encode`` took SAELens's shapes: member 0 of the ensemble path."""
+    return sae.encode_members(x.reshape(-1, x.shape[-1]))[0].reshape(*x.shape[:-1], -1)
+
+
+def _decode1_as_before(sae, codes):
+    return sae.decode_members(codes.reshape(1, -1, codes.shape[-1]))[0].reshape(*codes.shape[:-1], -1)
+
+
+@pytest.mark.parametrize("name", ["resid14-tied-r2-a2p15e-03", "mlp14-untied-r2-a1p00e00"])
+def test_a_loaded_dictionary_encodes_as_saelens_does_without_a_graph_unless_asked(name):
+    from saelib.dictionaries.shipped import load_release
+
+    sae = load_release(name, model_name="smollm2-135m-instruct")
+    d, n = sae.cfg.d_in, sae.cfg.n_features
+    assert sae.cfg.n_models == 1
+    x = (torch.randn(2, 5, d, generator=torch.Generator().manual_seed(0)) * 3).requires_grad_()
+    codes = sae.encode(x)
+    recon = sae.decode(codes)
+    assert codes.shape == (2, 5, n) and recon.shape == (2, 5, d)
+    assert sae.encode(x[0]).shape == (5, n) and sae.encode(x[0, 0]).shape == (n,)
+    assert not codes.requires_grad and not recon.requires_grad  # no graph although x and the weights require grad
+    assert (codes > 0).any()
+    # the same numbers as the one-member path of before (and the deprecated aliases, which keep the graph)
+    assert torch.equal(codes, _encode1_as_before(sae, x).detach())
+    assert torch.equal(recon, _decode1_as_before(sae, _encode1_as_before(sae, x)).detach())
+    assert torch.equal(recon, sae.decode1(sae.encode1(x)).detach())
+    # grad=True keeps the graph: gradients reach the input and the weights (attribution through the codes)
+    kept = sae.encode(x, grad=True)
+    assert kept.requires_grad and torch.equal(kept.detach(), codes)
+    sae.decode(kept, grad=True).pow(2).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in sae.parameters())
+    with torch.no_grad():  # grad=True keeps the caller's autograd mode, it does not switch gradients on
+        assert not sae.encode(x, grad=True).requires_grad
+    features = torch.tensor([3, 0, n - 1])
+    some = sae.encode_features(x, features)
+    assert some.shape == (2, 5, 3) and not some.requires_grad
+    torch.testing.assert_close(some, codes[..., features])
+    assert sae.encode_features(x, features, grad=True).requires_grad
+    torch.testing.assert_close(sae.encode1_features(x[0], features).detach(), codes[0][..., features])
+
+
+def test_an_ensemble_is_encoded_member_by_member_and_refuses_the_one_dictionary_calls():
+    ens = TiedSAE(SAEConfig("tied", 8, 16, (1e-3, 1e-2, 3e-2)), seed=4)
+    x = torch.randn(5, 8)
+    codes = ens.encode_members(x)
+    assert codes.shape == (3, 5, 16) and ens.decode_members(codes).shape == (3, 5, 8)
+    torch.testing.assert_close(ens(x), ens.decode_members(codes))
+    for i in range(3):
+        torch.testing.assert_close(ens.member(i).encode(x), codes[i].detach())
+        torch.testing.assert_close(ens.member(i).decode(codes[i]), ens.decode_members(codes)[i].detach())
+    for call in (
+        lambda: ens.encode(x),
+        lambda: ens.decode(codes[0]),
+        lambda: ens.encode_features(x, torch.tensor([0])),
+        lambda: ens.encode1(x),
+    ):
+        with pytest.raises(ValueError, match=r"ensemble of 3 members: pick one with \.member\(i\).*encode_members"):
+            call()

@@ -10,8 +10,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from saelib.activations.harvest import harvest
-from saelib.dictionaries.sae import BatchTopKSAE, JumpReLUSAE, SAEConfig, TopKSAE
-from saelib.dictionaries.sae.saelens_format import UnsupportedSAEError, export_saelens, load_saelens
+from saelib.dictionaries.sae import BatchTopKSAE, JumpReLUSAE, SAEConfig, TiedSAE, TopKSAE, UntiedSAE
+from saelib.dictionaries.sae.saelens_format import (
+    SAELENS_ARCHITECTURE,
+    UnsupportedSAEError,
+    export_saelens,
+    load_saelens,
+)
 from saelib.dictionaries.sae.topk import sparse_decode, topk_codes
 from saelib.dictionaries.synthetic import GroundTruthConfig, compare_architectures, ground_truth, recovery_scores
 from saelib.dictionaries.train import TrainConfig, train_saes
@@ -31,7 +36,7 @@ def _sae(cls, arch, setting, d=12, n=48, scale=2.5, seed=3):
 def test_topk_keeps_k_latents_per_row_and_sparse_decoding_equals_dense():
     sae = _sae(TopKSAE, "topk", 5)
     x = torch.randn(64, 12)
-    codes = sae.encode1(x)
+    codes = sae.encode(x)
     assert ((codes > 0).sum(-1) <= 5).all() and (codes > 0).sum(-1).float().mean() > 4
     pre = torch.randn(64, 48)
     sparse = topk_codes(pre, 5)
@@ -80,7 +85,7 @@ def test_batchtopk_keeps_k_per_row_on_average_and_infers_with_its_threshold():
     assert (terms["codes"][0] > 0).sum(-1).float().std() > 0
     theta = float(sae.threshold[0])
     assert theta > 0  # the first batch sets the threshold to its smallest kept value
-    codes = sae.encode1(x)
+    codes = sae.encode(x)
     assert ((codes == 0) | (codes > theta)).all()
     assert abs(float((codes > 0).sum(-1).float().mean()) - 4) < 1.5
 
@@ -122,7 +127,7 @@ def test_every_architecture_trains_on_a_store_and_resumes_from_its_cache(store, 
         torch.testing.assert_close(again.saes[2.0].state_dict()[name], value)
     if arch == "topk":
         x = torch.randn(20, store.width(HOOK))
-        assert ((sae.member(0).encode1(x) > 0).sum(-1) <= 2).all()
+        assert ((sae.member(0).encode(x) > 0).sum(-1) <= 2).all()
 
 
 def test_bad_settings_name_the_fix():
@@ -145,7 +150,16 @@ def _trained_batchtopk():
     return sae
 
 
+def _tied():
+    sae = TiedSAE(SAEConfig("tied", 12, 48, (1e-3,), "m", HOOK, 2.5), seed=3)
+    with torch.no_grad():
+        sae.encoder_bias.normal_(0, 0.3)
+    return sae
+
+
 MAKERS = {
+    "tied": _tied,
+    "untied": lambda: _sae(UntiedSAE, "untied", 2.0),
     "topk": lambda: _sae(TopKSAE, "topk", 5),
     "batchtopk": _trained_batchtopk,
     "jumprelu": lambda: _sae(JumpReLUSAE, "jumprelu", 6.0),
@@ -158,25 +172,30 @@ def test_saelens_loads_what_saelib_writes_and_back(tmp_path, arch):
 
     sae = MAKERS[arch]()
     x = torch.randn(40, 12) * 3
-    with torch.no_grad():
-        codes = sae.encode1(x)
-        recon = sae.decode1(codes)
+    codes = sae.encode(x)  # SAELens's shapes, [batch, d_sae], and no graph
+    recon = sae.decode(codes)
+    assert codes.shape == (40, 48) and recon.shape == (40, 12) and not codes.requires_grad
     export_saelens(sae, tmp_path / arch, "m")
     cfg = json.loads((tmp_path / arch / "cfg.json").read_text())
-    assert cfg["architecture"] == {"batchtopk": "jumprelu"}.get(arch, arch)
+    assert cfg["architecture"] == SAELENS_ARCHITECTURE[arch]
     if arch == "batchtopk":
         assert cfg["metadata"]["training_architecture"] == "batchtopk"
     theirs = SAE.load_from_disk(str(tmp_path / arch), device="cpu")
+    ours = load_saelens(tmp_path / arch, model_name="m", hook=HOOK, width=12)
+    x3 = x.reshape(4, 10, 12)  # leading axes as SAELens takes them
     with torch.no_grad():
         torch.testing.assert_close(theirs.encode(x), codes, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(theirs.decode(theirs.encode(x)), recon, rtol=1e-5, atol=1e-4)
-    ours = load_saelens(tmp_path / arch, model_name="m", hook=HOOK, width=12)
-    with torch.no_grad():
-        torch.testing.assert_close(ours.decode1(ours.encode1(x)), recon, rtol=1e-5, atol=1e-4)
+        for xs in (x, x3):  # the loaded dictionary's encode and decode are SAELens's
+            torch.testing.assert_close(ours.encode(xs), theirs.encode(xs), rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(
+                ours.decode(ours.encode(xs)), theirs.decode(theirs.encode(xs)), rtol=1e-5, atol=1e-4
+            )
+    torch.testing.assert_close(ours.decode(ours.encode(x)), recon, rtol=1e-5, atol=1e-4)
     theirs.save_model(str(tmp_path / "resaved"))  # and a folder SAELens itself wrote loads in saelib
     again = load_saelens(tmp_path / "resaved")
     with torch.no_grad():
-        torch.testing.assert_close(again.decode1(again.encode1(x)), recon, rtol=1e-5, atol=1e-4)
+        torch.testing.assert_close(again.decode(again.encode(x)), recon, rtol=1e-5, atol=1e-4)
 
 
 def _rewrite(folder, **changes):

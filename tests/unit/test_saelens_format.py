@@ -37,7 +37,7 @@ def _saelens_forward(w, x, apply_b_dec):
 def test_export_folds_the_scale_and_loads_back_exactly(tmp_path, make, apply_b_dec):
     sae = make()
     x = torch.randn(50, 12) * 5
-    codes, recon = sae.encode1(x), sae.decode1(sae.encode1(x))
+    codes, recon = sae.encode(x), sae.decode(sae.encode(x))
     f, r = _saelens_forward(saelens_weights(sae), x, apply_b_dec)  # SAELens's formula on raw activations
     torch.testing.assert_close(f, codes, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(r, recon, rtol=1e-5, atol=1e-4)
@@ -45,7 +45,7 @@ def test_export_folds_the_scale_and_loads_back_exactly(tmp_path, make, apply_b_d
     cfg = json.loads((tmp_path / "d" / "cfg.json").read_text())
     assert cfg["apply_b_dec_to_input"] is apply_b_dec and cfg["metadata"]["hook_name"] == sae.cfg.hook
     loaded = load_saelens(tmp_path / "d", model_name="m", hook=sae.cfg.hook, width=12)
-    torch.testing.assert_close(loaded.decode1(loaded.encode1(x)), recon, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(loaded.decode(loaded.encode(x)), recon, rtol=1e-5, atol=1e-4)
 
 
 def test_float16_storage_halves_the_file(tmp_path):
@@ -55,7 +55,7 @@ def test_float16_storage_halves_the_file(tmp_path):
     a, b = (tmp_path / n / "sae_weights.safetensors" for n in "ab")
     assert b.stat().st_size < 0.6 * a.stat().st_size
     x = torch.randn(20, 12)
-    rel = load_saelens(tmp_path / "b").decode1(load_saelens(tmp_path / "b").encode1(x)) - sae.decode1(sae.encode1(x))
+    rel = load_saelens(tmp_path / "b").decode(load_saelens(tmp_path / "b").encode(x)) - sae.decode(sae.encode(x))
     assert rel.norm() / x.norm() < 1e-2
 
 

@@ -23,14 +23,14 @@ def sae(tiny_model):
 def test_clamp_replaces_the_features_term_in_the_reconstruction(sae):
     x = torch.randn(6, 5, sae.cfg.d_in)
     with torch.no_grad():
-        before = sae.encode1(x)[..., 7]
+        before = sae.encode(x)[..., 7]
         out = S.clamp_hook(sae, 7, 4.0)(x)
         # x' = x - c d + v d: the reconstruction now uses v for this feature, everything else is kept
         torch.testing.assert_close(out - x, (4.0 - before)[..., None] * feature_directions(sae)[7])
         active = before > 0  # where it was active, a tied SAE reads v back exactly
         assert active.any()
         torch.testing.assert_close(
-            sae.encode1(out)[..., 7][active], torch.full((int(active.sum()),), 4.0), atol=1e-4, rtol=1e-4
+            sae.encode(out)[..., 7][active], torch.full((int(active.sum()),), 4.0), atol=1e-4, rtol=1e-4
         )
 
 

@@ -222,7 +222,7 @@ def test_patched_logits_from_the_cached_residual_match_a_full_hooked_forward(sto
         max_norm = float(cache[HOOK].norm(dim=-1).median())
 
     def reconstruct(act):
-        return sae.decode(sae.encode(act.reshape(-1, d)))[0].reshape(act.shape)
+        return sae.decode(sae.encode(act))
 
     def splice(act, hook=None):
         where = keep if max_norm is None else keep & (act.norm(dim=-1) <= max_norm)

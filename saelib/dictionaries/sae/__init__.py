@@ -4,7 +4,9 @@ al. 2024), which share the untied SAE's parameters.
 
 All are *ensembles*: every parameter carries a leading ``model`` axis, so several sparsity settings (alphas) of one
 dictionary size train together on the same batch; Adam is elementwise, so this is exactly equivalent to training
-them one after another. ``ensemble.member(i)`` gives a single-member copy.
+them one after another. ``ensemble.member(i)`` gives a single-member copy. ``encode``/``decode`` treat a one-member
+SAE as SAELens does (x [..., d_in] <-> codes [..., n_features], no gradients unless ``grad=True``);
+``encode_members``/``decode_members`` run every member (x [batch, d_in] -> [member, batch, n_features]).
 """
 
 from saelib.dictionaries.sae.base import (

@@ -1,8 +1,10 @@
-"""What every SAE shares: its config, the encode/decode interface, and saving and loading with validation."""
+"""What every SAE shares: its config, the encode/decode interface (as one dictionary, or member by member in an
+ensemble), and saving and loading with validation."""
 
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -108,8 +110,8 @@ class SAEConfig:
 
 
 class SAE(torch.nn.Module):
-    """Ensemble SAE interface. Shapes: x [batch, d_in]; codes [model, batch, n_features]; x_hat [model, batch, d_in].
-    A single-member ensemble also accepts and returns un-batched-by-model tensors via ``encode1``/``decode1``."""
+    """An SAE holds one dictionary or an ensemble of members trained together (one per sparsity setting in alphas).
+    encode/decode treat it as one dictionary (SAELens's shapes), encode_members/decode_members as the ensemble."""
 
     cfg: SAEConfig
     alphas: Tensor  # buffer [model], the members' sparsity settings
@@ -123,11 +125,55 @@ class SAE(torch.nn.Module):
     def device(self) -> torch.device:
         return self.alphas.device
 
-    def encode(self, x: Tensor) -> Tensor:
+    def encode_members(self, x: Tensor) -> Tensor:
+        """Every member's codes: x [batch, d_in] -> [member, batch, n_features] (in the caller's autograd mode)."""
         raise NotImplementedError
 
-    def decode(self, codes: Tensor) -> Tensor:
+    def decode_members(self, codes: Tensor) -> Tensor:
+        """Every member's reconstruction: codes [member, batch, n_features] -> [member, batch, d_in]."""
         raise NotImplementedError
+
+    def encode(self, x: Tensor, grad: bool = False) -> Tensor:
+        """Codes of a one-dictionary SAE, as SAELens's ``SAE.encode``: x [..., d_in] -> [..., n_features]. Computed
+        under ``torch.no_grad()`` unless ``grad`` (then in the caller's autograd mode: gradients reach x and the
+        weights). An ensemble of several members raises ``ValueError``: pick one with ``.member(i)``."""
+        self._check_single()
+        with _autograd(grad):
+            shape = x.shape
+            return self.encode_members(x.reshape(-1, shape[-1]))[0].reshape(*shape[:-1], -1)
+
+    def decode(self, codes: Tensor, grad: bool = False) -> Tensor:
+        """Reconstruction of a one-dictionary SAE, as SAELens's ``SAE.decode``: codes [..., n_features] ->
+        [..., d_in] in raw activation space; ``grad`` and ensembles as for ``encode``."""
+        self._check_single()
+        with _autograd(grad):
+            shape = codes.shape
+            return self.decode_members(codes.reshape(1, -1, shape[-1]))[0].reshape(*shape[:-1], -1)
+
+    def encode_features(self, x: Tensor, features: Tensor, grad: bool = False) -> Tensor:
+        """``encode(x)[..., features]`` for indices ``features`` [k]: x [..., d_in] -> [..., k]. ReLU architectures
+        compute only those columns (notebook 02 scores 150 of each dictionary's 1,152); ``grad`` as for ``encode``."""
+        self._check_single()
+        with _autograd(grad):
+            shape = x.shape
+            return self._encode_features(x.reshape(-1, shape[-1]), features).reshape(*shape[:-1], len(features))
+
+    def _encode_features(self, x: Tensor, features: Tensor) -> Tensor:
+        """The one member's codes of ``features`` for x [n, d_in] -> [n, k]; architectures that can compute a
+        subset of columns alone override it."""
+        return self.encode(x, grad=True)[:, features]
+
+    def encode1(self, x: Tensor) -> Tensor:
+        """Deprecated alias of ``encode(x, grad=True)``."""
+        return self.encode(x, grad=True)
+
+    def decode1(self, codes: Tensor) -> Tensor:
+        """Deprecated alias of ``decode(codes, grad=True)``."""
+        return self.decode(codes, grad=True)
+
+    def encode1_features(self, x: Tensor, features: Tensor) -> Tensor:
+        """Deprecated alias of ``encode_features(x, features, grad=True)``."""
+        return self.encode_features(x, features, grad=True)
 
     def dictionary(self) -> Tensor:
         """Unit-norm feature directions in activation space, [model, n_features, d_in]."""
@@ -152,7 +198,8 @@ class SAE(torch.nn.Module):
         raise NotImplementedError
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.decode(self.encode(x))
+        """Every member's reconstruction of x [batch, d_in]: [member, batch, d_in]."""
+        return self.decode_members(self.encode_members(x))
 
     def after_step(self) -> None:
         """Hook for constraints that are projections after an optimizer step (none by default)."""
@@ -174,25 +221,12 @@ class SAE(torch.nn.Module):
         )
         return one
 
-    def encode1(self, x: Tensor) -> Tensor:
-        """Codes of a one-member SAE for x [..., d_in] -> [..., n_features]."""
-        self._check_single()
-        shape = x.shape
-        return self.encode(x.reshape(-1, shape[-1]))[0].reshape(*shape[:-1], -1)
-
-    def encode1_features(self, x: Tensor, features: Tensor) -> Tensor:
-        """Codes of a one-member SAE restricted to ``features`` [k] (indices): x [n, d_in] -> [n, k]. ReLU
-        architectures override it to compute only those columns (notebook 02 scores 150 of each dictionary's 1,152)."""
-        return self.encode1(x)[:, features]
-
-    def decode1(self, codes: Tensor) -> Tensor:
-        self._check_single()
-        shape = codes.shape
-        return self.decode(codes.reshape(1, -1, shape[-1]))[0].reshape(*shape[:-1], -1)
-
     def _check_single(self) -> None:
         if self.cfg.n_models != 1:
-            raise ValueError(f"this SAE holds {self.cfg.n_models} members; pick one with .member(i)")
+            raise ValueError(
+                f"this SAE is an ensemble of {self.cfg.n_models} members: pick one with .member(i), or use "
+                "encode_members/decode_members for all of them"
+            )
 
     def check_compatible(self, model_name: str, hook: str, width: int) -> None:
         """Raise ``SAEMismatchError`` unless this SAE was trained on ``hook`` of ``model_name`` with this width."""
@@ -205,6 +239,11 @@ class SAE(torch.nn.Module):
             problems.append(f"model {model_name!r} != the SAE's model {self.cfg.model!r}")
         if problems:
             raise SAEMismatchError("SAE does not fit: " + "; ".join(problems))
+
+
+def _autograd(grad: bool) -> AbstractContextManager[object]:
+    """No graph unless ``grad``; with ``grad`` the caller's autograd mode holds."""
+    return nullcontext() if grad else torch.no_grad()
 
 
 def save_sae(sae: SAE, directory: Path) -> None:

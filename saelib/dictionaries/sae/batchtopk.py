@@ -59,7 +59,6 @@ class BatchTopKSAE(TopKSAE):
         theta = self.threshold[member].clamp(min=0)
         return pre * (pre > theta)
 
-    def encode1_features(self, x: Tensor, features: Tensor) -> Tensor:
-        self._check_single()
+    def _encode_features(self, x: Tensor, features: Tensor) -> Tensor:
         pre = (x * self.cfg.input_scale - self.b_dec[0]) @ self.W_enc[0, features].T + self.b_enc[0, features]
         return pre * (pre > self.threshold[0].clamp(min=0))

@@ -66,13 +66,12 @@ class JumpReLUSAE(UntiedSAE):
         super().__init__(cfg, seed)
         self.threshold = torch.nn.Parameter(torch.full((cfg.n_models, cfg.n_features), cfg.threshold_init))
 
-    def encode(self, x: Tensor) -> Tensor:
+    def encode_members(self, x: Tensor) -> Tensor:
         x_bar = x[None] * self.cfg.input_scale - self.b_dec[:, None, :]
         pre = torch.matmul(x_bar, self.W_enc.transpose(1, 2)) + self.b_enc[:, None, :]
         return pre * (pre > self.threshold[:, None, :])
 
-    def encode1_features(self, x: Tensor, features: Tensor) -> Tensor:
-        self._check_single()
+    def _encode_features(self, x: Tensor, features: Tensor) -> Tensor:
         pre = (x * self.cfg.input_scale - self.b_dec[0]) @ self.W_enc[0, features].T + self.b_enc[0, features]
         return pre * (pre > self.threshold[0, features])
 

@@ -34,17 +34,16 @@ class TiedSAE(SAE):
     def dictionary(self) -> Tensor:
         return self.weight / self.weight.norm(dim=-1, keepdim=True).clamp(min=1e-8)
 
-    def encode(self, x: Tensor) -> Tensor:
+    def encode_members(self, x: Tensor) -> Tensor:
         x = x * self.cfg.input_scale
         return torch.relu(torch.matmul(x, self.dictionary().transpose(1, 2)) + self.encoder_bias[:, None, :])
 
-    def encode1_features(self, x: Tensor, features: Tensor) -> Tensor:
-        self._check_single()
+    def _encode_features(self, x: Tensor, features: Tensor) -> Tensor:
         rows = self.weight[0, features]
         rows = rows / rows.norm(dim=-1, keepdim=True).clamp(min=1e-8)
         return torch.relu((x * self.cfg.input_scale) @ rows.T + self.encoder_bias[0, features])
 
-    def decode(self, codes: Tensor) -> Tensor:
+    def decode_members(self, codes: Tensor) -> Tensor:
         return torch.matmul(codes, self.dictionary()) / self.cfg.input_scale
 
     def loss_from_params(self, x: Tensor, params: dict[str, Tensor], alphas: Tensor) -> dict[str, Tensor]:

@@ -114,7 +114,7 @@ class TopKSAE(UntiedSAE):
         that member's views of ``loss_state``."""
         return topk_codes(pre, k)
 
-    def encode(self, x: Tensor) -> Tensor:
+    def encode_members(self, x: Tensor) -> Tensor:
         pre = self.pre_activations(x)
         return torch.stack([self.select_inference(pre[i], i) for i in range(self.cfg.n_models)])
 
@@ -122,8 +122,8 @@ class TopKSAE(UntiedSAE):
         """Dense codes [B, n] of member ``member`` at inference (TopK: the same rule as in training)."""
         return topk_codes(pre, int(self.cfg.alphas[member])).dense(self.cfg.n_features)
 
-    def encode1_features(self, x: Tensor, features: Tensor) -> Tensor:  # TopK needs every pre-activation
-        return self.encode1(x)[:, features]
+    def _encode_features(self, x: Tensor, features: Tensor) -> Tensor:  # TopK needs every pre-activation
+        return self.encode(x, grad=True)[:, features]
 
     def loss_state(self, members: slice) -> dict[str, Tensor]:
         return {"rows_since_fired": self.rows_since_fired[members]}

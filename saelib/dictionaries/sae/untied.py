@@ -48,16 +48,15 @@ class UntiedSAE(SAE):
     def dictionary(self) -> Tensor:
         return (self.W_dec / self.W_dec.norm(dim=1, keepdim=True).clamp(min=1e-8)).transpose(1, 2)
 
-    def encode(self, x: Tensor) -> Tensor:
+    def encode_members(self, x: Tensor) -> Tensor:
         x_bar = x[None] * self.cfg.input_scale - self.b_dec[:, None, :]
         return torch.relu(torch.matmul(x_bar, self.W_enc.transpose(1, 2)) + self.b_enc[:, None, :])
 
-    def encode1_features(self, x: Tensor, features: Tensor) -> Tensor:
-        self._check_single()
+    def _encode_features(self, x: Tensor, features: Tensor) -> Tensor:
         x_bar = x * self.cfg.input_scale - self.b_dec[0]
         return torch.relu(x_bar @ self.W_enc[0, features].T + self.b_enc[0, features])
 
-    def decode(self, codes: Tensor) -> Tensor:
+    def decode_members(self, codes: Tensor) -> Tensor:
         return (torch.matmul(codes, self.W_dec.transpose(1, 2)) + self.b_dec[:, None, :]) / self.cfg.input_scale
 
     def loss_from_params(self, x: Tensor, params: dict[str, Tensor], alphas: Tensor) -> dict[str, Tensor]:
