@@ -113,7 +113,8 @@ class Manifest:
     chosen: dict[str, str]  # hook -> name of the dictionary later notebooks use
     data: ReleaseData
     hygiene_rule: str  # which rows training and FVU leave out
-    hygiene: tuple[dict[str, Any], ...]  # per hook: norms, share of the squared norm in the top rows, outlier rows
+    hygiene: tuple[dict[str, Any], ...]  # per hook and training store: norms, share of the squared norm in the top
+    # rows, outlier rows
     mmcs: tuple[dict[str, Any], ...]  # MMCS between a layer's R = 2 and R = 4 members, with a random control
     json: dict[str, Any] = field(repr=False, compare=False)
 
@@ -130,7 +131,7 @@ class Manifest:
                 dict(data["chosen"]),
                 ReleaseData.from_json(data["data"], source),
                 data["hygiene"]["rule"],
-                tuple(data["hygiene"]["per_hook"]),
+                tuple({"store": data["data"].get("train_store"), **h} for h in data["hygiene"]["per_hook"]),
                 tuple(data.get("mmcs", [])),
                 data,
             )
@@ -187,8 +188,11 @@ class Manifest:
         """The same release without the members of ``runs`` (shipped and swept); ``chosen`` keeps only names left."""
         entries = tuple(e for e in self.dictionaries if e.run not in runs)
         names = {e.name for e in entries}
+        first = self.json["data"].get("train_store")  # rows written without one are from the first export's store
+        stores = {r.json.get("train_store", first) for r in self.sweep if r.run not in runs}
         return replace(
             self,
+            hygiene=tuple(h for h in self.hygiene if h["store"] in stores),
             dictionaries=entries,
             sweep=tuple(r for r in self.sweep if r.run not in runs),
             chosen={h: n for h, n in self.chosen.items() if n in names},

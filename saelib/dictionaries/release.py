@@ -508,7 +508,10 @@ def _merged_manifest(
     for run, _, rows in done:
         if not run.metrics_only and (run.name.endswith("tied-r2") or run.train.architecture == "untied"):
             chosen[run.train.hook] = member_name(run, choose_member(rows)["alpha"])
-    new_hygiene = {row["hook"] for row in hygiene}
+    # per hook and store: the comparison's store of a hook is not the papers' (rows without one: the first export's)
+    first_store = old.get("data", stores)["train_store"]
+    hygiene = [{**row, "store": train_store.dir.name} for row in hygiene]
+    new_hygiene = {(row["hook"], row["store"]) for row in hygiene}
     return {
         "description": "Release dictionaries of saelib (regenerate: .venv/bin/python scripts/release_dictionaries.py)",
         "format": "SAELens (cfg.json + sae_weights.safetensors); input scaling folded into the weights",
@@ -519,7 +522,12 @@ def _merged_manifest(
             "rule": f"exclude rows with norm > {OUTLIER_NORM_RATIO:g} x the layer's median norm (besides "
             "position 0 and document separators); scale inputs by the median norm",
             "per_hook": sorted(
-                [h for h in old.get("hygiene", {}).get("per_hook", []) if h["hook"] not in new_hygiene] + hygiene,
+                [
+                    h
+                    for h in old.get("hygiene", {}).get("per_hook", [])
+                    if (h["hook"], h.get("store", first_store)) not in new_hygiene
+                ]
+                + hygiene,
                 key=lambda h: _hook_order(h["hook"]),
             ),
         },

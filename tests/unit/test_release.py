@@ -147,7 +147,11 @@ def test_export_merges_runs_and_never_overwrites_another_models_release(tiny_mod
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(names)
     assert all((out / n / "cfg.json").exists() for n in names)
     assert {r["run"] for r in data["sweep"]} == {"resid1-tied-r2", "resid1-tied-r4"}
-    assert data["hygiene"]["per_hook"] == [{"hook": HOOK, "rows": 1}]  # B brought no hygiene rows: A's are kept
+    # B brought no hygiene rows: A's are kept, named by the store they describe
+    assert data["hygiene"]["per_hook"] == [{"hook": HOOK, "rows": 1, "store": train.dir.name}]
+    release.export_release([b], [{"hook": HOOK, "rows": 2}], heldout, heldout, sha, out=out)  # another store
+    rows = json.loads((out / "manifest.json").read_text())["hygiene"]["per_hook"]
+    assert sorted((r["store"], r["rows"]) for r in rows) == sorted([(train.dir.name, 1), (heldout.dir.name, 2)])
     assert all(d["data"]["train_store"] == train.dir.name for d in data["dictionaries"])
 
     mmcs_row = {"hook": HOOK, "small_run": "resid1-tied-r2", "large_run": "resid1-tied-r4"}
