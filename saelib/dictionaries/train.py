@@ -89,6 +89,11 @@ class TrainConfig:
                 f"resample and l1_warmup_fraction apply to the L1 architectures {L1_ARCHITECTURES}; "
                 f"{self.architecture!r} has its own sparsity mechanism: leave them at False / 0"
             )
+        if self.architecture == "tied" and self.resample:
+            raise ValueError(
+                "resample=True needs architecture='untied' (Bricken et al.'s resampling re-initialises encoder and "
+                "decoder rows separately and the decoder bias); the tied SAE shares one matrix: leave resample False"
+            )
         if self.architecture in K_ARCHITECTURES and not all(
             _is_number(k) and float(k).is_integer() and k >= 1 for k in self.alphas
         ):

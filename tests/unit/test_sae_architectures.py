@@ -137,6 +137,8 @@ def test_bad_settings_name_the_fix():
         TrainConfig(HOOK, architecture="topk", alphas=(2.5,))
     with pytest.raises(ValueError, match="own sparsity mechanism"):
         TrainConfig(HOOK, architecture="jumprelu", alphas=(8.0,), resample=True)
+    with pytest.raises(ValueError, match="resample=True needs architecture='untied'"):
+        TrainConfig(HOOK, alphas=(1e-3,), resample=True)  # tied: resampling would crash at the first dead feature
     with pytest.raises(ValueError, match="architecture must be one of"):
         SAEConfig("gated", 12, 24, (1.0,))
 
