@@ -8,11 +8,11 @@ from, unchanged, so a record never loses a field the writer added.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from saelib.dictionaries.matched_l0 import l0_distance
 from saelib.dictionaries.sae.base import ARCHITECTURES, Architecture
 
 Precision = Literal["float32", "bfloat16"]
@@ -180,7 +180,7 @@ class Manifest:
         if l0 is not None:
             out = sorted(
                 (e for e in out if abs(e.metrics.l0 - l0) <= tolerance * l0),
-                key=lambda e: abs(math.log(e.metrics.l0 / l0)),
+                key=lambda e: l0_distance(e.metrics.l0, l0),
             )
         return out
 

@@ -19,6 +19,11 @@ class TargetL0NotReachedError(ValueError):
     """No member of a sweep has a held-out L0 within the tolerance of a target."""
 
 
+def l0_distance(l0: float, target: float) -> float:
+    """How far a held-out L0 is from a target on a log scale (what "nearest" means when members are compared)."""
+    return abs(math.log(max(l0, 1e-9) / target))
+
+
 def within(l0: float, target: float, tolerance: float = L0_TOLERANCE) -> bool:
     return abs(l0 - target) <= tolerance * target
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ from saelib.activations.store import ActivationStore
 from saelib.core.artifacts import atomic_write_json, config_hash, file_sha256, folder_lock, read_json, to_jsonable
 from saelib.core.paths import REPO_ROOT, artifacts_dir
 from saelib.core.profiles import PROFILES, Profile, SAESweep
+from saelib.dictionaries.matched_l0 import l0_distance
 from saelib.dictionaries.metrics import (
     ce_loss_recovered,
     max_cosines,
@@ -344,7 +344,8 @@ def ship_alphas(run: ReleaseRun, rows: list[dict]) -> list[float]:
     if run.metrics_only:
         return []
     if run.ship_l0 is not None:
-        return [min(rows, key=lambda r: abs(math.log(max(r["l0"], 1e-9) / run.ship_l0)))["alpha"]]
+        target = run.ship_l0
+        return [min(rows, key=lambda r: l0_distance(r["l0"], target))["alpha"]]
     layer = layer_of(run.train.hook)
     if run.train.architecture == "untied" or run.name.endswith("-r4") and layer in IOI_LAYERS:
         return [r["alpha"] for r in rows]

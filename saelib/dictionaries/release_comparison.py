@@ -175,7 +175,7 @@ class MatchedL0Row:
 def matched_l0_table(manifest: Manifest, targets: tuple[float, ...] = TARGET_L0) -> list[MatchedL0Row]:
     """For each layer and architecture of the comparison at R = 8 (tied ReLU-L1 calibrated, TopK, BatchTopK,
     JumpReLU) that the manifest holds, the member nearest each target L0; runs not yet trained are absent."""
-    from saelib.dictionaries.matched_l0 import within
+    from saelib.dictionaries.matched_l0 import l0_distance, within
 
     out = []
     for layer in COMPARISON_LAYERS:
@@ -183,7 +183,7 @@ def matched_l0_table(manifest: Manifest, targets: tuple[float, ...] = TARGET_L0)
             run = f"resid{layer}-{arch}-r8"
             rows = manifest.sweep_of(run)
             for target in targets if rows else ():
-                r = min(rows, key=lambda r: abs(math.log(max(r.metrics.l0, 1e-9) / target)))
+                r = min(rows, key=lambda r: l0_distance(r.metrics.l0, target))
                 setting = (
                     f"alpha={r.alpha:.3g}"
                     if arch == "tied"
