@@ -51,6 +51,7 @@ class ErasureSizes:
     names_per_gender: int  # most frequent single-token census names, split by name into train / test
     test_fraction: float
     n_shots: int  # few-shot examples per class in the classification prompt (the paper used 3)
+    fit_prompts_per_name: int  # classification prompts per training name (own shot draws) the erasers are fitted on
     pronoun_templates: int  # first N of saelib.text.tasks.PRONOUN_TEMPLATES per test name
     feature_counts: tuple[int, ...]  # k: SAE features (and random control features) projected out
     min_frequency: float  # candidate features fire on more than this fraction of fitting positions (paper 0.01)
@@ -176,6 +177,7 @@ PROFILES: dict[str, Profile] = {
             names_per_gender=24,
             test_fraction=0.25,
             n_shots=2,
+            fit_prompts_per_name=2,
             pronoun_templates=1,
             feature_counts=(1,),
             min_frequency=0.01,
@@ -256,6 +258,7 @@ PROFILES: dict[str, Profile] = {
             names_per_gender=100,
             test_fraction=0.15,
             n_shots=3,
+            fit_prompts_per_name=6,
             pronoun_templates=5,
             feature_counts=(1, 4, 8),
             min_frequency=0.01,
@@ -342,6 +345,7 @@ PROFILES: dict[str, Profile] = {
             names_per_gender=100,
             test_fraction=0.2,
             n_shots=3,
+            fit_prompts_per_name=6,
             pronoun_templates=5,
             feature_counts=(1, 4),
             min_frequency=0.01,

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from concept_erasure import LeaceEraser
 
-from saelib.core.stats import mean_se
+from saelib.core.stats import Estimate, cluster_bootstrap, mean_se
 from saelib.dictionaries.metrics import kept_positions
 from saelib.model.lens import logit_lens, top_tokens
 from saelib.model.loader import model_device
@@ -80,6 +80,8 @@ def split_single_token_names(
 
 # ---------------------------------------------------------------------------------------------- prompts
 
+EDIT_SCOPES = ("query", "all")  # where an eraser edits a prompt: where it was fitted, or every position but the first
+
 
 @dataclass
 class PromptSet:
@@ -99,10 +101,14 @@ class PromptSet:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def edit_mask(self) -> torch.Tensor:
-        """[n, max_len] bool: the positions an eraser edits (the name to the end)."""
+    def edit_mask(self, scope: str = "query") -> torch.Tensor:
+        """[n, max_len] bool: the positions an eraser edits. ``"query"``: the name to the end, where the erasers are
+        fitted; ``"all"``: every position but the first (which the dictionaries never train on) to the end."""
         pos = torch.arange(self.tokens.shape[1])
-        return (pos >= self.starts[:, None]) & (pos < self.lengths[:, None])
+        if scope not in EDIT_SCOPES:
+            raise ValueError(f"scope must be one of {EDIT_SCOPES}, got {scope!r}")
+        first = self.starts[:, None] if scope == "query" else torch.ones(len(self), 1, dtype=torch.long)
+        return (pos >= first) & (pos < self.lengths[:, None])
 
 
 def _tokenise(tokenizer, task: str, prompts, answer_ids: Mapping[str, int]) -> PromptSet:
@@ -136,11 +142,19 @@ def class_prompts(
     shot_names: Mapping[str, Sequence[str]],
     n_shots: int,
     seed: int = 0,
+    prompts_per_name: int = 1,
 ) -> PromptSet:
-    """Few-shot " My name is X and I am a male/female." prompts, one per query name, shots from ``shot_names``."""
-    prompts = make_gender_class_prompts(
-        tokenizer, names_by_gender, n_shots=n_shots, seed=seed, shot_names_by_gender=shot_names
-    )
+    """Few-shot " My name is X and I am a male/female." prompts, ``prompts_per_name`` per query name (each with its
+    own draw of shots from ``shot_names``: seeds ``seed``, ``seed + 1``, ...)."""
+    if prompts_per_name < 1:
+        raise ValueError(f"prompts_per_name must be >= 1, got {prompts_per_name}")
+    prompts = [
+        p
+        for i in range(prompts_per_name)
+        for p in make_gender_class_prompts(
+            tokenizer, names_by_gender, n_shots=n_shots, seed=seed + i, shot_names_by_gender=shot_names
+        )
+    ]
     return _tokenise(tokenizer, "class", prompts, gender_class_token_ids(tokenizer))
 
 
@@ -300,6 +314,21 @@ def fit_random_features(sae, ranking: pd.DataFrame, hook: str, k: int = 1, seed:
     return ProjectionEraser(f"random top-{k}", hook, _decoder(sae)[list(chosen)], chosen)
 
 
+def fit_best_aligned(
+    name: str, directions: torch.Tensor, x: torch.Tensor, labels: torch.Tensor, hook: str, k: int = 1
+) -> ProjectionEraser:
+    """Control with the SAE's selection advantage: project out the ``k`` of ``directions`` [n, d] (random, PCA or ICA
+    directions) with the largest |cosine| with the class-mean difference of the fitting rows, the rule that picks
+    the SAE's features. Named ``best {name} top-{k}``."""
+    if directions.ndim != 2 or directions.shape[1] != x.shape[1]:
+        raise ValueError(f"{name} directions must be [n, {x.shape[1]}], got {tuple(directions.shape)}")
+    if len(directions) < k:
+        raise ValueError(f"only {len(directions)} {name} directions for a control of size {k}")
+    cos = F.normalize(directions.float(), dim=-1) @ F.normalize(mean_difference(x, labels), dim=0)
+    chosen = cos.abs().argsort(descending=True, stable=True)[:k]
+    return ProjectionEraser(f"best {name} top-{k}", hook, directions[chosen].float(), tuple(chosen.tolist()))
+
+
 def fit_erasers(
     x: torch.Tensor,
     labels: torch.Tensor,
@@ -308,8 +337,12 @@ def fit_erasers(
     ks: Sequence[int] = (1,),
     min_frequency: float = 0.01,
     seed: int = 0,
+    controls: Mapping[str, torch.Tensor] | None = None,
+    control_ks: Sequence[int] | None = None,
 ) -> tuple[dict[str, Eraser], pd.DataFrame]:
-    """Every method fitted on the same rows: ({method name: eraser}, the SAE feature ranking)."""
+    """Every method fitted on the same rows: ({method name: eraser}, the SAE feature ranking). ``controls``
+    ({name: directions [n, d]}, e.g. as many random directions as the SAE has features, PCA and ICA directions)
+    add a ``best {name} top-{k}`` eraser for each k in ``control_ks`` (default: every k; ``fit_best_aligned``)."""
     check_labels(x, labels)
     if sae.cfg.hook != hook:
         raise EraserHookError(f"the SAE was trained at {sae.cfg.hook!r}, not at {hook!r}")
@@ -321,13 +354,23 @@ def fit_erasers(
     for k in ks:
         erasers[f"SAE top-{k}"] = fit_sae_features(sae, x, labels, hook, k, ranking=ranking)
         erasers[f"random top-{k}"] = fit_random_features(sae, ranking, hook, k, seed=seed + k)
+        for name, directions in (controls or {}).items() if control_ks is None or k in control_ks else ():
+            erasers[f"best {name} top-{k}"] = fit_best_aligned(name, directions, x, labels, hook, k)
     return erasers, ranking
 
 
 def probe_accuracy(
     x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor, seed: int = 0
 ) -> float:
-    """Held-out accuracy of a logistic-regression probe (standardised inputs); chance is 0.5 on balanced data.
+    """Held-out accuracy of ``probe_correct``'s probe."""
+    return float(probe_correct(x_train, y_train, x_test, y_test, seed).mean())
+
+
+def probe_correct(
+    x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor, seed: int = 0
+) -> np.ndarray:
+    """Per held-out row, whether a logistic-regression probe (standardised inputs) fitted on the training rows
+    classifies it correctly; chance is 0.5 on balanced data.
 
     Newton's method on the full Hessian (d = 576 in notebook 04): it reaches the regularised optimum in under ten
     steps, where lbfgs took 200-300, or stopped at iteration 0 when a mean-difference projection left no gradient at
@@ -341,7 +384,7 @@ def probe_accuracy(
         StandardScaler(), LogisticRegression(solver="newton-cholesky", max_iter=200, random_state=seed)
     )
     probe.fit(x_train.float().numpy(), y_train.numpy())
-    return float(probe.score(x_test.float().numpy(), y_test.numpy()))
+    return probe.predict(x_test.float().numpy()) == y_test.numpy()
 
 
 # ----------------------------------------------------------------------------------------- with the model
@@ -426,16 +469,18 @@ def task_scores(
     hook: str | None = None,
     batch_size: int = 16,
     resid: torch.Tensor | None = None,
+    scope: str = "query",
 ) -> dict[str, np.ndarray]:
     """Per prompt: ``p_correct`` (two-way probability of the right class token) and ``edit_norm`` (mean L2 norm of
     the edit over the edited positions; 0 without an eraser). The eraser edits ``hook`` (default: its own; any
-    other is rejected) at the name onward. ``resid``: the prompts' clean residual at ``hook`` (``clean_residuals``),
-    so only the blocks after it run."""
+    other is rejected) at the positions ``scope`` names (``PromptSet.edit_mask``: the name onward, where erasers
+    are fitted, or every position but the first). ``resid``: the prompts' clean residual at ``hook``
+    (``clean_residuals``), so only the blocks after it run."""
     from saelib.experiments.patching import final_logits_from
 
     hook = eraser.hook if hook is None and eraser is not None else hook
     dev = model_device(model)
-    mask = prompts.edit_mask().to(dev)
+    mask = prompts.edit_mask(scope).to(dev)
     if resid is not None:
         if eraser is None:
             raise ValueError("resid is for running an eraser's edit from its layer; without an eraser leave it out")
@@ -481,7 +526,8 @@ def disruption(
     """The eraser applied to corpus text ``tokens`` [n, pos] at every kept position: mean increase in next-token
     cross-entropy and mean KL(clean ‖ edited) over all next-token predictions (nats), and the edit's mean L2 norm
     and its norm relative to the activation's, over edited positions; 95% t intervals for the CE increase and KL
-    over contexts (each context's mean is one observation: positions within a context are not independent).
+    over contexts (each context's mean is one observation: positions within a context are not independent), and
+    ``kl_per_context`` [n] (np.ndarray) for paired comparisons between erasers on the same contexts.
     ``resid``: the clean residual of ``tokens`` at the hook (``clean_residuals``), so only later blocks run."""
     from saelib.model.forward import run_blocks
 
@@ -529,7 +575,38 @@ def disruption(
         "edit_norm": torch.cat(norms).mean().item(),
         "edit_norm_relative": torch.cat(rel).mean().item(),
         "contexts": n_ctx,
+        "kl_per_context": kl_ctx,
     }
+
+
+# ------------------------------------------------------------------------------------------ comparisons
+
+
+def erasure_difference(after_a: np.ndarray, after_b: np.ndarray, names: Sequence[str], seed: int = 0) -> Estimate:
+    """Erasure of method a minus erasure of method b on the same prompts (erasure = baseline score − score after;
+    the baseline cancels, so this is ``after_b − after_a``), with a bootstrap interval clustered by the prompt's
+    name: prompts built on one name (its templates, its shot draws) are one unit."""
+    return cluster_bootstrap(np.asarray(after_b) - np.asarray(after_a), list(names), seed=seed)
+
+
+def kl_difference(kl_a: np.ndarray, kl_b: np.ndarray) -> Estimate:
+    """KL of method a minus KL of method b, paired per corpus context (``disruption``'s ``kl_per_context``): each
+    context is one unit, a t interval over contexts."""
+    return mean_se(np.asarray(kl_a) - np.asarray(kl_b))
+
+
+def dominance(erasure_diff: Estimate, kl_diff: Estimate, a: str, b: str) -> str:
+    """Which of two erasers dominates, decided with intervals. On each axis a is *better* when the 95% interval
+    of the difference excludes 0 in a's favour (more erasure, ``erasure_diff`` > 0; less KL, ``kl_diff`` < 0),
+    *worse* when it excludes 0 the other way, and tied otherwise. ``"{a} dominates"``: better on one axis and worse
+    on none (and the mirror for b); ``"trade-off"``: each better on one axis; ``"undecided"``: tied on both."""
+    erase = 1 if erasure_diff.above(0) else (-1 if erasure_diff.below(0) else 0)
+    kl = 1 if kl_diff.below(0) else (-1 if kl_diff.above(0) else 0)
+    if erase >= 0 and kl >= 0 and erase + kl > 0:
+        return f"{a} dominates"
+    if erase <= 0 and kl <= 0 and erase + kl < 0:
+        return f"{b} dominates"
+    return "trade-off" if erase * kl < 0 else "undecided"
 
 
 def logit_effects(model, direction: torch.Tensor, hook: str, k: int = 8) -> dict[str, list[str]]:

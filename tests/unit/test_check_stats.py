@@ -48,3 +48,29 @@ def test_regression_values_are_compared_only_on_the_profile_that_recorded_them(c
     assert "loss: measured=4.127" in out and "3.525 on the default profile; not compared on 'dev'" in out
     with pytest.raises(AssertionError, match="finite"):
         regression("loss", float("nan"), 3.525, profile="dev", rtol=0.01)
+
+
+def test_cluster_bootstrap_widens_the_interval_for_correlated_rows():
+    from saelib.core.stats import cluster_bootstrap
+
+    rng = np.random.default_rng(0)
+    names = np.repeat(np.arange(20), 10)  # 20 names x 10 prompts: prompts of one name share its offset
+    values = rng.normal(0, 1, 20)[names] + rng.normal(0, 0.1, names.size)
+    clustered, naive = cluster_bootstrap(values, names, seed=0), mean_se(values)
+    assert clustered.n == 20 and clustered.kind == "cluster bootstrap"
+    assert clustered.lo <= clustered.mean <= clustered.hi
+    assert (clustered.hi - clustered.lo) > 2.5 * (naive.hi - naive.lo)  # ~sqrt(10) wider
+    independent = rng.normal(0, 1, 200)
+    assert cluster_bootstrap(independent, np.arange(200)).se == pytest.approx(mean_se(independent).se, rel=0.2)
+    assert "clusters" in str(clustered) and clustered.above(-10) and not clustered.below(clustered.lo)
+
+
+def test_cluster_bootstrap_edge_cases():
+    from saelib.core.stats import cluster_bootstrap
+
+    one = cluster_bootstrap([1.0, 2.0, 3.0], ["a", "a", "a"])
+    assert (one.mean, one.lo, one.hi, one.n) == (2.0, 2.0, 2.0, 1)
+    with pytest.raises(ValueError, match="one cluster label per value"):
+        cluster_bootstrap([1.0, 2.0], ["a"])
+    with pytest.raises(ValueError, match="at least one value"):
+        cluster_bootstrap([], [])

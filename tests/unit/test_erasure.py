@@ -155,6 +155,53 @@ def test_split_is_balanced_and_disjoint(default_tokenizer):
     assert not set(train["male"] + train["female"]) & set(test["male"] + test["female"])
 
 
+def test_best_aligned_control_finds_an_aligned_direction_and_is_named(data):
+    x, y, x_test, y_test, v = data
+    noise = torch.nn.functional.normalize(torch.randn(50, D, generator=torch.Generator().manual_seed(3)), dim=-1)
+    planted_at_7 = torch.cat([noise[:7], v[None], noise[7:]])
+    e = E.fit_best_aligned("random", planted_at_7, x, y, HOOK, k=1)
+    assert e.method == "best random top-1" and e.features == (7,)
+    assert E.probe_accuracy(e.transform(x), y, e.transform(x_test), y_test) < 0.6
+    weak = E.fit_best_aligned("random", noise, x, y, HOOK, k=2)  # no aligned direction: the probe survives
+    assert len(weak.features) == 2 and E.probe_accuracy(weak.transform(x), y, weak.transform(x_test), y_test) > 0.9
+    with pytest.raises(ValueError, match="directions must be"):
+        E.fit_best_aligned("PCA", noise[:, :5], x, y, HOOK)
+    erasers, _ = E.fit_erasers(x, y, HOOK, toy_sae(v), ks=(1, 2), controls={"random": noise, "PCA": noise[:10]})
+    assert {"best random top-1", "best random top-2", "best PCA top-1", "best PCA top-2"} <= set(erasers)
+
+
+def test_probe_correct_is_per_row_and_averages_to_the_accuracy(data):
+    x, y, x_test, y_test, _ = data
+    correct = E.probe_correct(x, y, x_test, y_test)
+    assert correct.shape == (len(y_test),) and correct.dtype == bool
+    assert correct.mean() == E.probe_accuracy(x, y, x_test, y_test)
+
+
+@pytest.mark.parametrize(
+    "erase, kl, want",
+    [
+        ((0.2, 0.1, 0.3), (-0.5, -0.6, -0.4), "a dominates"),  # more erasure, less KL
+        ((0.0, -0.1, 0.1), (-0.5, -0.6, -0.4), "a dominates"),  # tied erasure, less KL
+        ((-0.2, -0.3, -0.1), (0.5, 0.4, 0.6), "b dominates"),
+        ((0.2, 0.1, 0.3), (0.5, 0.4, 0.6), "trade-off"),
+        ((0.0, -0.1, 0.1), (0.0, -0.1, 0.1), "undecided"),
+    ],
+)
+def test_dominance_is_decided_by_intervals(erase, kl, want):
+    from saelib.core.stats import Estimate
+
+    def est(m, lo, hi):
+        return Estimate(m, 0.05, 30, lo, hi)
+
+    assert E.dominance(est(*erase), est(*kl), "a", "b") == want
+
+
+def test_erasure_difference_is_clustered_by_name():
+    after_a, after_b = np.array([0.5, 0.5, 0.6, 0.6]), np.array([0.9, 0.9, 0.8, 0.8])
+    d = E.erasure_difference(after_a, after_b, ["Ann", "Ann", "Bob", "Bob"])
+    assert d.n == 2 and d.mean == pytest.approx(0.3) and d.lo > 0  # a erases 0.3 more
+
+
 # ------------------------------------------------------------------------------------ prompts and model
 
 
@@ -166,6 +213,12 @@ def test_prompt_edit_positions_start_at_the_query_name(default_tokenizer):
         edited = default_tokenizer.decode(cls.tokens[i, cls.starts[i] : cls.lengths[i]])
         assert edited == f" {cls.names[i]} and I am a"
     assert cls.edit_mask().sum(1).tolist() == [5, 5]  # name, and, I, am, a
+    assert (cls.edit_mask("all").sum(1) == cls.lengths - 1).all()  # every position but the first
+    with pytest.raises(ValueError, match="scope must be one of"):
+        cls.edit_mask("everywhere")
+    three = E.class_prompts(default_tokenizer, te, tr, n_shots=2, prompts_per_name=3)
+    assert len(three) == 6 and sorted(three.names) == ["Nancy"] * 3 + ["Thomas"] * 3
+    assert len(set(three.texts)) > 2  # each draw has its own shots
     pro = E.pronoun_prompts(default_tokenizer, te, n_templates=2)
     assert len(pro) == 4 and set(pro.labels.tolist()) == {0, 1}
     for i in range(len(pro)):
@@ -192,6 +245,9 @@ def test_task_scores_and_disruption_on_tiny_model(tiny_model, default_tokenizer)
     assert d["kl"] >= 0 and d["edit_norm"] > 0 and 0 < d["edit_norm_relative"] <= 1
     assert d["contexts"] == 2 and d["kl_lo"] <= d["kl"] <= d["kl_hi"]  # interval over contexts around the mean
     assert d["ce_increase_lo"] <= d["ce_increase"] <= d["ce_increase_hi"]
+    assert d["kl_per_context"].shape == (2,) and d["kl_per_context"].mean() == pytest.approx(d["kl"], rel=1e-5)
+    everywhere = E.task_scores(tiny_model, fit, eraser, batch_size=3, scope="all")
+    assert not np.allclose(everywhere["p_correct"], edited["p_correct"])
     with pytest.raises(E.EraserHookError):
         E.disruption(tiny_model, tokens, eraser, clean, separator_id=-1, hook=hooks[1])
 
