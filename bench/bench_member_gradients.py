@@ -1,8 +1,8 @@
 """One training step of an ensemble on a CPU, two ways, side by side in one run: the members' gradients from leaf
 copies of their parameter slices (what ``saelib.dictionaries.train.train_step`` does) against plain autograd through
 slices of the shared tensors (what it did before: each member's backward zero-fills a full-size gradient and the
-members' gradients are added up). The weights they reach are bit-identical (tests/unit/test_train.py); only the
-time differs. Shapes of the release's ensembles: tied R = 4 on the residual stream (d = 576, 4 members) and Bricken
+members' gradients are added up). The weights they reach are bit-identical
+(tests/unit/dictionaries/test_train.py); only the time differs. Shapes of the release's ensembles: tied R = 4 on the residual stream (d = 576, 4 members) and Bricken
 et al.'s untied MLP SAE (d = 1536, 3,072 features, 2 members), batch 512. Usage:
   .venv/bin/python bench/bench_member_gradients.py [--steps 10] [--repeats 3]
 """

@@ -526,7 +526,8 @@ def _member_backward(
 ) -> dict[str, torch.Tensor]:
     """Member ``i``'s loss and gradients, computed on leaf copies of its parameter slices and written into its slice
     of each parameter's ``.grad``: autograd through a slice of the shared tensor would zero-fill a full-size gradient
-    per member and add them up (untied MLP step 1.2x faster, gradients bit-identical: tests/unit/test_train.py)."""
+    per member and add them up (untied MLP step 1.2x faster, gradients bit-identical:
+    tests/unit/dictionaries/test_train.py)."""
     params = dict(sae.named_parameters())
     leaves = {name: p[i : i + 1].detach().requires_grad_() for name, p in params.items()}
     part = _backward(sae, x, i, leaves, step, l1_scale, precision)

@@ -65,7 +65,7 @@ RECORDED = {
     # input check once per batch instead of once per member: no bump
     # then the GPU path: rows optionally held on the device (the same batches), bookkeeping on the
     # training device, resampling's draw on the CPU generator; the batch order's code is fingerprinted too. The
-    # same weights on a CPU (tests/unit/test_device.py): no bump
+    # same weights on a CPU (tests/unit/dictionaries/test_device.py): no bump
     # then TopK, BatchTopK and JumpReLU beside them: the loss reads loss_state (empty for tied and untied), the
     # class is picked by sae_class, TrainConfig gained dead_after_tokens; tied and untied results unchanged: no bump
     # then type annotations and casts for mypy (buffers declared on the classes, typed dicts, the untied SAE cast
