@@ -17,7 +17,7 @@ import torch
 
 from saelib import dictionaries
 from saelib.activations.harvest import corpus_for_model
-from saelib.dictionaries.metrics import _ce, _patch_runner, kept_positions
+from saelib.dictionaries.metrics import next_token_ce, patch_runner, kept_positions
 from saelib.model import load_model, model_name, resid_post
 from saelib.text.corpus import pack_contexts
 
@@ -32,7 +32,7 @@ def full_forward_path(model, tokens, hook, keep, fns):
 
 
 def cached_path(model, tokens, hook, keep, fns):
-    clean, run = _patch_runner(model, tokens, hook, keep, None)
+    clean, run = patch_runner(model, tokens, hook, keep, None)
     return [clean] + [run(fn) for fn in fns]
 
 
@@ -63,7 +63,7 @@ def main() -> None:
             t0 = time.perf_counter()
             got = cached_path(model, tokens, hook, keep, fns)
             t_cached = time.perf_counter() - t0
-        diff = max(float((_ce(a, tokens) - _ce(b, tokens)).abs().max()) for a, b in zip(want, got))
+        diff = max(float((next_token_ce(a, tokens) - next_token_ce(b, tokens)).abs().max()) for a, b in zip(want, got))
         print(
             f"  layer {layer:2d}: full forward {t_full:6.1f} s, from the cached residual {t_cached:6.1f} s, "
             f"speed-up {t_full / t_cached:.2f}x; largest |CE difference| {diff:.1e} nats"

@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from saelib.dictionaries.distributed import init_from_env  # noqa: E402
 from saelib.dictionaries.sae import SAEConfig, TiedSAE  # noqa: E402
-from saelib.dictionaries.train import _step  # noqa: E402
+from saelib.dictionaries.train import train_step  # noqa: E402
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -38,7 +38,7 @@ def worker(args: argparse.Namespace) -> None:
     batches = [torch.randn(b, d, generator=gen) for _ in range(args.steps + 2)]  # every rank reads the same
 
     def run(x: torch.Tensor, step: int) -> None:
-        _step(sae, opt, x if group is None else group.shard(x), step, 1.0, group, len(x))
+        train_step(sae, opt, x if group is None else group.shard(x), step, 1.0, group, len(x))
 
     for i in range(2):  # warm-up
         run(batches[i], i + 1)

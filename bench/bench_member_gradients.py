@@ -1,8 +1,8 @@
 """One training step of an ensemble on a CPU, two ways, side by side in one run: the members' gradients from leaf
-copies of their parameter slices (what ``saelib.dictionaries.train._step`` does) against plain autograd through
+copies of their parameter slices (what ``saelib.dictionaries.train.train_step`` does) against plain autograd through
 slices of the shared tensors (what it did before: each member's backward zero-fills a full-size gradient and the
-members' gradients are added up). The weights they reach are bit-identical (tests/unit/test_train.py); only the
-time differs. Shapes of the release's ensembles: tied R = 4 on the residual stream (d = 576, 4 members) and Bricken
+members' gradients are added up). The weights they reach are bit-identical
+(tests/unit/dictionaries/test_train.py); only the time differs. Shapes of the release's ensembles: tied R = 4 on the residual stream (d = 576, 4 members) and Bricken
 et al.'s untied MLP SAE (d = 1536, 3,072 features, 2 members), batch 512. Usage:
   .venv/bin/python bench/bench_member_gradients.py [--steps 10] [--repeats 3]
 """
@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from saelib.dictionaries.sae import SAE, SAEConfig, TiedSAE, UntiedSAE  # noqa: E402
-from saelib.dictionaries.train import _step  # noqa: E402
+from saelib.dictionaries.train import train_step  # noqa: E402
 
 
 def step_through_slices(sae: SAE, opt: torch.optim.Adam, x: torch.Tensor, step: int) -> None:
@@ -59,7 +59,7 @@ def main() -> None:
         batches = [torch.randn(512, d, generator=gen) for _ in range(args.steps + 1)]
         times = {"leaf slices": [], "through slices": []}
         for _ in range(args.repeats):
-            times["leaf slices"].append(ms_per_step(make, _step, batches))
+            times["leaf slices"].append(ms_per_step(make, train_step, batches))
             times["through slices"].append(ms_per_step(make, step_through_slices, batches))
         best = {k: min(v) for k, v in times.items()}
         print(

@@ -5,7 +5,7 @@ gains by harvesting its training store and training its SAEs with bfloat16 matmu
 2. Harvest of the release hooks (residual layers 2, 8, 14, 20, 26 and the MLP of layer 14) through layer 26, same
    contexts, with ``saelib.activations.harvest`` (float16 rows to disk): tokens/s in each precision and the ratio;
    how far the bfloat16 rows are from the float32 ones (relative L2 error per row, median and 99th percentile).
-3. One training step (``saelib.dictionaries.train._step``) of a release ensemble, batch 512: the tied R = 4 sweep
+3. One training step (``saelib.dictionaries.train.train_step``) of a release ensemble, batch 512: the tied R = 4 sweep
    (d = 576, 4 members) and the untied MLP SAE (d = 1536, 3,072 features, 2 members): ms per step and the ratio.
 
 Interleaved repeats, best of each, so machine noise hits both precisions alike. What it does to the dictionaries'
@@ -32,7 +32,7 @@ from common import scratch_artifacts  # noqa: E402
 
 from saelib.core.precision import PRECISIONS, matmul_seconds  # noqa: E402
 from saelib.dictionaries.sae import SAEConfig, TiedSAE, UntiedSAE  # noqa: E402
-from saelib.dictionaries.train import _step  # noqa: E402
+from saelib.dictionaries.train import train_step  # noqa: E402
 
 
 def matmul_gflops(precision: str, reps: int = 20) -> float:
@@ -45,10 +45,10 @@ def step_ms(make, precision: str, steps: int) -> float:
     opt = torch.optim.Adam(sae.parameters(), lr=1e-3)
     x = torch.randn(512, sae.cfg.d_in, generator=torch.Generator().manual_seed(0))
     for s in range(3):
-        _step(sae, opt, x, s + 1, precision=precision)
+        train_step(sae, opt, x, s + 1, precision=precision)
     start = time.perf_counter()
     for s in range(steps):
-        _step(sae, opt, x, s + 4, precision=precision)
+        train_step(sae, opt, x, s + 4, precision=precision)
     return (time.perf_counter() - start) / steps * 1e3
 
 

@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from common import scratch_artifacts  # noqa: E402
 
 from saelib.dictionaries.sae import SAEConfig, TiedSAE  # noqa: E402
-from saelib.dictionaries.train import _step  # noqa: E402
+from saelib.dictionaries.train import train_step  # noqa: E402
 
 
 def matmul_peak(b: int, d: int, n: int, reps: int = 30) -> float:
@@ -41,10 +41,10 @@ def matmul_peak(b: int, d: int, n: int, reps: int = 30) -> float:
 
 def train_time(sae: TiedSAE, batches: list[torch.Tensor]) -> float:
     opt = torch.optim.Adam(sae.parameters(), lr=1e-3)
-    _step(sae, opt, batches[0], 0)  # warm-up
+    train_step(sae, opt, batches[0], 0)  # warm-up
     start = time.perf_counter()
     for i, x in enumerate(batches):
-        _step(sae, opt, x, i + 1)
+        train_step(sae, opt, x, i + 1)
     return time.perf_counter() - start
 
 

@@ -600,7 +600,7 @@ else:
 # features" holds only in the narrow sense (the re-initialised features fire again). The mechanism itself
 # (dead features found, re-initialised from high-loss inputs, Adam moments reset, the features firing again) is also
 # tested on a tiny model
-# (`tests/unit/test_train_reliability.py`, `tests/unit/test_train.py`).
+# (`tests/unit/dictionaries/test_train_reliability.py`, `tests/unit/dictionaries/test_train.py`).
 
 # %% [markdown]
 # ## 8. Today's architectures at matched L0

@@ -103,7 +103,8 @@ def _open_outputs(directory, cfg: HarvestConfig, np_dtype, done: int) -> dict[st
 
 
 def _prefix_sha256(fd: int, size: int):
-    """sha256 of a file's first ``size`` bytes (on resume: the header and the rows already on disk)."""
+    """sha256 of a file's first ``size`` bytes (on resume: the header and the rows already on disk), as a hashlib
+    object that the rows written next continue (a finished file's hash is ``core.artifacts.file_sha256``)."""
     sha, pos = hashlib.sha256(), 0
     while pos < size:
         chunk = os.pread(fd, min(1 << 24, size - pos), pos)

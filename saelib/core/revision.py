@@ -3,7 +3,7 @@
 Every artifact folder is keyed by its config *and* by the revision of the code that computes it, so an edit that
 changes results never silently returns an old result. The revision is an explicit number per artifact kind, not a
 hash of file paths: moving a function to another module keeps every cache valid, while changing what it computes
-must bump the number. ``tests/unit/test_revision.py`` records a fingerprint (the AST, without docstrings) of the
+must bump the number. ``tests/unit/core/test_revision.py`` records a fingerprint (the AST, without docstrings) of the
 functions behind each kind and fails when one changes while its revision did not.
 """
 

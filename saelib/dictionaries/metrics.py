@@ -205,12 +205,12 @@ def ce_loss_recovered_many(
     kls: dict = {}
     for batch in tokens.to(dev).split(batch_size):
         keep = kept_positions(batch, separator_id, exclude_positions)
-        clean_logits, runners = _patch_runners(model, batch, sorted(set(hooks)), keep, max_norm)
+        clean_logits, runners = patch_runners(model, batch, sorted(set(hooks)), keep, max_norm)
         clean_logp = clean_logits.log_softmax(-1)
-        per_ctx.setdefault("clean", []).append(_ce(clean_logits, batch))
+        per_ctx.setdefault("clean", []).append(next_token_ce(clean_logits, batch))
 
         def record(key, logits):
-            per_ctx.setdefault(key, []).append(_ce(logits, batch))
+            per_ctx.setdefault(key, []).append(next_token_ce(logits, batch))
             kls.setdefault(key, []).append(_kl(clean_logp, logits))
 
         for hook, run_patched in runners.items():
@@ -259,24 +259,27 @@ def ce_loss_recovered_many(
 
 def _kl(clean_logp: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     """Per-context mean KL(clean || patched) over next-token predictions, [batch] (the last position predicts
-    nothing scored, as in ``_ce``)."""
+    nothing scored, as in ``next_token_ce``)."""
     logp = logits.log_softmax(-1)
     return (clean_logp.exp() * (clean_logp - logp)).sum(-1)[:, :-1].mean(1)
 
 
-def _ce(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """Per-context mean next-token cross-entropy, [batch]."""
+def next_token_ce(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Per-context mean next-token cross-entropy, [batch]: position t's logits [batch, ctx, vocab] scored against
+    token t + 1 of ``tokens`` [batch, ctx]; the last position predicts nothing scored."""
     loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten(), reduction="none")
     return loss.view(len(tokens), -1).mean(1)
 
 
-def _patch_runner(model, tokens: torch.Tensor, hook: str, keep: torch.Tensor, max_norm: float | None):
-    """(clean logits, run_patched(fn) -> logits with ``fn``'s output spliced in at ``hook`` where kept)."""
-    clean_logits, runners = _patch_runners(model, tokens, [hook], keep, max_norm)
+def patch_runner(model, tokens: torch.Tensor, hook: str, keep: torch.Tensor, max_norm: float | None):
+    """(clean logits, run_patched(fn) -> logits with ``fn``'s output spliced in at ``hook`` where kept): the one-hook
+    case of ``patch_runners``. ``keep`` [batch, ctx] marks the positions patched (``kept_positions``); rows with norm
+    above ``max_norm`` keep their real activation."""
+    clean_logits, runners = patch_runners(model, tokens, [hook], keep, max_norm)
     return clean_logits, runners[hook]
 
 
-def _patch_runners(model, tokens: torch.Tensor, hooks: list[str], keep: torch.Tensor, max_norm: float | None):
+def patch_runners(model, tokens: torch.Tensor, hooks: list[str], keep: torch.Tensor, max_norm: float | None):
     """(clean logits, {hook: run_patched(fn) -> logits with ``fn``'s output spliced in at that hook where kept}).
 
     At residual hooks, one clean run caches every activation and each patched run starts from it, running only the

@@ -17,6 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +34,7 @@ from saelib.dictionaries.metrics import (
     reconstruction_metrics,
     reconstruction_sums,
 )
+from saelib.dictionaries.manifest import Manifest
 from saelib.dictionaries.shipped import choose
 from saelib.dictionaries.train import OUTLIER_NORM_RATIO, TrainConfig, TrainResult, row_mask, row_norms
 from saelib.model.hooks import layer_of, mlp_post, resid_post
@@ -727,12 +729,15 @@ def _run_order(name: str) -> tuple[str, str, int]:
     return kind, head.rstrip("0123456789"), int(head[len(head.rstrip("0123456789")) :] or 0)
 
 
-def targets(manifest: dict) -> list[dict]:
-    """One row per (target, layer): what was asked, what was measured, met or not."""
-    sweep = manifest["sweep"]
+def targets(manifest: Manifest | dict[str, Any]) -> list[dict]:
+    """One row per (target, layer): what was asked, what was measured, met or not. ``manifest`` is the typed release
+    (``load_manifest``) or its JSON (read through ``Manifest.from_json``)."""
+    if not isinstance(manifest, Manifest):
+        manifest = Manifest.from_json(manifest)
+    sweep = manifest.sweep
     out = []
-    for run in sorted({r["run"] for r in sweep}, key=_run_order):
-        rows = [r for r in sweep if r["run"] == run]
+    for run in sorted({r.run for r in sweep}, key=_run_order):
+        rows = [{"alpha": r.alpha, "l0": r.metrics.l0, "fvu": r.metrics.fvu} for r in sweep if r.run == run]
         out.append(
             {
                 "target": "FVU non-decreasing in alpha",
@@ -768,12 +773,13 @@ def targets(manifest: dict) -> list[dict]:
                     "met": fvu is not None and fvu <= limit,
                 }
             )
+    # resampling counts are not typed fields: the records keep them in their JSON
     revivals = {
-        (e["run"], e["alpha"]): e["revival"]
-        for e in manifest["dictionaries"]
-        if e.get("revival") and e["train_config"].get("resample")
+        (e.run, e.alpha): e.json["revival"]
+        for e in manifest.dictionaries
+        if e.json.get("revival") and e.json["train_config"].get("resample")
     }
-    revivals.update({(r["run"], r["alpha"]): r["revival"] for r in sweep if r.get("revival")})
+    revivals.update({(r.run, r.alpha): r.json["revival"] for r in sweep if r.json.get("revival")})
     for (run, alpha), rev in sorted(revivals.items(), key=lambda kv: (_run_order(kv[0][0]), kv[0][1])):
         out.append(
             {
@@ -784,20 +790,20 @@ def targets(manifest: dict) -> list[dict]:
                 "met": rev["fired_after_resample"] > 0,
             }
         )
-    twins = {(r["run"], r["alpha"]): r for r in sweep if r["run"].endswith("-no-resampling")}
-    for r in sorted(sweep, key=lambda r: (_run_order(r["run"]), r["alpha"])):
-        twin = twins.get((r["run"].replace("-resampling", "-no-resampling"), r["alpha"]))
-        if r["run"].endswith("-untied-r2-resampling") and twin:  # the controlled pair: only resampling differs
+    twins = {(r.run, r.alpha): r.metrics for r in sweep if r.run.endswith("-no-resampling")}
+    for r in sorted(sweep, key=lambda r: (_run_order(r.run), r.alpha)):
+        twin = twins.get((r.run.replace("-resampling", "-no-resampling"), r.alpha))
+        if r.run.endswith("-untied-r2-resampling") and twin:  # the controlled pair: only resampling differs
             out.append(
                 {
                     "target": "resampling leaves fewer dead features than without",
-                    "run": _member(r["run"], r["alpha"]),
-                    "measured": f"dead {r['dead_fraction']:.1%} with, {twin['dead_fraction']:.1%} without "
-                    f"(over {r['dead_tokens']:,} tokens)",
-                    "met": r["dead_fraction"] < twin["dead_fraction"],
+                    "run": _member(r.run, r.alpha),
+                    "measured": f"dead {r.metrics.dead_fraction:.1%} with, {twin.dead_fraction:.1%} without "
+                    f"(over {r.metrics.dead_tokens:,} tokens)",
+                    "met": r.metrics.dead_fraction < twin.dead_fraction,
                 }
             )
-    for row in manifest.get("mmcs", []):  # "clearly above the random baseline", read as at least twice it
+    for row in manifest.mmcs:  # "clearly above the random baseline", read as at least twice it
         out.append(
             {
                 "target": "MMCS R2 -> R4 >= 2 x random control",
@@ -806,22 +812,22 @@ def targets(manifest: dict) -> list[dict]:
                 "met": row["mmcs_small_to_large"] >= 2 * row["random_control"],
             }
         )
-    for hook, name in manifest["chosen"].items():
-        row = next(d for d in manifest["dictionaries"] if d["name"] == name)["metrics"]
+    for hook, name in manifest.chosen.items():
+        metrics = manifest.entry(name).metrics
         out.append(
             {
                 "target": "chosen: CE loss recovered (zero ablation) >= 0.90",
                 "run": name,
-                "measured": f"{row['ce_recovered']:.3f}",
-                "met": row["ce_recovered"] >= 0.90,
+                "measured": f"{metrics.ce_recovered:.3f}",
+                "met": metrics.ce_recovered >= 0.90,
             }
         )
         out.append(
             {
                 "target": "chosen: dead <= 10% over >= 1M tokens",
                 "run": name,
-                "measured": f"{row['dead_fraction']:.3f} over {row['dead_tokens']:,} tokens",
-                "met": row["dead_fraction"] <= 0.10 and row["dead_tokens"] >= 1_000_000,
+                "measured": f"{metrics.dead_fraction:.3f} over {metrics.dead_tokens:,} tokens",
+                "met": metrics.dead_fraction <= 0.10 and metrics.dead_tokens >= 1_000_000,
             }
         )
     return out

@@ -101,7 +101,8 @@ def load_manifest(root: Path | None = None) -> Manifest:
 
 
 def release_names(root: Path | None = None) -> list[str]:
-    return [d["name"] for d in release_manifest(root)["dictionaries"]]
+    """The names of the shipped dictionaries, in the manifest's order."""
+    return [d.name for d in load_manifest(root).dictionaries]
 
 
 def load_release(name: str, model_name: str | None = None, hook: str | None = None, root: Path | None = None) -> SAE:

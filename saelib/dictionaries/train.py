@@ -416,7 +416,7 @@ def _train(
             for r, sae in saes.items():
                 for group in opts[r].param_groups:
                     group["lr"] = lr
-                terms = _step(sae, opts[r], x, step, l1_scale, data_parallel, n_batch, cfg.precision)
+                terms = train_step(sae, opts[r], x, step, l1_scale, data_parallel, n_batch, cfg.precision)
                 fired = terms["fired"] if data_parallel is None else data_parallel.any_rank(terms["fired"])
                 last_fired[r][fired] = step
                 if step % log_every == 0 or step == total_steps:
@@ -464,7 +464,7 @@ def _train(
     return _load_result(directory)
 
 
-def _step(
+def train_step(
     sae: SAE,
     opt: torch.optim.Adam,
     x: torch.Tensor,
@@ -516,7 +516,7 @@ def _step(
 
 
 def members_at_once(sae: SAE, x: torch.Tensor) -> bool:
-    """Whether ``_step`` runs every member in one batched matmul (a GPU, or one member) rather than one at a time
+    """Whether ``train_step`` runs every member in one batched matmul (a GPU, or one member) rather than one at a time
     (a CPU, where each member's working set stays in cache)."""
     return x.is_cuda or sae.cfg.n_models == 1
 
@@ -526,7 +526,8 @@ def _member_backward(
 ) -> dict[str, torch.Tensor]:
     """Member ``i``'s loss and gradients, computed on leaf copies of its parameter slices and written into its slice
     of each parameter's ``.grad``: autograd through a slice of the shared tensor would zero-fill a full-size gradient
-    per member and add them up (untied MLP step 1.2x faster, gradients bit-identical: tests/unit/test_train.py)."""
+    per member and add them up (untied MLP step 1.2x faster, gradients bit-identical:
+    tests/unit/dictionaries/test_train.py)."""
     params = dict(sae.named_parameters())
     leaves = {name: p[i : i + 1].detach().requires_grad_() for name, p in params.items()}
     part = _backward(sae, x, i, leaves, step, l1_scale, precision)
@@ -647,5 +648,5 @@ def fit_tensor(
     for _ in range(epochs):
         for idx in torch.randperm(len(x), generator=gen).split(batch_size):
             step += 1
-            _step(sae, opt, x[idx], step)
+            train_step(sae, opt, x[idx], step)
     return sae

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from saelib.baselines.decompositions import Decomposition
-from saelib.model.forward import collect_activations, logits_from
+from saelib.model.forward import collect_residuals, logits_from
 from saelib.model.hooks import resid_post
 from saelib.model.loader import model_name
 from saelib.text.tasks import IOIPrompt
@@ -103,11 +103,10 @@ def residuals(
     model, tokens: Tensor, lengths: Tensor, layers: Sequence[int], batch_size: int = 64
 ) -> tuple[dict[int, Tensor], Tensor]:
     """({layer: resid_post [n, pos, d]}, logits [n, vocab] at each last real position), one full forward pass, on the
-    CPU wherever the model runs (the decompositions they are patched with live there)."""
-    acts, logits = collect_activations(
-        model, tokens, [resid_post(layer) for layer in layers], batch_size, lengths=lengths, dtype=None
-    )
-    return {layer: acts[resid_post(layer)] for layer in layers}, cast(Tensor, logits)  # lengths given: logits
+    CPU wherever the model runs (the decompositions they are patched with live there), in the model's dtype:
+    ``saelib.model.forward.collect_residuals`` with ``lengths`` given."""
+    acts, logits = collect_residuals(model, tokens, layers, batch_size, lengths=lengths, dtype=None)
+    return acts, cast(Tensor, logits)  # lengths given: logits
 
 
 def final_logits_from(model, resid: Tensor, layer: int, lengths: Tensor, batch_size: int = 64) -> Tensor:
@@ -176,8 +175,8 @@ def prepare_case(
     """Clean/counterfactual residuals at ``layer`` (from ``cache`` = (clean, cf) dicts of ``residuals`` if given)
     and the final-position logits of both runs (through ``final_logits_from``, so they match patched runs)."""
     if cache is None:
-        x_clean = residuals(model, pairs.clean, pairs.lengths, [layer], batch_size)[0][layer]
-        x_cf = residuals(model, pairs.counterfactual, pairs.lengths, [layer], batch_size)[0][layer]
+        x_clean = collect_residuals(model, pairs.clean, [layer], batch_size, pairs.lengths, dtype=None)[0][layer]
+        x_cf = collect_residuals(model, pairs.counterfactual, [layer], batch_size, pairs.lengths, dtype=None)[0][layer]
     else:
         x_clean, x_cf = cache[0][layer], cache[1][layer]
     with torch.inference_mode():

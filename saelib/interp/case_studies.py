@@ -25,8 +25,8 @@ import torch
 
 from saelib.core.stats import mean_se, proportion
 from saelib.interp.tokens import readable_tokens
-from saelib.model.forward import collect_activations, logits_from, run_blocks
-from saelib.model.hooks import layer_of, resid_post
+from saelib.model.forward import collect_residuals, logits_from, run_blocks
+from saelib.model.hooks import layer_of
 
 if TYPE_CHECKING:
     from saelib.dictionaries.sae import SAE
@@ -211,9 +211,8 @@ def contribution(sae, x: Tensor, feature: int) -> tuple[Tensor, Tensor]:
 
 def residuals_at(model, tokens: Tensor, layers: Sequence[int]) -> dict[int, Tensor]:
     """{layer: resid_post [n, pos, d]} of ``tokens`` [n, pos], stopping after the deepest layer, on the CPU (where the
-    SAEs are) wherever the model runs."""
-    acts = collect_activations(model, tokens, [resid_post(la) for la in layers])[0]
-    return {la: acts[resid_post(la)] for la in layers}
+    SAEs are) wherever the model runs, float32: ``saelib.model.forward.collect_residuals`` without logits."""
+    return collect_residuals(model, tokens, layers)[0]
 
 
 @dataclass
@@ -261,7 +260,7 @@ def next_token_ablation(
     ctx: list[np.ndarray] = []
     for start in range(0, len(tokens), batch_size):
         batch = tokens[start : start + batch_size]
-        x = residuals_at(model, batch, [layer])[layer]
+        x = collect_residuals(model, batch, [layer])[0][layer]
         codes = sae.encode(x)[..., feature]
         contrib = codes[..., None] * direction
         fire = (codes > 0) & keep[start : start + batch_size]
@@ -308,7 +307,7 @@ def upstream_effects(
     t_layer, t_feature = target
     if not source_layer < t_layer:
         raise ValueError(f"source layer {source_layer} must come before the target's layer {t_layer}")
-    x = residuals_at(model, tokens, [source_layer])[source_layer]
+    x = collect_residuals(model, tokens, [source_layer])[0][source_layer]
     keep = torch.ones(tokens.shape, dtype=torch.bool) if keep is None else keep
     src, tgt = saes[source_layer], saes[t_layer]
     with torch.no_grad():

@@ -6,7 +6,9 @@ recomputing the blocks up to ``a``. Differentiable with respect to the input res
 
 ``run_blocks`` and ``logits_from`` compute where the model is and return on the input's device: a residual kept on
 the CPU (as the analysis code keeps them, beside SAEs on the CPU) goes to a GPU model and its result comes back.
-``collect_activations`` runs the model from the tokens and returns the activations at named hooks on the CPU.
+``collect_activations`` runs the model from the tokens and returns the activations at named hooks on the CPU;
+``collect_residuals`` is the same keyed by layer, at each ``blocks.N.hook_resid_post``: the one residual collector
+behind ``patching.residuals``, ``case_studies.residuals_at`` and ``erasure.clean_residuals``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 
 import torch
 
-from saelib.model.hooks import stop_layer
+from saelib.model.hooks import resid_post, stop_layer
 from saelib.model.loader import model_device
 
 Tensor = torch.Tensor
@@ -82,3 +84,22 @@ def collect_activations(
                 act = cache[h] if dtype is None else cache[h].to(dtype)
                 acts[h].append(act.cpu())
     return {h: torch.cat(v) for h, v in acts.items()}, (torch.cat(logits) if logits else None)
+
+
+def collect_residuals(
+    model,
+    tokens: Tensor,
+    layers: Sequence[int],
+    batch_size: int | None = None,
+    lengths: Tensor | None = None,
+    dtype: torch.dtype | None = torch.float32,
+) -> tuple[dict[int, Tensor], Tensor | None]:
+    """({layer: resid_post [n, pos, d]}, logits) of ``tokens`` [n, pos]: ``collect_activations`` at
+    ``blocks.{layer}.hook_resid_post`` for each of ``layers``, keyed by layer in the order given, on the CPU.
+
+    ``batch_size``, ``lengths`` and ``dtype`` as there: without ``lengths`` each pass stops after the deepest layer
+    and the logits are None; with ``lengths`` [n] the logits are those [n, vocab] at each row's last real position."""
+    acts, logits = collect_activations(
+        model, tokens, [resid_post(layer) for layer in layers], batch_size, lengths=lengths, dtype=dtype
+    )
+    return {layer: acts[resid_post(layer)] for layer in layers}, logits

@@ -59,6 +59,7 @@ def _files(folder: Path) -> list[Path]:
 def _lines(path: Path, rel: str, h) -> Iterator[tuple[int, str]]:
     """(line number, text) of each line of ``path``, split at ``\\n`` only and decoded; the file is checked against
     the caps and its name and bytes, as read, go into the folder hash ``h``."""
+    # the bytes parsed, hashed in the same pass (not file_sha256 afterwards: the file could change in between)
     content, size, n = hashlib.sha256(), 0, 0
     with open(path, "rb") as f:
         while line := f.readline(MAX_LINE_BYTES + 1):

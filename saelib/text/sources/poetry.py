@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import html
 import pickle
 import re
@@ -11,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from saelib.core.artifacts import file_sha256
 from saelib.text.sources.archives import package_dir
 from saelib.text.sources.base import ArchiveNotFound, Document, TamperedSourceError, _pip
 from saelib.text.sources.cleaning import _BOILERPLATE, tex_quotes
@@ -81,8 +81,7 @@ class _DataUnpickler(pickle.Unpickler):
 
 def read_pinned_pickle(path: Path, sha256: str, install_hint: str) -> Any:
     """Unpickle the gzipped ``path`` only if its sha256 is ``sha256``, building only the allowed data classes."""
-    with open(path, "rb") as f:
-        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    digest = file_sha256(path)
     if digest != sha256:
         raise TamperedSourceError(
             f"{path} has sha256 {digest}, expected {sha256}: it is not the published file "

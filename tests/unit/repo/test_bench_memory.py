@@ -5,7 +5,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+BENCH = Path(__file__).resolve().parents[3] / "bench"
 
 
 def test_a_child_does_not_report_its_parents_peak():

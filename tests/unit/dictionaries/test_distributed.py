@@ -16,7 +16,7 @@ import torch
 from saelib.dictionaries.sae import load_sae
 from saelib.dictionaries.train import TrainConfig, train_saes
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 HOOKS = ["blocks.0.hook_resid_post", "blocks.1.hook_resid_post"]
 
 

@@ -60,7 +60,7 @@ def test_interrupted_training_resumes_to_the_same_result(store, monkeypatch):
     import shutil
 
     shutil.rmtree(reference.directory)
-    real_step, calls = train_mod._step, {"n": 0}
+    real_step, calls = train_mod.train_step, {"n": 0}
 
     def dying(*args):
         calls["n"] += 1
@@ -68,21 +68,21 @@ def test_interrupted_training_resumes_to_the_same_result(store, monkeypatch):
             raise KeyboardInterrupt
         return real_step(*args)
 
-    monkeypatch.setattr(train_mod, "_step", dying)
+    monkeypatch.setattr(train_mod, "train_step", dying)
     with pytest.raises(KeyboardInterrupt):
         train_saes(store, cfg(seed=7), progress=False)
     assert (reference.directory / "checkpoint.pt").exists()
-    monkeypatch.setattr(train_mod, "_step", real_step)
+    monkeypatch.setattr(train_mod, "train_step", real_step)
     resumed = train_saes(store, cfg(seed=7), progress=False)
     torch.testing.assert_close(resumed.saes[1.0].weight, reference.saes[1.0].weight, rtol=0, atol=0)
 
 
 def test_changed_config_never_resumes_another_run(store, monkeypatch):
-    real = train_mod._step
-    monkeypatch.setattr(train_mod, "_step", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    real = train_mod.train_step
+    monkeypatch.setattr(train_mod, "train_step", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         train_saes(store, cfg(), progress=False)
-    monkeypatch.setattr(train_mod, "_step", real)  # not undo(): that would also drop the isolated artifacts folder
+    monkeypatch.setattr(train_mod, "train_step", real)  # not undo(): that would also drop the isolated artifacts folder
     other = train_saes(store, cfg(lr=3e-3), progress=False)
     assert other.directory != train_mod.keyed_dir("saes", "sae", {"train": cfg(), "store": store.dir.name})
 
@@ -210,7 +210,7 @@ def test_metrics_on_known_answers(store, tiny_model):
 
 @pytest.mark.parametrize("max_norm", [None, "median"])
 def test_patched_logits_from_the_cached_residual_match_a_full_hooked_forward(store, tiny_model, max_norm):
-    from saelib.dictionaries.metrics import _patch_runner, kept_positions
+    from saelib.dictionaries.metrics import patch_runner, kept_positions
 
     tokens = torch.from_numpy(np.array(store.tokens[:4]))
     d = store.width(HOOK)
@@ -229,7 +229,7 @@ def test_patched_logits_from_the_cached_residual_match_a_full_hooked_forward(sto
         return torch.where(where[..., None], reconstruct(act), act)
 
     with torch.no_grad():
-        clean, run_patched = _patch_runner(tiny_model, tokens, HOOK, keep, max_norm)
+        clean, run_patched = patch_runner(tiny_model, tokens, HOOK, keep, max_norm)
         want = tiny_model.run_with_hooks(tokens, fwd_hooks=[(HOOK, splice)])
         torch.testing.assert_close(clean, tiny_model(tokens))
         got = run_patched(reconstruct)
@@ -290,12 +290,12 @@ def test_release_plan_trains_at_the_precision_it_is_given():
 
 @pytest.mark.parametrize("architecture", ["tied", "untied"])
 def test_member_steps_match_autograd_through_the_shared_parameters(architecture):
-    """_step trains one member at a time on leaf copies of its slices (no full-size gradient per member, a gradient
+    """train_step trains one member at a time on leaf copies of its slices (no full-size gradient per member, a gradient
     buffer reused across steps); the weights must be bit-identical to plain autograd through slices of the shared
     tensors, L1 warm-up and (untied) a resample between steps included."""
     from saelib.dictionaries.resampling import resample_dead
     from saelib.dictionaries.sae import SAEConfig, UntiedSAE
-    from saelib.dictionaries.train import _step
+    from saelib.dictionaries.train import train_step
 
     cls = TiedSAE if architecture == "tied" else UntiedSAE
     cfg_ = SAEConfig(architecture, 24, 60, (1e-3, 1e-2, 1e-1) if architecture == "tied" else (0.1, 1.0, 3.0))
@@ -304,7 +304,7 @@ def test_member_steps_match_autograd_through_the_shared_parameters(architecture)
     gen = torch.Generator().manual_seed(0)
     for step in range(1, 7):
         x, l1_scale = torch.randn(40, 24, generator=gen) * 2, min(1.0, step / 3)
-        _step(fast, opt_fast, x, step, l1_scale)
+        train_step(fast, opt_fast, x, step, l1_scale)
         opt_plain.zero_grad(set_to_none=True)
         for i in range(cfg_.n_models):
             terms = plain.loss_terms(x, i)
@@ -326,7 +326,7 @@ def test_member_steps_match_autograd_through_the_shared_parameters(architecture)
 
 def test_a_non_finite_input_row_stops_the_step_before_any_member_trains():
     from saelib.dictionaries.sae import SAEConfig
-    from saelib.dictionaries.train import _step
+    from saelib.dictionaries.train import train_step
 
     sae = TiedSAE(SAEConfig("tied", 8, 16, (1e-3, 1e-2)), seed=0)
     opt = torch.optim.Adam(sae.parameters())
@@ -334,5 +334,5 @@ def test_a_non_finite_input_row_stops_the_step_before_any_member_trains():
     x[3, 2] = float("nan")
     before = {k: v.clone() for k, v in sae.state_dict().items()}
     with pytest.raises(TrainingDivergedError, match="row 3 of the batch at step 7.*corrupt"):
-        _step(sae, opt, x, 7)
+        train_step(sae, opt, x, 7)
     assert all(torch.equal(before[k], v) for k, v in sae.state_dict().items())

@@ -105,7 +105,7 @@ def test_rows_go_to_a_gpu_only_where_they_fit(tiny_model, monkeypatch):
 
 @pytest.mark.parametrize("architecture", ["tied", "untied"])
 def test_the_batched_member_step_matches_one_member_at_a_time(architecture, monkeypatch):
-    """The GPU's branch of ``_step`` (every member in one batched matmul), forced on the CPU."""
+    """The GPU's branch of ``train_step`` (every member in one batched matmul), forced on the CPU."""
     cls = TiedSAE if architecture == "tied" else UntiedSAE
     cfg = SAEConfig(architecture, 24, 60, (1e-3, 1e-2, 1e-1) if architecture == "tied" else (0.1, 1.0, 3.0))
     saes = {False: cls(cfg, seed=3), True: cls(cfg, seed=3)}
@@ -115,7 +115,7 @@ def test_the_batched_member_step_matches_one_member_at_a_time(architecture, monk
         x = torch.randn(40, 24, generator=gen) * 2
         for at_once in (False, True):
             monkeypatch.setattr(train_mod, "members_at_once", lambda sae, x, at_once=at_once: at_once)
-            terms = train_mod._step(saes[at_once], opts[at_once], x, step, min(1.0, step / 4))
+            terms = train_mod.train_step(saes[at_once], opts[at_once], x, step, min(1.0, step / 4))
             assert terms["mse"].shape == (3,) and terms["fired"].shape == (3, 60)
     for (name, p), q in zip(saes[True].named_parameters(), saes[False].parameters()):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)

@@ -25,7 +25,7 @@ SOURCES = {
     "saes": lambda: (
         train.train_saes,
         train._train,
-        train._step,
+        train.train_step,
         train._member_backward,
         train._backward,
         train.row_mask,
@@ -65,7 +65,7 @@ RECORDED = {
     # input check once per batch instead of once per member: no bump
     # then the GPU path: rows optionally held on the device (the same batches), bookkeeping on the
     # training device, resampling's draw on the CPU generator; the batch order's code is fingerprinted too. The
-    # same weights on a CPU (tests/unit/test_device.py): no bump
+    # same weights on a CPU (tests/unit/dictionaries/test_device.py): no bump
     # then TopK, BatchTopK and JumpReLU beside them: the loss reads loss_state (empty for tied and untied), the
     # class is picked by sae_class, TrainConfig gained dead_after_tokens; tied and untied results unchanged: no bump
     # then type annotations and casts for mypy (buffers declared on the classes, typed dicts, the untied SAE cast
@@ -73,7 +73,8 @@ RECORDED = {
     # an error naming the step instead of an AttributeError on None: the same weights, no bump
     # then the ensemble's encode/decode renamed encode_members/decode_members, and encode/decode added with
     # SAELens's single-dictionary shapes (encode1/decode1 kept as aliases): a rename, no number changes, no bump
-    "saes": (2, "2c7c824c127f0fa5"),
+    # then _step renamed train_step (public, for the benchmarks): a rename, no bump
+    "saes": (2, "2aaf5f035f5739f7"),
     # sources may be Source objects (own text): same corpora, no bump; then a source without text is an error
     # instead of a crash in np.concatenate: no bump
     "corpus": (1, "bc8f5eb68810c171"),

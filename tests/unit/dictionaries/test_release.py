@@ -239,6 +239,39 @@ def test_one_store_holds_every_release_hook_up_to_the_deepest_layer_of_the_plan(
     assert release.harvest_hooks([plan["resid14-tied-r2"]], planned_only=True) == [resid_post(14)]
 
 
+_METRIC_DEFAULTS = {
+    "l0": 1.0,
+    "fvu": 0.1,
+    "ce_recovered": 0.9,
+    "kl": 0.1,
+    "dead_fraction": 0.0,
+    "dense_fraction": 0.0,
+    "dead_tokens": 1,
+    "eval_tokens": 1,
+}
+
+
+def _complete(manifest: dict) -> dict:
+    """``manifest`` with every field ``Manifest.from_json`` requires and the test leaves out, at a neutral value
+    (``targets`` reads the manifest as typed records)."""
+
+    def member(r):
+        return {"hook": mlp_post(14), "ratio": 2.0, "architecture": r["run"].split("-")[1], **_METRIC_DEFAULTS, **r}
+
+    def shipped(e):
+        return {"d_in": 8, "d_sae": 16, **member(e), "metrics": {**_METRIC_DEFAULTS, **e.get("metrics", {})}}
+
+    return {
+        "model": {"name": "m", "weights_sha256": "0"},
+        "data": {"train_tokens": 8, "heldout_tokens": 4, "context_length": 2},
+        "hygiene": {"rule": "", "per_hook": []},
+        "chosen": {},
+        **manifest,
+        "sweep": [member(r) for r in manifest.get("sweep", [])],
+        "dictionaries": [shipped(e) for e in manifest.get("dictionaries", [])],
+    }
+
+
 def test_targets_report_resampling_from_shipped_entries_and_metrics_only_rows():
     """A shipped member whose resampling never acted reads "0 of 0 ... (none died)", NOT met; a metrics-only
     member (no weights shipped) is reported from its sweep row; runs that do not resample get no such row."""
@@ -271,17 +304,21 @@ def test_targets_report_resampling_from_shipped_entries_and_metrics_only_rows():
         ],
         "chosen": {},
     }
-    revived = {t["run"]: t for t in release.targets(manifest) if t["target"].startswith("resampling")}
+    revived = {t["run"]: t for t in release.targets(_complete(manifest)) if t["target"].startswith("resampling")}
     assert set(revived) == {"mlp14-untied-r2-a1p00e00", "mlp14-untied-r2-resampling-a3p00e01"}
     never_died = revived["mlp14-untied-r2-a1p00e00"]
     assert not never_died["met"] and "none died" in never_died["measured"]
     # the FVU-at-L0 = 32 target is about the residual layers' Fig. 2 sweeps, not the MLP SAE
     assert not [
-        t for t in release.targets(manifest) if t["target"].startswith("FVU at L0") and t["run"].startswith("mlp")
+        t
+        for t in release.targets(_complete(manifest))
+        if t["target"].startswith("FVU at L0") and t["run"].startswith("mlp")
     ]
     assert revived["mlp14-untied-r2-resampling-a3p00e01"]["met"]
     assert revived["mlp14-untied-r2-resampling-a3p00e01"]["measured"].startswith("6 of 6")
-    assert not [t for t in release.targets(manifest) if "than without" in t["target"]]  # no twin in the sweep
+    assert not [
+        t for t in release.targets(_complete(manifest)) if "than without" in t["target"]
+    ]  # no twin in the sweep
 
 
 def test_targets_compare_the_resampling_run_with_its_twin_at_each_penalty():
@@ -306,7 +343,7 @@ def test_targets_compare_the_resampling_run_with_its_twin_at_each_penalty():
         "dictionaries": [],
         "chosen": {},
     }
-    pair = {t["run"]: t for t in release.targets(manifest) if "than without" in t["target"]}
+    pair = {t["run"]: t for t in release.targets(_complete(manifest)) if "than without" in t["target"]}
     assert set(pair) == {"mlp14-untied-r2-resampling-a1p00e00", "mlp14-untied-r2-resampling-a3p30e00"}
     assert pair["mlp14-untied-r2-resampling-a3p30e00"]["met"]  # 5% dead with resampling against 30% without
     assert not pair["mlp14-untied-r2-resampling-a1p00e00"]["met"]  # none died either way: nothing shown
@@ -360,7 +397,7 @@ def test_ratio_mmcs_pairs_a_layers_r2_and_r4_runs_and_merges_into_the_manifest(t
     assert (tmp_path / "manifest.json").read_bytes() == before
     data = json.loads(release.merge_mmcs([row], model["name"], "sha", tmp_path).read_text())
     assert data["mmcs"] == [row]  # the earlier row of the same hook is replaced
-    (target,) = [t for t in release.targets(data) if t["target"].startswith("MMCS")]
+    (target,) = [t for t in release.targets(_complete(data)) if t["target"].startswith("MMCS")]
     assert target["met"] == (row["mmcs_small_to_large"] >= 2 * row["random_control"])
 
 

@@ -1,5 +1,5 @@
-"""Hook names (saelib.model.hooks) and the one residual collector (saelib.model.forward.collect_activations) behind
-erasure.clean_residuals, patching.residuals and case_studies.residuals_at."""
+"""Hook names (saelib.model.hooks) and the one residual collector (saelib.model.forward.collect_residuals, over
+collect_activations) behind erasure.clean_residuals, patching.residuals and case_studies.residuals_at."""
 
 import pytest
 import torch
@@ -7,7 +7,7 @@ import torch
 from saelib.experiments import erasure as E
 from saelib.experiments import patching as P
 from saelib.interp import case_studies as C
-from saelib.model.forward import collect_activations
+from saelib.model.forward import collect_activations, collect_residuals
 from saelib.model.hooks import is_resid_post, layer_of, mlp_post, resid_post, stop_layer
 
 
@@ -33,6 +33,9 @@ def test_the_collectors_share_one_implementation(tiny_model):
     assert all(torch.equal(clean[h], acts[h]) for h in hooks)
 
     whole = collect_activations(tiny_model, tokens, hooks)[0]
+    by_layer, none = collect_residuals(tiny_model, tokens, [1, 0])
+    assert none is None and list(by_layer) == [1, 0]
+    assert all(torch.equal(by_layer[layer], whole[resid_post(layer)]) for layer in (0, 1))
     at = C.residuals_at(tiny_model, tokens, [0, 1])
     assert all(torch.equal(at[layer], whole[resid_post(layer)]) for layer in (0, 1))
 

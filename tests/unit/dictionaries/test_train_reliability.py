@@ -62,11 +62,11 @@ class _Exploit:
 
 def test_planted_checkpoint_is_refused_and_never_runs(store, monkeypatch, isolated_artifacts):
     cfg = TrainConfig(HOOK, batch_size=64, epochs=3, checkpoint_every=2)
-    real = train_mod._step
-    monkeypatch.setattr(train_mod, "_step", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    real = train_mod.train_step
+    monkeypatch.setattr(train_mod, "train_step", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         train_saes(store, cfg, progress=False)
-    monkeypatch.setattr(train_mod, "_step", real)  # not undo(): that would also drop the isolated artifacts folder
+    monkeypatch.setattr(train_mod, "train_step", real)  # not undo(): that would also drop the isolated artifacts folder
     directory = train_mod.keyed_dir("saes", "sae", {"train": cfg, "store": store.dir.name})
     torch.save({"state": _Exploit()}, directory / "checkpoint.pt")
     with pytest.raises(RuntimeError, match="not a checkpoint this code wrote"):
@@ -80,7 +80,7 @@ def test_resume_is_exact_when_resampling_revives_features(store, monkeypatch):
     import shutil
 
     shutil.rmtree(reference.directory)
-    real_step, calls = train_mod._step, {"n": 0}
+    real_step, calls = train_mod.train_step, {"n": 0}
 
     def dying(*args):
         calls["n"] += 1
@@ -88,10 +88,10 @@ def test_resume_is_exact_when_resampling_revives_features(store, monkeypatch):
             raise KeyboardInterrupt
         return real_step(*args)
 
-    monkeypatch.setattr(train_mod, "_step", dying)
+    monkeypatch.setattr(train_mod, "train_step", dying)
     with pytest.raises(KeyboardInterrupt):
         train_saes(store, untied(), progress=False)
-    monkeypatch.setattr(train_mod, "_step", real_step)
+    monkeypatch.setattr(train_mod, "train_step", real_step)
     resumed = train_saes(store, untied(), progress=False)
     assert resumed.resampled == reference.resampled
     assert resumed.revival == reference.revival  # which features were reset and fired again survives the kill
