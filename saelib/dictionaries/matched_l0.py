@@ -39,16 +39,17 @@ def member_at_l0(rows: Sequence[dict], target: float, tolerance: float = L0_TOLE
     reached = ", ".join(f"alpha {r['alpha']:.3g}: L0 {r['l0']:.1f}" for r in sorted(rows, key=lambda r: r["alpha"]))
     run = rows[0].get("run", "the sweep")
     try:
-        hint = f"train alpha {calibrated_alphas(rows, [target])[0]:.4g} (log-log interpolation)"
+        hint = f"train alpha {calibrated_alphas(rows, [target], source='members')[0]:.4g} (log-log interpolation)"
     except TargetL0NotReachedError as err:
         hint = str(err)
     raise TargetL0NotReachedError(f"{run}: no member within ±{tolerance:.0%} of L0 = {target:g} ({reached}); {hint}")
 
 
-def calibrated_alphas(rows: Sequence[dict], targets: Sequence[float]) -> list[float]:
+def calibrated_alphas(rows: Sequence[dict], targets: Sequence[float], source: str = "pilot") -> list[float]:
     """For each target L0, the α at which log L0 reaches it on the straight line through the two pilot members
     (rows with ``alpha`` > 0 and ``l0`` > 0) that bracket it. A target outside the pilot's range of L0 is an error
-    that names the range and which way to extend the grid."""
+    that names the range and which way to extend the grid; ``source`` names the rows in that message ("pilot",
+    or "members" when a trained run's own members are interpolated)."""
     points = sorted((r["alpha"], r["l0"]) for r in rows if r["alpha"] > 0 and r["l0"] > 0)
     if len(points) < 2:
         raise TargetL0NotReachedError("calibration needs at least two pilot members with alpha > 0 and L0 > 0")
@@ -58,9 +59,10 @@ def calibrated_alphas(rows: Sequence[dict], targets: Sequence[float]) -> list[fl
         if pair is None:
             low, high = min(p[1] for p in points), max(p[1] for p in points)
             side = "smaller alphas (denser)" if target > high else "larger alphas (sparser)"
+            owner = f"{source}'" if source.endswith("s") else f"{source}'s"
             raise TargetL0NotReachedError(
-                f"L0 = {target:g} lies outside the pilot's L0 range [{low:.1f}, {high:.1f}]:"
-                f" extend the pilot grid to {side}"
+                f"L0 = {target:g} lies outside the {owner} L0 range [{low:.1f}, {high:.1f}]:"
+                f" extend the {owner} alpha grid to {side}"
             )
         (a0, l0), (a1, l1) = pair
         if l0 == l1:
