@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -522,7 +522,7 @@ def disruption(
     hook: str | None = None,
     batch_size: int = 4,
     resid: torch.Tensor | None = None,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """The eraser applied to corpus text ``tokens`` [n, pos] at every kept position: mean increase in next-token
     cross-entropy and mean KL(clean ‖ edited) over all next-token predictions (nats), and the edit's mean L2 norm
     and its norm relative to the activation's, over edited positions; 95% t intervals for the CE increase and KL
