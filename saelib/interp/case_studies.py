@@ -229,16 +229,26 @@ def proxy_f1_bootstrap(
     return F1Bootstrap(names, point, boot, len(labels))
 
 
-def projection_columns(directions: Tensor, center: Tensor, x: np.ndarray, batch: int = 16384) -> np.ndarray:
-    """[n_rows, 2 * n_directions] float16: ReLU of ``x`` (minus ``center``) projected on each direction, then on
-    its negative, so that either sign of a direction can serve as a non-negative activation (as the neuron, PCA
-    and ICA baselines' ``LinearDictionary`` does)."""
+def projection_f1(
+    directions: Tensor, center: Tensor, x: np.ndarray, on_proxy: np.ndarray, batch: int = 16384
+) -> np.ndarray:
+    """[2 * n_directions] the proxy F1 (as ``proxy_scores``) of ReLU of ``x`` [n, d] (minus ``center``) projected
+    on each direction, then on its negative: either sign of a direction can serve as a non-negative activation, as
+    in the neuron, PCA and ICA baselines' ``LinearDictionary``. Sums are accumulated batch by batch, so the
+    [n, 2 * n_directions] projections are never held."""
     both = torch.cat([directions, -directions]).float()
-    out = np.empty((len(x), both.shape[0]), np.float16)
+    on = np.asarray(on_proxy, bool)
+    if not on.any():
+        raise ValueError("no row satisfies the proxy")
+    sums = torch.zeros(4, both.shape[0], dtype=torch.float64)
+    sums[3] = float(on.sum())
     for s in range(0, len(x), batch):
-        xb = torch.from_numpy(np.asarray(x[s : s + batch], np.float32))
-        out[s : s + batch] = torch.relu((xb - center.float()) @ both.T).numpy()
-    return out
+        proj = torch.relu((torch.from_numpy(np.asarray(x[s : s + batch], np.float32)) - center.float()) @ both.T)
+        hit = proj[torch.from_numpy(on[s : s + batch])]
+        sums[0] += hit.sum(0, dtype=torch.float64)
+        sums[1] += proj.sum(0, dtype=torch.float64)
+        sums[2] += (hit > 0).sum(0)
+    return _f1_from_sums(sums.numpy())
 
 
 def interval_table(

@@ -231,12 +231,19 @@ def test_proxy_f1_bootstrap_matches_proxy_scores_and_pairs_differences():
         C.proxy_f1_bootstrap({"signed": noisy - 0.5}, proxy, documents)
 
 
-def test_projection_columns_take_both_signs_of_each_direction():
+def test_projection_f1_scores_both_signs_of_each_direction():
     from saelib.baselines.directions import fit_pca
 
-    x = np.random.default_rng(1).normal(size=(50, 6)).astype(np.float32)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 6)).astype(np.float32)
+    proxy = rng.random(60) < 0.3
+    x[proxy, 2] -= 3.0  # the negative side of coordinate 2 marks the proxy
     pca = fit_pca(torch.from_numpy(x))
     half = pca.n_features // 2
-    cols = C.projection_columns(pca.directions[:half], pca.center, x, batch=16)
-    np.testing.assert_allclose(cols, pca.encode(torch.from_numpy(x)).numpy(), atol=1e-2)
-    assert cols.dtype == np.float16 and (cols >= 0).all()
+    f1 = C.projection_f1(pca.directions[:half], pca.center, x, proxy, batch=16)
+    acts = pca.encode(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(f1, C.proxy_scores(acts, proxy, np.ones(60, bool)).f1.to_numpy(), atol=1e-5)
+    neuron = C.projection_f1(torch.eye(6), torch.zeros(6), x, proxy)
+    assert int(np.argmax(neuron)) == 6 + 2  # coordinate 2, negative sign
+    with pytest.raises(ValueError, match="no row"):
+        C.projection_f1(torch.eye(6), torch.zeros(6), x, np.zeros(60, bool))
