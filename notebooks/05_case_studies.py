@@ -23,8 +23,12 @@
 # the feature with the highest F1 between its activation mass on proxy tokens (precision) and the share of proxy
 # tokens where it fires (recall) is the candidate. Activations come from notebook 02's pool of 64-token windows of
 # held-out text, each run through the model alone; position 0 and the document separator are left out as
-# everywhere. Then, for the chosen features:
+# everywhere. The pool's rows are split by **source document** (the unit of independence: several windows can come
+# from one document) into a selection half, where features and baseline directions are chosen, and an evaluation
+# half, where they are scored; intervals resample documents. Then, for the chosen features:
 #
+# 0. baselines chosen by the same rule on the same half: the best neuron (residual basis), PCA direction and
+#    shipped ICA direction of any dictionary layer, each sign of a direction a separate candidate;
 # 1. the activation range is cut into equal-width intervals; per interval the proxy's precision (Wilson 95%
 #    interval), the recall of thresholding at its lower edge, the commonest tokens, and examples drawn uniformly
 #    from it (Bricken et al.'s interval sampling, not only top examples);
@@ -35,6 +39,9 @@
 # 3. the circuit: from the closing-parenthesis feature of a middle layer, candidate features of each earlier
 #    dictionary layer are ranked by attribution (first-order effect of removing them on the target's activation)
 #    and the top ones ablated exactly; those that lower the target significantly become nodes, traced back again.
+#    Each edge is split into the **direct residual path** (the upstream contribution taken out of the later layer's
+#    residual with no block rerun: the residual stream carrying it forward unchanged) and the **mediated path**
+#    through the attention and MLP blocks in between (total minus direct).
 #
 # **Departures.** SmolLM2's tokenizer fuses the apostrophe with what follows ("'s", "'t", "'m" are single tokens;
 # the curly "’" stands alone), so the proxy is "the token begins with an apostrophe", and the paper's "boosts s"
@@ -54,11 +61,13 @@ import torch
 from IPython.display import display
 
 from saelib import dictionaries
-from saelib.activations.harvest import fragments_profile
+from saelib.activations.harvest import corpus_for_model, fragments_profile
+from saelib.baselines.directions import fit_pca, random_directions
+from saelib.baselines.shipped import load_shipped_ica
 from saelib.core.check import check_between, regression
 from saelib.core.plots import savefig
 from saelib.core.profiles import get_profile
-from saelib.core.verdicts import Verdict, print_verdicts, show_verdicts
+from saelib.core.verdicts import Verdict, by_count, print_verdicts, show_verdicts
 from saelib.interp import case_studies as C
 from saelib.interp.dashboard import feature_matrix
 from saelib.interp.features import ordinary_rows
@@ -85,15 +94,22 @@ ids = np.asarray(pool.tokens).reshape(-1)
 rows = ordinary_rows(pool)
 tokens = torch.from_numpy(np.asarray(pool.tokens).astype(np.int64))
 keep = torch.from_numpy(rows.reshape(tokens.shape))
-print(f"{len(tokens):,} windows of {pool.context_length} tokens ({int(rows.sum()):,} ordinary tokens); dictionaries: "
+documents = C.row_documents(pool, corpus_for_model(model))  # [rows] source document of each row
+selection = C.split_documents(documents, seed=profile.seed)
+sel_rows, eval_rows = rows & selection, rows & ~selection
+N_BOOT = 2000
+print(f"{len(tokens):,} windows of {pool.context_length} tokens ({int(rows.sum()):,} ordinary tokens) from "
+      f"{len(np.unique(documents[rows])):,} documents; selection half {int(sel_rows.sum()):,} tokens in "
+      f"{len(np.unique(documents[sel_rows])):,} documents, evaluation half {int(eval_rows.sum()):,} in "
+      f"{len(np.unique(documents[eval_rows])):,}; dictionaries: "
       + ", ".join(f"L{la} {saes[la].cfg.n_features} features" for la in layers))
 
 # %% [markdown]
 # ## 1. Finding the features by rule
 #
-# For each layer and each proxy, the feature with the highest F1 (precision = share of its activation mass on proxy
-# tokens, recall = share of proxy tokens where it fires); `top precision` is the share of its 20 largest
-# activations that are proxy tokens.
+# For each layer and each proxy, the feature with the highest F1 on the **selection half** (precision = share of its
+# activation mass on proxy tokens, recall = share of proxy tokens where it fires); `top precision` is the share of
+# its 20 largest activations that are proxy tokens.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -103,18 +119,18 @@ found, cols = [], {}
 start = time.time()
 for la in layers:
     acts, _ = feature_matrix(saes[la], pool, hooks[la], pool.n_rows)
-    for name, scores in C.proxy_scores_many(acts, on, rows).items():
+    for name, scores in C.proxy_scores_many(acts, on, sel_rows).items():
         found.append({"layer": la, "proxy": name, **C.best_feature(scores).to_dict()})
     cols[la] = acts  # float16 [rows, features]; one layer is a few hundred MB at most
 found = pd.DataFrame(found).astype({"feature": int})
-print("proxy tokens in the pool: " + ", ".join(f"{p.name} {int(on[p.name][rows].sum()):,}" for p in proxies)
+print("proxy tokens in the selection half: " + ", ".join(f"{p.name} {int(on[p.name][sel_rows].sum()):,}" for p in proxies)
       + f" ({time.time() - start:.0f}s)")
 display(found.pivot(index="layer", columns="proxy", values=["feature", "f1", "top_precision"]).round(3))
 
 # %% [markdown]
-# The apostrophe feature studied below is the best-matching one over all layers (highest F1; the paper's was in an
-# early layer). The circuit's target is the closing-parenthesis feature of the middle dictionary layer, so that two
-# earlier dictionary layers can be traced.
+# The apostrophe feature studied below is the best-matching one over all layers on the selection half (highest F1;
+# the paper's was in an early layer). The circuit's target is the closing-parenthesis feature of the middle
+# dictionary layer, so that two earlier dictionary layers can be traced.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -124,9 +140,91 @@ T_LAYER = layers[len(layers) // 2]
 T_FEATURE = int(found[(found.proxy == "closing parenthesis") & (found.layer == T_LAYER)].feature.iloc[0])
 a_col = cols[A_LAYER][:, A_FEATURE].astype(np.float32)
 t_col = cols[T_LAYER][:, T_FEATURE].astype(np.float32)
-print(f"apostrophe feature: layer {A_LAYER}, feature {A_FEATURE} (F1 {apos.f1:.3f}, precision {apos.precision:.3f}, "
-      f"recall {apos.recall:.3f}, density {apos.density:.2%})")
+print(f"apostrophe feature: layer {A_LAYER}, feature {A_FEATURE} (selection half: F1 {apos.f1:.3f}, precision "
+      f"{apos.precision:.3f}, recall {apos.recall:.3f}, density {apos.density:.2%})")
 print(f"circuit target: layer {T_LAYER}, closing-parenthesis feature {T_FEATURE}")
+
+# %% [markdown]
+# ### Baselines, chosen by the same rule, scored out of sample
+#
+# In every dictionary layer the neuron basis, PCA (fitted on 16,384 selection-half tokens) and the shipped
+# ICA give 576 directions each; a token's activation on a direction is its (centred) projection, clipped at 0, and
+# each sign of a direction is a separate candidate, so a direction can match the proxy with either tail. The best
+# candidate of each kind over all layers on the selection half is kept, as for the SAE. A random direction chosen
+# the same way (576 random directions at the apostrophe feature's layer, both signs) is a negative control, and the
+# proxy itself as an activation (1 on apostrophe tokens) a positive control. All are then scored on the evaluation
+# half: F1 with a 95% interval from 2,000 bootstrap draws of its documents, the same draws for every direction so
+# that differences are paired.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+start = time.time()
+fit_gen = np.random.default_rng(profile.seed)
+sel_idx = np.flatnonzero(sel_rows)
+fit_idx = np.sort(fit_gen.choice(sel_idx, min(len(sel_idx), 16384), replace=False))
+on_apos = on["apostrophe"]
+candidates: dict[str, list] = {}  # kind -> [selection F1, layer, index, sign, direction, center]
+for la in layers:
+    x = np.asarray(pool.activations(hooks[la]))
+    d = x.shape[1]
+    pca = fit_pca(torch.from_numpy(x[fit_idx].astype(np.float32)))
+    ica = load_shipped_ica(hooks[la], width=d)
+    kinds = {"neuron": (torch.eye(d), torch.zeros(d)), "PCA": (pca.directions[:d], pca.center),
+             "ICA": (ica.directions, ica.center)}
+    if la == A_LAYER:  # the negative control, at the apostrophe feature's layer, centred like PCA
+        kinds["random direction"] = (random_directions(d, d, seed=profile.seed).directions, pca.center)
+    for kind, (dirs, center) in kinds.items():
+        f1s = C.projection_f1(dirs, center, x[sel_rows], on_apos[sel_rows])
+        b = int(np.argmax(f1s))  # ties: the lower index, as best_feature
+        j, sign = b % len(dirs), 1 if b < len(dirs) else -1
+        if kind not in candidates or f1s[b] > candidates[kind][0]:
+            candidates[kind] = [float(f1s[b]), la, j, sign, sign * dirs[j].float(), center.float()]
+    del x
+sae_name = f"SAE L{A_LAYER}/{A_FEATURE}"
+eval_cols = {sae_name: a_col[eval_rows]}
+chosen_on_selection = {sae_name: float(apos.f1)}
+for kind, (f1_sel, la, j, sign, direction_k, center) in candidates.items():
+    x_eval = torch.from_numpy(np.asarray(pool.activations(hooks[la]))[eval_rows].astype(np.float32))
+    name = f"{kind} L{la}/{'+' if sign > 0 else '-'}{j}"
+    eval_cols[name] = torch.relu((x_eval - center) @ direction_k).numpy()
+    chosen_on_selection[name] = f1_sel
+eval_cols["proxy itself"] = on_apos[eval_rows].astype(np.float32)
+chosen_on_selection["proxy itself"] = 1.0
+f1_boot = C.proxy_f1_bootstrap(eval_cols, on_apos[eval_rows], documents[eval_rows], n_boot=N_BOOT,
+                               seed=profile.seed)
+baseline_names = [n for n in f1_boot.names if n.split(" ")[0] in ("neuron", "PCA", "ICA")]
+best_baseline = max(baseline_names, key=lambda n: f1_boot.estimate(n).mean)
+random_name = next(n for n in f1_boot.names if n.startswith("random"))
+
+
+def beats(name: str, against: list[str]) -> str:
+    """The apostrophe rule: 'reproduced' if ``name``'s evaluation-half F1 beats the best of ``against`` with the
+    paired difference's 95% interval above 0; 'partly' if its point estimate is above all of theirs; else 'not
+    reproduced'."""
+    top = max(against, key=lambda n: f1_boot.estimate(n).mean)
+    if f1_boot.difference(name, top).above(0):
+        return "reproduced"
+    return "partly" if f1_boot.estimate(name).mean > f1_boot.estimate(top).mean else "not reproduced"
+
+
+oos = pd.DataFrame([{"direction": n, "F1 selection half": chosen_on_selection[n],
+                     "F1 evaluation half": f1_boot.estimate(n).mean, "lo": f1_boot.estimate(n).lo,
+                     "hi": f1_boot.estimate(n).hi,
+                     f"minus {best_baseline}": f1_boot.difference(n, best_baseline).mean,
+                     "diff lo": f1_boot.difference(n, best_baseline).lo,
+                     "diff hi": f1_boot.difference(n, best_baseline).hi} for n in f1_boot.names])
+sae_vs_base = f1_boot.difference(sae_name, best_baseline)
+print(f"apostrophe tokens: selection half {int(on_apos[sel_rows].sum()):,} in "
+      f"{len(np.unique(documents[sel_rows & on_apos])):,} documents, evaluation half {int(on_apos[eval_rows].sum()):,} "
+      f"in {len(np.unique(documents[eval_rows & on_apos])):,} ({time.time() - start:.0f}s)")
+display(oos.round(3))
+
+# %% [markdown]
+# **Reading.** Selection on one half and scoring on the other removes the in-sample advantage that choosing the
+# best of ~1,000 candidates gives: compare each direction's two F1 columns. The SAE feature (layer 8 again) keeps
+# its F1 out of sample (about 0.85 chosen, 0.87 scored); the best baseline is a negative-sign ICA direction at
+# layer 2 at about a third of that, and the best neuron and PCA direction stay near the random direction's level
+# (about 0.1). The SAE feature's margin over the best baseline is the number the apostrophe verdict decides on.
 
 # %% [markdown]
 # ## 2. The apostrophe feature across its activation range
@@ -200,18 +298,27 @@ n_ablate = min(len(firing_windows), sizes.ablation_windows)
 sample = torch.as_tensor(np.sort(rng.choice(firing_windows.numpy(), n_ablate, replace=False)))
 ablation = C.next_token_ablation(model, saes[A_LAYER], hooks[A_LAYER], tokens[sample], A_FEATURE, keep[sample],
                                  seed=profile.seed)
+
+
+def position_documents(result: C.AblationResult, windows: torch.Tensor) -> np.ndarray:
+    """The source document of each ablated position (the cluster its interval resamples)."""
+    return documents[windows.numpy()[result.context] * pool.context_length + result.position]
+
+
 falls = top_tokens(tok, -ablation.mean_delta_prob, 10)["boosts"]
-summary = ablation.summary()
+summary = ablation.summary(clusters=position_documents(ablation, sample))
 print("tokens whose probability falls most when it is ablated:", [(t, round(v, 4)) for t, v in falls])
 print(f"next-token log-probability change: {summary['delta_next_token']:+.3f} [{summary['delta_lo']:+.3f}, "
-      f"{summary['delta_hi']:+.3f}] at {summary['positions']} positions in {summary['contexts']} windows; random "
+      f"{summary['delta_hi']:+.3f}] at {summary['positions']} positions in {summary['contexts']} windows of "
+      f"{summary['clusters']} documents; random "
       f"direction of the same norm {summary['control_delta']:+.3f}; difference {summary['minus_control']:+.3f} "
       f"[{summary['minus_control_lo']:+.3f}, {summary['minus_control_hi']:+.3f}] ({time.time() - start:.0f}s)")
 
 # %% [markdown]
 # SmolLM2 writes "'s" as one token, so "s" can only follow a *standalone* apostrophe (' or ’). The paper's "boosts s"
-# is tested there: the same ablation restricted to standalone apostrophes where the feature fires, and the tokens
-# whose probability falls most at those positions.
+# is tested there: the same ablation restricted to standalone apostrophes where the feature fires, the change of
+# log p("s") there against the same-norm random direction (interval over documents), and the tokens whose
+# probability falls most at those positions.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -221,11 +328,11 @@ at_standalone = keep & torch.from_numpy(standalone.reshape(tokens.shape))
 s_windows = torch.nonzero((fires & at_standalone)[:, :-1].any(1))[:, 0]
 s_windows = torch.as_tensor(np.sort(rng.choice(s_windows.numpy(), min(len(s_windows), sizes.standalone_windows),
                                                replace=False)))
-s_ablation = C.next_token_ablation(model, saes[A_LAYER], hooks[A_LAYER], tokens[s_windows], A_FEATURE,
-                                   at_standalone[s_windows], seed=profile.seed)
-s_summary = s_ablation.summary()
-s_falls = top_tokens(tok, -s_ablation.mean_delta_prob, 10)["boosts"]
 s_id = tok.encode("s", add_special_tokens=False)
+s_ablation = C.next_token_ablation(model, saes[A_LAYER], hooks[A_LAYER], tokens[s_windows], A_FEATURE,
+                                   at_standalone[s_windows], seed=profile.seed, watch=s_id[0])
+s_summary = s_ablation.summary(clusters=position_documents(s_ablation, s_windows))
+s_falls = top_tokens(tok, -s_ablation.mean_delta_prob, 10)["boosts"]
 next_ids = tokens[:, 1:][(fires & at_standalone)[:, :-1]]
 print(f"standalone apostrophes in the pool: {int((standalone & rows).sum())}; the feature fires on "
       f"{((a_col > 0) & standalone & rows).sum() / max(1, (standalone & rows).sum()):.0%} of them; the next token "
@@ -233,9 +340,33 @@ print(f"standalone apostrophes in the pool: {int((standalone & rows).sum())}; th
 print("tokens whose probability falls most when it is ablated at standalone apostrophes:",
       [(t, round(v, 4)) for t, v in s_falls])
 print(f"next-token log-probability change there: {s_summary['delta_next_token']:+.3f} [{s_summary['delta_lo']:+.3f}, "
-      f"{s_summary['delta_hi']:+.3f}] at {s_summary['positions']} positions in {s_summary['contexts']} windows; random "
-      f"direction {s_summary['control_delta']:+.3f}; difference {s_summary['minus_control']:+.3f} "
-      f"[{s_summary['minus_control_lo']:+.3f}, {s_summary['minus_control_hi']:+.3f}] ({time.time() - start:.0f}s)")
+      f"{s_summary['delta_hi']:+.3f}] at {s_summary['positions']} positions in {s_summary['contexts']} windows of "
+      f"{s_summary['clusters']} documents; random direction {s_summary['control_delta']:+.3f}; difference "
+      f"{s_summary['minus_control']:+.3f} [{s_summary['minus_control_lo']:+.3f}, {s_summary['minus_control_hi']:+.3f}]")
+print(f"log p('s') change there: {s_summary['watch']:+.3f} [{s_summary['watch_lo']:+.3f}, {s_summary['watch_hi']:+.3f}];"
+      f" random direction {s_summary['watch_control']:+.3f}; difference {s_summary['watch_minus_control']:+.3f} "
+      f"[{s_summary['watch_minus_control_lo']:+.3f}, {s_summary['watch_minus_control_hi']:+.3f}] "
+      f"({time.time() - start:.0f}s)")
+
+# %% [markdown]
+# Negative control for the output rule: a random feature of the same layer, among those that fire at kept positions
+# of the same windows at least half as often as the apostrophe feature, ablated the same way where it fires and
+# compared with the same-norm random direction.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+start = time.time()
+sample_rows = (sample.numpy()[:, None] * pool.context_length + np.arange(pool.context_length)).reshape(-1)
+sample_rows = sample_rows[rows[sample_rows]]
+counts = (cols[A_LAYER][sample_rows] > 0).sum(0)
+firing = np.flatnonzero(counts >= counts[A_FEATURE] / 2)  # fires at least half as often here as the feature
+R_FEATURE = int(rng.choice(firing[firing != A_FEATURE]))
+r_ablation = C.next_token_ablation(model, saes[A_LAYER], hooks[A_LAYER], tokens[sample], R_FEATURE, keep[sample],
+                                   seed=profile.seed)
+r_summary = r_ablation.summary(clusters=position_documents(r_ablation, sample))
+print(f"random feature L{A_LAYER}/{R_FEATURE}: next-token log-prob change minus the random direction's "
+      f"{r_summary['minus_control']:+.3f} [{r_summary['minus_control_lo']:+.3f}, {r_summary['minus_control_hi']:+.3f}]"
+      f" at {r_summary['positions']} positions in {r_summary['clusters']} documents ({time.time() - start:.0f}s)")
 
 # %% [markdown]
 # ## 4. A closing-parenthesis circuit across residual layers
@@ -243,7 +374,10 @@ print(f"next-token log-probability change there: {s_summary['delta_next_token']:
 # The target's strongest windows; each earlier dictionary layer's candidates ranked by attribution, the top 8
 # ablated exactly; a candidate whose ablation lowers the target with the 95% interval below zero becomes a node (at
 # most 2 per node), and its own inputs are traced in the next earlier layer. `effect` is the relative change of the
-# target's summed activation where it fires (−0.5: halved).
+# target's summed activation where it fires (−0.5: halved); `direct` is the same change when the upstream
+# contribution is taken out of the later layer's residual with no block rerun (the residual stream carrying it
+# forward), `mediated` = effect − direct (what the blocks in between add). Intervals resample the windows' documents
+# (a window is labelled by the document of its first token).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -254,9 +388,10 @@ gap = (run_blocks(model, x_first[layers[0]], layers[0], T_LAYER) - x_first[T_LAY
 check_between("partial forward matches the model (max abs diff)", gap, 0, 1e-3)
 t_strength = (t_col.reshape(tokens.shape) * keep.numpy()).max(1)
 windows = torch.as_tensor(np.argsort(-t_strength, kind="stable")[: sizes.circuit_windows].copy())
+window_docs = documents.reshape(tokens.shape)[windows.numpy(), 0]
 edges = C.trace_circuit(model, saes, tokens[windows], (T_LAYER, T_FEATURE), layers,
                         n_candidates=sizes.circuit_candidates, branch=sizes.circuit_branch,
-                        keep=keep[windows])
+                        keep=keep[windows], groups=window_docs)
 label_of = {}
 for la, f in {(T_LAYER, T_FEATURE), *zip(edges.source_layer, edges.source)}:
     col = cols[la][:, f].astype(np.float32)
@@ -267,8 +402,32 @@ edges["source_proxy"] = ["closing" if C.high_interval_precision(cols[la][:, f].a
                          else "opening" if C.high_interval_precision(cols[la][:, f].astype(np.float32),
                                                                      on["opening parenthesis"]).mean >= 0.5
                          else "other" for la, f in zip(edges.source_layer, edges.source)]
-print(f"target L{T_LAYER}/{T_FEATURE}: {label_of[(T_LAYER, T_FEATURE)]} ({time.time() - start:.0f}s)")
-display(edges.round(3))
+# negative control: per hop, a random feature of the source layer that fires where the hop's first target fires in
+# these windows (at least as many times as there are windows) and is no node, ablated against that target by the
+# same edge rule
+circuit_controls = []
+for la in sorted({int(v) for v in edges.source_layer}, reverse=True):
+    hop_target = next((int(e.target_layer), int(e.target)) for e in edges.itertuples() if e.source_layer == la)
+    win_rows = (windows.numpy()[:, None] * pool.context_length + np.arange(pool.context_length)).reshape(-1)
+    with_target = win_rows[rows[win_rows] & (cols[hop_target[0]][win_rows, hop_target[1]] > 0)]
+    fired = np.flatnonzero((cols[la][with_target] > 0).sum(0) >= len(windows))  # where the hop's target fires
+    fired = fired[~np.isin(fired, edges.source[edges.source_layer == la])]
+    circuit_controls.append(C.upstream_effects(model, saes, tokens[windows], hop_target, la, keep=keep[windows],
+                                               groups=window_docs, features=[int(rng.choice(fired))]))
+circuit_controls = (pd.concat(circuit_controls, ignore_index=True) if circuit_controls
+                    else pd.DataFrame(columns=["effect_hi"]))
+control_passes = int((circuit_controls.effect_hi < 0).sum())
+print(f"target L{T_LAYER}/{T_FEATURE}: {label_of[(T_LAYER, T_FEATURE)]}; {len(np.unique(window_docs))} documents "
+      f"among the {len(windows)} windows ({time.time() - start:.0f}s)")
+edge_cols = ["source_layer", "source", "target_layer", "target", "source_proxy", "source_tokens", "attribution",
+             "effect", "effect_lo", "effect_hi", "direct", "direct_lo", "direct_hi", "mediated", "mediated_lo",
+             "mediated_hi", "source_density"]
+display(edges[edge_cols].round(3))
+direct_share = float(edges.direct.sum() / edges.effect.sum()) if len(edges) else float("nan")
+print(f"direct residual path: {direct_share:.0%} of the summed edge effects; negative control (random upstream "
+      f"feature per hop): " + "; ".join(f"L{e.source_layer}/{e.source} -> L{e.target_layer}/{e.target} "
+                                       f"{e.effect:+.1%} [{e.effect_lo:+.1%}, {e.effect_hi:+.1%}]"
+                                       for e in circuit_controls.itertuples()))
 
 # %%
 fig, ax = plt.subplots(figsize=(9, 4))
@@ -297,7 +456,15 @@ plt.show()
 # **Reading.** Each hop is dominated by the same detector one dictionary layer earlier (the closing-parenthesis
 # feature at the earlier layer carries most of the target), and an opening-parenthesis path contributes a smaller,
 # significant share (a few percent at the target). Ablation effects are exact (the
-# blocks in between are rerun); attribution only chose which candidates to ablate.
+# blocks in between are rerun); attribution only chose which candidates to ablate. The `direct` column says how
+# much of each edge is the residual stream carrying the earlier detector's direction forward to the later
+# detector's encoder: about 70% of the summed edge effects. The closing-to-closing hops are mostly that (about
+# −64% of −83% at L8 → L14, −53% of −81% at L2 → L8), with the blocks in between adding a significant fifth to a
+# third; the opening-parenthesis feature's edge into the closing target has no direct part at all (the direct path
+# acts position by position, and the two fire on different tokens), so it is the one edge carried wholly by
+# attention. The negative control fails to fail: a random upstream feature that fires where the target fires also
+# lowers it significantly (by about 13% at L8 and 2% at L2), so "interval below 0" alone does not single out
+# circuit edges; the kept closing-parenthesis edges are several times larger than that.
 #
 # The target itself, read the same way as the apostrophe feature:
 
@@ -306,101 +473,135 @@ t_table = C.interval_table(t_col, on["closing parenthesis"], ids, tok, n_bins=si
 interval_figure(t_table, t_col, on["closing parenthesis"], f"Layer {T_LAYER}, feature {T_FEATURE}: closing-"
                 "parenthesis proxy per activation interval", "05_parenthesis_intervals")
 
-# %%
-# Regression values from the committed run; the tables above are not compared digit for digit. On another CPU the
-# ablation difference changed in its third decimal (a CI instance printed -0.124 where the committed run had
-# -0.125); 0.02 is twenty times that and a fifth of the interval's half-width.
-regression("best apostrophe feature: F1", float(apos.f1), 0.862, profile=PROFILE, atol=0.02)
-regression("best apostrophe feature: apostrophe precision above half max",
-           C.high_interval_precision(a_col, on["apostrophe"]).mean, 0.883, profile=PROFILE, atol=0.02)
-regression("ablating it: next-token log-prob change minus the random direction's", summary["minus_control"], -0.125,
-           profile=PROFILE, atol=0.02)
-# this profile keeps two upstream features per node over two hops (L8, L2): 6 edges is the most the trace returns
-regression("closing-parenthesis circuit: significant edges", len(edges), 6, profile=PROFILE)
-
 # %% [markdown]
 # ## 5. Verdict
 #
-# The paper gives these case studies as figures without summary numbers, so each verdict states the rule applied
-# to ours: **apostrophe feature** reproduced when the apostrophe precision above half the maximum activation has a
-# Wilson lower bound of at least 0.8 (partly: a point estimate of at least 0.5); **output effect** reproduced when
-# ablation lowers the next token's log-probability more than the random direction (interval below 0) *and* "s" is
-# among the 10 tokens whose probability falls most at standalone apostrophes (partly: one of the two); **circuit**
-# reproduced when a chain of significant ablation edges reaches from the target back through every earlier
-# dictionary layer (partly: one hop).
+# The paper gives these case studies as figures without summary numbers, so each verdict decides by a rule on
+# intervals, stated in its `rule` line: **apostrophe feature** reproduced when the SAE feature chosen on the
+# selection half beats the best neuron, PCA or ICA direction chosen the same way on the evaluation half's F1, with
+# the paired difference's 95% interval (documents resampled) above 0 (partly: above every baseline's point estimate
+# only); **output effect** counts two parts, each only when its interval excludes 0 in the claimed direction:
+# ablation lowers the next token's log-probability more than a same-norm random direction, and it lowers log p("s")
+# at standalone apostrophes more than the random direction does (reproduced: both; partly: one); **circuit**
+# reproduced when significant ablation edges reach every earlier dictionary layer *and* each hop has an edge whose
+# mediated part (total minus the direct residual path) is significantly negative, i.e. more than the residual stream
+# carrying the earlier detector forward (partly: edges, but not that).
 # For each claim the table also states its rule, its precondition, a negative and a positive control, and the unit
 # its intervals resample; a "none" there marks a test that cannot fail, or cannot decide, as designed.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 high = C.high_interval_precision(a_col, on["apostrophe"])
+sae_est, base_est = f1_boot.estimate(sae_name), f1_boot.estimate(best_baseline)
+apos_docs = min(len(np.unique(documents[sel_rows & on_apos])), len(np.unique(documents[eval_rows & on_apos])))
+apos_verdict = beats(sae_name, baseline_names) if apos_docs >= 20 else "not testable here"
+random_verdict, proxy_verdict = beats(random_name, baseline_names), beats("proxy itself", baseline_names)
+
 s_in_falls = any(t.strip() == "s" for t, _ in s_falls)
 beats_control = summary["minus_control_hi"] < 0
+s_testable = s_summary["positions"] >= 20 and s_summary["clusters"] >= 10
+boosts_s = s_testable and s_summary["watch_minus_control_hi"] < 0
+output_verdict = (by_count(int(beats_control) + int(boosts_s), 2) if s_testable
+                  else "partly" if beats_control else "not testable here")
+random_feature_passes = r_summary["minus_control_hi"] < 0
+
 earlier = [la for la in layers if la < T_LAYER]
 reached = set(edges.source_layer) if len(edges) else set()
 chain = len(earlier) > 0 and reached == set(earlier)
+mediated_hops = [la for la in earlier if len(edges) and ((edges.source_layer == la) & (edges.mediated_hi < 0)).any()]
+circuit_docs = len(np.unique(window_docs))
+circuit_verdict = ("not testable here" if circuit_docs < 5 else "reproduced" if chain and mediated_hops == earlier
+                   else "partly" if len(edges) else "not reproduced")
 verdicts = [
-    Verdict("an apostrophe feature: its high activations are apostrophes",
-            "Pythia-70M layer 4; token histograms per interval (no number)",
-            f"L{A_LAYER}/{A_FEATURE}: precision above half max {high.mean:.3f} [{high.lo:.3f}, {high.hi:.3f}] "
-            f"(n={high.n}); F1 {apos.f1:.3f}, recall {apos.recall:.3f}",
-            "reproduced" if high.lo >= 0.8 else "partly" if high.mean >= 0.5 else "not reproduced",
-            "features found by rule in every release layer; see the interval table for the low intervals",
-            rule="precision of the apostrophe proxy among tokens where the feature exceeds half its maximum "
-                 "activation, Wilson 95% interval; reproduced if its lower bound is at least 0.8, partly if the "
-                 "estimate is at least 0.5, not reproduced otherwise",
-            precondition="none: the feature is selected in-sample, as the best F1 match to the same proxy on the same "
-                         "windows where its precision is then measured, so high precision is partly built in; no "
-                         "branch returns 'not testable here'",
-            negative_control="none: no baseline direction (a random feature, or the proxy's base rate among all "
-                             "tokens) is measured the same way",
-            positive_control="none: nothing known to pass (an exact apostrophe-token detector) goes through the rule",
-            unit="tokens above half the maximum, Wilson interval as if independent; not clustered by window"),
+    Verdict("an apostrophe feature, chosen out of sample, matches the apostrophe proxy better than neuron, PCA "
+            "and ICA directions",
+            "Pythia-70M layer 4; token histograms per interval (no number, no baseline)",
+            f"evaluation-half F1: {sae_name} {sae_est.mean:.3f} [{sae_est.lo:.3f}, {sae_est.hi:.3f}]; best baseline "
+            f"{best_baseline} {base_est.mean:.3f} [{base_est.lo:.3f}, {base_est.hi:.3f}]; difference "
+            f"{sae_vs_base.mean:+.3f} [{sae_vs_base.lo:+.3f}, {sae_vs_base.hi:+.3f}] ({sae_vs_base.n} documents); "
+            f"precision above half max (all rows) {high.mean:.3f} [{high.lo:.3f}, {high.hi:.3f}]",
+            apos_verdict,
+            f"selection-half F1 {apos.f1:.3f}; the other baselines on the evaluation half: "
+            + ", ".join(f"{n} {f1_boot.estimate(n).mean:.3f}" for n in baseline_names if n != best_baseline)
+            + f"; negative control {random_name} {f1_boot.estimate(random_name).mean:.3f} ({random_verdict}); "
+            f"see the interval table for the low intervals",
+            rule="rows split by source document into halves; on the selection half the SAE feature (every release "
+                 "layer) and, by the same rule, the best neuron, PCA and shipped-ICA direction (every dictionary "
+                 "layer, each sign a candidate) are chosen by proxy F1; on the evaluation half, reproduced if the SAE "
+                 "feature's F1 minus the best baseline's has its paired 95% interval above 0, partly if its F1 is "
+                 "only above every baseline's point estimate, not reproduced otherwise",
+            precondition="apostrophe tokens in at least 20 documents of each half (checked; 'not testable here' "
+                         "otherwise); windows that cross a document boundary contribute rows to both documents",
+            negative_control=f"the best of 576 random directions at the feature's layer (both signs), chosen and "
+                             f"scored by the same rule against the same baselines: {random_verdict} (should not "
+                             "be reproduced)",
+            positive_control=f"the proxy itself as an activation (1 on apostrophe tokens) through the same rule: "
+                             f"{proxy_verdict} (passes by construction; shows the rule can say 'reproduced' at "
+                             "these interval widths)",
+            unit="documents: 2,000 bootstrap draws of the evaluation half's source documents, each keeping all its "
+                 "rows, the same draws for every direction (paired); the precision above half max in 'ours' is a "
+                 "Wilson interval over tokens, not clustered, and enters no rule"),
     Verdict("its output effect promotes what follows an apostrophe",
             "logit weights boost 's'",
             f"ablation: next-token log-prob {summary['delta_next_token']:+.3f} vs random direction "
             f"{summary['control_delta']:+.3f} (difference {summary['minus_control']:+.3f} "
-            f"[{summary['minus_control_lo']:+.3f}, {summary['minus_control_hi']:+.3f}]); at standalone apostrophes "
-            f"{s_summary['delta_next_token']:+.3f} [{s_summary['delta_lo']:+.3f}, {s_summary['delta_hi']:+.3f}], "
-            "falls most: " + ", ".join(repr(t) for t, _ in s_falls[:5]),
-            "reproduced" if beats_control and s_in_falls else "partly" if beats_control or s_in_falls
-            else "not reproduced",
-            ("'s' is among" if s_in_falls else "'s' is not among") + " the 10 tokens ablation lowers most at "
-            "standalone apostrophes; the direct logit lens (blocks after the layer skipped) boosts "
-            + ", ".join(repr(t) for t, _ in lens["boosts"][:3]),
-            rule="reproduced when both hold, partly when one does: ablating the feature where it fires lowers the "
-                 "next token's log-probability more than removing a same-norm random direction there (95% interval "
-                 "of the difference below 0), and 's' is among the 10 tokens ablation lowers most at standalone "
-                 "apostrophes",
-            precondition="the feature must fire at standalone apostrophes (SmolLM2 fuses \"'s\" into one token) for "
-                         "the 's' half to decide; the code does not check this and has no 'not testable here' branch",
-            negative_control="a random direction of the same norm removed at the same positions, subtracted in the "
-                             "rule; nearly orthogonal to what later layers read, it changes little whatever the data, "
-                             "so it is a weak control (its effect is in ours)",
-            positive_control="none",
-            unit="windows where the feature fires: positions averaged per window, t interval over windows "
-                 "(clustered); the 's' half is a top-10 list with no interval"),
+            f"[{summary['minus_control_lo']:+.3f}, {summary['minus_control_hi']:+.3f}], {summary['clusters']} "
+            f"documents); at standalone apostrophes log p('s') {s_summary['watch']:+.3f} minus the random "
+            f"direction's {s_summary['watch_minus_control']:+.3f} [{s_summary['watch_minus_control_lo']:+.3f}, "
+            f"{s_summary['watch_minus_control_hi']:+.3f}] ({s_summary['positions']} positions, "
+            f"{s_summary['clusters']} documents)",
+            output_verdict,
+            ("next-token effect beyond the random direction: " + ("yes" if beats_control else "no") + "; 's' "
+             + ("lowered beyond it: yes" if boosts_s else "lowered beyond it: no (interval includes 0)" if s_testable
+                else "not testable") + "; 's' is " + ("" if s_in_falls else "not ") + "among the 10 tokens "
+             "ablation lowers most there; falls most: " + ", ".join(repr(t) for t, _ in s_falls[:5])
+             + f"; random feature L{A_LAYER}/{R_FEATURE} through the first part: "
+             + f"{r_summary['minus_control']:+.3f} [{r_summary['minus_control_lo']:+.3f}, "
+             + f"{r_summary['minus_control_hi']:+.3f}]"),
+            rule="two parts, each counted only when its 95% interval excludes 0 below: (1) ablating the feature where "
+                 "it fires lowers the next token's log-probability more than removing a same-norm random direction "
+                 "there; (2) ablating it at standalone apostrophes lowers log p('s') more than the random direction "
+                 "does; reproduced if both, partly if one, not reproduced if neither",
+            precondition="part (2) needs the feature to fire at 20 or more standalone apostrophes in 10 or more "
+                         "documents of the ablated windows (SmolLM2 fuses \"'s\" into one token; checked, else only "
+                         "part (1) decides: partly at most, 'not testable here' without it)",
+            negative_control="a random feature of the same layer that fires in the same windows at least half as "
+                             "often, through part (1): "
+                             + ("it passes too, so part (1) does not single out this feature"
+                                if random_feature_passes else "it fails, as it should")
+                             + "; the same-norm random direction is subtracted in both parts",
+            positive_control="none: no edit known to lower log p('s') goes through the rule",
+            unit="documents: positions grouped by their source document, 2,000-draw cluster bootstrap "
+                 "(cluster_bootstrap); the top-10 list has no interval and enters no rule"),
     Verdict("a closing-parenthesis circuit across residual layers, found by ablation",
             "closing-parenthesis circuit (figure, no number)",
             "; ".join(f"L{e.source_layer}/{e.source} ({e.source_proxy}) -> L{e.target_layer}/{e.target}: "
-                      f"{e.effect:+.0%} [{e.effect_lo:+.0%}, {e.effect_hi:+.0%}]" for e in edges.itertuples())
+                      f"{e.effect:+.0%} [{e.effect_lo:+.0%}, {e.effect_hi:+.0%}], direct {e.direct:+.0%}, mediated "
+                      f"{e.mediated:+.0%} [{e.mediated_lo:+.0%}, {e.mediated_hi:+.0%}]" for e in edges.itertuples())
             or "no significant edge",
-            "reproduced" if chain else "partly" if len(edges) else "not reproduced",
-            f"traced from L{T_LAYER} through layers {earlier}; upstream nodes by proxy: "
-            + ", ".join(f"{k} {v}" for k, v in edges["source_proxy"].value_counts().items()),
+            circuit_verdict,
+            f"the direct residual path (the earlier detector's direction carried unchanged to the later encoder) "
+            f"is {direct_share:.0%} of the summed edge effects; hops with a significantly negative mediated edge: "
+            f"{mediated_hops} of {earlier}; upstream nodes by proxy: "
+            + ", ".join(f"{k} {v}" for k, v in edges["source_proxy"].value_counts().items())
+            + f"; random upstream features kept by the edge rule: {control_passes} of {len(circuit_controls)}",
             rule="from the middle layer's closing-parenthesis feature, each earlier dictionary layer's top candidates "
                  "by attribution are ablated exactly, an edge kept where the 95% interval of the target's relative "
-                 "change lies below 0 (at most 2 per node); reproduced if kept edges reach every earlier dictionary "
-                 "layer, partly if any edge is kept, not reproduced if none",
-            precondition="none checked: candidates are ranked and tested on the same windows (the target's "
-                         "strongest), and the rule does not ask that upstream features be parenthesis-related",
-            negative_control="none: no random upstream feature is ablated for comparison, and an earlier feature "
-                             "detecting the same token is likely to feed the target through the residual stream, so "
-                             "the chain is hard to miss",
+                 "change lies below 0 (at most 2 per node); each edge split into the direct residual path and the "
+                 "mediated rest; reproduced if kept edges reach every earlier dictionary layer and every hop has an "
+                 "edge whose mediated part has its interval below 0, partly if any edge is kept, not reproduced if "
+                 "none",
+            precondition="the target's strongest windows must come from at least 5 documents (checked; 'not testable "
+                         "here' otherwise); candidates are ranked and tested on the same windows, and the rule does "
+                         "not ask that upstream features be parenthesis-related",
+            negative_control="per hop, a random upstream feature that fires at the target's positions (as many "
+                             "times as there are windows or more) and is no node, through the edge rule: " + ("kept at some hop, so the edge rule admits unrelated features"
+                                              if control_passes else "not kept, as it should"),
             positive_control="machinery only: the partial forward from the first dictionary layer matches the model's "
                              "own (checked; passed, the notebook stops otherwise)",
-            unit="the target's strongest windows: per edge, the target's relative change per window, t interval over "
-                 "windows (clustered); no correction for the several candidates tried per node"),
+            unit="documents: per edge, the target's relative change per window, windows labelled by the document of "
+                 "their first token, cluster bootstrap over documents; no correction for the several candidates "
+                 "tried per node"),
 ]
 show_verdicts(verdicts)
 
@@ -408,6 +609,23 @@ show_verdicts(verdicts)
 # stable output: the lines under each verdict are its rule, precondition, controls and unit as written in the
 # code (thresholds, not measurements)
 print_verdicts(verdicts)
+
+# %%
+# Regression values from the committed run; the tables above are not compared digit for digit. On another CPU the
+# ablation difference changed in its third decimal (a CI instance printed -0.124 where an earlier committed run had
+# -0.125); 0.02 is twenty times that and a fifth of the interval's half-width. The ablation difference is now the
+# mean over firing positions (intervals clustered by document), no longer the mean of per-window means.
+regression("apostrophe feature: evaluation-half F1", float(sae_est.mean), 0.875, profile=PROFILE, atol=0.02)
+regression("apostrophe feature minus the best baseline: evaluation-half F1", float(sae_vs_base.mean), 0.541,
+           profile=PROFILE, atol=0.02)
+regression("apostrophe feature: apostrophe precision above half max",
+           C.high_interval_precision(a_col, on["apostrophe"]).mean, 0.883, profile=PROFILE, atol=0.02)
+regression("ablating it: next-token log-prob change minus the random direction's", summary["minus_control"], -0.113,
+           profile=PROFILE, atol=0.02)
+# this profile keeps two upstream features per node over two hops (L8, L2): 6 edges is the most the trace returns
+regression("closing-parenthesis circuit: significant edges", len(edges), 6, profile=PROFILE)
+regression("closing-parenthesis circuit: direct share of the summed edge effects", direct_share, 0.714,
+           profile=PROFILE, atol=0.02)
 
 # %%
 # NBVAL_IGNORE_OUTPUT

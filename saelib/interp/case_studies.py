@@ -9,27 +9,35 @@ apostrophe") marks the rows it should fire on, and the feature whose activations
   the model, and measure how the next-token log-probabilities change, against a random direction of the same norm;
 - ``upstream_effects`` / ``trace_circuit``: ablate features of an earlier residual layer and measure how much a
   later feature's activation falls (attribution ranks candidates, exact ablation measures them), traced back
-  layer by layer into a graph, as the paper's closing-parenthesis circuit.
+  layer by layer into a graph, as the paper's closing-parenthesis circuit; each edge's effect is split into the
+  direct residual path (the upstream contribution removed from the later layer's residual with no block rerun)
+  and the path through the attention and MLP blocks in between (total minus direct).
+
+Selection out of sample: ``row_documents`` labels each row of an activation store with the source document it
+comes from, ``split_documents`` halves the documents, and ``proxy_f1_bootstrap`` scores directions chosen on one
+half on the other, with intervals from a bootstrap that resamples documents (paired across directions).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import torch
 
-from saelib.core.stats import mean_se, proportion
+from saelib.core.stats import Estimate, cluster_bootstrap, mean_se, proportion
 from saelib.interp.tokens import readable_tokens
 from saelib.model.forward import collect_residuals, logits_from, run_blocks
 from saelib.model.hooks import layer_of
 
 if TYPE_CHECKING:
+    from saelib.activations.store import ActivationStore
     from saelib.dictionaries.sae import SAE
+    from saelib.text.corpus import Corpus
 
 Tensor = torch.Tensor
 
@@ -109,6 +117,138 @@ def proxy_scores_many(
 def best_feature(scores: pd.DataFrame) -> pd.Series:
     """The row of ``proxy_scores`` with the highest F1 (ties: the lower index)."""
     return scores.sort_values(["f1", "feature"], ascending=[False, True], kind="stable").iloc[0]
+
+
+# ------------------------------------------------------------------------------- documents and out-of-sample scores
+
+
+def documents_of(
+    source: np.ndarray, offset: np.ndarray, doc_lengths: Sequence[np.ndarray], context_length: int
+) -> np.ndarray:
+    """Document label [n_contexts, context_length] of every position of packed contexts: context ``c`` is the
+    window of ``context_length`` tokens starting at ``offset[c]`` of source ``source[c]``'s split stream, whose
+    documents (separator included) have lengths ``doc_lengths[source]`` in order. Labels are unique across sources
+    (source ``s``'s documents are numbered after those of sources ``0..s-1``); a window that crosses a document
+    boundary gets both documents' labels, each on its own positions."""
+    source, offset = np.asarray(source), np.asarray(offset)
+    first = np.concatenate([[0], np.cumsum([len(d) for d in doc_lengths])])
+    out = np.empty((len(source), context_length), np.int64)
+    at = offset[:, None] + np.arange(context_length)[None]
+    for s, lengths in enumerate(doc_lengths):
+        here = source == s
+        if not here.any():
+            continue
+        starts = np.concatenate([[0], np.cumsum(np.asarray(lengths, np.int64))[:-1]])
+        doc = np.searchsorted(starts, at[here], side="right") - 1
+        if (doc < 0).any() or (at[here] >= np.sum(lengths)).any():
+            raise ValueError(f"source {s}: a window reaches outside its split stream")
+        out[here] = first[s] + doc
+    return out
+
+
+def row_documents(store: ActivationStore, corpus: Corpus, split: str = "heldout") -> np.ndarray:
+    """[n_rows] the document (of ``corpus``'s ``split``) each row of ``store`` comes from, numbered across sources:
+    ``documents_of`` over the store's context sources and offsets. Several windows may share a document."""
+    source = np.load(store.dir / "context_source.npy")
+    offset = np.load(store.dir / "context_offset.npy")
+    flag = 1 if split == "heldout" else 0
+    lengths = []
+    for name in store.config["sources"]:
+        docs = corpus.docs(name)
+        lengths.append(docs[docs[:, 2] == flag, 1])
+    return documents_of(source, offset, lengths, store.context_length).reshape(-1)
+
+
+def split_documents(documents: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Boolean mask over ``documents`` (one label per row): True for rows of a random half of the distinct
+    documents (the selection half), False for the rest (the evaluation half)."""
+    labels = np.unique(documents)
+    chosen = np.random.default_rng(seed).permutation(labels)[: len(labels) // 2]
+    return np.isin(documents, chosen)
+
+
+@dataclass(frozen=True)
+class F1Bootstrap:
+    """The proxy F1 of several activation columns over the same rows, with replicates that resample documents (the
+    same draws for every column, so differences between columns are paired)."""
+
+    names: list[str]
+    point: np.ndarray  # [k] F1 of each column on all rows
+    boot: np.ndarray  # [n_boot, k] F1 on each bootstrap replicate
+    n_documents: int
+
+    def _estimate(self, point: float, boot: np.ndarray) -> Estimate:
+        lo, hi = np.percentile(boot, [2.5, 97.5])
+        return Estimate(
+            float(point), float(boot.std(ddof=1)), self.n_documents, float(lo), float(hi), kind="cluster bootstrap"
+        )
+
+    def estimate(self, name: str) -> Estimate:
+        j = self.names.index(name)
+        return self._estimate(self.point[j], self.boot[:, j])
+
+    def difference(self, a: str, b: str) -> Estimate:
+        """F1 of ``a`` minus F1 of ``b``, interval from the paired replicates."""
+        i, j = self.names.index(a), self.names.index(b)
+        return self._estimate(self.point[i] - self.point[j], self.boot[:, i] - self.boot[:, j])
+
+
+def _f1_from_sums(sums: np.ndarray) -> np.ndarray:
+    """F1 from summed [..., 4, k] (activation mass on proxy rows, all mass, proxy rows where it fires, proxy rows)."""
+    on_mass, mass, hits, n_proxy = sums[..., 0, :], sums[..., 1, :], sums[..., 2, :], sums[..., 3, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(mass > 0, on_mass / mass, 0.0)
+        recall = np.where(n_proxy > 0, hits / n_proxy, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    return f1
+
+
+def proxy_f1_bootstrap(
+    cols: dict[str, np.ndarray], on_proxy: np.ndarray, documents: np.ndarray, n_boot: int = 2000, seed: int = 0
+) -> F1Bootstrap:
+    """``proxy_scores``'s F1 (precision = share of activation mass on proxy rows, recall = share of proxy rows where
+    the activation is > 0) for each column of ``cols`` {name: [n_rows] non-negative activations}, with a 95%
+    interval from ``n_boot`` replicates that draw documents with replacement (each document keeps all its rows).
+    Precision and recall are ratios of sums over rows, so a replicate sums each drawn document's totals."""
+    names = list(cols)
+    on = np.asarray(on_proxy, bool)
+    labels, group = np.unique(np.asarray(documents), return_inverse=True)
+    per_doc = np.zeros((len(labels), 4, len(names)))
+    for j, name in enumerate(names):
+        a = np.asarray(cols[name], np.float64)
+        if a.shape != on.shape:
+            raise ValueError(f"{name}: {a.shape[0]} activations for {on.shape[0]} proxy rows")
+        if (a < 0).any():
+            raise ValueError(f"{name}: activations must be non-negative (project on both signs of a direction)")
+        for k, w in enumerate((a * on, a, (a > 0) & on, on)):
+            per_doc[:, k, j] = np.bincount(group, weights=np.asarray(w, np.float64), minlength=len(labels))
+    point = _f1_from_sums(per_doc.sum(0))
+    draw = np.random.default_rng(seed).integers(0, len(labels), size=(n_boot, len(labels)))
+    weights = np.stack([np.bincount(d, minlength=len(labels)) for d in draw]).astype(np.float64)  # [n_boot, docs]
+    boot = _f1_from_sums(np.einsum("bd,dsk->bsk", weights, per_doc))
+    return F1Bootstrap(names, point, boot, len(labels))
+
+
+def projection_f1(
+    directions: Tensor, center: Tensor, x: np.ndarray, on_proxy: np.ndarray, batch: int = 16384
+) -> np.ndarray:
+    """[2 * n_directions] the proxy F1 (as ``proxy_scores``) of ReLU of ``x`` [n, d] (minus ``center``) projected
+    on each direction, then on its negative: either sign of a direction can serve as a non-negative activation, as
+    in the neuron, PCA and ICA baselines' ``LinearDictionary``. Sums are accumulated batch by batch, so the
+    [n, 2 * n_directions] projections are never held."""
+    both = torch.cat([directions, -directions]).float()
+    on = np.asarray(on_proxy, bool)
+    if not on.any():
+        raise ValueError("no row satisfies the proxy")
+    sums = torch.zeros(4, both.shape[0], dtype=torch.float64)
+    sums[3] = float(on.sum())
+    for s in range(0, len(x), batch):
+        proj = torch.relu((torch.from_numpy(np.asarray(x[s : s + batch], np.float32)) - center.float()) @ both.T)
+        hit = proj[torch.from_numpy(on[s : s + batch])]
+        sums[0] += hit.sum(0, dtype=torch.float64)
+        sums[1] += proj.sum(0, dtype=torch.float64)
+        sums[2] += (hit > 0).sum(0)
+    return _f1_from_sums(sums.numpy())
 
 
 def interval_table(
@@ -221,21 +361,47 @@ class AblationResult:
     next_token: np.ndarray  # [positions] change of the actual next token's log-probability
     control_next_token: np.ndarray  # the same, ablating a random direction of the same norm
     context: np.ndarray  # [positions] which context each firing position belongs to (the unit of the interval)
+    position: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # [positions] position in it
+    watched: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [positions] change of log p(watch), if asked
+    control_watched: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the same for the random direction
 
-    def summary(self) -> dict[str, float]:
-        est = _clustered(self.next_token, self.context)
-        diff = _clustered(self.next_token - self.control_next_token, self.context)
-        return {
+    def summary(self, clusters: np.ndarray | None = None) -> dict[str, float]:
+        """Means of the changes with 95% intervals: a t interval over contexts (positions averaged per context) by
+        default; with ``clusters`` (one label per position, e.g. the document), a bootstrap that resamples them.
+        ``watch_*`` keys (the watched token's log-probability, minus the control's) when a token was watched."""
+
+        def interval(values: np.ndarray) -> Estimate:
+            if clusters is None:
+                return _clustered(values, self.context)
+            return cluster_bootstrap(values, clusters)
+
+        est = interval(self.next_token)
+        diff = interval(self.next_token - self.control_next_token)
+        out = {
             "positions": len(self.next_token),
             "contexts": len(np.unique(self.context)),
+            "clusters": len(np.unique(self.context if clusters is None else clusters)),
             "delta_next_token": est.mean,
             "delta_lo": est.lo,
             "delta_hi": est.hi,
-            "control_delta": _clustered(self.control_next_token, self.context).mean,
+            "control_delta": interval(self.control_next_token).mean,
             "minus_control": diff.mean,
             "minus_control_lo": diff.lo,
             "minus_control_hi": diff.hi,
         }
+        if len(self.watched):
+            w = interval(self.watched)
+            wd = interval(self.watched - self.control_watched)
+            out.update(
+                watch=w.mean,
+                watch_lo=w.lo,
+                watch_hi=w.hi,
+                watch_control=interval(self.control_watched).mean,
+                watch_minus_control=wd.mean,
+                watch_minus_control_lo=wd.lo,
+                watch_minus_control_hi=wd.hi,
+            )
+        return out
 
 
 def _clustered(values: np.ndarray, groups: np.ndarray):
@@ -246,11 +412,20 @@ def _clustered(values: np.ndarray, groups: np.ndarray):
 
 @torch.no_grad()
 def next_token_ablation(
-    model, sae, hook: str, tokens: Tensor, feature: int, keep: Tensor, seed: int = 0, batch_size: int = 8
+    model,
+    sae,
+    hook: str,
+    tokens: Tensor,
+    feature: int,
+    keep: Tensor,
+    seed: int = 0,
+    batch_size: int = 8,
+    watch: int | None = None,
 ) -> AblationResult:
     """Remove ``feature``'s contribution at ``hook`` (a residual hook) wherever it fires among ``keep`` [n, pos]
     positions of ``tokens`` [n, pos], and compare next-token log-probabilities with the clean run; the control
-    removes a random direction with the same norm at the same positions."""
+    removes a random direction with the same norm at the same positions. With ``watch`` (a token id), also the
+    change of that token's log-probability at the same positions, for the feature and the control."""
     layer = layer_of(hook)
     gen = torch.Generator().manual_seed(seed)
     direction = feature_directions(sae)[feature]  # once: decoding the identity is the costly part
@@ -258,6 +433,8 @@ def next_token_ablation(
     nxt: list[np.ndarray] = []
     ctl: list[np.ndarray] = []
     ctx: list[np.ndarray] = []
+    pos: list[np.ndarray] = []
+    watched: dict[str, list[np.ndarray]] = {"feature": [], "control": []}
     for start in range(0, len(tokens), batch_size):
         batch = tokens[start : start + batch_size]
         x = collect_residuals(model, batch, [layer])[0][layer]
@@ -279,12 +456,28 @@ def next_token_ablation(
         for name, out in (("feature", nxt), ("control", ctl)):
             d = (edited[name] - clean).gather(-1, pad[..., None])[..., 0]
             out.append(d[fire].numpy())
+            if watch is not None:
+                watched[name].append((edited[name] - clean)[..., watch][fire].numpy())
         deltas.append((edited["feature"].exp() - clean.exp())[fire].sum(0))
         ctx.append((torch.arange(start, start + len(batch))[:, None].expand_as(fire))[fire].numpy())
+        pos.append(torch.arange(fire.shape[1]).expand_as(fire)[fire].numpy())
     if not deltas:
         raise ValueError(f"feature {feature} never fires on these tokens")
     n = sum(len(c) for c in ctx)
-    return AblationResult(torch.stack(deltas).sum(0) / n, np.concatenate(nxt), np.concatenate(ctl), np.concatenate(ctx))
+    return AblationResult(
+        torch.stack(deltas).sum(0) / n,
+        np.concatenate(nxt),
+        np.concatenate(ctl),
+        np.concatenate(ctx),
+        np.concatenate(pos),
+        np.concatenate(watched["feature"]) if watch is not None else np.zeros(0),
+        np.concatenate(watched["control"]) if watch is not None else np.zeros(0),
+    )
+
+
+def _interval(values: np.ndarray, groups: np.ndarray | None, seed: int = 0) -> Estimate:
+    """t interval over the values, or a bootstrap resampling ``groups`` (one label per value) when given."""
+    return mean_se(values) if groups is None else cluster_bootstrap(values, groups, seed=seed)
 
 
 def upstream_effects(
@@ -295,15 +488,22 @@ def upstream_effects(
     source_layer: int,
     n_candidates: int = 8,
     keep: Tensor | None = None,
+    groups: np.ndarray | None = None,
+    features: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """How much ablating each of the most promising features of ``source_layer`` lowers feature ``target`` =
-    (layer, index) on ``tokens`` [n, pos].
+    (layer, index) on ``tokens`` [n, pos], split into the direct residual path and the path through the blocks.
 
     Candidates are ranked by attribution, the first-order effect of removing the feature (−activation × decoder
-    direction · gradient of the target's summed activation); the top ``n_candidates`` are ablated exactly (their
-    contribution removed at every position, the blocks in between rerun). ``effect`` = relative change of the
-    target's summed activation over the positions where it fires in a context (−0.3: it falls by 30%), averaged over
-    the contexts where it fires, with a t interval over them."""
+    direction · gradient of the target's summed activation); the top ``n_candidates`` (or the given ``features``)
+    are ablated exactly (their contribution removed at every position, the blocks in between rerun). ``effect`` =
+    relative change of the target's summed activation over the positions where it fires in a context (−0.3: it
+    falls by 30%), averaged over the contexts where it fires. ``direct`` = the same change when the contribution is
+    removed from the target layer's residual instead, with no block rerun: the feature's decoder direction carried
+    unchanged by the residual stream and read by the target's encoder. ``mediated`` = ``effect`` − ``direct``, what
+    the attention and MLP blocks in between add (negative: they pass more of it on; positive: they make up for
+    part of it). Intervals: t over the contexts, or a bootstrap over ``groups`` (one label per context of
+    ``tokens``, e.g. its document) when given."""
     t_layer, t_feature = target
     if not source_layer < t_layer:
         raise ValueError(f"source layer {source_layer} must come before the target's layer {t_layer}")
@@ -311,7 +511,8 @@ def upstream_effects(
     keep = torch.ones(tokens.shape, dtype=torch.bool) if keep is None else keep
     src, tgt = saes[source_layer], saes[t_layer]
     with torch.no_grad():
-        clean = tgt.encode(run_blocks(model, x, source_layer, t_layer))[..., t_feature]
+        x_target = run_blocks(model, x, source_layer, t_layer)
+        clean = tgt.encode(x_target)[..., t_feature]
     fire = (clean > 0) & keep
     if not fire.any():
         raise ValueError(f"target feature {t_feature} at layer {t_layer} never fires on these tokens")
@@ -324,16 +525,22 @@ def upstream_effects(
     with torch.no_grad():
         codes = src.encode(x) * keep[..., None]
         attribution = -(codes * (xg.grad @ directions.T)).sum((0, 1))  # first-order change of the target
-    order = torch.argsort(attribution)[:n_candidates]  # most negative first: removing it lowers the target most
+    if features is None:  # most negative first: removing it lowers the target most
+        chosen = torch.argsort(attribution)[:n_candidates].tolist()
+    else:
+        chosen = [int(f) for f in features]
     base = (clean * fire).sum(1)  # [n] per context
+    used = base > 0
+    grp = None if groups is None else np.asarray(groups)[used.numpy()]
     rows = []
     with torch.no_grad():
-        for f in order.tolist():
-            edited = x - codes[..., f : f + 1] * directions[f]
-            after = tgt.encode(run_blocks(model, edited, source_layer, t_layer))[..., t_feature]
-            per_ctx = ((after - clean) * fire).sum(1)
-            used = base > 0
-            est = mean_se((per_ctx[used] / base[used]).numpy())
+        for f in chosen:
+            removed = codes[..., f : f + 1] * directions[f]
+            after = tgt.encode(run_blocks(model, x - removed, source_layer, t_layer))[..., t_feature]
+            direct_after = tgt.encode(x_target - removed)[..., t_feature]
+            total = (((after - clean) * fire).sum(1)[used] / base[used]).numpy()
+            direct = (((direct_after - clean) * fire).sum(1)[used] / base[used]).numpy()
+            est, d_est, m_est = (_interval(v, grp) for v in (total, direct, total - direct))
             rows.append(
                 {
                     "source_layer": source_layer,
@@ -344,6 +551,12 @@ def upstream_effects(
                     "effect": est.mean,
                     "effect_lo": est.lo,
                     "effect_hi": est.hi,
+                    "direct": d_est.mean,
+                    "direct_lo": d_est.lo,
+                    "direct_hi": d_est.hi,
+                    "mediated": m_est.mean,
+                    "mediated_lo": m_est.lo,
+                    "mediated_hi": m_est.hi,
                     "source_density": float((codes[..., f] > 0)[keep].float().mean()),
                 }
             )
@@ -359,15 +572,17 @@ def trace_circuit(
     n_candidates: int = 8,
     branch: int = 2,
     keep: Tensor | None = None,
+    groups: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Edges of the circuit feeding ``target`` through the earlier ``layers`` (descending from the target's):
     at each step, the ``branch`` upstream features whose exact ablation lowers the node most (with the interval's
-    upper end below 0) become nodes whose own upstream features are traced next."""
+    upper end below 0) become nodes whose own upstream features are traced next. Each edge carries
+    ``upstream_effects``'s split into the direct residual path and the mediated one."""
     frontier, edges = [target], []
     for source_layer in sorted((la for la in layers if la < target[0]), reverse=True):
         nxt = []
         for node in frontier:
-            found = upstream_effects(model, saes, tokens, node, source_layer, n_candidates, keep)
+            found = upstream_effects(model, saes, tokens, node, source_layer, n_candidates, keep, groups)
             found = found[found.effect_hi < 0].head(branch)
             edges.append(found)
             nxt += [(source_layer, int(f)) for f in found.source]

@@ -142,3 +142,108 @@ def test_upstream_effects_are_exact_ablations(tiny_model, setting):
         C.upstream_effects(tiny_model, saes, tokens, (0, t), 1)
     circuit = C.trace_circuit(tiny_model, saes, tokens, (1, t), [0, 1], n_candidates=4, branch=1)
     assert isinstance(circuit, pd.DataFrame) and (circuit.effect_hi < 0).all() and len(circuit) <= 1
+
+
+def test_upstream_effects_split_into_direct_and_mediated_paths(tiny_model, setting):
+    tokens, saes = setting
+    res = C.residuals_at(tiny_model, tokens, [0, 1])
+    with torch.no_grad():
+        target_codes = saes[1].encode(res[1])
+        codes = saes[0].encode(res[0])
+    t = int((target_codes > 0).float().mean((0, 1)).argmax())
+    f = int((codes > 0).float().mean((0, 1)).argmax())
+    groups = np.array([0, 0, 1, 1, 2, 2])  # two contexts per document
+    edges = C.upstream_effects(tiny_model, saes, tokens, (1, t), 0, keep=None, groups=groups, features=[f])
+    assert edges.source.tolist() == [f]
+    e = edges.iloc[0]
+    removed = codes[..., f, None] * C.feature_directions(saes[0])[f]
+    with torch.no_grad():  # the direct path: the contribution taken out of layer 1's residual, no block rerun
+        direct_after = saes[1].encode(res[1] - removed)[..., t]
+    fire = target_codes[..., t] > 0
+    base = (target_codes[..., t] * fire).sum(1)
+    ratio = ((direct_after - target_codes[..., t]) * fire).sum(1)[base > 0] / base[base > 0]
+    assert e.direct == pytest.approx(float(ratio.mean()), abs=1e-4)
+    assert e.mediated == pytest.approx(e.effect - e.direct, abs=1e-6)
+    for name in ("effect", "direct", "mediated"):
+        assert e[f"{name}_lo"] <= e[name] <= e[f"{name}_hi"]
+
+
+def test_ablation_watches_a_token_and_clusters_its_intervals(tiny_model, setting):
+    tokens, saes = setting
+    hook = "blocks.0.hook_resid_post"
+    with torch.no_grad():
+        codes = saes[0].encode(C.residuals_at(tiny_model, tokens, [0])[0])
+    f = int((codes[:, :-1] > 0).float().mean((0, 1)).argmax())
+    keep = torch.ones(tokens.shape, dtype=torch.bool)
+    watch = int(tokens[0, 1])
+    result = C.next_token_ablation(tiny_model, saes[0], hook, tokens, f, keep, batch_size=4, watch=watch)
+    fire = (codes[..., f] > 0) & keep
+    fire[:, -1] = False
+    assert len(result.watched) == len(result.control_watched) == len(result.position) == int(fire.sum())
+    rows = torch.nonzero(fire)
+    assert result.context.tolist() == rows[:, 0].tolist() and result.position.tolist() == rows[:, 1].tolist()
+    at_next = (result.context == 0) & (result.position == 0)  # where the watched token is the next token
+    np.testing.assert_allclose(result.watched[at_next], result.next_token[at_next], atol=1e-6)
+    documents = result.context // 2
+    summary = result.summary(clusters=documents)
+    assert summary["clusters"] == len(np.unique(documents))
+    assert summary["watch_minus_control_lo"] <= summary["watch_minus_control"] <= summary["watch_minus_control_hi"]
+    assert summary["watch_minus_control"] == pytest.approx(float((result.watched - result.control_watched).mean()))
+    assert "watch" not in C.next_token_ablation(tiny_model, saes[0], hook, tokens, f, keep, batch_size=4).summary()
+
+
+def test_documents_of_labels_each_position_across_boundaries_and_sources():
+    lengths = [np.array([3, 5]), np.array([4, 4])]  # source 0: documents 0-2, 3-7; source 1: 0-3, 4-7
+    docs = C.documents_of(np.array([0, 1, 0]), np.array([0, 2, 4]), lengths, context_length=4)
+    assert docs.tolist() == [[0, 0, 0, 1], [2, 2, 3, 3], [1, 1, 1, 1]]
+    with pytest.raises(ValueError, match="outside"):
+        C.documents_of(np.array([0]), np.array([6]), lengths, context_length=4)
+
+
+def test_split_documents_keeps_each_document_on_one_side():
+    documents = np.repeat(np.arange(10), 7)
+    selection = C.split_documents(documents, seed=3)
+    assert len(np.unique(documents[selection])) == 5
+    assert not set(documents[selection]) & set(documents[~selection])
+    assert (C.split_documents(documents, seed=3) == selection).all()
+
+
+def test_proxy_f1_bootstrap_matches_proxy_scores_and_pairs_differences():
+    rng = np.random.default_rng(0)
+    n = 400
+    documents = np.repeat(np.arange(40), 10)
+    proxy = rng.random(n) < 0.2
+    exact = proxy.astype(np.float32) * 2.0
+    noisy = np.where(rng.random(n) < 0.7, exact, rng.random(n)).astype(np.float32)
+    dense = np.ones(n, np.float32)
+    boot = C.proxy_f1_bootstrap({"exact": exact, "noisy": noisy, "dense": dense}, proxy, documents, n_boot=300)
+    scores = C.proxy_scores(np.stack([exact, noisy, dense], 1), proxy, np.ones(n, bool))
+    np.testing.assert_allclose(boot.point, scores.f1.to_numpy(), atol=1e-6)
+    exact_est = boot.estimate("exact")
+    assert exact_est.mean == exact_est.lo == exact_est.hi == 1.0 and exact_est.n == 40
+    diff = boot.difference("exact", "noisy")
+    assert diff.mean == pytest.approx(1.0 - boot.point[1]) and diff.lo > 0
+    noisy_est = boot.estimate("noisy")
+    assert noisy_est.lo < noisy_est.mean < noisy_est.hi and noisy_est.kind == "cluster bootstrap"
+    one_doc = C.proxy_f1_bootstrap({"noisy": noisy}, proxy, np.zeros(n), n_boot=50).estimate("noisy")
+    assert one_doc.lo == pytest.approx(one_doc.hi)  # a single document cannot estimate the spread
+    with pytest.raises(ValueError, match="non-negative"):
+        C.proxy_f1_bootstrap({"signed": noisy - 0.5}, proxy, documents)
+
+
+def test_projection_f1_scores_both_signs_of_each_direction():
+    from saelib.baselines.directions import fit_pca
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 6)).astype(np.float32)
+    proxy = rng.random(60) < 0.3
+    x[proxy, 2] -= 3.0  # the negative side of coordinate 2 marks the proxy
+    pca = fit_pca(torch.from_numpy(x))
+    half = pca.n_features // 2
+    f1 = C.projection_f1(pca.directions[:half], pca.center, x, proxy, batch=16)
+    acts = pca.encode(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(f1, C.proxy_scores(acts, proxy, np.ones(60, bool)).f1.to_numpy(), atol=1e-5)
+    neuron = C.projection_f1(torch.eye(6), torch.zeros(6), x, proxy)
+    assert int(np.argmax(neuron)) == 6 + 2  # coordinate 2, negative sign
+    with pytest.raises(ValueError, match="no row"):
+        C.projection_f1(torch.eye(6), torch.zeros(6), x, np.zeros(60, bool))
