@@ -25,7 +25,9 @@ def test_member_at_l0_picks_the_nearest_member_within_the_tolerance():
 def test_a_target_no_member_reaches_names_the_run_the_l0s_and_the_alpha_to_train():
     with pytest.raises(TargetL0NotReachedError, match=r"r: no member within ±10% of L0 = 50 .*train alpha 0\.00"):
         member_at_l0(PILOT, 50)
-    with pytest.raises(TargetL0NotReachedError, match="outside the members' L0 range .*extend the members' alpha grid to larger alphas"):
+    with pytest.raises(
+        TargetL0NotReachedError, match="outside the members' L0 range .*extend the members' alpha grid to larger alphas"
+    ):
         member_at_l0(PILOT, 2)
 
 
