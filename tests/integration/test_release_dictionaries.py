@@ -23,7 +23,7 @@ NAMES = [d["name"] for d in MANIFEST["dictionaries"]]
 def test_the_release_is_shipped_and_small():
     assert NAMES, "dictionaries/manifest.json lists no dictionary"
     size = sum(p.stat().st_size for p in DICTIONARIES_DIR.rglob("*") if p.is_file())
-    assert size < 100 * 2**20
+    assert size < 200 * 2**20  # the cap export_release enforces (max_bytes): dictionaries/ stays under 200 MiB in git
     assert all(d["train_rows"] >= 2_000_000 for d in MANIFEST["dictionaries"])
 
 
