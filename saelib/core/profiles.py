@@ -99,6 +99,7 @@ class CaseStudySizes:
     circuit_windows: int  # the circuit target's strongest windows
     circuit_candidates: int  # upstream features ablated exactly per node (ranked by attribution)
     circuit_branch: int  # significant upstream features kept per node
+    circuit_controls: int = 8  # random co-firing features per node; an edge must beat the strongest
 
 
 @dataclass(frozen=True)

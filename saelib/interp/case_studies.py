@@ -490,6 +490,8 @@ def upstream_effects(
     keep: Tensor | None = None,
     groups: np.ndarray | None = None,
     features: Sequence[int] | None = None,
+    n_controls: int = 0,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """How much ablating each of the most promising features of ``source_layer`` lowers feature ``target`` =
     (layer, index) on ``tokens`` [n, pos], split into the direct residual path and the path through the blocks.
@@ -503,7 +505,15 @@ def upstream_effects(
     unchanged by the residual stream and read by the target's encoder. ``mediated`` = ``effect`` − ``direct``, what
     the attention and MLP blocks in between add (negative: they pass more of it on; positive: they make up for
     part of it). Intervals: t over the contexts, or a bootstrap over ``groups`` (one label per context of
-    ``tokens``, e.g. its document) when given."""
+    ``tokens``, e.g. its document) when given.
+
+    Controls (``n_controls`` > 0): ``n_controls`` + 1 features of ``source_layer`` that are not candidates but fire
+    at the target's firing positions at least once per four contexts are drawn at random (``seed``) and
+    ablated the same way. The first ``n_controls`` form the baseline, represented by the strongest of them (the
+    lowest mean effect): ``beyond_control`` = the candidate's per-context effect minus that control's in the same
+    context, with a paired interval. The last one is put through the same comparison as a row with ``role`` =
+    "control" (a negative control: a random co-firing feature, which should not lower the target beyond the
+    strongest of the others). Fewer co-firing features than that raise ``ValueError``."""
     t_layer, t_feature = target
     if not source_layer < t_layer:
         raise ValueError(f"source layer {source_layer} must come before the target's layer {t_layer}")
@@ -532,17 +542,27 @@ def upstream_effects(
     base = (clean * fire).sum(1)  # [n] per context
     used = base > 0
     grp = None if groups is None else np.asarray(groups)[used.numpy()]
+    min_cofires = max(1, int(used.sum()) // 4)
+    controls = _cofiring_controls(codes, fire, chosen, min_cofires, n_controls, seed) if n_controls else []
+
+    def ablate(f: int) -> tuple[np.ndarray, np.ndarray]:
+        removed = codes[..., f : f + 1] * directions[f]
+        after = tgt.encode(run_blocks(model, x - removed, source_layer, t_layer))[..., t_feature]
+        direct_after = tgt.encode(x_target - removed)[..., t_feature]
+        total = (((after - clean) * fire).sum(1)[used] / base[used]).numpy()
+        return total, (((direct_after - clean) * fire).sum(1)[used] / base[used]).numpy()
+
     rows = []
     with torch.no_grad():
-        for f in chosen:
-            removed = codes[..., f : f + 1] * directions[f]
-            after = tgt.encode(run_blocks(model, x - removed, source_layer, t_layer))[..., t_feature]
-            direct_after = tgt.encode(x_target - removed)[..., t_feature]
-            total = (((after - clean) * fire).sum(1)[used] / base[used]).numpy()
-            direct = (((direct_after - clean) * fire).sum(1)[used] / base[used]).numpy()
+        control_effects = [ablate(f)[0] for f in controls[:n_controls]]
+        baseline = min(control_effects, key=lambda v: float(v.mean())) if control_effects else None
+        for f, role in [(f, "candidate") for f in chosen] + [(f, "control") for f in controls[n_controls:]]:
+            total, direct = ablate(f)
             est, d_est, m_est = (_interval(v, grp) for v in (total, direct, total - direct))
+            beyond = _interval(total - baseline, grp) if baseline is not None else None
             rows.append(
                 {
+                    "role": role,
                     "source_layer": source_layer,
                     "source": f,
                     "target_layer": t_layer,
@@ -558,9 +578,36 @@ def upstream_effects(
                     "mediated_lo": m_est.lo,
                     "mediated_hi": m_est.hi,
                     "source_density": float((codes[..., f] > 0)[keep].float().mean()),
+                    "beyond_control": beyond.mean if beyond else float("nan"),
+                    "beyond_control_lo": beyond.lo if beyond else float("nan"),
+                    "beyond_control_hi": beyond.hi if beyond else float("nan"),
                 }
             )
     return pd.DataFrame(rows).sort_values("effect", kind="stable").reset_index(drop=True)
+
+
+def _cofiring_controls(
+    codes: Tensor, fire: Tensor, exclude: Sequence[int], min_cofires: int, n_controls: int, seed: int
+) -> list[int]:
+    """``n_controls`` + 1 random features (not in ``exclude``) firing at ``fire``'s positions at least
+    ``min_cofires`` times in all."""
+    counts = ((codes > 0) & fire[..., None]).sum((0, 1)).numpy()
+    pool = np.setdiff1d(np.flatnonzero(counts >= min_cofires), np.asarray(exclude, dtype=np.int64))
+    if pool.size < n_controls + 1:
+        raise ValueError(
+            f"only {pool.size} non-candidate features fire with the target at least {min_cofires} times; "
+            f"{n_controls + 1} are needed for the controls: lower n_controls or use more contexts"
+        )
+    return [int(f) for f in np.random.default_rng(seed).choice(pool, n_controls + 1, replace=False)]
+
+
+@dataclass(frozen=True)
+class CircuitTrace:
+    """What ``trace_circuit`` found: the kept ``edges`` and, per traced node, the held-out random co-firing
+    feature put through the same edge rule (``controls``, with ``kept`` saying whether the rule admitted it)."""
+
+    edges: pd.DataFrame
+    controls: pd.DataFrame
 
 
 def trace_circuit(
@@ -573,20 +620,31 @@ def trace_circuit(
     branch: int = 2,
     keep: Tensor | None = None,
     groups: np.ndarray | None = None,
-) -> pd.DataFrame:
+    n_controls: int = 0,
+    seed: int = 0,
+) -> CircuitTrace:
     """Edges of the circuit feeding ``target`` through the earlier ``layers`` (descending from the target's):
-    at each step, the ``branch`` upstream features whose exact ablation lowers the node most (with the interval's
-    upper end below 0) become nodes whose own upstream features are traced next. Each edge carries
-    ``upstream_effects``'s split into the direct residual path and the mediated one."""
-    frontier, edges = [target], []
+    at each step, the ``branch`` upstream features whose exact ablation lowers the node most become nodes whose own
+    upstream features are traced next. The edge rule: the effect's interval lies below 0 and, with
+    ``n_controls`` > 0, so does ``beyond_control``'s (the candidate lowers the node more than the strongest of
+    ``n_controls`` random features that fire with it, paired by context). Each edge carries ``upstream_effects``'s split into the direct residual path
+    and the mediated one."""
+    frontier, edges, controls = [target], [], []
     for source_layer in sorted((la for la in layers if la < target[0]), reverse=True):
         nxt = []
         for node in frontier:
-            found = upstream_effects(model, saes, tokens, node, source_layer, n_candidates, keep, groups)
-            found = found[found.effect_hi < 0].head(branch)
+            found = upstream_effects(
+                model, saes, tokens, node, source_layer, n_candidates, keep, groups, n_controls=n_controls, seed=seed
+            )
+            rule = (found.effect_hi < 0) & ((found.beyond_control_hi < 0) if n_controls else True)
+            controls.append(found[found.role == "control"].assign(kept=rule[found.role == "control"]))
+            found = found[rule & (found.role == "candidate")].head(branch)
             edges.append(found)
             nxt += [(source_layer, int(f)) for f in found.source]
         frontier = list(dict.fromkeys(nxt))
         if not frontier:
             break
-    return pd.concat(edges, ignore_index=True) if edges else pd.DataFrame()
+    return CircuitTrace(
+        pd.concat(edges, ignore_index=True) if edges else pd.DataFrame(),
+        pd.concat(controls, ignore_index=True) if controls else pd.DataFrame(),
+    )

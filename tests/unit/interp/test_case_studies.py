@@ -141,7 +141,28 @@ def test_upstream_effects_are_exact_ablations(tiny_model, setting):
     with pytest.raises(ValueError, match="must come before"):
         C.upstream_effects(tiny_model, saes, tokens, (0, t), 1)
     circuit = C.trace_circuit(tiny_model, saes, tokens, (1, t), [0, 1], n_candidates=4, branch=1)
-    assert isinstance(circuit, pd.DataFrame) and (circuit.effect_hi < 0).all() and len(circuit) <= 1
+    assert isinstance(circuit.edges, pd.DataFrame) and (circuit.edges.effect_hi < 0).all() and len(circuit.edges) <= 1
+
+
+def test_upstream_effects_compare_candidates_with_random_cofiring_controls(tiny_model, setting):
+    tokens, saes = setting
+    res = C.residuals_at(tiny_model, tokens, [0, 1])
+    with torch.no_grad():
+        t = int((saes[1].encode(res[1]) > 0).float().mean((0, 1)).argmax())
+    found = C.upstream_effects(tiny_model, saes, tokens, (1, t), 0, n_candidates=2, n_controls=2, seed=3)
+    assert sorted(found.role) == ["candidate", "candidate", "control"]
+    baseline = C.upstream_effects(tiny_model, saes, tokens, (1, t), 0, n_candidates=2, n_controls=2, seed=3)
+    pd.testing.assert_frame_equal(found, baseline)  # the draw is seeded
+    controls = set(found.source[found.role == "control"])
+    assert not controls & set(found.source[found.role == "candidate"])
+    for row in found.itertuples():  # paired: a candidate minus the strongest control, per context
+        assert row.beyond_control_lo <= row.beyond_control <= row.beyond_control_hi
+    # more controls than there are co-firing features: a clear error, not a silent smaller baseline
+    with pytest.raises(ValueError, match="needed for the controls"):
+        C.upstream_effects(tiny_model, saes, tokens, (1, t), 0, n_candidates=2, n_controls=10_000)
+    trace = C.trace_circuit(tiny_model, saes, tokens, (1, t), [0, 1], n_candidates=2, branch=1, n_controls=2)
+    assert len(trace.controls) == 1 and trace.controls.role.eq("control").all()
+    assert (trace.edges.beyond_control_hi < 0).all() if len(trace.edges) else True
 
 
 def test_upstream_effects_split_into_direct_and_mediated_paths(tiny_model, setting):
