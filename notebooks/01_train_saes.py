@@ -47,7 +47,6 @@ PROFILE: str = "default"  # dev | default | paper (see saelib/core/profiles.py)
 DICTIONARIES: str = "shipped"  # §7: "shipped" (dictionaries/) or a folder with a manifest.json from the release command
 
 # %%
-import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -84,10 +83,8 @@ print(sweep)
 # documents serves the evaluation.
 
 # %%
-start = time.time()
 train_store = harvest_profile(model, resid_hooks + [mlp_hook], profile, split="train")
 eval_store = heldout_profile(model, resid_hooks + [mlp_hook], profile)
-harvest_seconds = time.time() - start
 print(train_store)
 print(eval_store)
 
@@ -106,7 +103,6 @@ print(f"evaluation: {int(eval_mask.sum()):,} held-out tokens for L0/FVU/dead/den
 # R form an ensemble; each batch read from disk feeds all of them). Adam, one epoch, a fixed seed.
 
 # %%
-start = time.time()
 results = {}
 for hook in resid_hooks:
     cfg = TrainConfig(hook, ratios=(sweep.ratio,), alphas=sweep.alphas, epochs=sweep.epochs,
@@ -116,10 +112,8 @@ sweep_hook = resid_post(sweep.ratio_sweep_layer)
 ratio_cfg = TrainConfig(sweep_hook, ratios=sweep.ratio_sweep, alphas=sweep.ratio_sweep_alphas, epochs=sweep.epochs,
                         batch_size=sweep.batch_size, lr=sweep.lr, seed=profile.seed, device=profile.device)
 ratio_result = train_saes(train_store, ratio_cfg)
-train_seconds = time.time() - start
 
 # %%
-start = time.time()
 ensembles = [(hook, res.directory / f"ratio{ratio:g}", ens)
              for hook, res in [*results.items(), (sweep_hook, ratio_result)] for ratio, ens in res.saes.items()]
 # one clean forward pass for every ensemble, one zero ablation per layer
@@ -129,7 +123,6 @@ metrics = pd.DataFrame([{"layer": layer_of(hook), "directory": str(directory), *
                         for (hook, directory, _), rows in zip(ensembles, evaluated) for row in rows])
 for directory, group in metrics.groupby("directory"):  # saved beside the weights, in the SAE's config.json
     attach_metrics(directory, group.drop(columns=["directory"]).to_dict("records"))
-eval_seconds = time.time() - start
 columns = ["layer", "ratio", "alpha", "l0", "fvu", "ce_recovered", "kl", "dead_fraction", "dense_fraction"]
 
 # %%
@@ -659,6 +652,14 @@ for (layer, arch), group in (matched[matched.architecture != "tied"].groupby(["l
         "lower FVU than ReLU-L1 by > margin": wins,
         "FVU (arch / ReLU-L1)": ", ".join(f"L0 {r.target_l0:g}: {r.fvu:.3f} / {t.fvu:.3f}" for r, t in both),
         "verdict": by_count(wins, len(both))})
+trained = sorted(set(matched.architecture)) if not matched.empty else []
+for arch in [a for a in release_comparison.NEW_ARCHITECTURES if a not in trained]:
+    comparison_verdicts.append({
+        "layer": None, "architecture": arch, "targets with both matched": 0,
+        "lower FVU than ReLU-L1 by > margin": 0,
+        "FVU (arch / ReLU-L1)": "not in the release (architectures trained at R = 8: "
+                                + (", ".join(trained) or "none") + "); `--plan comparison` trains it",
+        "verdict": "not testable here"})
 comparison_verdicts = pd.DataFrame(comparison_verdicts)
 # NBVAL_IGNORE_OUTPUT
 # (the comparison's verdicts, from the manifest)
@@ -751,18 +752,6 @@ else:
     ax.legend(frameon=False)
     savefig(fig, "01_width_ladder_convergence", PROFILE)
     plt.show()
-
-# %% [markdown]
-# ## 9. Time
-#
-# Wall-clock time of this notebook's stages on the machine that ran it (2 CPU cores for the committed default
-# profile). Cached results make a re-run much faster, so these are the times of the first run.
-
-# %%
-# NBVAL_IGNORE_OUTPUT
-# (timings differ between runs and machines)
-pd.Series({"harvest (train + held-out)": harvest_seconds, "train tied SAEs": train_seconds,
-           "evaluate": eval_seconds}).round(0).rename("seconds")
 
 # %% [markdown]
 # ## Summary

@@ -60,7 +60,6 @@ ICA: str = "shipped"  # "shipped" (FastICA on more rows, dictionaries/baselines;
 GREEDY: str = "shipped"  # §5: "shipped" (searched by scripts/release_greedy.py, replayed here) or "run" (search live)
 
 # %%
-import time
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -85,7 +84,6 @@ from saelib.model.loader import model_weights_sha256
 from saelib.model.behaviour import logit_difference
 from saelib.text.tasks import ioi_token_ids, make_ioi_prompts
 
-start_all = time.time()
 profile = get_profile(PROFILE)
 sizes, sweep = profile.ioi_patching, profile.sae
 torch.manual_seed(profile.seed)
@@ -154,14 +152,12 @@ check_between("counterfactual accuracy (logit C > logit S)", float((ld_cf > 0).m
 # %%
 # NBVAL_IGNORE_OUTPUT
 # (measured table and figure)
-start = time.time()
 scan = P.position_scan(model, pairs, resid_clean, resid_cf, logits_cf)
 scan["recovered_final_only"] = 1 - scan.kl_final_only / scan.kl_clean
 scan["recovered_all_but_final"] = 1 - scan.kl_all_but_final / scan.kl_clean
 arrived = [row.layer for row in scan.itertuples() if row.recovered_final_only > 0.5]
 idx = layers_all.index(arrived[0]) if arrived else len(layers_all) - 1
 patch_layers = [int(x) for x in layers_all[max(0, idx - sizes.n_layers + 1): idx + 1]]
-scan_seconds = time.time() - start
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.plot(scan.layer, scan.recovered_final_only, marker="o", label="final position only")
 ax.plot(scan.layer, scan.recovered_all_but_final, marker="o", label="every position but the final")
@@ -197,7 +193,6 @@ check("patched layers chosen", len(patch_layers), min(sizes.n_layers, len(layers
 
 # %%
 # stable output: feature counts; the α values are the release's
-start = time.time()
 train_store = harvest_profile(model, store_hooks, profile, split="train")
 name = model_name(model)
 
@@ -230,14 +225,12 @@ for layer in patch_layers:
         **fitted_baselines(train_store, hook, name, sizes.fit_rows, profile.seed, sizes.ica_max_iter,
                            shipped_ica=shipped_ica(hook)),
     }
-fit_seconds = time.time() - start
 methods = list(decomps[patch_layers[0]])
 sae_methods = [m for m in methods if m.startswith("SAE α=") and m != "SAE α=0"]  # sparse SAEs, α ascending
 baseline_methods = [m for m in methods if not m.startswith("SAE")]
 print({layer: {m: d.n_features for m, d in ds.items()} for layer, ds in decomps.items()})
 
 # %%
-start = time.time()
 cases, deltas, exact_rows = {}, {}, []
 for layer in patch_layers:
     cases[layer] = P.prepare_case(model, pairs, layer, cache=(resid_clean, resid_cf))
@@ -254,7 +247,6 @@ for layer in patch_layers:
                            "error node alone removes": 1 - err_only["kl"] / none["kl"],
                            "active features": int(fd.active.sum())})
 exact = pd.DataFrame(exact_rows)
-exact_seconds = time.time() - start
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -279,7 +271,6 @@ check_between("rotations: error floor (max over PCA/ICA/neurons)",
 # largest dictionary, cut at each method's own size; `P.shared_ks`). Error bars are ±1 SE over prompts.
 
 # %%
-start = time.time()
 rank_idx, eval_idx = P.halves(n)
 grid = P.log_spaced_ks(max(d.n_features for d in decomps[patch_layers[0]].values()), sizes.n_k)
 kl0 = float(kl_clean[eval_idx].mean())  # KL(cf ‖ clean) on the evaluation half
@@ -294,7 +285,6 @@ for layer in patch_layers:
                       .assign(layer=layer))
 curves = pd.concat(curves, ignore_index=True)
 print(f"ranked on {len(rank_idx)} prompts, measured on {len(eval_idx)}; k grid {grid}")
-curve_seconds = time.time() - start
 
 # %%
 colors = dict(zip(methods, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
@@ -370,7 +360,6 @@ for layer in patch_layers:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-start = time.time()
 g_layer = patch_layers[-1]
 g_method = sae_methods[-1]  # the sparsest: fewest active features, so greedy elimination stays affordable
 small = cases[g_layer].subset(range(sizes.greedy_prompts))
@@ -394,7 +383,6 @@ else:
 small_attr = P.attribution(small_fd, P.kl_gradient(small))
 small_attr = torch.where(small_fd.active, small_attr, torch.full_like(small_attr, float("inf")))
 ranked = P.topk_curve(small, small_fd, small_attr, sorted(set(greedy.n_features.tolist())))
-greedy_seconds = time.time() - start
 compare = greedy[["threshold", "n_features", "kl", "edit"]].merge(
     ranked[["n_features", "kl", "edit"]], on="n_features", suffixes=(" (a) greedy", " (b) attribution"))
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -586,20 +574,3 @@ show_verdicts(verdicts)
 # stable output: the lines under each verdict are its rule, precondition, controls and unit as written in the
 # code (thresholds, not measurements)
 print_verdicts(verdicts)
-
-# %% [markdown]
-# ## 8. Time
-#
-# Wall-clock time of this notebook's stages on the machine that ran it (2 CPU cores for the committed default
-# profile; with `DICTIONARIES = "profile"` the α = 0 SAEs are trained on the first run only and cached). The greedy
-# elimination, when run here (`GREEDY = "run"`), dominates: the sparsest R = 4 SAE has about 1,900 features active on
-# its 16 prompts, and each visit reruns the prompts that feature touches (about two thirds of them) through the
-# blocks after the layer: 225 s. Twelve prompts would not be cheaper: 1,914 features are active on them, and a pass
-# over fewer prompts costs more than its share. Replaying the shipped search takes seconds.
-
-# %%
-# NBVAL_IGNORE_OUTPUT
-# (timings differ between runs and machines)
-pd.Series({"layer scan": scan_seconds, "fit / load decompositions": fit_seconds, "exactness checks": exact_seconds,
-           "attribution + top-k curves": curve_seconds, f"greedy (small case, {GREEDY})": greedy_seconds,
-           "whole notebook": time.time() - start_all}).round(1).rename("seconds")

@@ -25,7 +25,10 @@
 #   control every rule should reject);
 # * **best random / PCA / ICA top-k**: controls with the SAE's selection advantage: the k directions, out of as many
 #   random directions as the SAE has features, or out of the PCA or ICA directions of the layer, whose |cosine| with
-#   the class-mean difference is largest (the SAE's own rule).
+#   the class-mean difference is largest (the SAE's own rule);
+# * **LEACE + top PC**: LEACE followed by projecting out the top PCA direction of corpus activations, a planted
+#   positive control for the dominance rule: it keeps LEACE's guarantee and disrupts more, so LEACE should dominate
+#   it.
 #
 # **Protocol (as in the paper's code).** Each eraser is fitted on activations of the few-shot classification prompt
 # `" My name is X and I am a male/female."` of *training* names (several prompts per name, each with its own shots), at every position of the query sentence from the
@@ -172,6 +175,9 @@ for hook in hooks:
     erasers[hook], rankings[hook] = E.fit_erasers(fit_acts[hook], fit_labels, hook, saes[hook],
                                                   ks=sizes.feature_counts, min_frequency=sizes.min_frequency,
                                                   seed=profile.seed, controls=controls[hook], control_ks=(k1,))
+    # planted positive control for dominance: LEACE, then the top PCA direction projected out as well
+    erasers[hook]["LEACE + top PC"] = E.ComposedEraser(
+        "LEACE + top PC", hook, parts=(erasers[hook]["LEACE"], E.ProjectionEraser("top PC", hook, pca.directions[:1])))
 methods = list(erasers[hooks[0]])
 fit_seconds = time.time() - start
 print(f"{len(fit_labels)} fitting rows ({fit_labels.float().mean():.0%} female) from {len(set(fit_prompts.names))} "
@@ -499,7 +505,7 @@ neg2 = [h for h in ready2 if versus(h, best_random, "LEACE").startswith("best")]
 testable2 = [h for h in ready2 if h not in neg2]
 dominance2 = {h: versus(h, sae1, "LEACE") for h in testable2}
 sae_dominates = [h for h, v in dominance2.items() if v.startswith("SAE")]
-pos2 = [h for h in testable2 if versus(h, "LEACE", best_random).startswith("LEACE")]
+pos2 = [h for h in testable2 if versus(h, "LEACE", "LEACE + top PC") == "LEACE dominates"]
 # claim 3: LEACE brings the held-out probe to chance
 ready3 = [h for h in hooks if probe_estimate(h).lo >= 0.75]
 neg3 = [h for h in ready3 if probe_estimate(h, best_random).hi <= 0.65]
@@ -556,8 +562,9 @@ verdicts = [
                          "with a method that does nothing and the layer is not testable",
             negative_control="the best-aligned random direction, put through the same rule against LEACE, "
                              "should dominate it at no layer; a layer where it does is left out as undecidable",
-            positive_control="LEACE against the best-aligned random direction, by the same rule, should dominate "
-                             "it at every testable layer",
+            positive_control="a planted dominance: LEACE against LEACE followed by projecting out the top PCA "
+                             "direction of corpus activations (the same guarantee, more disruption), by the same "
+                             "rule, should dominate at every testable layer",
             unit="held-out names for erasure (bootstrap over names), corpus contexts for KL (t interval); one "
                  "SAE training seed, so no seed variance"),
     Verdict("LEACE removes the linearly decodable gender signal",

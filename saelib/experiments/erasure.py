@@ -226,6 +226,27 @@ class LeaceConceptEraser(Eraser):
         return e(x.float()).to(x.dtype)
 
 
+@dataclass
+class ComposedEraser(Eraser):
+    """Several erasers fitted at the same hook, applied in order. A planted positive control for dominance:
+    LEACE followed by the projection out of a high-variance direction keeps LEACE's guarantee (a linear map of
+    equal class means leaves them equal) and disrupts the model more than LEACE alone, so LEACE should dominate it."""
+
+    parts: tuple[Eraser, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.parts:
+            raise ValueError(f"{self.method} eraser: a composed eraser needs at least one part")
+        wrong = [e.method for e in self.parts if e.hook != self.hook]
+        if wrong:
+            raise EraserHookError(f"{self.method}: parts {wrong} were fitted at another hook than {self.hook!r}")
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        for part in self.parts:
+            x = part.transform(x)
+        return x
+
+
 def check_labels(x: torch.Tensor, labels: torch.Tensor) -> None:
     """Raise ValueError unless ``labels`` [n] are 0/1 codes for the n rows of ``x`` [n, d] with both classes present."""
     if x.ndim != 2 or labels.ndim != 1 or len(x) != len(labels):

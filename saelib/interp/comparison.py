@@ -24,7 +24,17 @@ from saelib.baselines.directions import (
 from saelib.core.artifacts import atomic_write_bytes, atomic_write_json, keyed_dir
 from saelib.interp.features import ordinary_rows
 
-METHODS = ("SAE", "PCA", "PCA top-k", "ICA (paper)", "ICA (heavy tail)", "ICA top-k", "neuron basis", "random")
+METHODS = (
+    "SAE",
+    "PCA",
+    "PCA top-k",
+    "ICA (paper)",
+    "ICA (heavy tail)",
+    "ICA top-k",
+    "neuron basis",
+    "random",
+    "random top-k",
+)
 
 
 def fit_sample(store: ActivationStore, hook: str, n: int, seed: int = 0) -> torch.Tensor:
@@ -108,8 +118,8 @@ def layer_dictionaries(
 ) -> dict[str, tuple[object, dict]]:
     """``METHODS`` at ``hook``: name -> (dictionary, key). PCA is fitted on ``fit_rows`` training rows of ``store``,
     ICA too unless ``shipped_ica`` (a ``ShippedICA`` fitted on more rows) is given; the ICA orientations are read on
-    the same ``fit_rows``. Top-k variants keep as many features per token as the SAE's mean L0 on ``l0_rows``
-    (held-out)."""
+    the same ``fit_rows``. Top-k variants (PCA, ICA, and random directions as the matched-sparsity negative control)
+    keep as many features per token as the SAE's mean L0 on ``l0_rows`` (held-out)."""
     x = fit_sample(store, hook, fit_rows, seed)
     d = x.shape[1]
     k = max(1, int(round(mean_l0(sae, l0_rows))))
@@ -126,6 +136,10 @@ def layer_dictionaries(
         "ICA top-k": (ica["both"].top_k(k), {"orient": "both", "k": k, **ica_fit}),
         "neuron basis": (neuron_basis(d), {"method": "neuron basis", "d": d}),
         "random": (random_directions(d, 2 * d, seed), {"method": "random", "d": d, "n": 2 * d, "seed": seed}),
+        "random top-k": (
+            random_directions(d, 2 * d, seed).top_k(k),
+            {"method": "random", "d": d, "n": 2 * d, "seed": seed, "k": k},
+        ),
     }
 
 

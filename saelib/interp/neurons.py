@@ -72,3 +72,32 @@ def invisible_fraction(table: pd.DataFrame, threshold: float) -> float:
     if live.empty:
         raise ValueError("no live feature to measure")
     return float((live.best_auc < threshold).mean())
+
+
+def matched_density_codes(scores: np.ndarray, densities: np.ndarray) -> np.ndarray:
+    """Sparse codes [n, F] from dense ``scores`` [n, F] (one column per direction): column i keeps its excess over
+    its own (1 − densities[i]) quantile, ReLU'd, so it fires on about that share of rows. Turns projections on
+    random directions (or single neurons) into controls with the density of the features they stand beside."""
+    scores = np.asarray(scores, dtype=np.float32)
+    densities = np.asarray(densities, dtype=np.float64)
+    if scores.ndim != 2 or densities.shape != (scores.shape[1],):
+        raise ValueError(f"need scores [n, F] and one density per column; got {scores.shape} and {densities.shape}")
+    if not ((densities > 0) & (densities < 1)).all():
+        raise ValueError("every density must lie in (0, 1): a control that never or always fires has no best neuron")
+    cut = np.array([np.quantile(scores[:, i], 1 - d) for i, d in enumerate(densities)], dtype=np.float32)
+    return np.maximum(scores - cut, 0.0)
+
+
+def direction_controls(neurons: np.ndarray, densities: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two controls for "features are invisible to neurons", one per measured feature, at its density:
+    (random unit directions of neuron space, projected and thresholded; should come out invisible) and (single
+    neurons drawn at random, thresholded the same way; visible by construction, so the measure can say "visible").
+    Both [n, F] codes for ``best_neuron``."""
+    rng = np.random.default_rng(seed)
+    n_features, width = len(densities), neurons.shape[1]
+    directions = rng.standard_normal((width, n_features)).astype(np.float32)
+    directions /= np.linalg.norm(directions, axis=0, keepdims=True)
+    centred = neurons - neurons.mean(0, keepdims=True)
+    random_codes = matched_density_codes(centred @ directions, densities)
+    neuron_codes = matched_density_codes(neurons[:, rng.integers(0, width, n_features)], densities)
+    return random_codes, neuron_codes

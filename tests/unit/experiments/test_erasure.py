@@ -82,6 +82,22 @@ def test_projection_is_orthogonal_to_its_directions():
     assert (out @ dirs.T).abs().max() < 1e-4
 
 
+def test_composed_eraser_keeps_leace_guarantee_and_applies_parts_in_order(data):
+    x, y, _, _, _ = data
+    leace, extra = E.fit_leace(x, y, HOOK), E.ProjectionEraser("top PC", HOOK, torch.randn(1, D))
+    both = E.ComposedEraser("LEACE + top PC", HOOK, parts=(leace, extra))
+    torch.testing.assert_close(both.transform(x), extra.transform(leace.transform(x)))
+    out = both.transform(x)
+    gap = out[y == 1].mean(0) - out[y == 0].mean(0)  # a linear map of equal class means leaves them equal
+    assert gap.norm() < 1e-3 * (x[y == 1].mean(0) - x[y == 0].mean(0)).norm()
+    with pytest.raises(E.EraserHookError, match="another hook"):
+        E.ComposedEraser(
+            "mixed", HOOK, parts=(leace, E.ProjectionEraser("p", "blocks.4.hook_resid_post", torch.randn(1, D)))
+        )
+    with pytest.raises(ValueError, match="at least one part"):
+        E.ComposedEraser("empty", HOOK)
+
+
 def test_frequency_filter_excludes_rare_features(data):
     x, y, _, _, v = data
     sae = toy_sae(v)
