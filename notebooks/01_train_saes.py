@@ -47,7 +47,6 @@ PROFILE: str = "default"  # dev | default | paper (see saelib/core/profiles.py)
 DICTIONARIES: str = "shipped"  # §7: "shipped" (dictionaries/) or a folder with a manifest.json from the release command
 
 # %%
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd

@@ -46,7 +46,6 @@ DICTIONARIES: str = "release"  # "release" (the chosen shipped dictionary per la
 ICA: str = "shipped"  # "shipped" (FastICA fitted on more rows, dictionaries/baselines) or "fit" (fit_rows, here)
 
 # %%
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd

@@ -60,8 +60,8 @@ ICA: str = "shipped"  # "shipped" (FastICA on more rows, dictionaries/baselines;
 GREEDY: str = "shipped"  # §5: "shipped" (searched by scripts/release_greedy.py, replayed here) or "run" (search live)
 
 # %%
-
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
@@ -72,7 +72,7 @@ from saelib.baselines.shipped import load_shipped_ica
 from saelib.core.check import RECORDED_ON, check, check_between, regression
 from saelib.core.plots import savefig
 from saelib.core.profiles import get_profile
-from saelib.core.stats import mean_se, proportion
+from saelib.core.stats import cluster_bootstrap, mean_se, proportion
 from saelib.core.verdicts import Verdict, by_count, print_verdicts, show_verdicts
 from saelib import dictionaries
 from saelib.dictionaries.train import TrainConfig, train_saes
@@ -266,12 +266,13 @@ check_between("rotations: error floor (max over PCA/ICA/neurons)",
 # ## 4. The Figure 3 analogue: KL against number of patched features and against edit size
 #
 # Procedure (b) at each chosen layer: rank every method's features by attribution, then patch the top k (error
-# term kept clean). Out of sample: features are ranked on the even-numbered prompts and every curve is measured on
-# the odd-numbered ones (`P.halves`), and every method is evaluated on the same k grid (log-spaced up to the
-# largest dictionary, cut at each method's own size; `P.shared_ks`). Error bars are ±1 SE over prompts.
+# term kept clean). Out of sample: the prompts are split by *template* (`P.halves_by_template`: each of the
+# Wang et al. templates, in both name orders, falls in one half only), features are ranked on the ranking half and
+# every curve is measured on the evaluation half, and every method is evaluated on the same k grid (log-spaced up
+# to the largest dictionary, cut at each method's own size; `P.shared_ks`). Error bars are ±1 SE over prompts.
 
 # %%
-rank_idx, eval_idx = P.halves(n)
+rank_idx, eval_idx = P.halves_by_template([p.template_id for p in prompts[:n]], seed=profile.seed)
 grid = P.log_spaced_ks(max(d.n_features for d in decomps[patch_layers[0]].values()), sizes.n_k)
 kl0 = float(kl_clean[eval_idx].mean())  # KL(cf ‖ clean) on the evaluation half
 grads, attrs, eval_cases, eval_deltas, curves = {}, {}, {}, {}, []
@@ -284,7 +285,9 @@ for layer in patch_layers:
         curves.append(P.topk_curve(eval_cases[layer], fd, attrs[layer][m], P.shared_ks(grid, fd.n_features))
                       .assign(layer=layer))
 curves = pd.concat(curves, ignore_index=True)
-print(f"ranked on {len(rank_idx)} prompts, measured on {len(eval_idx)}; k grid {grid}")
+eval_templates = np.array([prompts[i].template_id for i in eval_idx])
+print(f"ranked on {len(rank_idx)} prompts, measured on {len(eval_idx)} prompts of {len(set(eval_templates))} other "
+      f"templates; k grid {grid}")
 
 # %%
 colors = dict(zip(methods, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
@@ -482,91 +485,138 @@ feature_views(views)
 # %% [markdown]
 # ## 7. Verdict
 #
-# Two claims of the paper's IOI experiment (Fig. 3; Pythia-410M, tied R = 4 dictionaries, 50 prompts), tested at
-# k = 10 patched features, where the curves of §4 separate. For each layer the best sparse SAE and the best
-# baseline are chosen on the *ranking* half of the prompts (KL with their top 10 features); the comparison is then
-# made on the *evaluation* half as a paired difference over prompts (mean and t 95% interval). A claim is
-# supported at a layer when the whole interval lies on its side of zero.
-# For each claim the table also states its rule, its precondition, a negative and a positive control, and the unit
-# its intervals resample; a "none" there marks a test that cannot fail, or cannot decide, as designed.
+# Two claims of the paper's IOI experiment (Fig. 3; Pythia-410M, tied R = 4 dictionaries, 50 prompts). The statistic
+# is the **curve area**: per prompt, KL(cf ‖ patched) averaged over the fixed log-spaced k grid from 1 to the smallest
+# compared dictionary's size (`P.curve_area`; lower: fewer features carry more of the counterfactual), so no single
+# k is picked after seeing the curves. Per layer the best sparse SAE and the best baseline are chosen by curve area
+# on the *ranking* templates; the comparison is a paired difference on the *evaluation* templates, with a bootstrap
+# that resamples templates. **Precondition**: a dictionary whose error term alone removes more than 10% of
+# KL(cf ‖ clean) keeps that share out of any feature's reach, so a layer is testable only where the chosen SAE's
+# error term removes at most 10% (§3); elsewhere the claim is "not testable here" at that layer. **Negative
+# control**: the same SAE with its features ranked at random, through the same rule, should not beat the baseline.
+# For each claim the table also states its rule, its precondition, its controls and the unit its intervals resample.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 # (measured table; the verdict lines below are checked)
-K = 10
+MAX_ERROR_SHARE = 0.10
 rank_cases = {layer: cases[layer].subset(rank_idx) for layer in patch_layers}
+rank_deltas = {layer: {m: P.feature_deltas(rank_cases[layer], d) for m, d in decomps[layer].items()}
+               for layer in patch_layers}
+area_ks = {layer: [k for k in grid if 1 <= k <= min(d.n_features for d in decomps[layer].values())]
+           for layer in patch_layers}
 
 
-def kl_at_k(case, decomp, m, layer):
-    fd = P.feature_deltas(case, decomp)
-    return P.topk_kl(case, fd, attrs[layer][m], min(K, fd.n_features)).numpy()
+def random_scores(n_features: int, seed: int) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(seed).permutation(n_features).astype(np.float32))
 
 
-evidence, beats_base, beats_zero = [], 0, 0
+def paired(a: np.ndarray, b: np.ndarray):
+    """a − b per evaluation prompt, cluster bootstrap over templates."""
+    return cluster_bootstrap(a - b, eval_templates, seed=profile.seed)
+
+
+error_share = exact.set_index(["layer", "method"])["error node alone removes"]
+evidence = []
 for layer in patch_layers:
-    on_rank = {m: kl_at_k(rank_cases[layer], decomps[layer][m], m, layer).mean() for m in methods}
+    ks = area_ks[layer]
+    on_rank = {m: float(P.curve_area(rank_cases[layer], rank_deltas[layer][m], attrs[layer][m], ks).mean())
+               for m in methods}
     sae = min(sae_methods, key=on_rank.get)
     base = min(baseline_methods, key=on_rank.get)
-    kl = {m: kl_at_k(eval_cases[layer], decomps[layer][m], m, layer) for m in (sae, base, "SAE α=0")}
-    vs_base, vs_zero = mean_se(kl[sae] - kl[base]), mean_se(kl[sae] - kl["SAE α=0"])
-    beats_base += vs_base.hi < 0
-    beats_zero += vs_zero.hi < 0
-    evidence.append({"layer": layer, "best SAE": sae, "SAE KL@10": str(mean_se(kl[sae])), "best baseline": base,
-                     "baseline KL@10": str(mean_se(kl[base])), "SAE − baseline": str(vs_base),
-                     "α=0 KL@10": str(mean_se(kl["SAE α=0"])), "SAE − α=0": str(vs_zero)})
+    ev = eval_deltas[layer]
+    area = {m: P.curve_area(eval_cases[layer], ev[m], attrs[layer][m], ks) for m in (sae, base, "SAE α=0")}
+    area["random ranking"] = P.curve_area(eval_cases[layer], ev[sae], random_scores(ev[sae].n_features, layer), ks)
+    evidence.append({"layer": layer, "best SAE": sae, "best baseline": base,
+                     "SAE error term alone removes": float(error_share[(layer, sae)]),
+                     "SAE area": str(mean_se(area[sae])), "baseline area": str(mean_se(area[base])),
+                     "SAE − baseline": paired(area[sae], area[base]),
+                     "SAE − α=0": paired(area[sae], area["SAE α=0"]),
+                     "random ranking − baseline": paired(area["random ranking"], area[base]),
+                     "random ranking − α=0": paired(area["random ranking"], area["SAE α=0"])})
 evidence = pd.DataFrame(evidence).set_index("layer")
-err_share = exact[exact.method.isin(sae_methods)].groupby("layer")["error node alone removes"].agg(["min", "max"])
+testable = [la for la in patch_layers if evidence.loc[la, "SAE error term alone removes"] <= MAX_ERROR_SHARE]
 with pd.option_context("display.max_colwidth", 80):
-    display(evidence)
-print(f"KL(cf ‖ clean) on the evaluation half: {kl0:.3f} nats; the SAEs' error node alone removes "
-      + "; ".join(f"layer {la}: {r['min']:.0%}–{r['max']:.0%}" for la, r in err_share.iterrows())
-      + " of it (§3)")
+    display(evidence.astype(str))
+print(f"KL(cf ‖ clean) on the evaluation half: {kl0:.3f} nats; curve area over k in {area_ks}; layers where the "
+      f"chosen SAE's error term removes at most {MAX_ERROR_SHARE:.0%}: {testable or 'none'}")
+
+
+def claim_verdict(column: str, control: str) -> tuple[str, list[int], list[int]]:
+    """(verdict, layers supporting, layers where the negative control passes) over the testable layers."""
+    wins = [la for la in testable if evidence.loc[la, column].below(0)]
+    neg = [la for la in patch_layers if evidence.loc[la, control].below(0)]
+    decided = [la for la in testable if la not in neg]
+    return (by_count(len([la for la in wins if la in decided]), len(decided)) if decided else "not testable here",
+            wins, neg)
 
 
 def per_layer(col):
     return "; ".join(f"L{la}: {evidence.loc[la, col]}" for la in patch_layers)
 
 
+def measured_anyway(column: str) -> str:
+    """What the paired intervals say at every layer, testable or not (for the why column; it decides nothing)."""
+    ahead = [la for la in patch_layers if evidence.loc[la, column].below(0)]
+    behind = [la for la in patch_layers if evidence.loc[la, column].above(0)]
+    return (f"measured at every layer (deciding nothing where not testable): SAE lower area at {ahead or 'none'}, "
+            f"higher at {behind or 'none'}")
+
+
+def error_reason() -> str:
+    return ("error term alone removes " + ", ".join(
+        f"{evidence.loc[la, 'SAE error term alone removes']:.0%} at L{la}" for la in patch_layers)
+        + f" (testable where ≤ {MAX_ERROR_SHARE:.0%})")
+
+
+v_base, wins_base, neg_base = claim_verdict("SAE − baseline", "random ranking − baseline")
+v_zero, wins_zero, neg_zero = claim_verdict("SAE − α=0", "random ranking − α=0")
+unit = ("templates: per-prompt paired differences of curve area on the evaluation templates, 2,000-draw bootstrap "
+        "resampling templates (each template's prompts, both name orders, one cluster); one SAE training seed, so no "
+        "seed variance")
 verdicts = [
     Verdict("SAE features isolate the IOI counterfactual with fewer features than PCA, ICA or neurons",
             "Fig. 3: SAE curves below every baseline (no single number)",
-            f"KL@10, SAE − best baseline: {per_layer('SAE − baseline')}",
-            by_count(beats_base, len(patch_layers)),
-            f"supported at {beats_base} of {len(patch_layers)} layers. R = 4 dictionaries on SmolLM2-135M "
-            "(2.1M activations; the paper: Pythia-410M); the rotations can patch a direction and its negation, "
-            "which an SAE feature cannot",
-            rule="per layer, KL(cf ‖ patched) with the top 10 features by attribution patched (error term clean), best "
-                 "sparse SAE minus best baseline, both picked on the ranking half, paired per prompt on the evaluation "
-                 "half; supported where its 95% interval lies below 0, counted over layers. k = 10 was fixed where "
-                 "the curves of section 4 separate, after seeing them",
-            precondition="none checked: the R = 4 codes are dense (hundreds of features active per token) and the "
-                         "SAEs' error term alone removes a large share of KL(cf ‖ clean) (printed above), which no "
-                         "set of features can carry; nothing turns either into 'not testable here'",
-            negative_control="none: no random ranking of features or random-direction dictionary is patched at k = "
-                             "10; patching nothing gives KL(cf ‖ clean) exactly (section 3, checked), which tests the "
-                             "machinery, not the claim",
+            f"curve area, SAE − best baseline: {per_layer('SAE − baseline')}",
+            v_base,
+            f"supported at {len(wins_base)} of the {len(testable)} testable layers; {error_reason()}; "
+            f"{measured_anyway('SAE − baseline')}; negative "
+            f"control (random ranking) beats the baseline at {neg_base or 'no layer'}. R = 4 dictionaries on "
+            "SmolLM2-135M (2.1M activations); the rotations can patch a direction and its negation, which an SAE "
+            "feature cannot",
+            rule="per layer, the curve area (mean KL(cf ‖ patched) over the log k grid, top-k by attribution, error "
+                 "term clean) of the best sparse SAE minus that of the best baseline, both chosen on the ranking "
+                 "templates, paired per prompt on the evaluation templates; supported where its 95% interval lies "
+                 "below 0; reproduced at every testable layer, partly at some, not reproduced at none",
+            precondition=f"the chosen SAE's error term alone removes at most {MAX_ERROR_SHARE:.0%} of KL(cf ‖ clean) "
+                         "(section 3), else the layer is not testable; a layer where the negative control passes is "
+                         "left out too",
+            negative_control="the same SAE with its features ranked at random, through the same rule against the "
+                             "same baseline: " + (f"passes at {neg_base}" if neg_base else "fails at every layer, "
+                                                  "as it should"),
             positive_control="machinery only: every feature plus the error node gives KL ≈ 0 for every method and the "
                              "rotations' error floor is ≈ 0 (section 3; passed, the notebook stops otherwise); none "
                              "for the claim",
-            unit="prompts of the evaluation half, paired t interval, not clustered: the halves alternate by prompt, "
-                 "not by template, so the same templates and names sit in both halves"),
+            unit=unit),
     Verdict("sparsity helps: the α = 0 dictionary needs more features than a sparse one",
             "Fig. 3: the α = 0 curve above the sparse SAEs",
-            f"KL@10, sparse SAE − α=0: {per_layer('SAE − α=0')}",
-            by_count(beats_zero, len(patch_layers)),
-            f"supported at {beats_zero} of {len(patch_layers)} layers. "
+            f"curve area, sparse SAE − α=0: {per_layer('SAE − α=0')}",
+            v_zero,
+            f"supported at {len(wins_zero)} of the {len(testable)} testable layers; {error_reason()}; "
+            f"{measured_anyway('SAE − α=0')}; negative "
+            f"control (random ranking of the sparse SAE) beats α = 0 at {neg_zero or 'no layer'}. "
             + ("The α = 0 control is a member of the same release ensemble (same data, recipe and seed)"
                if DICTIONARIES == "release" else "The α = 0 control was trained here on the profile's activations"),
-            rule="per layer, KL@10 of the best sparse SAE (picked among the three α on the ranking half) minus the α "
-                 "= 0 dictionary's, paired per prompt on the evaluation half; supported where its 95% interval lies "
-                 "below 0, counted over layers. The sparse side is a best of three, the α = 0 side one dictionary, "
-                 "and k = 10 was fixed after seeing the curves",
-            precondition="none checked: both sides are dense R = 4 codes whose error terms keep part of the "
-                         "counterfactual out of the features' reach (section 3); nothing makes it 'not testable here'",
-            negative_control="none: no pair of dictionaries expected to tie (two seeds at one α) is compared",
+            rule="per layer, the curve area of the best sparse SAE (chosen among the α on the ranking templates) minus "
+                 "the α = 0 dictionary's, paired per prompt on the evaluation templates; supported where its 95% "
+                 "interval lies below 0; reproduced at every testable layer, partly at some, not reproduced at none",
+            precondition=f"as above: the sparse SAE's error term alone removes at most {MAX_ERROR_SHARE:.0%} of the "
+                         "KL, and the negative control fails at the layer",
+            negative_control="the sparse SAE with its features ranked at random, against the α = 0 dictionary ranked "
+                             "by attribution: " + (f"passes at {neg_zero}" if neg_zero else "fails at every layer, as "
+                                                   "it should"),
             positive_control="none for the claim; the exactness checks of section 3 test the patching machinery only",
-            unit="prompts of the evaluation half, paired t interval, not clustered: the halves alternate by prompt, "
-                 "not by template, so the same templates and names sit in both halves"),
+            unit=unit),
 ]
 show_verdicts(verdicts)
 
@@ -574,3 +624,13 @@ show_verdicts(verdicts)
 # stable output: the lines under each verdict are its rule, precondition, controls and unit as written in the
 # code (thresholds, not measurements)
 print_verdicts(verdicts)
+
+# %% [markdown]
+# **Reading.** Neither claim can be decided with the shipped R = 4 dictionaries: their error term alone removes 12%
+# (layer 20) and 44% (layer 26) of KL(cf ‖ clean), a share no set of features can carry, so the comparison would
+# partly measure the error term. Measured anyway, the sparse SAE's curve area is about one nat *higher* than the
+# best baseline's at both layers (the neuron basis at 20, ICA at 26): over the whole k grid the rotations, which can
+# patch a direction and its negation, isolate the counterfactual with fewer components. The sparse SAE's area is
+# below the α = 0 dictionary's at layer 20 and not separated from it at 26. Dictionaries whose error term stays
+# under 10% at these layers (wider, or today's architectures at the same L0: `scripts/release_dictionaries.py --plan
+# comparison`) make both claims testable with this code unchanged.

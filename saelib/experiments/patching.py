@@ -399,3 +399,26 @@ def k_to_reach(curve: pd.DataFrame, target: float) -> tuple[float, float]:
     if hit.empty:
         return float("inf"), float("inf")
     return float(hit.n_features.iloc[0]), float(hit.edit.iloc[0])
+
+
+def halves_by_template(template_ids: Sequence[int], seed: int = 0) -> tuple[list[int], list[int]]:
+    """Prompt indices (ranking, evaluation) with each template in one half only: the distinct templates are
+    shuffled with ``seed`` and dealt alternately, so features, methods and k are chosen on templates the evaluation
+    never sees, and intervals on the evaluation half can resample templates (the unit of independence)."""
+    ids = np.asarray(template_ids)
+    distinct = np.unique(ids)
+    if distinct.size < 4:
+        raise ValueError(f"only {distinct.size} templates among the prompts; a split by template needs at least 4")
+    order = np.random.default_rng(seed).permutation(distinct)
+    ranking = set(order[::2].tolist())
+    rank = [i for i, t in enumerate(ids.tolist()) if t in ranking]
+    return rank, [i for i, t in enumerate(ids.tolist()) if t not in ranking]
+
+
+def curve_area(case: PatchCase, deltas: FeatureDeltas, scores: Tensor, ks: Sequence[int]) -> np.ndarray:
+    """[n] per prompt: the mean of KL(cf ‖ patched) over ``ks`` (a log-spaced grid, so this is the area under the
+    KL-against-log-k curve divided by its width), with the top-k features by ``scores`` patched at each k. Lower:
+    fewer features carry more of the counterfactual. Paired across methods on the same prompts and grid."""
+    if not ks or min(ks) < 1 or max(ks) > deltas.n_features:
+        raise ValueError(f"ks must lie in [1, {deltas.n_features}] (the dictionary's size), got {list(ks)}")
+    return np.mean([topk_kl(case, deltas, scores, int(k)).numpy() for k in ks], axis=0)

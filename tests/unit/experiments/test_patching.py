@@ -1,6 +1,7 @@
 """Counterfactual feature patching on the tiny GPT-NeoX fixture: forward from a layer, exact reconstruction for every
 decomposition, attribution, greedy elimination, and bad inputs."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -234,3 +235,25 @@ def test_shipped_greedy_replays_and_refuses_another_case(case, decompositions, t
         load_greedy(greedy_key(sub, P.feature_deltas(sub, decompositions[0]), "model-sha", thresholds, seed=3), path)
     with pytest.raises(GreedyRecordError, match="thresholds.*release_greedy"):
         load_greedy(greedy_key(case, fd, "model-sha", thresholds[:2], seed=3), path)
+
+
+def test_halves_by_template_keep_each_template_on_one_side():
+    templates = [t for t in range(6) for _ in range(3)] + [7, 7]
+    rank, held = P.halves_by_template(templates, seed=1)
+    assert sorted(rank + held) == list(range(len(templates)))
+    assert not {templates[i] for i in rank} & {templates[i] for i in held}
+    assert P.halves_by_template(templates, seed=1) == (rank, held)  # seeded
+    with pytest.raises(ValueError, match="at least 4"):
+        P.halves_by_template([0, 0, 1, 2])
+
+
+def test_curve_area_is_the_mean_kl_over_the_grid(case, decompositions):
+    fd = P.feature_deltas(case, decompositions[2])
+    attr = P.attribution(fd, P.kl_gradient(case))
+    ks = [1, 4, fd.n_features]
+    area = P.curve_area(case, fd, attr, ks)
+    expected = np.mean([P.topk_kl(case, fd, attr, k).numpy() for k in ks], axis=0)
+    np.testing.assert_allclose(area, expected, rtol=1e-6)
+    assert area.shape == (len(case.pairs),)
+    with pytest.raises(ValueError, match="must lie in"):
+        P.curve_area(case, fd, attr, [0, 1])
