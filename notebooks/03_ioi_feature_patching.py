@@ -433,9 +433,11 @@ check("(b) minus (a) where both patch all or no features, max |gap|",
 #
 # At each chosen layer, the features of the least sparse SAE (its error floor is the lowest, §3) with the most
 # negative attribution (largest estimated KL reduction, ranked on the ranking half). Each one alone removes only a
-# small part of the KL (the column "KL drop alone"): no single feature carries the counterfactual. For each: its estimated and its measured effect alone, where in the IOI prompts it fires (mean
-# activation by token role, clean and counterfactual), the IOI tokens it fires on most, and its top activating
-# contexts in held-out text (coloured by activation).
+# small part of the KL (the column "KL drop alone"): no single feature carries the counterfactual. For each: its
+# estimated and its measured effect alone; where the counterfactual changes it most (mean activation by token role,
+# clean and counterfactual), which is what patching it moves; where it fires most; the IOI tokens it fires on most;
+# and its top activating contexts in held-out text (coloured by activation). Position 0 is left out everywhere, as
+# in training: clean and counterfactual prompts are identical there.
 
 # %%
 eval_store = heldout_profile(model, store_hooks, profile)
@@ -454,17 +456,19 @@ for layer in patch_layers:
         mask = torch.zeros(fd.n_features)
         mask[f] = 1
         alone = P.evaluate(case, fd, mask)["kl"]
-        vals = c_clean[..., f][pairs.mask]
-        ids = pairs.clean[pairs.mask]
+        scored = roles >= 0  # position 0 left out, as in training
+        vals = c_clean[..., f][scored]
+        ids = pairs.clean[scored]
         best = torch.argsort(vals, descending=True)[:40]
         common = pd.Series([tok.decode([int(i)]) for i, v in zip(ids[best], vals[best]) if v > 0],
                            dtype=object).value_counts().head(4)
         role_clean, role_cf = by_role_clean[j], by_role_cf[j]
-        where = role_clean.idxmax() if role_clean.max() >= role_cf.max() else role_cf.idxmax()
-        change = (role_cf - role_clean)
-        reading = (f"fires mostly at the {where} token (clean {role_clean[where]:.2f}, counterfactual "
-                   f"{role_cf[where]:.2f}); the counterfactual changes it most at the {change.abs().idxmax()} token "
-                   f"({change[change.abs().idxmax()]:+.2f}); top IOI tokens: {', '.join(repr(t) for t in common.index)}")
+        change = role_cf - role_clean
+        moved = change.abs().idxmax()
+        reading = (f"the counterfactual changes it most at the {moved} token ({change[moved]:+.2f}: clean "
+                   f"{role_clean[moved]:.2f}, counterfactual {role_cf[moved]:.2f}); it fires most at the "
+                   f"{role_clean.idxmax()} token (clean {role_clean.max():.2f}); top IOI tokens (position 0 left "
+                   f"out): {', '.join(repr(t) for t in common.index)}")
         feature_rows.append({"layer": layer, "feature": f, "attribution": float(attrs[layer][top_method][f]),
                              "KL drop alone": float(kl_clean.mean()) - alone, "reading (from the IOI prompts)": reading})
         views.append(FeatureView(f"layer {layer} · {top_method} · feature {f}",

@@ -367,8 +367,10 @@ IOI_ROLES = ("IO/C name", "S1 name", "S2 name", "final", "other")
 
 
 def ioi_roles(tokenizer, prompts: Sequence[IOIPrompt], pairs: PromptPairs) -> Tensor:
-    """[n, pos] index into ``IOI_ROLES`` of each token of each clean prompt (-1 at padding): the IO name (the C name
-    in the counterfactual), the subject's first and second mention, the final position, anything else."""
+    """[n, pos] index into ``IOI_ROLES`` of each token of each clean prompt: the IO name (the C name in the
+    counterfactual), the subject's first and second mention, the final position, anything else; -1 at padding and
+    at position 0, which the dictionaries never trained on (its activations are outliers) and where clean and
+    counterfactual prompts are identical."""
     from saelib.text.tasks import name_token_id
 
     roles = torch.full(pairs.clean.shape, IOI_ROLES.index("other"))
@@ -380,6 +382,7 @@ def ioi_roles(tokenizer, prompts: Sequence[IOIPrompt], pairs: PromptPairs) -> Te
         roles[i, s_pos[1:]] = 2
         roles[i, int(pairs.lengths[i]) - 1] = 3
     roles[~pairs.mask] = -1
+    roles[:, 0] = -1
     return roles
 
 

@@ -199,6 +199,7 @@ def test_ioi_roles(default_tokenizer, pairs):
         r = roles[i, : int(pairs.lengths[i])].tolist()
         assert r.count(0) == 1 and r.count(1) == 1 and r.count(2) == 1 and r[-1] == 3
     assert (roles[~pairs.mask] == -1).all()
+    assert (roles[:, 0] == -1).all()  # position 0 left out, as in training
 
 
 def test_shared_k_grid_and_prompt_halves():
