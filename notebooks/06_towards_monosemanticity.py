@@ -45,7 +45,7 @@ from saelib.baselines.directions import random_directions
 from saelib.core.check import check_between, regression
 from saelib.core.plots import savefig
 from saelib.core.profiles import get_profile
-from saelib.core.stats import mean_se, proportion
+from saelib.core.stats import cluster_bootstrap, mean_se, proportion
 from saelib.core.verdicts import Verdict, by_count, print_verdicts, show_verdicts
 from saelib.dictionaries.release import OUTLIER_NORM_RATIO
 from saelib.dictionaries.train import TrainConfig, row_mask, train_saes
@@ -169,7 +169,10 @@ display(feature_views([
 # model samples continuations of neutral prompts. A source classifier (TF-IDF word and character n-grams, logistic
 # regression, trained on the corpus' training split, accuracy on held-out chunks printed) then says which source
 # each continuation reads like. Controls: no clamp, and a random feature of similar density clamped the same way.
-# The same sampling seed is used for every condition, so conditions differ only by the clamp.
+# The same sampling seed is used for every condition, so conditions differ only by the clamp, and differences are
+# paired per continuation with intervals that resample the eight prompts. The measurement has its own negative
+# control: random-token gibberish of the same length, which a classifier that reads only surface features might
+# assign to a source (a source it does so for cannot decide the claim).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -189,8 +192,14 @@ print(f"source classifier: held-out accuracy {classifier.heldout_accuracy:.3f} o
 
 # %%
 PROMPTS = ["The", "In the", "It is", "One day", "We", "This is", "When I", "There was"]
+# negative control of the measurement: random-token gibberish, as many strings and tokens as the continuations
+gibberish = S.random_token_texts(tok, len(PROMPTS) * sizes.steer_samples, sizes.steer_new_tokens, seed=profile.seed)
+gibberish_labels = classifier.predict(gibberish)
+gibberish_as = {source: proportion(gibberish_labels == source) for source in sizes.steer_sources}
+print("random-token text classified as: " + ", ".join(f"{k} {v}" for k, v in gibberish_as.items()))
 rng = np.random.default_rng(profile.seed)
-steer_rows, samples = [], {}
+steer_rows, samples, hits = [], {}, {}
+prompt_of = np.repeat(np.arange(len(PROMPTS)), sizes.steer_samples)  # generate_texts returns prompt-major order
 start = time.time()
 baseline = S.generate_texts(model, PROMPTS, sizes.steer_samples, sizes.steer_new_tokens, seed=profile.seed)
 for source in sizes.steer_sources:
@@ -214,6 +223,7 @@ for source in sizes.steer_sources:
                            "classified as source": hit.mean, "low": hit.lo, "high": hit.hi, "n": hit.n,
                            "mean P(source)": float(classifier.probability(texts, source).mean())})
         samples[(source, kind, multiple)] = texts
+        hits[(source, kind, multiple)] = (classifier.predict(texts) == source).astype(np.float64)
 steer = pd.DataFrame(steer_rows)
 print(f"{len(steer)} conditions x {len(PROMPTS) * sizes.steer_samples} continuations of "
       f"{sizes.steer_new_tokens} tokens: {time.time() - start:.0f}s")
@@ -251,7 +261,9 @@ plt.show()
 # (none without the clamp or with a random feature clamped the same way); the Python-documentation feature turns all
 # of them into technical text (from about a fifth without the clamp, a third with a random feature). The text
 # is not fluent: a 135M model pushed this hard writes fragments of the style ("holy ones", "ModuleItem spec"),
-# not passages. One clamp strength is measured at the default budget; the `paper` profile sweeps three.
+# not passages. The classifier does not reward fluency loss as such: random-token gibberish of the same length is
+# called Python documentation in about 8% of cases and scripture in none, far below the clamped shares. One clamp
+# strength is measured at the default budget; the `paper` profile sweeps three.
 
 # %% [markdown]
 # ## 3. Universality: the same features from two training runs
@@ -465,36 +477,52 @@ verdicts.append(Verdict(
     positive_control=f"random unit directions of neuron space, projected and thresholded the same way: "
                      f"{by_auc['random directions']} invisible (should be over one half)",
     unit="features, Wilson interval as if independent; all measured on the same held-out tokens"))
-steer_support = []
+MAX_GIBBERISH = 1 / 3  # a source is testable where random-token text is classified as it at most this often
+top_multiple = max(sizes.clamp_multiples)
+steer_rows_v = []
 for source in sizes.steer_sources:
-    g = steer[steer.source == source]
-    best = g[g.clamped == "feature"].sort_values("multiple").iloc[-1]
-    ctrl = g[(g.clamped == "random feature") & (g.multiple == best.multiple)].iloc[0]
-    base = g[g.clamped == "no clamp"].iloc[0]
-    steer_support.append(bool(best.low > max(base.high, ctrl.high)))
+    clamped, random_f = hits[(source, "feature", top_multiple)], hits[(source, "random feature", top_multiple)]
+    unclamped = hits[(source, "no clamp", 0.0)]
+    steer_rows_v.append({
+        "source": source,
+        "vs no clamp": cluster_bootstrap(clamped - unclamped, prompt_of, seed=profile.seed),
+        "vs random feature": cluster_bootstrap(clamped - random_f, prompt_of, seed=profile.seed),
+        "random feature vs no clamp": cluster_bootstrap(random_f - unclamped, prompt_of, seed=profile.seed),
+        "testable": gibberish_as[source].hi <= MAX_GIBBERISH})
+steer_v = pd.DataFrame(steer_rows_v).set_index("source")
+steer_neg = [s for s in steer_v.index if steer_v.loc[s, "random feature vs no clamp"].above(0)]
+steer_testable = [s for s in steer_v.index if steer_v.loc[s, "testable"] and s not in steer_neg]
+steer_support = [s for s in steer_testable
+                 if steer_v.loc[s, "vs no clamp"].above(0) and steer_v.loc[s, "vs random feature"].above(0)]
 steer_text = "; ".join(
-    f"{s}: {g[g.clamped == 'feature'].iloc[-1]['classified as source']:.2f} vs no clamp "
-    f"{g[g.clamped == 'no clamp'].iloc[0]['classified as source']:.2f}, random "
-    f"{g[g.clamped == 'random feature'].iloc[-1]['classified as source']:.2f}"
-    for s, g in ((s, steer[steer.source == s]) for s in sizes.steer_sources))
+    f"{s}: {hits[(s, 'feature', top_multiple)].mean():.2f} vs no clamp {hits[(s, 'no clamp', 0.0)].mean():.2f}, "
+    f"random {hits[(s, 'random feature', top_multiple)].mean():.2f}; clamped − no clamp "
+    f"{steer_v.loc[s, 'vs no clamp']}"
+    for s in sizes.steer_sources)
 verdicts.append(Verdict(
     "clamping a feature high steers generation to its kind of text (Bricken et al.)", "qualitative (shown, not measured)",
-    f"share of continuations classified as the source, clamped x{max(sizes.clamp_multiples):g}: {steer_text} "
-    f"(n = {len(PROMPTS) * sizes.steer_samples} each)", by_count(sum(steer_support), len(steer_support)),
-    "per source: supported if the clamped share's 95% interval lies above both controls'",
+    f"share of continuations classified as the source, clamped x{top_multiple:g}: {steer_text} "
+    f"(n = {len(PROMPTS) * sizes.steer_samples} each, {len(PROMPTS)} prompts)",
+    by_count(len(steer_support), len(steer_testable)) if steer_testable else "not testable here",
+    f"supported for {steer_support or 'no source'} of the testable {steer_testable or 'none'}; random-token text "
+    "classified as the source: " + ", ".join(f"{k} {v.mean:.2f} [{v.lo:.2f}, {v.hi:.2f}]"
+                                             for k, v in gibberish_as.items())
+    + f"; random feature beats no clamp (source left out) for {steer_neg or 'none'}",
     rule="per source, the share of continuations of neutral prompts that the TF-IDF source classifier assigns to the "
-         "source with the feature most concentrated on it clamped; supported where its Wilson 95% interval lies "
-         "above both controls'; reproduced for every source, partly for some, not reproduced for none",
-    precondition="the classifier must tell the sources apart (held-out accuracy, a checked regression value); one "
-                 "clamp strength is tried at the default profile, so a feature that steers only at another strength "
-                 "is not tested, and nothing makes it 'not testable here'",
-    negative_control="no clamp, and a random feature of similar density clamped at the same strength, both in the "
-                     "rule and able to fail; the clamped share minus the better control's is checked to be at least 0 "
-                     "(passed, the notebook stops otherwise)",
-    positive_control="none for the steering effect; the classifier's held-out accuracy on real source text shows "
-                     "only that the measurement can recognise the source",
-    unit="continuations, Wilson interval as if independent; several samples share each prompt and one sampling seed "
-         "serves every condition (not clustered by prompt)"))
+         "source with the feature most concentrated on it clamped, minus the same share with no clamp and with a "
+         "random feature of similar density clamped at the same strength, paired per continuation (same prompt and "
+         "sampling seed); supported where both differences have their 95% interval above 0; reproduced for every "
+         "testable source, partly for some, not reproduced for none",
+    precondition=f"the classifier labels random-token text as the source at most {MAX_GIBBERISH:.2f} of the time "
+                 "(Wilson upper bound), else a clamp that only breaks fluency could pass; one clamp strength at the "
+                 "default profile (the paper profile sweeps three)",
+    negative_control="the random feature against no clamp through the same rule should not be supported; a source "
+                     "where it is is left out as undecidable: " + (f"supported for {steer_neg}" if steer_neg
+                                                                 else "not supported for any source, as it should"),
+    positive_control="the classifier's held-out accuracy on real source text (a checked regression value) shows that "
+                     "the measurement can recognise the source; none for the steering effect",
+    unit="prompts: paired per-continuation differences, 2,000-draw bootstrap resampling the 8 prompts (their "
+         "samples together); one sampling seed serves every condition"))
 u = universality.set_index("pair")
 seed_row, rand_row = u.iloc[0], u.iloc[2]
 verdicts.append(Verdict(

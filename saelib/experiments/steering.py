@@ -157,3 +157,15 @@ def _chunks(
             texts.append(tokenizer.decode(chunk.tolist()))
             labels.append(source)
     return texts, labels
+
+
+def random_token_texts(tokenizer, n_texts: int, n_tokens: int, seed: int = 0) -> list[str]:
+    """``n_texts`` strings of ``n_tokens`` token ids drawn uniformly from the vocabulary (special tokens excluded):
+    gibberish with no source, the negative control of a source classifier (the share it assigns to a source is what
+    a steered continuation classified as that source has to beat)."""
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    vocab = np.array([i for i in range(len(tokenizer)) if i not in special])
+    if vocab.size == 0 or n_tokens < 1:
+        raise ValueError("random_token_texts needs a non-empty vocabulary and n_tokens >= 1")
+    ids = np.random.default_rng(seed).choice(vocab, size=(n_texts, n_tokens))
+    return [tokenizer.decode(row.tolist()) for row in ids]

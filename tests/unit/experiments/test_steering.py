@@ -99,3 +99,13 @@ def test_generate_texts_batches_prompts_by_length_and_is_seeded(tiny_model, sae)
     assert a != b
     with pytest.raises(ValueError, match="at least one token"):
         S.generate_texts(tiny_model, ["The", ""], 1, 2)
+
+
+def test_random_token_texts_are_seeded_gibberish_without_special_tokens(default_tokenizer):
+    texts = S.random_token_texts(default_tokenizer, 5, 12, seed=4)
+    assert len(texts) == 5 and texts == S.random_token_texts(default_tokenizer, 5, 12, seed=4)
+    assert texts != S.random_token_texts(default_tokenizer, 5, 12, seed=5)
+    specials = [t for t in default_tokenizer.all_special_tokens if t]
+    assert not any(s in t for t in texts for s in specials)
+    with pytest.raises(ValueError, match="n_tokens >= 1"):
+        S.random_token_texts(default_tokenizer, 2, 0)
