@@ -53,21 +53,18 @@ import pandas as pd
 import torch
 
 from saelib import dictionaries
-from saelib.activations.harvest import corpus_for_model, harvest_profile, heldout_profile
+from saelib.activations.harvest import harvest_profile, heldout_profile
 from saelib.core.check import check, check_between, regression
 from saelib.core.plots import savefig
-from saelib.core.profiles import get_profile
+from saelib.experiments.notebook_setup import setup
 from saelib.dictionaries.metrics import evaluate_ensembles, mmcs
 from saelib.dictionaries.sae import attach_metrics
 from saelib.dictionaries.train import TrainConfig, row_mask, train_saes
-from saelib.model import layer_of, load_model, mlp_post, resid_post
+from saelib.model import layer_of, mlp_post, resid_post
 
-profile = get_profile(PROFILE)
+session = setup(PROFILE, display_width=140)
+profile, model, corpus, tok = session.profile, session.model, session.corpus, session.tokenizer
 sweep = profile.sae
-torch.manual_seed(profile.seed)
-pd.set_option("display.width", 140)
-model = load_model(device=profile.device)
-corpus = corpus_for_model(model)
 resid_hooks = [resid_post(layer) for layer in sweep.layers]
 mlp_hook = mlp_post(sweep.mlp_layer)
 print(sweep)

@@ -53,10 +53,10 @@ import torch
 from IPython.display import display
 
 from saelib import dictionaries
-from saelib.activations.harvest import corpus_for_model, harvest, harvest_profile
+from saelib.activations.harvest import harvest, harvest_profile
 from saelib.core.check import check, check_between, regression
 from saelib.core.plots import savefig
-from saelib.core.profiles import get_profile
+from saelib.experiments.notebook_setup import setup
 from saelib.core.stats import mean_se
 from saelib.core.verdicts import Verdict, by_count, print_verdicts, show_verdicts
 from saelib.baselines.shipped import load_shipped_ica, shipped_ica_info
@@ -73,16 +73,13 @@ from saelib.interp.features import (
     top_contexts,
 )
 from saelib.interp.fragments import Fragments
-from saelib.model import layer_of, load_model, mlp_post, resid_post
+from saelib.model import layer_of, mlp_post, resid_post
 from saelib.text.corpus import pack_contexts
 
-profile = get_profile(PROFILE)
+session = setup(PROFILE, display_width=160)
+profile, model, corpus, tok = session.profile, session.model, session.corpus, session.tokenizer
 sizes = profile.interp
-torch.manual_seed(profile.seed)
-pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 120)
-model = load_model(device=profile.device)
-corpus = corpus_for_model(model)
 hooks = [resid_post(layer) for layer in profile.sae.layers]
 print(sizes)
 

@@ -71,7 +71,7 @@ from saelib.baselines.decompositions import fitted_baselines, sae_decomposition
 from saelib.baselines.shipped import load_shipped_ica
 from saelib.core.check import RECORDED_ON, check, check_between, regression
 from saelib.core.plots import savefig
-from saelib.core.profiles import get_profile
+from saelib.experiments.notebook_setup import setup
 from saelib.core.stats import cluster_bootstrap, mean_se, proportion
 from saelib.core.verdicts import Verdict, by_count, print_verdicts, show_verdicts
 from saelib import dictionaries
@@ -79,17 +79,14 @@ from saelib.dictionaries.train import TrainConfig, train_saes
 from saelib.experiments import patching as P
 from saelib.experiments.greedy import greedy_key, load_greedy, replay_greedy
 from saelib.interp.features import FeatureView, feature_activations, feature_views, top_contexts
-from saelib.model import load_model, mlp_post, model_name, resid_post
+from saelib.model import mlp_post, model_name, resid_post
 from saelib.model.loader import model_weights_sha256
 from saelib.model.behaviour import logit_difference
 from saelib.text.tasks import ioi_token_ids, make_ioi_prompts
 
-profile = get_profile(PROFILE)
+session = setup(PROFILE, display_width=140)
+profile, model, corpus, tok = session.profile, session.model, session.corpus, session.tokenizer
 sizes, sweep = profile.ioi_patching, profile.sae
-torch.manual_seed(profile.seed)
-pd.set_option("display.width", 140)
-model = load_model(device=profile.device)
-tok = model.tokenizer
 print(sizes)
 
 # %% [markdown]

@@ -66,27 +66,23 @@ import torch
 from IPython.display import display
 
 from saelib import dictionaries
-from saelib.activations.harvest import corpus_for_model, heldout_profile
+from saelib.activations.harvest import heldout_profile
 from saelib.baselines.directions import fit_pca, random_directions
 from saelib.baselines.shipped import load_shipped_ica
 from saelib.core.check import check, check_between, regression
 from saelib.core.plots import savefig
-from saelib.core.profiles import get_profile
+from saelib.experiments.notebook_setup import setup
 from saelib.core.stats import cluster_bootstrap
 from saelib.core.verdicts import Verdict, by_count, print_verdicts, show_verdicts
 from saelib.experiments import erasure as E
 from saelib.interp.features import FeatureView, feature_activations, feature_views, top_contexts
-from saelib.model import layer_of, load_model, mlp_post, model_name, resid_post
+from saelib.model import layer_of, mlp_post, model_name, resid_post
 from saelib.text.names import gendered_names
 
 start_all = time.time()
-profile = get_profile(PROFILE)
+session = setup(PROFILE, display_width=140)
+profile, model, corpus, tok = session.profile, session.model, session.corpus, session.tokenizer
 sizes = profile.erasure
-torch.manual_seed(profile.seed)
-pd.set_option("display.width", 140)
-model = load_model(device=profile.device)
-tok = model.tokenizer
-corpus = corpus_for_model(model)
 hooks = [resid_post(layer) for layer in sizes.layers]
 PCA_ROWS = 32_768  # held-out corpus rows per layer the PCA control directions are fitted on
 # regression values recorded on the default profile (checked in section 6)

@@ -66,22 +66,19 @@ from saelib.baselines.directions import fit_pca, random_directions
 from saelib.baselines.shipped import load_shipped_ica
 from saelib.core.check import check_between, regression
 from saelib.core.plots import savefig
-from saelib.core.profiles import get_profile
+from saelib.experiments.notebook_setup import setup
 from saelib.core.verdicts import Verdict, by_count, print_verdicts, show_verdicts
 from saelib.interp import case_studies as C
 from saelib.interp.dashboard import feature_matrix
 from saelib.interp.features import ordinary_rows
-from saelib.model import load_model, model_name, resid_post
+from saelib.model import model_name, resid_post
 from saelib.model.forward import run_blocks
 from saelib.model.lens import logit_lens, top_tokens
 
 start_all = time.time()
-profile = get_profile(PROFILE)
+session = setup(PROFILE, display_width=140)
+profile, model, corpus, tok = session.profile, session.model, session.corpus, session.tokenizer
 sizes = profile.case_studies
-torch.manual_seed(profile.seed)
-pd.set_option("display.width", 140)
-model = load_model(device=profile.device)
-tok = model.tokenizer
 layers = list(profile.sae.layers)
 hooks = {la: resid_post(la) for la in layers}
 if DICTIONARIES == "release":

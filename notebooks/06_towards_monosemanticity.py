@@ -40,11 +40,11 @@ import torch
 from IPython.display import display
 
 from saelib import dictionaries
-from saelib.activations.harvest import corpus_for_model, fragments_profile, harvest_profile, heldout_profile
+from saelib.activations.harvest import fragments_profile, harvest_profile, heldout_profile
 from saelib.baselines.directions import random_directions
 from saelib.core.check import check_between, regression
 from saelib.core.plots import savefig
-from saelib.core.profiles import get_profile
+from saelib.experiments.notebook_setup import setup
 from saelib.core.stats import cluster_bootstrap, mean_se, proportion
 from saelib.core.verdicts import Verdict, by_count, print_verdicts, show_verdicts
 from saelib.dictionaries.release import OUTLIER_NORM_RATIO
@@ -55,16 +55,12 @@ from saelib.interp.case_studies import top_token_types
 from saelib.interp.dashboard import feature_matrix
 from saelib.interp.features import FeatureView, feature_codes, feature_views, ordinary_rows, top_contexts
 from saelib.interp.neurons import best_neuron, direction_controls, invisible_fraction
-from saelib.model import load_model, mlp_post, model_name, resid_post
+from saelib.model import mlp_post, model_name, resid_post
 
 start_all = time.time()
-profile = get_profile(PROFILE)
+session = setup(PROFILE, display_width=140)
+profile, model, corpus, tok = session.profile, session.model, session.corpus, session.tokenizer
 sizes, sweep = profile.monosemanticity, profile.sae
-torch.manual_seed(profile.seed)
-pd.set_option("display.width", 140)
-model = load_model(device=profile.device)
-tok = model.tokenizer
-corpus = corpus_for_model(model)
 resid_hooks = [resid_post(layer) for layer in sweep.layers]
 mlp_hook = "blocks.14.mlp.hook_post"  # the release's MLP dictionary (Bricken et al.'s untied SAE)
 mlp_saes = dictionaries.release_sweep(mlp_hook, ratio=2.0, model_name=model_name(model), architecture="untied")
