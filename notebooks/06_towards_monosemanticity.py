@@ -166,7 +166,8 @@ display(feature_views([
 # regression, trained on the corpus' training split, accuracy on held-out chunks printed) then says which source
 # each continuation reads like. Controls: no clamp, and a random feature of similar density clamped the same way.
 # The same sampling seed is used for every condition, so conditions differ only by the clamp, and differences are
-# paired per continuation with intervals that resample the eight prompts. The measurement has its own negative
+# paired per continuation with intervals that resample the eight prompts. Fluency is the continuations' mean
+# negative log-likelihood under the unsteered model (`S.continuation_nll`). The measurement has its own negative
 # control: random-token gibberish of the same length, which a classifier that reads only surface features might
 # assign to a source (a source it does so for cannot decide the claim).
 
@@ -196,6 +197,17 @@ print("random-token text classified as: " + ", ".join(f"{k} {v}" for k, v in gib
 rng = np.random.default_rng(profile.seed)
 steer_rows, samples, hits = [], {}, {}
 prompt_of = np.repeat(np.arange(len(PROMPTS)), sizes.steer_samples)  # generate_texts returns prompt-major order
+nll_cache: dict[tuple[str, ...], float] = {}
+
+
+def nll_of(texts: list[str]) -> float:
+    """Mean NLL (nats/token) of the continuations under the unsteered model: fluency, lower is more fluent."""
+    key = tuple(texts)
+    if key not in nll_cache:
+        nll_cache[key] = float(np.nanmean(S.continuation_nll(model, PROMPTS, texts, sizes.steer_samples)))
+    return nll_cache[key]
+
+
 start = time.time()
 baseline = S.generate_texts(model, PROMPTS, sizes.steer_samples, sizes.steer_new_tokens, seed=profile.seed)
 for source in sizes.steer_sources:
@@ -217,7 +229,8 @@ for source in sizes.steer_sources:
                            "share of its mass on the source": float(target.share if kind == "feature" else
                                                                     control.share if feat is not None else np.nan),
                            "classified as source": hit.mean, "low": hit.lo, "high": hit.hi, "n": hit.n,
-                           "mean P(source)": float(classifier.probability(texts, source).mean())})
+                           "mean P(source)": float(classifier.probability(texts, source).mean()),
+                           "NLL under the unsteered model": nll_of(texts)})
         samples[(source, kind, multiple)] = texts
         hits[(source, kind, multiple)] = (classifier.predict(texts) == source).astype(np.float64)
 steer = pd.DataFrame(steer_rows)
@@ -257,7 +270,10 @@ plt.show()
 # (none without the clamp or with a random feature clamped the same way); the Python-documentation feature turns all
 # of them into technical text (from about a fifth without the clamp, a third with a random feature). The text
 # is not fluent: a 135M model pushed this hard writes fragments of the style ("holy ones", "ModuleItem spec"),
-# not passages. The classifier does not reward fluency loss as such: random-token gibberish of the same length is
+# not passages. Under the unsteered model (the NLL column, nats per token) the Bible-steered continuations cost
+# about 0.6 more than its own continuations (3.6), the Python-steered ones about 3.6 more, and a random feature
+# clamped as hard costs 0.4 to 2.4 more: the clamp degrades fluency, unevenly. The classifier does not reward
+# fluency loss as such: random-token gibberish of the same length is
 # called Python documentation in about 8% of cases and scripture in none, far below the clamped shares. One clamp
 # strength is measured at the default budget; the `paper` profile sweeps three.
 

@@ -169,3 +169,23 @@ def random_token_texts(tokenizer, n_texts: int, n_tokens: int, seed: int = 0) ->
         raise ValueError("random_token_texts needs a non-empty vocabulary and n_tokens >= 1")
     ids = np.random.default_rng(seed).choice(vocab, size=(n_texts, n_tokens))
     return [tokenizer.decode(row.tolist()) for row in ids]
+
+
+@torch.inference_mode()
+def continuation_nll(model, prompts: Sequence[str], texts: Sequence[str], samples_per_prompt: int) -> np.ndarray:
+    """Per continuation (in ``generate_texts``' prompt-major order): the mean negative log-likelihood, in nats per
+    token, of its tokens under the *unsteered* model given its prompt, a fluency measure (exp of it is the
+    perplexity). The continuation is re-tokenized from its text, which can differ slightly from the sampled tokens."""
+    if len(texts) != len(prompts) * samples_per_prompt:
+        raise ValueError(f"{len(texts)} texts for {len(prompts)} prompts x {samples_per_prompt} samples")
+    out = np.empty(len(texts))
+    for i, text in enumerate(texts):
+        prompt = model.tokenizer.encode(prompts[i // samples_per_prompt], add_special_tokens=False)
+        cont = model.tokenizer.encode(text, add_special_tokens=False)
+        if not cont:
+            out[i] = np.nan
+            continue
+        tokens = torch.tensor([prompt + cont], device=model_device(model))
+        logp = model(tokens)[0, len(prompt) - 1 : -1].float().log_softmax(-1)
+        out[i] = -float(logp.gather(1, tokens[0, len(prompt) :, None].to(logp.device)).mean())
+    return out

@@ -109,3 +109,17 @@ def test_random_token_texts_are_seeded_gibberish_without_special_tokens(default_
     assert not any(s in t for t in texts for s in specials)
     with pytest.raises(ValueError, match="n_tokens >= 1"):
         S.random_token_texts(default_tokenizer, 2, 0)
+
+
+def test_continuation_nll_matches_a_direct_computation(tiny_model):
+    prompts, texts = ["The cat", "A"], [" sat on", " mat.", " dog ran", " x"]
+    nll = S.continuation_nll(tiny_model, prompts, texts, samples_per_prompt=2)
+    tok = tiny_model.tokenizer
+    ids = tok.encode("A", add_special_tokens=False) + tok.encode(" dog ran", add_special_tokens=False)
+    with torch.no_grad():
+        logp = tiny_model(torch.tensor([ids]))[0].float().log_softmax(-1)
+    n_prompt = len(tok.encode("A", add_special_tokens=False))
+    expected = -float(np.mean([logp[j - 1, ids[j]] for j in range(n_prompt, len(ids))]))
+    assert nll.shape == (4,) and nll[2] == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="4 texts for 2 prompts x 3 samples"):
+        S.continuation_nll(tiny_model, prompts, texts, samples_per_prompt=3)
