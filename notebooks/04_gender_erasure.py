@@ -14,7 +14,7 @@
 #
 # The first version of Cunningham et al. (arXiv 2309.08600v1) claimed that removing dictionary features takes away a
 # capability, gendered pronoun prediction, "while disrupting model behaviour less than prior techniques". Its code
-# (`erasure.py`, deleted from the repository later; paper.md §1.11) compared four linear edits of one residual layer:
+# (`erasure.py` in the code released with that version) compared four linear edits of one residual layer:
 #
 # * **LEACE** (Belrose et al. 2023, the `concept-erasure` package): the smallest affine edit (in the least-squares
 #   sense) after which no linear classifier can recover the class from the fitting data better than a constant;

@@ -606,10 +606,10 @@ show_verdicts(verdicts)
 print_verdicts(verdicts)
 
 # %%
-# Regression values from the committed run; the tables above are not compared digit for digit. On another CPU the
-# ablation difference changed in its third decimal (a CI instance printed -0.124 where an earlier committed run had
-# -0.125); 0.02 is twenty times that and a fifth of the interval's half-width. The ablation difference is now the
-# mean over firing positions (intervals clustered by document), no longer the mean of per-window means.
+# Regression values from the committed run; the tables above are not compared digit for digit. Across CPUs the
+# ablation difference moves in its third decimal (-0.124 against -0.125); 0.02 is twenty times that and a fifth of
+# the interval's half-width. The ablation difference is the mean over firing positions (intervals clustered by
+# document).
 regression("apostrophe feature: evaluation-half F1", float(sae_est.mean), 0.875, profile=PROFILE, atol=0.02)
 regression("apostrophe feature minus the best baseline: evaluation-half F1", float(sae_vs_base.mean), 0.541,
            profile=PROFILE, atol=0.02)

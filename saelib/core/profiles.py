@@ -320,7 +320,7 @@ PROFILES: dict[str, Profile] = {
     "paper": Profile(
         name="paper",
         context_length=256,
-        harvest_tokens=20_971_520,  # 10 x 2,097,152: the paper's "10 epochs" (paper.md 1.4)
+        harvest_tokens=20_971_520,  # 10 x 2,097,152: the "10 epochs" of Cunningham et al. 2023 (training set-up)
         harvest_batch_size=64,
         heldout_contexts_per_source=64,
         norm_contexts=256,

@@ -1,5 +1,5 @@
 """Linear concept erasure at one residual hook: LEACE, class-mean-difference projection, projecting out SAE features,
-and a random-feature control (Cunningham et al. 2023 arXiv v1; the paper's ``erasure.py``, paper.md 1.11).
+and a random-feature control (Cunningham et al. 2023, arXiv 2309.08600v1, and the `erasure.py` of its code release).
 
 Protocol, as in the paper's code:
 
