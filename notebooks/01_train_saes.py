@@ -62,8 +62,8 @@ from saelib.dictionaries.sae import attach_metrics
 from saelib.dictionaries.train import TrainConfig, row_mask, train_saes
 from saelib.model import layer_of, mlp_post, resid_post
 
-session = setup(PROFILE, display_width=140)
-profile, model, corpus, tok = session.profile, session.model, session.corpus, session.tokenizer
+nb = setup(PROFILE, display_width=140)
+profile, model, corpus, tok = nb.profile, nb.model, nb.corpus, nb.tokenizer
 sweep = profile.sae
 resid_hooks = [resid_post(layer) for layer in sweep.layers]
 mlp_hook = mlp_post(sweep.mlp_layer)

@@ -76,8 +76,8 @@ from saelib.interp.fragments import Fragments
 from saelib.model import layer_of, mlp_post, resid_post
 from saelib.text.corpus import pack_contexts
 
-session = setup(PROFILE, display_width=160)
-profile, model, corpus, tok = session.profile, session.model, session.corpus, session.tokenizer
+nb = setup(PROFILE, display_width=160)
+profile, model, corpus, tok = nb.profile, nb.model, nb.corpus, nb.tokenizer
 sizes = profile.interp
 pd.set_option("display.max_colwidth", 120)
 hooks = [resid_post(layer) for layer in profile.sae.layers]

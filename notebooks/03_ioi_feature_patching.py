@@ -84,8 +84,8 @@ from saelib.model.loader import model_weights_sha256
 from saelib.model.behaviour import logit_difference
 from saelib.text.tasks import ioi_token_ids, make_ioi_prompts
 
-session = setup(PROFILE, display_width=140)
-profile, model, corpus, tok = session.profile, session.model, session.corpus, session.tokenizer
+nb = setup(PROFILE, display_width=140)
+profile, model, corpus, tok = nb.profile, nb.model, nb.corpus, nb.tokenizer
 sizes, sweep = profile.ioi_patching, profile.sae
 print(sizes)
 

@@ -80,8 +80,8 @@ from saelib.model import layer_of, mlp_post, model_name, resid_post
 from saelib.text.names import gendered_names
 
 start_all = time.time()
-session = setup(PROFILE, display_width=140)
-profile, model, corpus, tok = session.profile, session.model, session.corpus, session.tokenizer
+nb = setup(PROFILE, display_width=140)
+profile, model, corpus, tok = nb.profile, nb.model, nb.corpus, nb.tokenizer
 sizes = profile.erasure
 hooks = [resid_post(layer) for layer in sizes.layers]
 PCA_ROWS = 32_768  # held-out corpus rows per layer the PCA control directions are fitted on

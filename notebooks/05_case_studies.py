@@ -76,8 +76,8 @@ from saelib.model.forward import run_blocks
 from saelib.model.lens import logit_lens, top_tokens
 
 start_all = time.time()
-session = setup(PROFILE, display_width=140)
-profile, model, corpus, tok = session.profile, session.model, session.corpus, session.tokenizer
+nb = setup(PROFILE, display_width=140)
+profile, model, corpus, tok = nb.profile, nb.model, nb.corpus, nb.tokenizer
 sizes = profile.case_studies
 layers = list(profile.sae.layers)
 hooks = {la: resid_post(la) for la in layers}
@@ -452,11 +452,12 @@ plt.show()
 # −64% of −83% at L8 → L14, −53% of −81% at L2 → L8), with the blocks in between adding a significant fifth to a
 # third; the opening-parenthesis feature's edge into the closing target has no direct part at all (the direct path
 # acts position by position, and the two fire on different tokens), so it is the one edge carried wholly by
-# attention. Random features that fire with a node lower it too (by about 1%, up to a few percent), so "interval
-# below 0" alone would admit unrelated features; the edge rule therefore asks each edge to beat the strongest of
-# eight random co-firing features in the same windows. Every kept edge does, the smallest (the opening-parenthesis
-# feature into the closing target, −4%) by about 3 points, and the ninth random feature held out as the negative
-# control is kept at no node.
+# attention. Random features that fire with a node move it by about 1% (the negative-control line printed under
+# the edge table), with intervals that can exclude 0 at 32 windows, so "interval below 0" alone would admit
+# unrelated features; the edge rule therefore asks each edge to beat the strongest of eight random co-firing
+# features in the same windows. Every kept edge does, the smallest (the opening-parenthesis feature into the
+# closing target, −4%) by about 3 points, and the ninth random feature held out as the negative control is kept
+# at no node.
 #
 # The target itself, read the same way as the apostrophe feature:
 

@@ -58,8 +58,8 @@ from saelib.interp.neurons import best_neuron, direction_controls, invisible_fra
 from saelib.model import mlp_post, model_name, resid_post
 
 start_all = time.time()
-session = setup(PROFILE, display_width=140)
-profile, model, corpus, tok = session.profile, session.model, session.corpus, session.tokenizer
+nb = setup(PROFILE, display_width=140)
+profile, model, corpus, tok = nb.profile, nb.model, nb.corpus, nb.tokenizer
 sizes, sweep = profile.monosemanticity, profile.sae
 resid_hooks = [resid_post(layer) for layer in sweep.layers]
 mlp_hook = "blocks.14.mlp.hook_post"  # the release's MLP dictionary (Bricken et al.'s untied SAE)

@@ -119,9 +119,7 @@ class MonosemanticitySizes:
     classifier_chunk_tokens: int  # the source classifier learns from chunks of this many tokens...
     classifier_per_source: int  # ...this many per source
     family_cosine: float  # decoder cosine that puts a larger dictionary's feature in a smaller one's family
-    invisible_auc: float = (
-        0.9  # "invisible to neurons" as the rule decides it: no neuron detects where it fires at this AUC
-    )
+    invisible_auc: float = 0.9  # the verdict's "invisible": no neuron detects where it fires at this AUC
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,8 @@ class NotebookSetup:
 
 def setup(profile_name: str, display_width: int = 140) -> NotebookSetup:
     """Load ``profile_name``'s profile, seed torch with its seed, set pandas' display width, load the model on the
-    profile's device and the corpus for its tokenizer. An unknown profile name raises ``UnknownProfileError`` listing the
-    known ones (``get_profile``)."""
+    profile's device and the corpus for its tokenizer. An unknown profile name raises ``UnknownProfileError``
+    listing the known ones (``get_profile``)."""
     profile = get_profile(profile_name)
     torch.manual_seed(profile.seed)
     pd.set_option("display.width", display_width)

@@ -627,8 +627,8 @@ def trace_circuit(
     at each step, the ``branch`` upstream features whose exact ablation lowers the node most become nodes whose own
     upstream features are traced next. The edge rule: the effect's interval lies below 0 and, with
     ``n_controls`` > 0, so does ``beyond_control``'s (the candidate lowers the node more than the strongest of
-    ``n_controls`` random features that fire with it, paired by context). Each edge carries ``upstream_effects``'s split into the direct residual path
-    and the mediated one."""
+    ``n_controls`` random features that fire with it, paired by context). Each edge carries
+    ``upstream_effects``'s split into the direct residual path and the mediated one."""
     frontier, edges, controls = [target], [], []
     for source_layer in sorted((la for la in layers if la < target[0]), reverse=True):
         nxt = []

@@ -127,6 +127,7 @@ def layer_dictionaries(
     directions, center, ica_fit = ica_unmixing(store, hook, x, seed, ica_max_iter, shipped_ica)
     ica = {o: orient_ica(directions, center, x, o) for o in ICA_ORIENTATIONS}
     fit = {"store": store.dir.name, "hook": hook, "rows": fit_rows, "seed": seed}
+    random, random_key = random_directions(d, 2 * d, seed), {"method": "random", "d": d, "n": 2 * d, "seed": seed}
     return {
         "SAE": (sae, sae_key),
         "PCA": (pca, {"method": "pca", **fit}),
@@ -135,11 +136,8 @@ def layer_dictionaries(
         "ICA (heavy tail)": (ica["heavy_tail"], {"orient": "heavy_tail", **ica_fit}),
         "ICA top-k": (ica["both"].top_k(k), {"orient": "both", "k": k, **ica_fit}),
         "neuron basis": (neuron_basis(d), {"method": "neuron basis", "d": d}),
-        "random": (random_directions(d, 2 * d, seed), {"method": "random", "d": d, "n": 2 * d, "seed": seed}),
-        "random top-k": (
-            random_directions(d, 2 * d, seed).top_k(k),
-            {"method": "random", "d": d, "n": 2 * d, "seed": seed, "k": k},
-        ),
+        "random": (random, random_key),
+        "random top-k": (random.top_k(k), {**random_key, "k": k}),
     }
 
 

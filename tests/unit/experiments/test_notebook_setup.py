@@ -13,9 +13,9 @@ from saelib.experiments import notebook_setup
 def test_setup_seeds_sets_the_width_and_loads_model_and_corpus(monkeypatch, tiny_model):
     monkeypatch.setattr(notebook_setup, "load_model", lambda device: tiny_model)
     monkeypatch.setattr(notebook_setup, "corpus_for_model", lambda model: "corpus")
-    session = notebook_setup.setup("dev", display_width=99)
-    assert session.profile.name == "dev" and session.model is tiny_model and session.corpus == "corpus"
-    assert session.tokenizer is tiny_model.tokenizer
+    nb = notebook_setup.setup("dev", display_width=99)
+    assert nb.profile.name == "dev" and nb.model is tiny_model and nb.corpus == "corpus"
+    assert nb.tokenizer is tiny_model.tokenizer
     assert pd.get_option("display.width") == 99
     first = torch.rand(1)
     notebook_setup.setup("dev")
