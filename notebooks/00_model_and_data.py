@@ -12,15 +12,21 @@
 # %% [markdown]
 # # 00 · The model and the data
 #
-# Everything in this companion to Cunningham et al. (2023, *Sparse Autoencoders Find Highly Interpretable
-# Features in Language Models*) and Bricken et al. (2023, *Towards Monosemanticity*) runs offline, on a real
-# language model and a real corpus. This notebook introduces both and measures what later notebooks rely on:
+# **Question.** Everything in this companion to Cunningham et al. (2023, *Sparse Autoencoders Find Highly
+# Interpretable Features in Language Models*) and Bricken et al. (2023, *Towards Monosemanticity*) runs offline, on
+# a real language model and a real corpus. This notebook tests none of the papers' claims; it asks whether the
+# model and the data can carry the later notebooks' tests: does the model do the two behaviours they dissect
+# (indirect object identification for notebook 03, gendered pronouns for notebook 04), and what do its activations
+# look like?
 #
-# 1. **The model**: SmolLM2-135M-Instruct (the paper used Pythia-70M and -410M; see below why and how to swap).
-# 2. **The corpus**: a Pile-spirited mixture from registry packages, split by document, packed with separators.
-# 3. **Held-out loss per source**: how well the model knows each kind of text.
-# 4. **The two behaviours later notebooks dissect**: indirect object identification (IOI) and gendered pronouns.
-# 5. **The residual stream by layer**: the activations the sparse autoencoders will decompose.
+# **Method.** In order:
+#
+# - §1 **The model**: SmolLM2-135M-Instruct (the paper used Pythia-70M and -410M; see below why and how to swap).
+# - §2 **The corpus**: a Pile-spirited mixture from registry packages, split by document, packed with separators.
+# - §3 **Held-out loss per source**: how well the model knows each kind of text.
+# - §4–5 **The two behaviours later notebooks dissect**: indirect object identification (IOI) and gendered pronouns.
+# - §6 **The residual stream by layer**: the activations the sparse autoencoders will decompose.
+# - §7 **Verdict**: which later tests the model can carry, each by a threshold stated before the measurement.
 #
 # Every sampled number carries a 95% confidence interval. Lines ending in `OK` are regression checks: `pytest
 # --nbval` re-runs this notebook and fails if a number drifts outside its stated tolerance.
@@ -280,9 +286,28 @@ check_between("norm after the last block / embedding norm", float(norms["mean"][
 check_between("separator / ordinary norm at layer 20", float(norms["special_mean"][21] / norms["mean"][21]), 10, 1e3)
 
 # %% [markdown]
-# ## Summary
+# ## 7. Verdict: what the later notebooks can test
 #
-# - The default model loads offline with hooks on every block and predicts IOI and gendered pronouns well above
-#   chance, so later notebooks can dissect both behaviours.
-# - The corpus mixes seven kinds of text with stated weights, split by document and packed with `<|endoftext|>`.
-# - Residual norms grow with depth, so SAE sparsity penalties are set per layer in notebook 01.
+# No claim of the papers is tested here; the table states, for each behaviour a later notebook dissects, the
+# threshold fixed before the measurement and whether the model meets it. A behaviour the model does not show cannot
+# be dissected: the later notebook would report its claims as not testable here. The corpus mixes seven kinds of
+# text with stated weights, split by document and packed with `<|endoftext|>`; residual norms grow with depth, so
+# SAE inputs are scaled per hook (notebook 01).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (measured; the met / NOT met lines below are checked)
+preconditions = pd.DataFrame([
+    {"behaviour": "IOI: the indirect object beats the subject", "used by": "03",
+     "statistic": "accuracy (IO logit > S logit)", "threshold": ">= 0.8", "measured": float((ld > 0).mean()),
+     "met": bool((ld > 0).mean() >= 0.8)},
+    {"behaviour": "pronouns: the name's usual gender's pronoun is preferred", "used by": "04",
+     "statistic": "accuracy (p(correct | he or she) > 0.5)", "threshold": ">= 0.75",
+     "measured": float((p_correct > 0.5).mean()), "met": bool((p_correct > 0.5).mean() >= 0.75)},
+]).set_index("behaviour")
+preconditions
+
+# %%
+# stable output: thresholds are constants; met / NOT met is what is compared
+for behaviour, row in preconditions.iterrows():
+    print(f"precondition · {behaviour} (notebook {row['used by']}): {'met' if row['met'] else 'NOT met'}")

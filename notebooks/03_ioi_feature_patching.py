@@ -12,11 +12,23 @@
 # %% [markdown]
 # # 03 · IOI feature patching: which features carry the counterfactual
 #
-# The ICLR version of Cunningham et al. (2023) asks how *finely* a decomposition localises a behaviour. The task
-# is indirect object identification (IOI, Wang et al. 2022): "When Mary and John went to the store, John gave a
-# drink to" → " Mary". The **counterfactual** prompt replaces the indirect object (IO) by a third name C, subject
-# unchanged, so the model should now say C. Starting from the clean run, we take the activations of some features
-# at one residual layer (all positions) from the counterfactual run and ask how far the output moves:
+# **Question.** The ICLR version of Cunningham et al. (2023, §4, Fig. 3) asks how *finely* a decomposition
+# localises a behaviour: which of its features carry the counterfactual in indirect object identification (IOI,
+# Wang et al. 2022), so that patching them from a counterfactual run into the clean run moves the output to the
+# counterfactual's. On Pythia-410M with tied R = 4 dictionaries, the paper finds that SAE features do this with
+# fewer features than PCA and than the non-sparse α = 0 dictionary. This notebook tests both claims: SAE features
+# against PCA, ICA and the neuron basis, and a sparse SAE against the α = 0 one.
+#
+# **Method.** The task: "When Mary and John went to the store, John gave a drink to" → " Mary". The
+# **counterfactual** prompt replaces the indirect object (IO) by a third name C, subject unchanged, so the model
+# should now say C. Starting from the clean run, we take the activations of some features at one residual layer
+# (all positions) from the counterfactual run and ask how far the output moves (the measures below). §1 builds the
+# prompts and measures the model's IOI baseline; §2 chooses the layers by patching the residual at some positions
+# only; §3 builds the decompositions and checks that patching reconstructs the counterfactual exactly; §4 ranks
+# every method's features by attribution on one half of the templates and draws the Figure 3 analogue (KL against
+# the number of features patched and against the edit size) on the other half; §5 compares that ranking with the
+# paper's greedy procedure on a small case; §6 reads the SAE features with the largest estimated effect; §7 decides
+# the two claims by the area under the KL curve, against a random-ranking control. The measures:
 #
 # - **KL** $=\mathrm{KL}(p_{cf}\,\Vert\,p_{patched})$ of the next-token distribution at the final position, mean
 #   over prompts (0 = the patched run *is* the counterfactual run);
@@ -24,9 +36,9 @@
 #   prompts;
 # - **number of features** patched.
 #
-# A decomposition localises the behaviour well if few features, with a small edit, reach a low KL. The paper found
-# SAE features beat PCA and the non-sparse α = 0 dictionary on Pythia-410M. Here: SmolLM2-135M-Instruct, the
-# release's tied R = 4 dictionaries at the paper's α grid (notebook 01 §7), and these baselines:
+# A decomposition localises the behaviour well if few features, with a small edit, reach a low KL. Here:
+# SmolLM2-135M-Instruct, the release's tied R = 4 dictionaries at the paper's α grid (notebook 07), and these
+# baselines:
 #
 # | decomposition | features | codes |
 # |---|---|---|
@@ -73,7 +85,7 @@ from saelib.core.check import RECORDED_ON, check, check_between, regression
 from saelib.core.plots import savefig
 from saelib.experiments.notebook_setup import setup
 from saelib.core.stats import cluster_bootstrap, mean_se, proportion
-from saelib.core.verdicts import Verdict, by_count, print_verdicts, show_verdicts
+from saelib.core.verdicts import print_verdicts, show_verdicts
 from saelib import dictionaries
 from saelib.dictionaries.train import TrainConfig, train_saes
 from saelib.experiments import patching as P
@@ -177,7 +189,7 @@ check("patched layers chosen", len(patch_layers), min(sizes.n_layers, len(layers
 #
 # SAEs: with `DICTIONARIES = "release"` (the default) the shipped tied R = 4 sweep of the layer, as in the paper's
 # IOI experiment: α = 2.5e-4, 4.6e-4 and 8.6e-4 and the α = 0 control, one ensemble trained on the same 2.1M
-# activations with the same recipe (see notebook 01 §7), so the control differs from the sparse SAEs only in α.
+# activations with the same recipe (see notebook 07), so the control differs from the sparse SAEs only in α.
 # With `"profile"` the R = 2 ensembles of notebook 01 at the profile's sparsities, and an α = 0 control trained here
 # on the profile's activations. PCA is fitted on `fit_rows` training activations of the layer (position 0
 # and the separator excluded, as for the SAEs); ICA is notebook 02's shipped FastICA fit (`ICA = "fit"`: fitted
@@ -496,11 +508,11 @@ feature_views(views)
 # error term removes at most 10% (§3); elsewhere the claim is "not testable here" at that layer. **Negative
 # control**: the same SAE with its features ranked at random, through the same rule, should not beat the baseline.
 # For each claim the table also states its rule, its precondition, its controls and the unit its intervals resample.
+# The rules are coded in `saelib.experiments.patching.ioi_verdicts`.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-# (measured table; the verdict lines below are checked)
-MAX_ERROR_SHARE = 0.10
+# (measured table: the evidence the verdicts below are decided on)
 rank_cases = {layer: cases[layer].subset(rank_idx) for layer in patch_layers}
 rank_deltas = {layer: {m: P.feature_deltas(rank_cases[layer], d) for m, d in decomps[layer].items()}
                for layer in patch_layers}
@@ -536,89 +548,18 @@ for layer in patch_layers:
                      "random ranking − baseline": paired(area["random ranking"], area[base]),
                      "random ranking − α=0": paired(area["random ranking"], area["SAE α=0"])})
 evidence = pd.DataFrame(evidence).set_index("layer")
-testable = [la for la in patch_layers if evidence.loc[la, "SAE error term alone removes"] <= MAX_ERROR_SHARE]
 with pd.option_context("display.max_colwidth", 80):
     display(evidence.astype(str))
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (measured table; the verdict lines below are checked)
+MAX_ERROR_SHARE = 0.10
+results = P.IOIPatchingResults(evidence=evidence, patch_layers=patch_layers, max_error_share=MAX_ERROR_SHARE,
+                               dictionaries=DICTIONARIES)
 print(f"KL(cf ‖ clean) on the evaluation half: {kl0:.3f} nats; curve area over k in {area_ks}; layers where the "
-      f"chosen SAE's error term removes at most {MAX_ERROR_SHARE:.0%}: {testable or 'none'}")
-
-
-def claim_verdict(column: str, control: str) -> tuple[str, list[int], list[int]]:
-    """(verdict, layers supporting, layers where the negative control passes) over the testable layers."""
-    wins = [la for la in testable if evidence.loc[la, column].below(0)]
-    neg = [la for la in patch_layers if evidence.loc[la, control].below(0)]
-    decided = [la for la in testable if la not in neg]
-    return (by_count(len([la for la in wins if la in decided]), len(decided)) if decided else "not testable here",
-            wins, neg)
-
-
-def per_layer(col):
-    return "; ".join(f"L{la}: {evidence.loc[la, col]}" for la in patch_layers)
-
-
-def measured_anyway(column: str) -> str:
-    """What the paired intervals say at every layer, testable or not (for the why column; it decides nothing)."""
-    ahead = [la for la in patch_layers if evidence.loc[la, column].below(0)]
-    behind = [la for la in patch_layers if evidence.loc[la, column].above(0)]
-    return (f"measured at every layer (deciding nothing where not testable): SAE lower area at {ahead or 'none'}, "
-            f"higher at {behind or 'none'}")
-
-
-def error_reason() -> str:
-    return ("error term alone removes " + ", ".join(
-        f"{evidence.loc[la, 'SAE error term alone removes']:.0%} at L{la}" for la in patch_layers)
-        + f" (testable where ≤ {MAX_ERROR_SHARE:.0%})")
-
-
-v_base, wins_base, neg_base = claim_verdict("SAE − baseline", "random ranking − baseline")
-v_zero, wins_zero, neg_zero = claim_verdict("SAE − α=0", "random ranking − α=0")
-unit = ("templates: per-prompt paired differences of curve area on the evaluation templates, 2,000-draw bootstrap "
-        "resampling templates (each template's prompts, both name orders, one cluster); one SAE training seed, so no "
-        "seed variance")
-verdicts = [
-    Verdict("SAE features isolate the IOI counterfactual with fewer features than PCA, ICA or neurons",
-            "Fig. 3: SAE curves below every baseline (no single number)",
-            f"curve area, SAE − best baseline: {per_layer('SAE − baseline')}",
-            v_base,
-            f"supported at {len(wins_base)} of the {len(testable)} testable layers; {error_reason()}; "
-            f"{measured_anyway('SAE − baseline')}; negative "
-            f"control (random ranking) beats the baseline at {neg_base or 'no layer'}. R = 4 dictionaries on "
-            "SmolLM2-135M (2.1M activations); the rotations can patch a direction and its negation, which an SAE "
-            "feature cannot",
-            rule="per layer, the curve area (mean KL(cf ‖ patched) over the log k grid, top-k by attribution, error "
-                 "term clean) of the best sparse SAE minus that of the best baseline, both chosen on the ranking "
-                 "templates, paired per prompt on the evaluation templates; supported where its 95% interval lies "
-                 "below 0; reproduced at every testable layer, partly at some, not reproduced at none",
-            precondition=f"the chosen SAE's error term alone removes at most {MAX_ERROR_SHARE:.0%} of KL(cf ‖ clean) "
-                         "(section 3), else the layer is not testable; a layer where the negative control passes is "
-                         "left out too",
-            negative_control="the same SAE with its features ranked at random, through the same rule against the "
-                             "same baseline: " + (f"passes at {neg_base}" if neg_base else "fails at every layer, "
-                                                  "as it should"),
-            positive_control="machinery only: every feature plus the error node gives KL ≈ 0 for every method and the "
-                             "rotations' error floor is ≈ 0 (section 3; passed, the notebook stops otherwise); none "
-                             "for the claim",
-            unit=unit),
-    Verdict("sparsity helps: the α = 0 dictionary needs more features than a sparse one",
-            "Fig. 3: the α = 0 curve above the sparse SAEs",
-            f"curve area, sparse SAE − α=0: {per_layer('SAE − α=0')}",
-            v_zero,
-            f"supported at {len(wins_zero)} of the {len(testable)} testable layers; {error_reason()}; "
-            f"{measured_anyway('SAE − α=0')}; negative "
-            f"control (random ranking of the sparse SAE) beats α = 0 at {neg_zero or 'no layer'}. "
-            + ("The α = 0 control is a member of the same release ensemble (same data, recipe and seed)"
-               if DICTIONARIES == "release" else "The α = 0 control was trained here on the profile's activations"),
-            rule="per layer, the curve area of the best sparse SAE (chosen among the α on the ranking templates) minus "
-                 "the α = 0 dictionary's, paired per prompt on the evaluation templates; supported where its 95% "
-                 "interval lies below 0; reproduced at every testable layer, partly at some, not reproduced at none",
-            precondition=f"as above: the sparse SAE's error term alone removes at most {MAX_ERROR_SHARE:.0%} of the "
-                         "KL, and the negative control fails at the layer",
-            negative_control="the sparse SAE with its features ranked at random, against the α = 0 dictionary ranked "
-                             "by attribution: " + (f"passes at {neg_zero}" if neg_zero else "fails at every layer, as "
-                                                   "it should"),
-            positive_control="none for the claim; the exactness checks of section 3 test the patching machinery only",
-            unit=unit),
-]
+      f"chosen SAE's error term removes at most {MAX_ERROR_SHARE:.0%}: {results.testable or 'none'}")
+verdicts = P.ioi_verdicts(results)
 show_verdicts(verdicts)
 
 # %%

@@ -12,9 +12,29 @@
 # %% [markdown]
 # # 04 · Gender concept erasure: ablating SAE features vs LEACE
 #
-# The first version of Cunningham et al. (arXiv 2309.08600v1) claimed that removing dictionary features takes away a
-# capability, gendered pronoun prediction, "while disrupting model behaviour less than prior techniques". Its code
-# (`erasure.py` in the code released with that version) compared four linear edits of one residual layer:
+# **Question.** The first version of Cunningham et al. 2023 (arXiv 2309.08600v1: its abstract and its
+# concept-erasure experiment) claims that removing dictionary features takes away a capability, gendered pronoun
+# prediction, "while disrupting model behaviour less than prior techniques"; its erasure figure plots the
+# correct-gender probability against the edit size for LEACE, a class-mean-difference projection and single
+# dictionary features, without a headline number. This notebook tests whether projecting out the top SAE feature
+# erases more gender information than equally well-chosen control directions, whether one feature erases as much as
+# LEACE with no more disruption, and, as a check of the reference method, whether LEACE (Belrose et al. 2023)
+# removes the linearly decodable gender signal.
+#
+# **Method.** The protocol is that of the paper's code. Each eraser is fitted on activations of the few-shot
+# classification prompt `" My name is X and I am a male/female."` of *training* names (several prompts per name,
+# each with its own shots), at every position of the query sentence from the name onward (the paper's `skip_tokens`
+# drops the shots and " My name is"), each labelled with the name's gender. It edits the same positions (the name
+# onward) of every evaluated prompt. **Score** = probability of the correct class token with the softmax restricted
+# to the two class tokens (" male"/" female", or " he"/" she"), averaged over prompts of *held-out* names; chance is
+# 0.5, and lower means more erasure. The paper fits on the classification task only and also evaluates the pronoun
+# task, which therefore measures transfer. Section 1 builds the names and prompts, section 2 measures the unedited
+# model, section 3 fits the erasers and the controls, sections 4 and 5 measure erasure and disruption per layer and
+# method, section 6 compares methods with intervals, section 7 shows the chosen SAE features, and section 9 decides
+# the three claims.
+#
+# The edits compared, each of one residual layer (the first four are those of the paper's code, `erasure.py` in the
+# code released with v1; the others are controls the paper does not have):
 #
 # * **LEACE** (Belrose et al. 2023, the `concept-erasure` package): the smallest affine edit (in the least-squares
 #   sense) after which no linear classifier can recover the class from the fitting data better than a constant;
@@ -30,14 +50,6 @@
 #   positive control for the dominance rule: it keeps LEACE's guarantee and disrupts more, so LEACE should dominate
 #   it.
 #
-# **Protocol (as in the paper's code).** Each eraser is fitted on activations of the few-shot classification prompt
-# `" My name is X and I am a male/female."` of *training* names (several prompts per name, each with its own shots), at every position of the query sentence from the
-# name onward (the paper's `skip_tokens` drops the shots and " My name is"), each labelled with the name's gender. It
-# edits the same positions (the name onward) of every evaluated prompt. **Score** = probability of the correct class
-# token with the softmax restricted to the two class tokens (" male"/" female", or " he"/" she"), averaged over
-# prompts of *held-out* names; chance is 0.5, and lower means more erasure. The paper fitted on the classification
-# task only and also evaluated the pronoun task, which therefore measures transfer.
-#
 # **Disruption**, which the paper measured only on the task prompts, is measured here on held-out corpus text: the
 # same edit at every position except position 0 and the document separator (left out as in notebooks 01–02), and
 # the increase of next-token cross-entropy and the KL divergence from the unedited model, averaged over all
@@ -48,7 +60,7 @@
 # names). The default profile uses 2 shots per class (the paper 3) and one pronoun template, to fit the CPU budget;
 # the pronoun prompt starts "Yesterday X went to the store, and" because sentence-initial names without a BOS token
 # degrade SmolLM2's pronoun accuracy (`saelib/text/tasks.py`). Features are ranked by |cosine| (projection is
-# sign-blind; the paper ranked by signed cosine). The SAEs are the R = 2 tied dictionaries chosen in notebook 01
+# sign-blind; the paper ranked by signed cosine). The SAEs are the R = 2 tied release dictionaries chosen per layer (notebook 07)
 # (the paper used R = 4). Every interval on the tasks is a bootstrap over held-out **names** (`cluster_bootstrap`),
 # the unit of independence, and every comparison between methods is decided by its interval (section 6).
 
@@ -57,7 +69,7 @@ PROFILE: str = "default"  # dev | default | paper (see saelib/core/profiles.py)
 DICTIONARIES: str = "release"  # "release" (the chosen shipped dictionary per layer) or "profile" (notebook 01)
 
 # %%
-import time
+from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -73,13 +85,12 @@ from saelib.core.check import check, check_between, regression
 from saelib.core.plots import savefig
 from saelib.experiments.notebook_setup import setup
 from saelib.core.stats import cluster_bootstrap
-from saelib.core.verdicts import Verdict, by_count, print_verdicts, show_verdicts
+from saelib.core.verdicts import print_verdicts, show_verdicts
 from saelib.experiments import erasure as E
 from saelib.interp.features import FeatureView, feature_activations, feature_views, top_contexts
 from saelib.model import layer_of, mlp_post, model_name, resid_post
 from saelib.text.names import gendered_names
 
-start_all = time.time()
 nb = setup(PROFILE, display_width=140)
 profile, model, corpus, tok = nb.profile, nb.model, nb.corpus, nb.tokenizer
 sizes = profile.erasure
@@ -119,7 +130,6 @@ for name, ps in [("fit", fit_prompts), *tasks.items()]:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-start = time.time()
 baseline = {task: E.task_scores(model, ps) for task, ps in tasks.items()}
 for task, ps in tasks.items():
     p = baseline[task]["p_correct"]
@@ -127,7 +137,6 @@ for task, ps in tasks.items():
           f"{np.mean(p > 0.5):.2f}")
 check_between("baseline class score", float(baseline["class"]["p_correct"].mean()), 0.6, 1.0)
 check_between("baseline pronoun score", float(baseline["pronoun"]["p_correct"].mean()), 0.75, 1.0)
-baseline_seconds = time.time() - start
 
 # %% [markdown]
 # ## 3. Fitting the erasers and the controls
@@ -147,7 +156,6 @@ baseline_seconds = time.time() - start
 # should fail every test.
 
 # %%
-start = time.time()
 heldout = heldout_profile(model, [resid_post(layer) for layer in profile.sae.layers]
                           + [mlp_post(profile.sae.mlp_layer)], profile)
 fit_acts, fit_labels, fit_index = E.harvest_fit_activations(model, fit_prompts, hooks)
@@ -175,7 +183,6 @@ for hook in hooks:
     erasers[hook]["LEACE + top PC"] = E.ComposedEraser(
         "LEACE + top PC", hook, parts=(erasers[hook]["LEACE"], E.ProjectionEraser("top PC", hook, pca.directions[:1])))
 methods = list(erasers[hooks[0]])
-fit_seconds = time.time() - start
 print(f"{len(fit_labels)} fitting rows ({fit_labels.float().mean():.0%} female) from {len(set(fit_prompts.names))} "
       f"names, {len(test_labels)} held-out rows from {n_test_names} names per layer; control pools: "
       + ", ".join(f"{k} {len(v)}" for k, v in controls[hooks[0]].items()))
@@ -208,7 +215,6 @@ pd.concat({layer_of(h): r.head(3) for h, r in rankings.items()}, names=["layer",
 # applied where it was never fitted.
 
 # %%
-start = time.time()
 disruption_tokens = torch.from_numpy(np.array(heldout.tokens[: sizes.disruption_contexts, : sizes.disruption_length]))
 clean_logp = E.clean_log_probs(model, disruption_tokens)
 # each edit runs only the blocks after its layer, from the clean residual computed once per layer
@@ -236,7 +242,6 @@ for hook in hooks:
         rows.append(row)
 results = pd.DataFrame(rows)
 probe_before = {h: E.probe_correct(fit_acts[h], fit_labels, test_acts[h], test_labels) for h in hooks}
-eval_seconds = time.time() - start
 n_predictions = disruption_tokens.shape[0] * (disruption_tokens.shape[1] - 1)
 print(f"disruption measured on {sizes.disruption_contexts} held-out contexts x {sizes.disruption_length} tokens "
       f"({n_predictions} next-token predictions); probe = logistic regression fitted on erased training rows, "
@@ -325,32 +330,13 @@ plt.show()
 # none (`E.dominance`); "undecided" when neither axis separates them.
 
 # %%
-def erasure_diff(hook: str, a: str, b: str, task: str = "pronoun"):
-    """Erasure of a minus erasure of b (positive: a erases more), clustered by name."""
-    return E.erasure_difference(per_prompt[(hook, a, task, "query")], per_prompt[(hook, b, task, "query")],
-                                tasks[task].names, seed=profile.seed)
-
-
-def erasure(hook: str, method: str, task: str = "pronoun", scope: str = "query"):
-    return cluster_bootstrap(baseline[task]["p_correct"] - per_prompt[(hook, method, task, scope)],
-                             tasks[task].names, seed=profile.seed)
-
-
-def versus(hook: str, a: str, b: str, task: str = "pronoun") -> str:
-    return E.dominance(erasure_diff(hook, a, b, task), E.kl_difference(per_context[(hook, a)], per_context[(hook, b)]),
-                       a, b)
-
-
-def beats_controls(hook: str, method: str, task: str = "pronoun") -> bool:
-    """Whether ``method`` erases more than every best-aligned control of its size (interval above 0)."""
-    k = method.rsplit("-", 1)[1]
-    return all(erasure_diff(hook, method, f"best {c} top-{k}", task).above(0) for c in controls[hook])
-
-
-def probe_estimate(hook: str, method: str | None = None):
-    rows = probe_before[hook] if method is None else probe_rows[(hook, method)]
-    return cluster_bootstrap(rows.astype(float), test_row_names, seed=profile.seed)
-
+# the measurements as one record; its methods are the comparisons of this section and of the verdict (§9)
+measured = E.ErasureResults(
+    hooks=hooks, controls=controls, k1=k1, baseline=baseline, per_prompt=per_prompt,
+    prompt_names={task: ps.names for task, ps in tasks.items()}, per_context=per_context, probe_before=probe_before,
+    probe_rows=probe_rows, probe_row_names=test_row_names, top_cos2={}, seed=profile.seed)
+erasure, erasure_diff, versus = measured.erasure, measured.erasure_diff, measured.versus
+beats_controls, probe_estimate = measured.beats_controls, measured.probe_estimate
 
 rows_v = []
 for hook in hooks:
@@ -429,13 +415,6 @@ for hook in hooks:
     views.append(FeatureView(f"layer {layer_of(hook)}, feature {f}", top_contexts(heldout, acts, tok, k=5), note))
 feature_views(views)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-total_seconds = time.time() - start_all
-pd.Series({"baseline": baseline_seconds, "fit (harvest + erasers + controls)": fit_seconds,
-           "evaluate (tasks + probes + disruption)": eval_seconds, "total incl. model load": total_seconds}
-          ).round(0).rename("seconds")
-
 # %% [markdown]
 # ## 8. Reading the result
 #
@@ -458,7 +437,8 @@ pd.Series({"baseline": baseline_seconds, "fit (harvest + erasers + controls)": f
 # each claim runs the same rule on a negative control that should fail it and a positive control that should pass
 # it, and a layer where the precondition fails is "not testable" there. Beside them, the **cos² bound**: projecting
 # out one direction u removes only cos²(u, d) of the squared class-mean difference d, which bounds how much of the
-# *linear* separation along d one feature can remove (not the score: the model's read-out is not linear in d).
+# *linear* separation along d one feature can remove (not the score: the model's read-out is not linear in d). The
+# rules are coded in `saelib.experiments.erasure.erasure_verdicts`.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -482,107 +462,7 @@ ax.set_title("What one feature can erase (pronoun task, held-out names)")
 savefig(fig, "04_cos2_bound", PROFILE)
 plt.show()
 
-sae1, rnd1 = f"SAE top-{k1}", f"random top-{k1}"
-best_random = f"best random top-{k1}"
-# claim 1: the top SAE feature erases more than every best-aligned control (random, PCA, ICA)
-# Each claim: the layers where the precondition holds; of those, the layers where the negative control passes the
-# rule (there the rule cannot separate a real effect from a control, so they are left out: "testable" = precondition
-# holds and the negative control fails); the layers where the claim passes; and the positive control.
-# claim 1: the top SAE feature erases more than every best-aligned control (random, PCA, ICA)
-ready1 = [h for h in hooks if erasure(h, "mean difference").above(0)]
-neg1 = [h for h in ready1 if beats_controls(h, rnd1)]
-testable1 = [h for h in ready1 if h not in neg1]
-sae_wins = [h for h in testable1 if beats_controls(h, sae1)]
-pos1 = [h for h in testable1
-        if all(erasure_diff(h, "mean difference", f"best {c} top-1").above(0) for c in controls[h])]
-# claim 2: one SAE feature dominates LEACE (decided with intervals)
-ready2 = [h for h in hooks if erasure(h, "LEACE").above(0)]
-neg2 = [h for h in ready2 if versus(h, best_random, "LEACE").startswith("best")]
-testable2 = [h for h in ready2 if h not in neg2]
-dominance2 = {h: versus(h, sae1, "LEACE") for h in testable2}
-sae_dominates = [h for h, v in dominance2.items() if v.startswith("SAE")]
-pos2 = [h for h in testable2 if versus(h, "LEACE", "LEACE + top PC") == "LEACE dominates"]
-# claim 3: LEACE brings the held-out probe to chance
-ready3 = [h for h in hooks if probe_estimate(h).lo >= 0.75]
-neg3 = [h for h in ready3 if probe_estimate(h, best_random).hi <= 0.65]
-testable3 = [h for h in ready3 if h not in neg3]
-at_chance = [h for h in testable3 if probe_estimate(h, "LEACE").hi <= 0.65]
-pos3 = [h for h in testable3 if probe_estimate(h, "mean difference").hi <= 0.65]
-
-
-def layers(hs) -> str:
-    return ", ".join(str(layer_of(h)) for h in hs) or "none"
-
-
-def per_layer(fn) -> str:
-    return "; ".join(f"L{layer_of(h)}: {fn(h)}" for h in hooks)
-
-
-verdicts = [
-    Verdict("projecting out the top SAE feature erases more gender information than controls",
-            "v1: SAE-feature curve below the random-feature control",
-            "pronoun erasure, SAE top-1 minus the best-aligned random / PCA / ICA direction: "
-            + per_layer(lambda h: " / ".join(f"{erasure_diff(h, sae1, f'best {c} top-1').mean:+.3f}"
-                                             for c in controls[h])),
-            by_count(len(sae_wins), len(testable1)),
-            f"beats all three controls at layers {layers(sae_wins)} of the testable {layers(testable1)}; "
-            f"negative control passes (layer left out) at {layers(neg1)}; positive control passes at {layers(pos1)}",
-            rule="per layer, erasure (baseline − after) of the pronoun score by the top SAE feature minus that of "
-                 "the best-aligned random direction (of as many as the SAE has features), PCA direction and ICA "
-                 "direction, each chosen by the SAE's own rule (largest |cosine| with the class-mean difference of "
-                 "the fitting rows); a layer supports the claim when all three differences have 95% intervals "
-                 "above 0; reproduced at every testable layer, partly at some, not reproduced at none",
-            precondition="at a layer, the mean-difference projection must erase (its erasure interval above 0); "
-                         "where even the ideal single direction erases nothing no feature can, and the layer is "
-                         "not testable; the baseline pronoun score must lie in [0.75, 1] (checked)",
-            negative_control="a random SAE feature from the same candidates, put through the same rule, should "
-                             "beat the controls at no layer; a layer where it does is left out as undecidable",
-            positive_control="the mean-difference direction itself, put through the same rule, should beat the "
-                             "controls at every testable layer",
-            unit="held-out names: bootstrap over names of the paired per-prompt differences (each name's "
-                 "pronoun templates are one cluster); one SAE training seed, so no seed variance"),
-    Verdict("one SAE feature erases as much as LEACE with no more disruption",
-            "v1: single features compared with LEACE on erasure against edit size",
-            "SAE top-1 against LEACE: " + per_layer(lambda h: dominance2.get(h, "not testable")),
-            by_count(len(sae_dominates), len(testable2)),
-            f"SAE top-1 dominates at {layers(sae_dominates)} of the testable {layers(testable2)}; negative "
-            f"control dominates (layer left out) at {layers(neg2)}; positive control passes at {layers(pos2)}; "
-            "cos² of the top feature "
-            + ", ".join(f"L{la} {v:.2f}" for la, v in bound["cos²"].items()),
-            rule="per layer, E.dominance: SAE top-1 is better on an axis when the 95% interval of the difference "
-                 "excludes 0 in its favour (pronoun erasure, clustered by name; KL from the unedited model on "
-                 "corpus text, paired per context), worse when it excludes 0 the other way; it dominates LEACE "
-                 "when better on one axis and worse on none; reproduced at every testable layer, partly at some, "
-                 "not reproduced at none",
-            precondition="at a layer, LEACE must erase (its erasure interval above 0), else the comparison is "
-                         "with a method that does nothing and the layer is not testable",
-            negative_control="the best-aligned random direction, put through the same rule against LEACE, "
-                             "should dominate it at no layer; a layer where it does is left out as undecidable",
-            positive_control="a planted dominance: LEACE against LEACE followed by projecting out the top PCA "
-                             "direction of corpus activations (the same guarantee, more disruption), by the same "
-                             "rule, should dominate at every testable layer",
-            unit="held-out names for erasure (bootstrap over names), corpus contexts for KL (t interval); one "
-                 "SAE training seed, so no seed variance"),
-    Verdict("LEACE removes the linearly decodable gender signal",
-            "LEACE (Belrose et al.): probe at chance after erasure",
-            "probe accuracy after LEACE: " + per_layer(lambda h: str(probe_estimate(h, "LEACE"))),
-            by_count(len(at_chance), len(testable3)),
-            f"upper end of the interval ≤ 0.65 at layers {layers(at_chance)} of the testable "
-            f"{layers(testable3)}; negative control passes (layer left out) at {layers(neg3)}; positive control "
-            f"passes at {layers(pos3)}",
-            rule="per layer, accuracy of a logistic probe fitted on LEACE-erased fitting rows and scored on erased "
-                 "held-out rows; a layer supports the claim when the upper end of its 95% interval is at most "
-                 "0.65 (within 0.15 of chance); reproduced at every testable layer, partly at some, not "
-                 "reproduced at none",
-            precondition="at a layer, the probe must read gender before erasure: lower end of its interval at "
-                         "least 0.75, else the layer is not testable",
-            negative_control="the best-aligned random direction's projection, by the same rule, should leave the "
-                             "probe above 0.65; a layer where it does not is left out as undecidable",
-            positive_control="the mean-difference projection, which also equalises the class means of the "
-                             "fitting rows, by the same rule; it is not guaranteed to pass on held-out names",
-            unit="held-out names: bootstrap over names of per-row correctness (a name's query positions are one "
-                 "cluster)"),
-]
+verdicts = E.erasure_verdicts(replace(measured, top_cos2=bound["cos²"].to_dict()))
 with pd.option_context("display.max_colwidth", 120):
     display(bound.round(3))
 show_verdicts(verdicts)

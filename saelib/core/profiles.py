@@ -156,7 +156,7 @@ PROFILES: dict[str, Profile] = {
         ioi_prompts=24,
         pronoun_prompts_per_gender=12,
         # layers the release ships dictionaries for, where the notebooks' release sections need them: R = 4
-        # sweeps at 20 and 26 (notebook 03 patches the last two), the untied MLP SAE at 14 (notebooks 01, 06)
+        # sweeps at 20 and 26 (notebook 03 patches the last two), the untied MLP SAE at 14 (notebooks 07, 06)
         sae=SAESweep(
             layers=(8, 20, 26),
             alphas=(2e-3, 1e-2),

@@ -339,8 +339,8 @@ def choose_member(rows: list[dict]) -> dict:
 def ship_alphas(run: ReleaseRun, rows: list[dict]) -> list[float]:
     """Members of ``run`` shipped in dictionaries/ (what the notebooks read, under 200 MB): every member of the IOI
     sweep (R = 4 at the IOI layers, alpha = 0 control included: notebook 03) and of Bricken et al.'s untied MLP run
-    (notebook 06 reads its sparser member, notebook 01 the chosen one), the chosen member elsewhere (notebooks 02,
-    04-06), and at the IOI layers the R = 2 member at ``MMCS_ALPHA`` too (notebook 01 compares it with R = 4); the
+    (notebook 06 reads its sparser member, notebook 07 the chosen one), the chosen member elsewhere (notebooks 02,
+    04-06), and at the IOI layers the R = 2 member at ``MMCS_ALPHA`` too (notebook 07 compares it with R = 4); the
     rest of the sweep, and every member of a ``metrics_only`` run, is only in the manifest's metrics. A run with
     ``ship_l0`` ships the one member whose held-out L0 is nearest it on a log scale."""
     if run.metrics_only:
@@ -353,7 +353,7 @@ def ship_alphas(run: ReleaseRun, rows: list[dict]) -> list[float]:
         return [r["alpha"] for r in rows]
     chosen = choose_member(rows)["alpha"]
     if layer in IOI_LAYERS and chosen != MMCS_ALPHA and any(r["alpha"] == MMCS_ALPHA for r in rows):
-        return sorted([chosen, MMCS_ALPHA])  # R = 2 beside R = 4 at the same alpha: notebook 01's MMCS across ratios
+        return sorted([chosen, MMCS_ALPHA])  # R = 2 beside R = 4 at the same alpha: notebook 07's MMCS across ratios
     return [chosen]
 
 
@@ -703,7 +703,7 @@ def _hook_order(hook: str) -> tuple[int, str]:
     return layer_of(hook), hook
 
 
-# --- the release's targets, evaluated on a manifest (notebook 01 shows them) ---------------------------------------
+# --- the release's targets, evaluated on a manifest (notebook 07 shows them) ---------------------------------------
 
 
 def fvu_at_l0(rows: list[dict], l0: float = 32.0) -> float | None:

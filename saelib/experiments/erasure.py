@@ -13,13 +13,14 @@ Protocol, as in the paper's code:
   decoder direction has the largest cosine with the class-mean difference. Projecting out a direction does not
   depend on its sign, so features are ranked by |cosine| (the paper ranked by signed cosine, female minus male).
 
-Every eraser remembers its hook and refuses to edit another one.
+Every eraser remembers its hook and refuses to edit another one. ``erasure_verdicts`` holds the rules that decide
+notebook 04's verdicts from what it measured (``ErasureResults``).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -30,7 +31,9 @@ import torch.nn.functional as F
 from concept_erasure import LeaceEraser
 
 from saelib.core.stats import Estimate, cluster_bootstrap, mean_se
+from saelib.core.verdicts import Verdict, by_count
 from saelib.dictionaries.metrics import kept_positions
+from saelib.model.hooks import layer_of
 from saelib.model.lens import logit_lens, top_tokens
 from saelib.model.loader import model_device
 from saelib.text.names import GENDERS, single_token_names, split_names_by_gender
@@ -638,3 +641,190 @@ def logit_effects(model, direction: torch.Tensor, hook: str, k: int = 8) -> dict
         ("boosted" if key == "boosts" else "suppressed"): [t for t, _ in rows]
         for key, rows in top_tokens(model.tokenizer, effect, k).items()
     }
+
+
+# --------------------------------------------------------------------------------------------- verdicts
+
+
+@dataclass(frozen=True)
+class ErasureResults:
+    """What notebook 04 measures, as ``erasure_verdicts`` reads it. Methods are named as ``fit_erasers`` names them
+    ("LEACE", "mean difference", "SAE top-k", "random top-k", "best {pool} top-k"), plus "LEACE + top PC"; tasks
+    are "class" and "pronoun" (the verdicts read the pronoun task); scopes are ``EDIT_SCOPES``."""
+
+    hooks: Sequence[str]  # the residual hooks tested, one per layer, in layer order
+    controls: Mapping[str, Collection[str]]  # hook -> its best-aligned control pools (only the names are read)
+    k1: int  # the smallest number of features projected out: the size the controls are fitted at and judged
+    baseline: Mapping[str, Mapping[str, np.ndarray]]  # task -> ``task_scores`` of the unedited model on its prompts
+    per_prompt: Mapping[tuple[str, str, str, str], np.ndarray]  # (hook, method, task, scope) -> p_correct per prompt
+    prompt_names: Mapping[str, Sequence[str]]  # task -> the name each held-out prompt is built on (the cluster)
+    per_context: Mapping[tuple[str, str], np.ndarray]  # (hook, method) -> KL from the unedited model per context
+    probe_before: Mapping[str, np.ndarray]  # hook -> per held-out row, whether the probe on unedited rows is right
+    probe_rows: Mapping[
+        tuple[str, str], np.ndarray
+    ]  # (hook, method) -> the same, probe fitted and scored on erased rows
+    probe_row_names: Sequence[str]  # the name of each held-out probe row (the cluster)
+    top_cos2: Mapping[int, float]  # layer -> cos² of the top SAE feature's direction with the class-mean difference
+    seed: int  # the bootstrap seed (the profile's)
+
+    def erasure_diff(self, hook: str, a: str, b: str, task: str = "pronoun") -> Estimate:
+        """Erasure of a minus erasure of b (positive: a erases more), clustered by name."""
+        return erasure_difference(
+            self.per_prompt[(hook, a, task, "query")],
+            self.per_prompt[(hook, b, task, "query")],
+            self.prompt_names[task],
+            seed=self.seed,
+        )
+
+    def erasure(self, hook: str, method: str, task: str = "pronoun", scope: str = "query") -> Estimate:
+        """Erasure (baseline score − score after the edit) of ``method``, clustered by name."""
+        return cluster_bootstrap(
+            self.baseline[task]["p_correct"] - self.per_prompt[(hook, method, task, scope)],
+            list(self.prompt_names[task]),
+            seed=self.seed,
+        )
+
+    def versus(self, hook: str, a: str, b: str, task: str = "pronoun") -> str:
+        """``dominance`` of a against b: erasure clustered by name, KL paired per corpus context."""
+        return dominance(
+            self.erasure_diff(hook, a, b, task),
+            kl_difference(self.per_context[(hook, a)], self.per_context[(hook, b)]),
+            a,
+            b,
+        )
+
+    def beats_controls(self, hook: str, method: str, task: str = "pronoun") -> bool:
+        """Whether ``method`` erases more than every best-aligned control of its size (interval above 0)."""
+        k = method.rsplit("-", 1)[1]
+        return all(self.erasure_diff(hook, method, f"best {c} top-{k}", task).above(0) for c in self.controls[hook])
+
+    def probe_estimate(self, hook: str, method: str | None = None) -> Estimate:
+        """Held-out probe accuracy after ``method`` (before erasure when None), clustered by name."""
+        rows = self.probe_before[hook] if method is None else self.probe_rows[(hook, method)]
+        return cluster_bootstrap(rows.astype(float), list(self.probe_row_names), seed=self.seed)
+
+
+def _layers(hs: Sequence[str]) -> str:
+    return ", ".join(str(layer_of(h)) for h in hs) or "none"
+
+
+def _per_layer(hooks: Sequence[str], fn: Callable[[str], str]) -> str:
+    return "; ".join(f"L{layer_of(h)}: {fn(h)}" for h in hooks)
+
+
+def erasure_verdicts(results: ErasureResults) -> list[Verdict]:
+    """Notebook 04's verdicts on three claims of the arXiv v1 erasure experiment (Cunningham et al. 2023), each
+    decided per layer on the held-out names of the pronoun task at the smallest feature count ``k1``:
+
+    1. projecting out the top SAE feature erases more than the best-aligned random, PCA and ICA directions;
+    2. one SAE feature dominates LEACE (erasure against KL on corpus text, ``dominance``);
+    3. LEACE brings the held-out probe to chance (upper end of its interval at most 0.65).
+
+    For each claim: the layers where its precondition holds; of those, the layers where the negative control passes
+    the rule are left out (there the rule cannot separate a real effect from a control), so "testable" = the
+    precondition holds and the negative control fails; the verdict counts the testable layers where the claim passes
+    (``by_count``: none testable gives "not testable here"), and the positive control is reported beside it."""
+    r = results
+    hooks, controls, k1 = r.hooks, r.controls, r.k1
+    erasure, erasure_diff, versus = r.erasure, r.erasure_diff, r.versus
+    beats_controls, probe_estimate = r.beats_controls, r.probe_estimate
+
+    sae1, rnd1 = f"SAE top-{k1}", f"random top-{k1}"
+    best_random = f"best random top-{k1}"
+    # Each claim: the layers where the precondition holds; of those, the layers where the negative control passes
+    # the rule (there the rule cannot separate a real effect from a control, so they are left out: "testable" =
+    # precondition holds and the negative control fails); the layers where the claim passes; and the positive control.
+    # claim 1: the top SAE feature erases more than every best-aligned control (random, PCA, ICA)
+    ready1 = [h for h in hooks if erasure(h, "mean difference").above(0)]
+    neg1 = [h for h in ready1 if beats_controls(h, rnd1)]
+    testable1 = [h for h in ready1 if h not in neg1]
+    sae_wins = [h for h in testable1 if beats_controls(h, sae1)]
+    pos1 = [
+        h for h in testable1 if all(erasure_diff(h, "mean difference", f"best {c} top-1").above(0) for c in controls[h])
+    ]
+    # claim 2: one SAE feature dominates LEACE (decided with intervals)
+    ready2 = [h for h in hooks if erasure(h, "LEACE").above(0)]
+    neg2 = [h for h in ready2 if versus(h, best_random, "LEACE").startswith("best")]
+    testable2 = [h for h in ready2 if h not in neg2]
+    dominance2 = {h: versus(h, sae1, "LEACE") for h in testable2}
+    sae_dominates = [h for h, v in dominance2.items() if v.startswith("SAE")]
+    pos2 = [h for h in testable2 if versus(h, "LEACE", "LEACE + top PC") == "LEACE dominates"]
+    # claim 3: LEACE brings the held-out probe to chance
+    ready3 = [h for h in hooks if probe_estimate(h).lo >= 0.75]
+    neg3 = [h for h in ready3 if probe_estimate(h, best_random).hi <= 0.65]
+    testable3 = [h for h in ready3 if h not in neg3]
+    at_chance = [h for h in testable3 if probe_estimate(h, "LEACE").hi <= 0.65]
+    pos3 = [h for h in testable3 if probe_estimate(h, "mean difference").hi <= 0.65]
+
+    return [
+        Verdict(
+            "projecting out the top SAE feature erases more gender information than controls",
+            "v1: SAE-feature curve below the random-feature control",
+            "pronoun erasure, SAE top-1 minus the best-aligned random / PCA / ICA direction: "
+            + _per_layer(
+                hooks,
+                lambda h: " / ".join(f"{erasure_diff(h, sae1, f'best {c} top-1').mean:+.3f}" for c in controls[h]),
+            ),
+            by_count(len(sae_wins), len(testable1)),
+            f"beats all three controls at layers {_layers(sae_wins)} of the testable {_layers(testable1)}; "
+            f"negative control passes (layer left out) at {_layers(neg1)}; positive control passes at {_layers(pos1)}",
+            rule="per layer, erasure (baseline − after) of the pronoun score by the top SAE feature minus that of "
+            "the best-aligned random direction (of as many as the SAE has features), PCA direction and ICA "
+            "direction, each chosen by the SAE's own rule (largest |cosine| with the class-mean difference of "
+            "the fitting rows); a layer supports the claim when all three differences have 95% intervals "
+            "above 0; reproduced at every testable layer, partly at some, not reproduced at none",
+            precondition="at a layer, the mean-difference projection must erase (its erasure interval above 0); "
+            "where even the ideal single direction erases nothing no feature can, and the layer is "
+            "not testable; the baseline pronoun score must lie in [0.75, 1] (checked)",
+            negative_control="a random SAE feature from the same candidates, put through the same rule, should "
+            "beat the controls at no layer; a layer where it does is left out as undecidable",
+            positive_control="the mean-difference direction itself, put through the same rule, should beat the "
+            "controls at every testable layer",
+            unit="held-out names: bootstrap over names of the paired per-prompt differences (each name's "
+            "pronoun templates are one cluster); one SAE training seed, so no seed variance",
+        ),
+        Verdict(
+            "one SAE feature erases as much as LEACE with no more disruption",
+            "v1: single features compared with LEACE on erasure against edit size",
+            "SAE top-1 against LEACE: " + _per_layer(hooks, lambda h: dominance2.get(h, "not testable")),
+            by_count(len(sae_dominates), len(testable2)),
+            f"SAE top-1 dominates at {_layers(sae_dominates)} of the testable {_layers(testable2)}; negative "
+            f"control dominates (layer left out) at {_layers(neg2)}; positive control passes at {_layers(pos2)}; "
+            "cos² of the top feature " + ", ".join(f"L{la} {v:.2f}" for la, v in r.top_cos2.items()),
+            rule="per layer, E.dominance: SAE top-1 is better on an axis when the 95% interval of the difference "
+            "excludes 0 in its favour (pronoun erasure, clustered by name; KL from the unedited model on "
+            "corpus text, paired per context), worse when it excludes 0 the other way; it dominates LEACE "
+            "when better on one axis and worse on none; reproduced at every testable layer, partly at some, "
+            "not reproduced at none",
+            precondition="at a layer, LEACE must erase (its erasure interval above 0), else the comparison is "
+            "with a method that does nothing and the layer is not testable",
+            negative_control="the best-aligned random direction, put through the same rule against LEACE, "
+            "should dominate it at no layer; a layer where it does is left out as undecidable",
+            positive_control="a planted dominance: LEACE against LEACE followed by projecting out the top PCA "
+            "direction of corpus activations (the same guarantee, more disruption), by the same "
+            "rule, should dominate at every testable layer",
+            unit="held-out names for erasure (bootstrap over names), corpus contexts for KL (t interval); one "
+            "SAE training seed, so no seed variance",
+        ),
+        Verdict(
+            "LEACE removes the linearly decodable gender signal",
+            "LEACE (Belrose et al.): probe at chance after erasure",
+            "probe accuracy after LEACE: " + _per_layer(hooks, lambda h: str(probe_estimate(h, "LEACE"))),
+            by_count(len(at_chance), len(testable3)),
+            f"upper end of the interval ≤ 0.65 at layers {_layers(at_chance)} of the testable "
+            f"{_layers(testable3)}; negative control passes (layer left out) at {_layers(neg3)}; positive control "
+            f"passes at {_layers(pos3)}",
+            rule="per layer, accuracy of a logistic probe fitted on LEACE-erased fitting rows and scored on erased "
+            "held-out rows; a layer supports the claim when the upper end of its 95% interval is at most "
+            "0.65 (within 0.15 of chance); reproduced at every testable layer, partly at some, not "
+            "reproduced at none",
+            precondition="at a layer, the probe must read gender before erasure: lower end of its interval at "
+            "least 0.75, else the layer is not testable",
+            negative_control="the best-aligned random direction's projection, by the same rule, should leave the "
+            "probe above 0.65; a layer where it does not is left out as undecidable",
+            positive_control="the mean-difference projection, which also equalises the class means of the "
+            "fitting rows, by the same rule; it is not guaranteed to pass on held-out names",
+            unit="held-out names: bootstrap over names of per-row correctness (a name's query positions are one "
+            "cluster)",
+        ),
+    ]

@@ -33,7 +33,7 @@ def test_the_notebooks_release_sections_find_shipped_dictionaries_at_the_profile
     shipped = {(d["hook"], d["architecture"], d["ratio"]) for d in manifest["dictionaries"]}
     chosen = set(manifest["chosen"])
     sweep = profile.sae
-    assert (mlp_post(sweep.mlp_layer), "untied", 2.0) in shipped  # notebooks 01 §7 and 06 §1
+    assert (mlp_post(sweep.mlp_layer), "untied", 2.0) in shipped  # notebooks 07 §5 and 06 §1
     assert resid_post(profile.monosemanticity.steer_layer) in chosen  # notebook 06 steering
     assert {resid_post(la) for la in profile.erasure.layers} <= chosen  # notebook 04
     assert {resid_post(la) for la in sweep.layers} <= chosen  # notebooks 02 and 05
