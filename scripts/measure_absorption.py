@@ -26,8 +26,6 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-RESIDUAL_CACHE_REVISION = 1  # bump when what the cached residuals hold changes (prompts, positions, hooks)
-
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,6 +119,7 @@ def main() -> None:
     from saelib.core.artifacts import atomic_write_json
     from saelib.core.paths import artifacts_dir
     from saelib.interp import absorption as ab
+    from saelib.core.revision import code_revision
     from saelib.model.loader import load_model, model_name, model_weights_sha256
 
     start = time.perf_counter()
@@ -144,7 +143,7 @@ def main() -> None:
     train, test = ab.split_words(words, settings["test_fraction"], args.seed)
     task = ab.build_task(train, test, settings["icl_examples"], args.prompts_per_word, args.seed)
     cache_config = {
-        "revision": RESIDUAL_CACHE_REVISION,
+        "revision": code_revision("absorption"),
         "model": name,
         "weights_sha256": model_weights_sha256(model),
         **settings,

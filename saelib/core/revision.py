@@ -21,6 +21,7 @@ CODE_REVISIONS: dict[str, int] = {
     "saes": 2,  # training loop, SAE architectures, resampling (2: keyed by code revision)
     "baselines": 1,  # FastICA fits
     "autointerp": 1,  # explanation scoring
+    "absorption": 1,  # first-letter task residuals (scripts/measure_absorption.py): prompts, positions, hooks
 }
 
 

@@ -102,7 +102,7 @@ class SizePair:
 
 
 def size_sharing_verdict(pairs: Sequence[SizePair]) -> Verdict:
-    """Do dictionaries of different sizes learn the same features? MMCS(R2 → R4) against the random control."""
+    """Do features recur across dictionary sizes above chance? MMCS(R2 → R4) against the random control."""
     failing_negative = [
         p.layer for p in pairs if p.cross_layer_control is not None and _shared(p.cross_layer_control, p)
     ]
@@ -123,7 +123,7 @@ def size_sharing_verdict(pairs: Sequence[SizePair]) -> Verdict:
         "8.6e-4), one seed"
     )
     return Verdict(
-        "dictionaries of different sizes learn the same features (MMCS between sizes clearly above random)",
+        "features recur across dictionary sizes above chance (MMCS between sizes at least twice random)",
         "Cunningham et al. (after Sharkey et al.): MMCS between dictionary sizes as a sign that features are real",
         ours,
         by_count(len(above), len(testable)),
